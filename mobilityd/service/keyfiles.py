@@ -1,0 +1,107 @@
+"""Reading key files safely: permission checks (as ssh does) and a redacting wrapper.
+
+A secret file (PSK, device secret, private key) whose mode lets group or others in
+(any bit of ``0o077``) is refused with a message that names the file and its mode, the
+way ssh refuses an "UNPROTECTED PRIVATE KEY FILE". Secret bytes are held in
+:class:`Secret`, whose ``repr``/``str`` never show the value, so a secret that reaches
+a log call by accident prints as ``<secret 32 bytes>``.
+
+PSK file format (docs/configuration.md): the key in hexadecimal on one line; blank
+lines and lines starting with ``#`` are ignored. ``mobilityctl keys psk`` writes it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+import stat
+from pathlib import Path
+
+MIN_PSK_BYTES = 16
+"""RFC 3830 §4.2.1 pre-shared keys feed a PRF producing 128-bit keys: fewer is too weak."""
+
+
+class KeyFileProblem(Exception):
+    """Why ``path`` cannot be used; the config loader adds file and key and re-raises."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class Secret:
+    """Key material that must never be printed: ``repr`` shows only the length."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = bytes(value)
+
+    def reveal(self) -> bytes:
+        """The key bytes, for the one place that needs them (a key derivation)."""
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return f"<secret {len(self._value)} bytes>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", len(self._value)))
+
+
+def check_public_file(path: Path) -> None:
+    """A certificate: must exist, be a regular file and be readable."""
+    _regular_readable(path)
+
+
+def check_private_file(path: Path) -> None:
+    """A secret: as :func:`check_public_file`, and no group/other permission bits."""
+    mode = _regular_readable(path)
+    if mode & 0o077:
+        raise KeyFileProblem(
+            path,
+            f"permissions {mode:04o} are too open: group/others may access it; "
+            f"run 'chmod 600 {path}' (refused, as ssh refuses unprotected private keys)",
+        )
+
+
+def read_psk(path: Path) -> Secret:
+    """Read a PSK file (hex, see module doc) after :func:`check_private_file`."""
+    check_private_file(path)
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileProblem(path, f"cannot be read as ASCII text: {exc}") from exc
+    lines = [ln.strip() for ln in text.splitlines()]
+    payload = "".join(ln for ln in lines if ln and not ln.startswith("#"))
+    try:
+        value = binascii.unhexlify(payload)
+    except (binascii.Error, ValueError):
+        raise KeyFileProblem(path, "is not a hexadecimal key (one line of hex digits)") from None
+    if len(value) < MIN_PSK_BYTES:
+        raise KeyFileProblem(
+            path, f"holds {len(value)} bytes; a PSK needs at least {MIN_PSK_BYTES}"
+        )
+    return Secret(value)
+
+
+def _regular_readable(path: Path) -> int:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise KeyFileProblem(path, "does not exist") from None
+    except OSError as exc:
+        raise KeyFileProblem(path, f"cannot be examined: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise KeyFileProblem(path, "is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise KeyFileProblem(path, f"is not readable by uid {os.geteuid()}")
+    return stat.S_IMODE(st.st_mode)
