@@ -1,0 +1,85 @@
+"""Shared transport types: flows, the codec a transport uses, the sink it feeds.
+
+A :class:`Flow` names where a message came from (RFC 3261 §18.2.1 "source") and so
+where a response goes back over (§18.2.2): for streams, the same connection; for UDP,
+the source address (RFC 3581 §4 symmetric response).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol, TypeVar
+
+Address = tuple[str, int]
+
+MessageT = TypeVar("MessageT")
+MessageT_co = TypeVar("MessageT_co", covariant=True)
+MessageT_contra = TypeVar("MessageT_contra", contravariant=True)
+
+
+class TransportKind(Enum):
+    """The Via transport token (RFC 3261 §20.42)."""
+
+    UDP = "UDP"
+    TCP = "TCP"
+    TLS = "TLS"
+
+    @property
+    def reliable(self) -> bool:
+        """Reliable transports skip retransmission timers (RFC 3261 §17.1.1.2)."""
+        return self is not TransportKind.UDP
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One path a message took: transport kind, our local and the peer's address."""
+
+    kind: TransportKind
+    local: Address
+    remote: Address
+
+
+class TransportError(Exception):
+    """A send that could not be done (RFC 3261 §18.4: reported to the transaction)."""
+
+    def __init__(self, remote: Address, detail: str) -> None:
+        super().__init__(f"{remote[0]}:{remote[1]}: {detail}")
+        self.remote = remote
+        self.detail = detail
+
+
+class TransportClosed(TransportError):
+    """The transport was closed by its owner."""
+
+
+class Framer(Protocol[MessageT_co]):
+    """Content-Length framing of a byte stream (RFC 3261 §18.3): ``feed`` -> messages.
+
+    Raises the codec's parse error when the stream can no longer be framed
+    (bad or missing Content-Length, over a size limit).
+    """
+
+    def feed(self, data: bytes) -> Sequence[MessageT_co]: ...
+
+
+class MessageCodec(Protocol[MessageT_co]):
+    """How a transport turns bytes into messages (``parse_message`` / StreamFramer)."""
+
+    def parse(self, data: bytes) -> MessageT_co: ...
+
+    def new_framer(self) -> Framer[MessageT_co]: ...
+
+
+class MessageSink(Protocol[MessageT_contra]):
+    """What a transport feeds (the endpoint)."""
+
+    def message_received(self, message: MessageT_contra, flow: Flow) -> None:
+        """A whole message arrived on ``flow``."""
+
+    def message_rejected(self, error: Exception, data: bytes, flow: Flow) -> None:
+        """Bytes on ``flow`` did not parse; ``error`` is the codec's typed parse error."""
+
+    def send_failed(self, error: TransportError, flow: Flow) -> None:
+        """A send on ``flow`` failed (RFC 3261 §18.4, §17.1.4 transport error)."""
