@@ -1,0 +1,279 @@
+"""SRTP/SRTCP sessions over pylibsrtp (RFC 3711), one :class:`SrtpSession` per direction.
+
+Keys come from MIKEY (``CryptoContext.srtp_master(cs_id)`` -> 16-octet master key and
+14-octet master salt, RFC 3830 §4.1.3) with the suite of the MIKEY security policy.
+libsrtp derives the session keys (RFC 3711 §4.3, key derivation rate 0) and does the
+AES-CM encryption (§4.1.1) and HMAC-SHA1 authentication (§4.2).
+
+Added here on top of pylibsrtp:
+
+* typed errors: :class:`SrtpAuthError` / :class:`SrtpReplayError` (both counted, the
+  packet is dropped: RFC 3711 §3.3 steps 4-5), :class:`SrtpError` for the rest;
+* per-SSRC counters (:mod:`mobilityd.media.stats`);
+* the rollover counter (ROC) through :mod:`mobilityd.media.roc_shim`;
+* a guard that never encrypts the same (SSRC, packet index) twice (RFC 3711 §9.1:
+  keystream reuse), raising :class:`SrtpIndexReuseError` before libsrtp sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+
+import pylibsrtp
+
+from mobilityd.media.errors import (
+    MediaLocalError,
+    SrtpAuthError,
+    SrtpConfigError,
+    SrtpError,
+    SrtpIndexReuseError,
+    SrtpReplayError,
+)
+from mobilityd.media.roc_shim import RocFunctions, default_roc_functions
+from mobilityd.media.stats import StreamCounters, StreamCounterSnapshot
+
+MASTER_KEY_LEN = 16
+MASTER_SALT_LEN = 14
+MIN_RTP_LEN = 12
+MIN_RTCP_LEN = 8
+
+
+class SrtpSuite(IntEnum):
+    """The crypto suites we offer (RFC 3711 §5 defaults; names as in RFC 4568 §6.2).
+
+    The value is pylibsrtp's/libsrtp's profile number.
+    """
+
+    AES_CM_128_HMAC_SHA1_80 = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+    AES_CM_128_HMAC_SHA1_32 = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32
+
+    @property
+    def tag_length(self) -> int:
+        """Authentication tag length in octets (RFC 3711 §5.2: 80 or 32 bits)."""
+        return 10 if self is SrtpSuite.AES_CM_128_HMAC_SHA1_80 else 4
+
+
+class Direction(Enum):
+    """Which way a session works: we protect OUTBOUND packets, unprotect INBOUND ones."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+@dataclass(frozen=True, slots=True)
+class SrtpKeys:
+    """Master key + master salt and suite of one crypto session (RFC 3711 §8.2)."""
+
+    master_key: bytes
+    master_salt: bytes
+    suite: SrtpSuite = SrtpSuite.AES_CM_128_HMAC_SHA1_80
+
+    def __post_init__(self) -> None:
+        if len(self.master_key) != MASTER_KEY_LEN:
+            raise SrtpConfigError(f"master key must be 16 octets, not {len(self.master_key)}")
+        if len(self.master_salt) != MASTER_SALT_LEN:
+            raise SrtpConfigError(f"master salt must be 14 octets, not {len(self.master_salt)}")
+
+    def __repr__(self) -> str:  # never log key material
+        return f"SrtpKeys(suite={self.suite.name}, master_key=<hidden>, master_salt=<hidden>)"
+
+
+_AUTH_REASONS = frozenset({"authentication failure"})
+_REPLAY_REASONS = frozenset(
+    {"replay check failed (bad index)", "replay check failed (index too old)"}
+)
+
+
+class SrtpSession:
+    """One direction of SRTP + SRTCP for a call (all SSRCs keyed by one crypto session).
+
+    ``ssrcs`` pre-creates streams (needed before :meth:`set_roc`); otherwise streams are
+    created by libsrtp's "any inbound/outbound" template on first use.
+    ``keep_index_history`` records every (SSRC, index) protected, for tests.
+    """
+
+    def __init__(
+        self,
+        keys: SrtpKeys,
+        direction: Direction,
+        *,
+        ssrcs: Iterable[int] = (),
+        replay_window: int | None = None,
+        keep_index_history: bool = False,
+        roc_functions: RocFunctions | None = None,
+    ) -> None:
+        self.keys = keys
+        self.direction = direction
+        self._window = replay_window
+        self._roc_functions = roc_functions
+        template = self._policy(
+            pylibsrtp.Policy.SSRC_ANY_OUTBOUND
+            if direction is Direction.OUTBOUND
+            else pylibsrtp.Policy.SSRC_ANY_INBOUND
+        )
+        self._session = pylibsrtp.Session(template)
+        self._streams: dict[int, StreamCounters] = {}
+        self.unknown_ssrc_auth_failures = 0
+        self.malformed = 0
+        self.index_history: set[tuple[int, int]] | None = set() if keep_index_history else None
+        for ssrc in ssrcs:
+            self.add_stream(ssrc)
+
+    def _policy(self, ssrc_type: int, ssrc: int = 0) -> pylibsrtp.Policy:
+        policy = pylibsrtp.Policy(
+            key=self.keys.master_key + self.keys.master_salt,
+            ssrc_type=ssrc_type,
+            ssrc_value=ssrc,
+            srtp_profile=int(self.keys.suite),
+        )
+        if self._window is not None:
+            policy.window_size = self._window
+        return policy
+
+    # -- streams and ROC ---------------------------------------------------------------
+
+    def add_stream(self, ssrc: int, roc: int = 0) -> None:
+        """Create the libsrtp stream for ``ssrc`` now (optionally at ROC ``roc``)."""
+        if not 0 <= ssrc <= 0xFFFFFFFF:
+            raise SrtpConfigError(f"SSRC {ssrc} out of 32-bit range")
+        if ssrc not in self._streams:
+            try:
+                self._session.add_stream(self._policy(pylibsrtp.Policy.SSRC_SPECIFIC, ssrc))
+            except pylibsrtp.Error as exc:
+                raise SrtpConfigError(f"libsrtp refused stream {ssrc:#010x}: {exc}") from exc
+            self._streams[ssrc] = StreamCounters(ssrc)
+        if roc:
+            self.set_roc(ssrc, roc)
+
+    def _shim(self) -> RocFunctions:
+        if self._roc_functions is None:
+            self._roc_functions = default_roc_functions()
+        return self._roc_functions
+
+    def set_roc(self, ssrc: int, roc: int) -> None:
+        """Start stream ``ssrc`` at rollover counter ``roc`` (RFC 3711 §3.3.1), e.g. the
+        ROC of the MIKEY CS ID map (RFC 3830 §6.1.1) when joining a running stream."""
+        if ssrc not in self._streams:
+            self.add_stream(ssrc)
+        self._shim().set_roc(self._session, ssrc, roc)
+        self._streams[ssrc].reset_roc(roc)
+
+    def get_roc(self, ssrc: int) -> int:
+        """libsrtp's current ROC of stream ``ssrc`` (read through the ROC shim)."""
+        return self._shim().get_roc(self._session, ssrc)
+
+    def counters(self, ssrc: int) -> StreamCounterSnapshot:
+        """Counters of stream ``ssrc``; :class:`SrtpConfigError` if we never saw it."""
+        try:
+            return self._streams[ssrc].snapshot()
+        except KeyError:
+            raise SrtpConfigError(f"no stream for SSRC {ssrc:#010x}") from None
+
+    @property
+    def ssrcs(self) -> tuple[int, ...]:
+        return tuple(self._streams)
+
+    def _stream(self, ssrc: int) -> StreamCounters:
+        stream = self._streams.get(ssrc)
+        if stream is None:
+            stream = self._streams[ssrc] = StreamCounters(ssrc)
+        return stream
+
+    # -- RTP ---------------------------------------------------------------------------
+
+    def protect(self, rtp: bytes) -> bytes:
+        """Encrypt and authenticate one RTP packet (RFC 3711 §3.3)."""
+        if self.direction is not Direction.OUTBOUND:
+            raise MediaLocalError("protect() on an inbound SRTP session")
+        if len(rtp) < MIN_RTP_LEN:
+            raise SrtpConfigError(f"RTP packet of {len(rtp)} octets is too short to protect")
+        ssrc = int.from_bytes(rtp[8:12], "big")
+        stream = self._stream(ssrc)
+        index = stream.index_of((rtp[2] << 8) | rtp[3])
+        if stream.last_index is not None and index <= stream.last_index:
+            raise SrtpIndexReuseError(
+                f"SSRC {ssrc:#010x} index {index} not above {stream.last_index}: "
+                "keystream would be reused (RFC 3711 §9.1)"
+            )
+        try:
+            srtp = self._session.protect(rtp)
+        except (pylibsrtp.Error, ValueError) as exc:
+            raise SrtpConfigError(f"libsrtp could not protect: {exc}") from exc
+        stream.record(index, len(rtp))
+        if self.index_history is not None:
+            self.index_history.add((ssrc, index))
+        return srtp
+
+    def unprotect(self, srtp: bytes) -> bytes:
+        """Authenticate and decrypt one SRTP packet (RFC 3711 §3.3).
+
+        Raises :class:`SrtpAuthError` / :class:`SrtpReplayError` (counted) or
+        :class:`SrtpError`; the session state is unchanged by a rejected packet.
+        """
+        if self.direction is not Direction.INBOUND:
+            raise MediaLocalError("unprotect() on an outbound SRTP session")
+        if len(srtp) < MIN_RTP_LEN + self.keys.suite.tag_length:
+            self.malformed += 1
+            raise SrtpError(f"SRTP packet of {len(srtp)} octets is too short", "too short")
+        ssrc = int.from_bytes(srtp[8:12], "big")
+        try:
+            rtp = self._session.unprotect(srtp)
+        except (pylibsrtp.Error, ValueError) as exc:
+            raise self._failure(ssrc, str(exc), rtcp=False) from exc
+        stream = self._stream(ssrc)
+        stream.record(stream.index_of((rtp[2] << 8) | rtp[3]), len(rtp))
+        return rtp
+
+    def _failure(self, ssrc: int, reason: str, *, rtcp: bool) -> SrtpError:
+        stream = self._streams.get(ssrc)
+        kind = "SRTCP" if rtcp else "SRTP"
+        if reason in _AUTH_REASONS:
+            if stream is None:
+                self.unknown_ssrc_auth_failures += 1
+            elif rtcp:
+                stream.rtcp_auth_failures += 1
+            else:
+                stream.auth_failures += 1
+            return SrtpAuthError(f"{kind} authentication failed for SSRC {ssrc:#010x}", reason)
+        if reason in _REPLAY_REASONS:
+            if stream is not None:
+                stream.replays += 1
+            return SrtpReplayError(f"{kind} replay from SSRC {ssrc:#010x}: {reason}", reason)
+        self.malformed += 1
+        return SrtpError(f"{kind} packet from SSRC {ssrc:#010x} rejected: {reason}", reason)
+
+    # -- RTCP --------------------------------------------------------------------------
+
+    def protect_rtcp(self, rtcp: bytes) -> bytes:
+        """Encrypt and authenticate one (compound) RTCP packet (RFC 3711 §3.4)."""
+        if self.direction is not Direction.OUTBOUND:
+            raise MediaLocalError("protect_rtcp() on an inbound SRTP session")
+        if len(rtcp) < MIN_RTCP_LEN:
+            raise SrtpConfigError(f"RTCP packet of {len(rtcp)} octets is too short to protect")
+        try:
+            srtcp = self._session.protect_rtcp(rtcp)
+        except (pylibsrtp.Error, ValueError) as exc:
+            raise SrtpConfigError(f"libsrtp could not protect RTCP: {exc}") from exc
+        stream = self._stream(int.from_bytes(rtcp[4:8], "big"))
+        stream.rtcp_packets += 1
+        stream.rtcp_octets += len(rtcp)
+        return srtcp
+
+    def unprotect_rtcp(self, srtcp: bytes) -> bytes:
+        """Authenticate and decrypt one SRTCP packet (RFC 3711 §3.4)."""
+        if self.direction is not Direction.INBOUND:
+            raise MediaLocalError("unprotect_rtcp() on an outbound SRTP session")
+        if len(srtcp) < MIN_RTCP_LEN + 4 + self.keys.suite.tag_length:
+            self.malformed += 1
+            raise SrtpError(f"SRTCP packet of {len(srtcp)} octets is too short", "too short")
+        ssrc = int.from_bytes(srtcp[4:8], "big")
+        try:
+            rtcp = self._session.unprotect_rtcp(srtcp)
+        except (pylibsrtp.Error, ValueError) as exc:
+            raise self._failure(ssrc, str(exc), rtcp=True) from exc
+        stream = self._stream(ssrc)
+        stream.rtcp_packets += 1
+        stream.rtcp_octets += len(rtcp)
+        return rtcp
