@@ -92,6 +92,7 @@ class MacAlg(IntEnum):
 
     NULL = 0
     HMAC_SHA1_160 = 1
+    HMAC_SHA_1_160 = 1  # alias of HMAC_SHA1_160 (same code point)
 
 
 MAC_LENGTHS: dict[MacAlg, int] = {MacAlg.NULL: 0, MacAlg.HMAC_SHA1_160: 20}

@@ -1,0 +1,180 @@
+"""A whole MIKEY message: Common Header plus a chain of payloads (RFC 3830 §5.2, §5.3, §6).
+
+Only what the RFC fixes is assumed about order: HDR comes first (§6.1), SIGN, which
+has no Next payload field, comes last (§6.5), and every other payload names the type
+of the one after it. Which payloads a given data type must carry is checked by the
+key-agreement sessions, not here.
+
+Limits (ours, the RFC sets none): :data:`MAX_MESSAGE_SIZE` bytes, :data:`MAX_PAYLOADS`
+payloads after the header, :data:`~mobilityd.mikey.payloads.keydata.MAX_KEY_DATA_ENTRIES`
+key data sub-payloads per KEMAC.
+
+Error types chosen for malformed input (RFC 3830 §6.12 has no "invalid payload"
+number): structural faults give ``UNSPECIFIED``; an unknown code point gives the
+number of its table when there is one (data type ``INVALID_DT``, PRF ``INVALID_PRF``,
+encryption ``INVALID_EA``, MAC ``INVALID_MAC``, DH group ``INVALID_DH``, hash
+``INVALID_HA``, ID ``INVALID_ID``, certificate ``INVALID_CERT``, protocol
+``INVALID_SP``, SRTP parameter ``INVALID_SPPAR``, timestamp ``INVALID_TS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TypeVar, overload
+
+from mobilityd.mikey.constants import ErrorType, PayloadType
+from mobilityd.mikey.errors import MikeyError, MikeyParseError
+from mobilityd.mikey.payloads import (
+    PAYLOAD_CLASSES,
+    CommonHeader,
+    Kemac,
+    Payload,
+    Signature,
+    Verification,
+)
+from mobilityd.mikey.payloads._wire import Reader
+
+__all__ = ["MAX_MESSAGE_SIZE", "MAX_PAYLOADS", "MikeyMessage"]
+
+MAX_MESSAGE_SIZE = 64 * 1024
+"""Largest message accepted or built, in bytes."""
+
+MAX_PAYLOADS = 64
+"""Most payloads accepted after the Common Header."""
+
+P = TypeVar("P", bound=Payload)
+
+
+@dataclass(frozen=True)
+class MikeyMessage:
+    """A MIKEY message: ``header`` and ``payloads`` in wire order.
+
+    ``MikeyMessage.parse(bytes(msg)) == msg`` and ``bytes(MikeyMessage.parse(b)) == b``
+    for every message the codec accepts. Build new messages with :meth:`build`,
+    which fills in every Next payload field.
+    """
+
+    header: CommonHeader
+    payloads: tuple[Payload, ...] = ()
+
+    def __post_init__(self) -> None:
+        types = [p.payload_type for p in self.payloads]
+        chain = [self.header.next_payload, *(p.next_payload for p in self.payloads)]
+        if chain != [*types, PayloadType.LAST]:
+            raise ValueError("Next payload fields do not match the payloads; use build()")
+
+    @classmethod
+    def build(cls, header: CommonHeader, payloads: Iterable[Payload]) -> MikeyMessage:
+        """Assemble a message, setting every Next payload field (RFC 3830 §5.2)."""
+        items = list(payloads)
+        following = [p.payload_type for p in items[1:]] + [PayloadType.LAST]
+        chained = tuple(p.with_next(nxt) for p, nxt in zip(items, following, strict=True))
+        first = items[0].payload_type if items else PayloadType.LAST
+        message = cls(header.with_next(first), chained)
+        if len(message.wire) > MAX_MESSAGE_SIZE:
+            raise ValueError(f"message of {len(message.wire)} bytes exceeds {MAX_MESSAGE_SIZE}")
+        return message
+
+    @classmethod
+    def parse(cls, data: bytes) -> MikeyMessage:
+        """Decode one MIKEY message (RFC 3830 §5.3); raises :class:`MikeyError` only."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise MikeyParseError(f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
+        if len(data) > MAX_MESSAGE_SIZE:
+            raise MikeyParseError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_SIZE}")
+        reader = Reader(data)
+        header = CommonHeader.read(reader)
+        payloads: list[Payload] = []
+        next_type = header.next_payload
+        while next_type != PayloadType.LAST:
+            if len(payloads) >= MAX_PAYLOADS:
+                raise MikeyParseError(f"more than {MAX_PAYLOADS} payloads")
+            payload_class = PAYLOAD_CLASSES.get(next_type)
+            if payload_class is None:
+                raise MikeyParseError(f"payload type {next_type.name} not allowed here")
+            payload = payload_class.read(reader)
+            payloads.append(payload)
+            next_type = payload.next_payload
+        if not reader.at_end():
+            raise MikeyParseError(f"{reader.remaining} trailing bytes after the last payload")
+        message = cls(header, tuple(payloads))
+        message.__dict__["wire"] = data  # exact inverse: the encoding is the input
+        return message
+
+    @cached_property
+    def wire(self) -> bytes:
+        """The encoded message (computed once)."""
+        return bytes(self.header) + b"".join(bytes(p) for p in self.payloads)
+
+    def __bytes__(self) -> bytes:
+        return self.wire
+
+    @overload
+    def find(self, kind: PayloadType) -> Payload | None: ...
+    @overload
+    def find(self, kind: type[P]) -> P | None: ...
+    def find(self, kind: PayloadType | type[P]) -> Payload | None:
+        """The first payload of a type (``PayloadType.RAND`` or the class ``Rand``)."""
+        for payload in self.find_all(kind):
+            return payload
+        return None
+
+    @overload
+    def find_all(self, kind: PayloadType) -> list[Payload]: ...
+    @overload
+    def find_all(self, kind: type[P]) -> list[P]: ...
+    def find_all(self, kind: PayloadType | type[P]) -> list[Payload] | list[P]:
+        """All payloads of a type, in wire order."""
+        if isinstance(kind, PayloadType):
+            return [p for p in self.payloads if p.payload_type == kind]
+        matches: list[P] = [p for p in self.payloads if isinstance(p, kind)]
+        return matches
+
+    def require(self, kind: type[P]) -> P:
+        """The first payload of a class, or :class:`MikeyError` (UNSPECIFIED) if missing."""
+        payload = self.find(kind)
+        if payload is None:
+            raise MikeyParseError(f"missing {kind.payload_type.name} payload")
+        return payload
+
+    @property
+    def auth_field(self) -> bytes:
+        """The MAC, verification MAC or signature closing the message (RFC 3830 §5.2)."""
+        last = self.payloads[-1] if self.payloads else None
+        if isinstance(last, Kemac):
+            return last.mac
+        if isinstance(last, Verification):
+            return last.ver_data
+        if isinstance(last, Signature):
+            return last.signature
+        raise MikeyError("message does not end with KEMAC, V or SIGN", ErrorType.AUTH_FAILURE)
+
+    def authenticated_bytes(self) -> bytes:
+        """The bytes a MAC or signature covers (RFC 3830 §5.2, §6.2, §6.5, §6.9).
+
+        The entire message except the MAC / Ver data / Signature field of the last
+        payload; for SIGN that includes its S type and Signature len. (The verification
+        message appends Identity_i || Identity_r || T itself; the public-key KEMAC MAC
+        covers only the KEMAC: see :meth:`Kemac.pke_mac_input`.)
+        """
+        field_len = len(self.auth_field)
+        return self.wire[: len(self.wire) - field_len]
+
+    def with_auth_field(self, value: bytes) -> MikeyMessage:
+        """This message with the closing MAC / Ver data / Signature replaced by ``value``.
+
+        For SIGN the length may change (it is part of the covered bytes, so sign with
+        a placeholder of the final length).
+        """
+        *rest, last = self.payloads
+        replaced: Payload
+        if isinstance(last, Kemac | Verification):
+            replaced = last.with_mac(value)
+        elif isinstance(last, Signature):
+            replaced = last.with_signature(value)
+        else:
+            raise ValueError("message does not end with KEMAC, V or SIGN")
+        return MikeyMessage(self.header, (*rest, replaced))

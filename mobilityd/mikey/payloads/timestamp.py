@@ -1,0 +1,40 @@
+"""Timestamp payload T (RFC 3830 §6.6): NTP-UTC, NTP (64 bits) or COUNTER (32 bits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Self
+
+from mobilityd.mikey.constants import TS_VALUE_LENGTHS, ErrorType, PayloadType, TsType
+from mobilityd.mikey.payloads._wire import Reader, WireCodec, code_point, read_next_payload
+
+__all__ = ["Timestamp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamp(WireCodec):
+    """T payload (RFC 3830 §6.6); ``value`` is the TS value as an unsigned integer."""
+
+    ts_type: TsType
+    value: int
+    next_payload: PayloadType = field(default=PayloadType.LAST, kw_only=True)
+
+    payload_type = PayloadType.T
+
+    def with_next(self, next_payload: PayloadType) -> Timestamp:
+        return replace(self, next_payload=next_payload)
+
+    @property
+    def value_bytes(self) -> bytes:
+        """The TS value field as on the wire (8 or 4 bytes)."""
+        return self.value.to_bytes(TS_VALUE_LENGTHS[self.ts_type], "big")
+
+    def __bytes__(self) -> bytes:
+        return bytes((self.next_payload, self.ts_type)) + self.value_bytes
+
+    @classmethod
+    def read(cls, reader: Reader) -> Self:
+        next_payload = read_next_payload(reader, "T")
+        ts_type = code_point(TsType, reader.u8("TS type"), ErrorType.INVALID_TS, "timestamp type")
+        value = reader.uint(TS_VALUE_LENGTHS[ts_type], "TS value")
+        return cls(ts_type, value, next_payload=next_payload)
