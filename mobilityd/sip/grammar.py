@@ -1,0 +1,196 @@
+"""SIP ABNF (RFC 3261 §25.1) as compiled regexes, each next to the rule it implements.
+
+Also the few scanning helpers every header parser needs: splitting a field value on
+top-level commas or semicolons (never inside a quoted-string or ``<...>``), reading
+generic parameters, and quoting / unquoting quoted-strings.  Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mobilityd.sip.errors import SipParseError
+
+#   token       =  1*(alphanum / "-" / "." / "!" / "%" / "*"
+#                  / "_" / "+" / "`" / "'" / "~" )
+TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+TOKEN_RE = re.compile(TOKEN)
+
+#   word        =  1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" /
+#                  "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" /
+#                  "{" / "}" )
+WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
+#   callid   =  word [ "@" word ]
+CALL_ID_RE = re.compile(rf"{WORD}(?:@{WORD})?")
+
+#   SIP-Version    =  "SIP" "/" 1*DIGIT "." 1*DIGIT
+SIP_VERSION = r"[Ss][Ii][Pp]/[0-9]+\.[0-9]+"
+
+#   Request-Line   =  Method SP Request-URI SP SIP-Version CRLF
+REQUEST_LINE_RE = re.compile(rf"({TOKEN}) ([^ \t]+) ({SIP_VERSION})")
+
+#   Status-Line     =  SIP-Version SP Status-Code SP Reason-Phrase CRLF
+#   Status-Code     =  3DIGIT  (extension-code)
+#   Reason-Phrase   =  *(reserved / unreserved / escaped / UTF8-NONASCII / UTF8-CONT
+#                      / SP / HTAB)
+STATUS_LINE_RE = re.compile(rf"({SIP_VERSION}) ([0-9]+) ([^\x00-\x08\x0a-\x1f\x7f]*)")
+
+#   scheme         =  ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+
+#   quoted-string  =  SWS DQUOTE *(qdtext / quoted-pair ) DQUOTE
+#   qdtext         =  LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
+#   quoted-pair    =  "\" (%x00-09 / %x0B-0C / %x0E-7F)
+QUOTED_STRING = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'
+QUOTED_STRING_RE = re.compile(QUOTED_STRING)
+_QUOTED_PAIR_RE = re.compile(r"\\(.)")
+
+#   hostname         =  *( domainlabel "." ) toplabel [ "." ]
+#   domainlabel      =  alphanum / alphanum *( alphanum / "-" ) alphanum
+#   toplabel         =  ALPHA / ALPHA *( alphanum / "-" ) alphanum
+#   (toplabel is relaxed to alphanum so that a numeric label list that is not a valid
+#   IPv4address is still rejected by IPV4 below, not mistaken for a hostname)
+HOSTNAME = (
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?"
+)
+#   IPv4address    =  1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
+IPV4 = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+#   IPv6reference  =  "[" IPv6address "]"  (checked with ipaddress after the match)
+IPV6_REFERENCE = r"\[[0-9A-Fa-f:.]+\]"
+HOST = rf"(?:{HOSTNAME}|{IPV4}|{IPV6_REFERENCE})"
+HOST_RE = re.compile(HOST)
+HOSTPORT_RE = re.compile(rf"({HOST})(?::([0-9]{{1,5}}))?")
+
+#   via-parm          =  sent-protocol LWS sent-by *( SEMI via-params )
+#   sent-protocol     =  protocol-name SLASH protocol-version SLASH transport
+#   sent-by           =  host [ COLON port ]
+VIA_RE = re.compile(
+    rf"({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]+"
+    rf"({HOST})(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?[ \t]*"
+)
+
+#   escaped     =  "%" HEXDIG HEXDIG
+_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+# Characters that stand for themselves in the parts of a SIP URI (RFC 3261 §25.1).
+UNRESERVED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()"
+USER_SAFE = frozenset(UNRESERVED + "&=+$,;?/")  # user-unreserved
+PASSWORD_SAFE = frozenset(UNRESERVED + "&=+$,")
+PARAM_SAFE = frozenset(UNRESERVED + "[]/:&+$")  # param-unreserved
+HEADER_SAFE = frozenset(UNRESERVED + "[]/?:+$")  # hnv-unreserved
+
+
+def unescape(text: str, what: str) -> str:
+    """Decode ``%HH`` escapes (RFC 3261 §19.1.2); a lone ``%`` is a parse error."""
+    if "%" not in text:
+        return text
+    if _BAD_ESCAPE_RE.search(text):
+        raise SipParseError(f"bad %-escape in {what}")
+    raw = _ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    # Escaped octets are UTF-8 (RFC 3261 §19.1.2); keep undecodable ones lossless.
+    try:
+        return raw.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return raw
+
+
+def escape(text: str, safe: frozenset[str]) -> str:
+    """Encode every character outside ``safe`` as ``%HH`` of its UTF-8 octets."""
+    if all(ch in safe for ch in text):
+        return text
+    out: list[str] = []
+    for ch in text:
+        if ch in safe:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogateescape"))
+    return "".join(out)
+
+
+def split_top_level(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside quoted-strings and ``<...>`` (RFC 3261 §7.3.1).
+
+    An unterminated quoted-string or ``<`` raises SipParseError.
+    """
+    if sep not in text and '"' not in text and "<" not in text:
+        return [text]
+    parts: list[str] = []
+    start = 0
+    in_quote = False
+    in_angle = False
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if in_quote:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_quote = False
+        elif ch == '"':
+            in_quote = True
+        elif in_angle:
+            if ch == ">":
+                in_angle = False
+        elif ch == "<":
+            in_angle = True
+        elif ch == sep:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    if in_quote:
+        raise SipParseError("unterminated quoted string")
+    if in_angle:
+        raise SipParseError("unterminated <")
+    parts.append(text[start:])
+    return parts
+
+
+def unquote(text: str) -> str:
+    """The content of a quoted-string with quoted-pairs resolved (RFC 3261 §25.1)."""
+    return _QUOTED_PAIR_RE.sub(r"\1", text[1:-1])
+
+
+def quote(text: str) -> str:
+    """A quoted-string for ``text``, escaping ``"`` and ``\\`` (RFC 3261 §25.1)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+#   generic-param  =  token [ EQUAL gen-value ]
+#   gen-value      =  token / host / quoted-string
+#   (plus a bare IPv6address, as in via-received, RFC 3261 §20.42 / RFC 5118 §4.5)
+_GEN_VALUE_RE = re.compile(rf"(?:{TOKEN}|{HOST}|{QUOTED_STRING}|[0-9A-Fa-f:.]+)")
+_LWS_RE = re.compile(r"[ \t]+")
+
+
+def parse_params(parts: list[str], what: str) -> dict[str, str | None]:
+    """Read ``generic-param`` items (already split on ``;``) into an ordered dict.
+
+    Names are lower-cased (they are case-insensitive tokens); quoted values keep their
+    quotes so that they serialise back unchanged; a name without ``=`` maps to None.
+    """
+    params: dict[str, str | None] = {}
+    for part in parts:
+        name, eq, value = part.partition("=")
+        name = name.strip(" \t")
+        if not TOKEN_RE.fullmatch(name):
+            raise SipParseError(f"bad parameter name in {what}")
+        if eq:
+            value = value.strip(" \t")
+            if not _GEN_VALUE_RE.fullmatch(value):
+                raise SipParseError(f"bad value for parameter {name} in {what}")
+            params[name.lower()] = value
+        else:
+            params[name.lower()] = None
+    return params
+
+
+def format_params(params: dict[str, str | None]) -> str:
+    """``;name=value`` for each parameter, in order."""
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+def collapse_lws(text: str) -> str:
+    """Replace runs of SP/HTAB with one SP (RFC 3261 §7.3.1)."""
+    return _LWS_RE.sub(" ", text)

@@ -1,0 +1,627 @@
+"""The header-field table of a SIP message and typed header values.
+
+`Headers` is the ordered, case-insensitive multi-dict of a message (RFC 3261 §7.3):
+compact forms (RFC 3261 §7.3.3 and the extensions' own) are normalised to the long
+names, and the fields whose grammar is a comma-separated list (§7.3.1) are stored one
+value per entry.  The typed values (`Via`, `CSeq`, `Replaces`, `Event`,
+`SubscriptionState`, `AuthChallenge` / `AuthCredentials`, `SessionExpires`) each
+have ``parse(text)`` and ``__str__`` and raise `SipParseError` on bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from mobilityd.sip import grammar as g
+from mobilityd.sip.errors import SipParseError
+from mobilityd.sip.uri import format_host, parse_host, parse_port
+
+# RFC 3261 §7.3.3 and §20; RFC 3515 §2.1 (r); RFC 3892 §3 (b); RFC 6665 §8.4 (o, u);
+# RFC 4028 §4 (x); RFC 3841 (j, d, a); RFC 4488 / 3903 (not compact).
+COMPACT_FORMS: dict[str, str] = {
+    "i": "Call-ID",
+    "m": "Contact",
+    "e": "Content-Encoding",
+    "l": "Content-Length",
+    "c": "Content-Type",
+    "f": "From",
+    "s": "Subject",
+    "k": "Supported",
+    "t": "To",
+    "v": "Via",
+    "r": "Refer-To",
+    "b": "Referred-By",
+    "o": "Event",
+    "x": "Session-Expires",
+    "u": "Allow-Events",
+    "a": "Accept-Contact",
+    "j": "Reject-Contact",
+    "d": "Request-Disposition",
+    "y": "Identity",
+}
+
+_KNOWN_NAMES = [
+    "Accept",
+    "Accept-Contact",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Alert-Info",
+    "Allow",
+    "Allow-Events",
+    "Authentication-Info",
+    "Authorization",
+    "Call-ID",
+    "Call-Info",
+    "Contact",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Content-Length",
+    "Content-Type",
+    "CSeq",
+    "Date",
+    "Error-Info",
+    "Event",
+    "Expires",
+    "From",
+    "Identity",
+    "In-Reply-To",
+    "Max-Forwards",
+    "Min-Expires",
+    "Min-SE",
+    "MIME-Version",
+    "Organization",
+    "P-Asserted-Identity",
+    "Path",
+    "Priority",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Require",
+    "RAck",
+    "Reason",
+    "Record-Route",
+    "Refer-To",
+    "Referred-By",
+    "Reject-Contact",
+    "Replaces",
+    "Reply-To",
+    "Request-Disposition",
+    "Require",
+    "Retry-After",
+    "Route",
+    "RSeq",
+    "Server",
+    "Service-Route",
+    "Session-Expires",
+    "SIP-ETag",
+    "SIP-If-Match",
+    "Subject",
+    "Subscription-State",
+    "Supported",
+    "Timestamp",
+    "To",
+    "Unsupported",
+    "User-Agent",
+    "Via",
+    "Warning",
+    "WWW-Authenticate",
+]
+CANONICAL_NAMES: dict[str, str] = {name.lower(): name for name in _KNOWN_NAMES}
+CANONICAL_NAMES.update(COMPACT_FORMS)
+
+# Fields whose value is a comma-separated list (RFC 3261 §7.3.1, §20).  Authentication
+# fields are not: their single value has commas inside (RFC 3261 §7.3.1, RFC 7616).
+LIST_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Accept",
+        "Accept-Contact",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Error-Info",
+        "In-Reply-To",
+        "P-Asserted-Identity",
+        "Path",
+        "Proxy-Require",
+        "Record-Route",
+        "Reject-Contact",
+        "Require",
+        "Route",
+        "Service-Route",
+        "Supported",
+        "Unsupported",
+        "Via",
+        "Warning",
+    )
+)
+
+
+def canonical_name(name: str) -> str:
+    """The long, conventionally capitalised name of a header field (RFC 3261 §7.3.3)."""
+    return CANONICAL_NAMES.get(name.lower(), name)
+
+
+class Headers:
+    """Ordered multi-dict of header fields, case-insensitive, compact names expanded.
+
+    Iterating yields ``(name, value)`` pairs in wire order.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str, str]] = []
+        for name, value in items:
+            self.add(name, value)
+
+    @classmethod
+    def _from_normalised(cls, items: list[tuple[str, str, str]]) -> Headers:
+        """Internal fast path: (canonical name, lower-case key, value) triples."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        return headers
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name``, or ``default``."""
+        key = canonical_name(name).lower()
+        for _, k, value in self._items:
+            if k == key:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name`` in order (list fields: one entry per element)."""
+        key = canonical_name(name).lower()
+        return [value for _, k, value in self._items if k == key]
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field at the end."""
+        canon = canonical_name(name)
+        self._items.append((canon, canon.lower(), value))
+
+    def prepend(self, name: str, value: str) -> None:
+        """Insert a field before all others (a new top Via, RFC 3261 §8.1.1.7)."""
+        canon = canonical_name(name)
+        self._items.insert(0, (canon, canon.lower(), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every value of ``name`` by one, at the first one's place."""
+        canon = canonical_name(name)
+        key = canon.lower()
+        for index, (_, k, _) in enumerate(self._items):
+            if k == key:
+                self._items[index] = (canon, key, value)
+                self._items = [
+                    item for i, item in enumerate(self._items) if i <= index or item[1] != key
+                ]
+                return
+        self._items.append((canon, key, value))
+
+    def remove(self, name: str) -> int:
+        """Remove every value of ``name``; returns how many were removed."""
+        key = canonical_name(name).lower()
+        before = len(self._items)
+        self._items = [item for item in self._items if item[1] != key]
+        return before - len(self._items)
+
+    def remove_first(self, name: str) -> str | None:
+        """Remove and return the first value of ``name`` (top Via, RFC 3261 §18.1.2)."""
+        key = canonical_name(name).lower()
+        for index, (_, k, value) in enumerate(self._items):
+            if k == key:
+                del self._items[index]
+                return value
+        return None
+
+    def copy(self) -> Headers:
+        """An independent copy."""
+        return Headers._from_normalised(list(self._items))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((name, value) for name, _, value in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(k, v) for _, k, v in self._items] == [(k, v) for _, k, v in other._items]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self)!r})"
+
+
+# ---------------------------------------------------------------------------------------
+# Typed values
+# ---------------------------------------------------------------------------------------
+
+BRANCH_MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
+
+
+@dataclass(frozen=True)
+class Via:
+    """One Via value: ``sent-protocol LWS sent-by *( SEMI via-params )`` (RFC 3261 §20.42).
+
+    ``transport`` is upper-cased; ``host`` is stored without IPv6 brackets.
+    """
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    protocol: str = "SIP/2.0"
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    @classmethod
+    def parse(cls, text: str) -> Via:
+        """Parse one Via value (already split on commas)."""
+        text = text.strip(" \t")
+        match = g.VIA_RE.match(text)
+        if not match:
+            raise SipParseError("bad Via header: sent-protocol or sent-by")
+        name, version, transport, host, port = match.groups()
+        host = _via_host(host)
+        rest = text[match.end() :]
+        params: dict[str, str | None] = {}
+        if rest:
+            if not rest.startswith(";"):
+                raise SipParseError("bad Via header: junk after sent-by")
+            params = g.parse_params(g.split_top_level(rest[1:], ";"), "Via")
+        _check_via_params(params)
+        return cls(
+            transport=transport.upper(),
+            host=host,
+            port=parse_port(port, "Via") if port is not None else None,
+            params=params,
+            protocol=f"{name.upper()}/{version}",
+        )
+
+    def __str__(self) -> str:
+        sent_by = format_host(self.host)
+        if self.port is not None:
+            sent_by += f":{self.port}"
+        return f"{self.protocol}/{self.transport} {sent_by}{g.format_params(self.params)}"
+
+    @property
+    def branch(self) -> str | None:
+        """The transaction-identifying ``branch`` (RFC 3261 §8.1.1.7)."""
+        return self.params.get("branch")
+
+    @property
+    def received(self) -> str | None:
+        """The ``received`` source address added by the receiver (RFC 3261 §18.2.1)."""
+        value = self.params.get("received")
+        return value.strip("[]") if value else None
+
+    @property
+    def has_rport(self) -> bool:
+        """True when ``rport`` is present, with or without a value (RFC 3581 §3)."""
+        return "rport" in self.params
+
+    @property
+    def rport(self) -> int | None:
+        """The filled-in ``rport`` value (RFC 3581 §4), or None."""
+        value = self.params.get("rport")
+        return int(value) if value else None
+
+    @property
+    def maddr(self) -> str | None:
+        """The ``maddr`` parameter (RFC 3261 §18.2.2)."""
+        return self.params.get("maddr")
+
+    @property
+    def ttl(self) -> int | None:
+        """The ``ttl`` parameter (RFC 3261 §20.42)."""
+        value = self.params.get("ttl")
+        return int(value) if value else None
+
+    def with_params(self, **params: str | None) -> Via:
+        """A copy with the given parameters set (None = flag parameter)."""
+        merged = dict(self.params)
+        merged.update(params)
+        return replace(self, params=merged)
+
+
+def _via_host(text: str) -> str:
+    return parse_host(text, "Via")
+
+
+def _check_via_params(params: dict[str, str | None]) -> None:
+    """via-ttl, via-received, via-branch and rport value ranges (RFC 3261 §25.1, RFC 3581)."""
+    ttl = params.get("ttl")
+    if "ttl" in params and (ttl is None or not ttl.isdigit() or int(ttl) > 255):
+        raise SipParseError("bad Via ttl parameter")
+    if "branch" in params and not params["branch"]:
+        raise SipParseError("bad Via branch parameter")
+    received = params.get("received")
+    if "received" in params:
+        if not received:
+            raise SipParseError("bad Via received parameter")
+        _via_host(received if ":" not in received or received.startswith("[") else f"[{received}]")
+    rport = params.get("rport")
+    if rport is not None:
+        parse_port(rport, "Via rport")
+
+
+_CSEQ_RE = re.compile(rf"([0-9]+)[ \t]+({g.TOKEN})")
+
+
+@dataclass(frozen=True)
+class CSeq:
+    """``CSeq = 1*DIGIT LWS Method`` (RFC 3261 §20.16); seq must fit 32 bits (§8.1.1.5)."""
+
+    seq: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> CSeq:
+        """Parse a CSeq value."""
+        match = _CSEQ_RE.fullmatch(text.strip(" \t"))
+        if not match:
+            raise SipParseError("bad CSeq header")
+        digits = match.group(1)
+        if len(digits) > 10 or int(digits) > 2**32 - 1:
+            raise SipParseError("CSeq sequence number too large")
+        return cls(int(digits), match.group(2))
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+def parse_delta_seconds(text: str, what: str) -> int:
+    """``delta-seconds = 1*DIGIT`` limited to 2**32-1 (RFC 3261 §20.19, RFC 4475 §3.1.2.4)."""
+    text = text.strip(" \t")
+    if not text.isdigit() or not text.isascii():
+        raise SipParseError(f"bad {what} value")
+    if len(text) > 10 or int(text) > 2**32 - 1:
+        raise SipParseError(f"{what} value too large")
+    return int(text)
+
+
+def parse_max_forwards(text: str) -> int:
+    """``Max-Forwards = 1*DIGIT``, 0..255 in practice (RFC 3261 §20.22, RFC 4475 §3.1.2.4)."""
+    text = text.strip(" \t")
+    if not text.isdigit() or not text.isascii() or len(text) > 3 or int(text) > 255:
+        raise SipParseError("bad Max-Forwards value")
+    return int(text)
+
+
+def parse_token_list(values: Iterable[str], what: str) -> list[str]:
+    """Supported / Require / Proxy-Require / Allow / Unsupported lists (RFC 3261 §20)."""
+    tokens: list[str] = []
+    for value in values:
+        for raw_item in value.split(","):
+            item = raw_item.strip(" \t")
+            if not item:
+                continue
+            if not g.TOKEN_RE.fullmatch(item):
+                raise SipParseError(f"bad {what} token")
+            tokens.append(item)
+    return tokens
+
+
+@dataclass(frozen=True)
+class Replaces:
+    """``Replaces = callid *(SEMI replaces-param)`` (RFC 3891 §6.1)."""
+
+    call_id: str
+    to_tag: str
+    from_tag: str
+    early_only: bool = False
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Replaces:
+        """Parse a Replaces value (also the unescaped ``?Replaces=`` of a Refer-To URI)."""
+        call_id, *rest = g.split_top_level(text.strip(" \t"), ";")
+        call_id = call_id.strip(" \t")
+        if not g.CALL_ID_RE.fullmatch(call_id):
+            raise SipParseError("bad Replaces call-id")
+        params = g.parse_params(rest, "Replaces")
+        to_tag = params.pop("to-tag", None)
+        from_tag = params.pop("from-tag", None)
+        if not to_tag or not from_tag:
+            raise SipParseError("Replaces without to-tag and from-tag")
+        early = "early-only" in params
+        params.pop("early-only", None)
+        return cls(call_id, to_tag, from_tag, early, params)
+
+    def __str__(self) -> str:
+        out = f"{self.call_id};to-tag={self.to_tag};from-tag={self.from_tag}"
+        if self.early_only:
+            out += ";early-only"
+        return out + g.format_params(self.params)
+
+
+_EVENT_TYPE_RE = re.compile(rf"{g.TOKEN}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """``Event = event-type *( SEMI event-param )`` with ``id`` (RFC 6665 §8.4)."""
+
+    package: str
+    id: str | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Event:
+        """Parse an Event (or ``o``) value."""
+        package, *rest = g.split_top_level(text.strip(" \t"), ";")
+        package = package.strip(" \t")
+        if not _EVENT_TYPE_RE.fullmatch(package):
+            raise SipParseError("bad Event package")
+        params = g.parse_params(rest, "Event")
+        event_id = params.pop("id", None)
+        return cls(package.lower(), event_id, params)
+
+    def __str__(self) -> str:
+        out = self.package
+        if self.id is not None:
+            out += f";id={self.id}"
+        return out + g.format_params(self.params)
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """``Subscription-State = substate-value *( SEMI subexp-params )`` (RFC 6665 §8.4)."""
+
+    state: str
+    expires: int | None = None
+    reason: str | None = None
+    retry_after: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> SubscriptionState:
+        """Parse a Subscription-State value (active, pending, terminated, extension)."""
+        state, *rest = g.split_top_level(text.strip(" \t"), ";")
+        state = state.strip(" \t")
+        if not g.TOKEN_RE.fullmatch(state):
+            raise SipParseError("bad Subscription-State value")
+        params = g.parse_params(rest, "Subscription-State")
+        expires = params.pop("expires", None)
+        reason = params.pop("reason", None)
+        retry = params.pop("retry-after", None)
+        return cls(
+            state.lower(),
+            parse_delta_seconds(expires, "Subscription-State expires") if expires else None,
+            reason.lower() if reason else None,
+            parse_delta_seconds(retry, "Subscription-State retry-after") if retry else None,
+            params,
+        )
+
+    def __str__(self) -> str:
+        out = self.state
+        if self.expires is not None:
+            out += f";expires={self.expires}"
+        if self.reason is not None:
+            out += f";reason={self.reason}"
+        if self.retry_after is not None:
+            out += f";retry-after={self.retry_after}"
+        return out + g.format_params(self.params)
+
+
+@dataclass(frozen=True)
+class SessionExpires:
+    """``Session-Expires = delta-seconds *(SEMI se-params)`` (RFC 4028 §4)."""
+
+    delta: int
+    refresher: str | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> SessionExpires:
+        """Parse a Session-Expires (or ``x``) value; refresher is ``uac`` or ``uas``."""
+        delta, *rest = g.split_top_level(text.strip(" \t"), ";")
+        params = g.parse_params(rest, "Session-Expires")
+        refresher = params.pop("refresher", None)
+        if refresher is not None and refresher.lower() not in ("uac", "uas"):
+            raise SipParseError("bad Session-Expires refresher")
+        return cls(
+            parse_delta_seconds(delta, "Session-Expires"),
+            refresher.lower() if refresher else None,
+            params,
+        )
+
+    def __str__(self) -> str:
+        out = str(self.delta)
+        if self.refresher is not None:
+            out += f";refresher={self.refresher}"
+        return out + g.format_params(self.params)
+
+
+#   auth-param = auth-param-name EQUAL ( token / quoted-string )   (RFC 3261 §25.1)
+_AUTH_PARAM_RE = re.compile(
+    rf"[ \t]*({g.TOKEN})[ \t]*=[ \t]*({g.QUOTED_STRING}|{g.TOKEN})[ \t]*(,|$)"
+)
+# Parameters sent as bare tokens (RFC 7616 §3.3, §3.4); all others are quoted.
+_BARE_CHALLENGE_PARAMS = frozenset({"algorithm", "stale", "userhash", "charset"})
+_BARE_CREDENTIAL_PARAMS = frozenset({"algorithm", "qop", "nc", "userhash", "charset"})
+
+
+def _parse_auth(text: str, what: str) -> tuple[str, dict[str, str]]:
+    text = text.strip(" \t")
+    scheme, _, rest = text.partition(" ")
+    if not g.TOKEN_RE.fullmatch(scheme):
+        raise SipParseError(f"bad {what} scheme")
+    params: dict[str, str] = {}
+    pos = 0
+    rest = rest.strip(" \t")
+    while pos < len(rest):
+        match = _AUTH_PARAM_RE.match(rest, pos)
+        if not match:
+            raise SipParseError(f"bad {what} parameter")
+        name, value = match.group(1).lower(), match.group(2)
+        if name in params:
+            raise SipParseError(f"duplicate {what} parameter {name}")
+        params[name] = g.unquote(value) if value.startswith('"') else value
+        pos = match.end()
+        if match.group(3) == "," and pos >= len(rest):
+            raise SipParseError(f"trailing comma in {what}")
+    return scheme, params
+
+
+def _format_auth(scheme: str, params: dict[str, str], bare: frozenset[str]) -> str:
+    items = [f"{k}={v}" if k in bare else f"{k}={g.quote(v)}" for k, v in params.items()]
+    return f"{scheme} " + ", ".join(items) if items else scheme
+
+
+@dataclass(frozen=True)
+class AuthChallenge:
+    """A WWW-Authenticate / Proxy-Authenticate challenge (RFC 3261 §20.27, §20.44;
+    RFC 7616 §3.3).  ``params`` hold unquoted values (realm, nonce, opaque, qop,
+    algorithm, stale ...)."""
+
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> AuthChallenge:
+        """Parse a challenge value."""
+        scheme, params = _parse_auth(text, "challenge")
+        return cls(scheme, params)
+
+    def __str__(self) -> str:
+        return _format_auth(self.scheme, self.params, _BARE_CHALLENGE_PARAMS)
+
+    @property
+    def qop_options(self) -> list[str]:
+        """The offered ``qop`` values (RFC 7616 §3.3)."""
+        return [q.strip() for q in self.params.get("qop", "").split(",") if q.strip()]
+
+
+@dataclass(frozen=True)
+class AuthCredentials:
+    """An Authorization / Proxy-Authorization value (RFC 3261 §20.7, §20.28;
+    RFC 7616 §3.4).  ``params`` hold unquoted values (username, realm, nonce, uri,
+    response, algorithm, cnonce, opaque, qop, nc ...)."""
+
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> AuthCredentials:
+        """Parse a credentials value."""
+        scheme, params = _parse_auth(text, "credentials")
+        return cls(scheme, params)
+
+    def __str__(self) -> str:
+        return _format_auth(self.scheme, self.params, _BARE_CREDENTIAL_PARAMS)

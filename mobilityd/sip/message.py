@@ -1,0 +1,589 @@
+"""SIP requests and responses: parse, serialise, typed access (RFC 3261 §7, §18.3, §20).
+
+`parse_message(data)` turns one datagram (or one frame cut by `StreamFramer`) into a
+`Request` or `Response`; `bytes(msg)` serialises it and sets Content-Length.  The
+parser is strict: everything RFC 4475 §3.1.2 calls invalid raises `SipParseError`,
+never another exception.  The header fields a transaction needs (Via, From, To,
+Call-ID, CSeq, Max-Forwards, Contact, Content-Length) are checked while parsing; the
+others are parsed when their accessor is used and raise `SipParseError` then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mobilityd.sip import grammar as g
+from mobilityd.sip.errors import PartialMessage, SipParseError, StatusCode
+from mobilityd.sip.headers import (
+    CANONICAL_NAMES,
+    LIST_HEADERS,
+    AuthChallenge,
+    AuthCredentials,
+    CSeq,
+    Event,
+    Headers,
+    Replaces,
+    SessionExpires,
+    SubscriptionState,
+    Via,
+    parse_delta_seconds,
+    parse_max_forwards,
+    parse_token_list,
+)
+from mobilityd.sip.uri import NameAddr, SipUri, parse_request_uri
+
+__all__ = [
+    "DATAGRAM_LIMITS",
+    "STREAM_LIMITS",
+    "Headers",
+    "ParseLimits",
+    "Request",
+    "Response",
+    "make_response",
+    "parse_message",
+    "reason_phrase",
+]
+
+SIP_VERSION = "SIP/2.0"
+
+# RFC 3261 §21 reason phrases (and RFC 3515 §2.4.7, RFC 4028 §6, RFC 6665 §8.3.1).
+_REASON_PHRASES: dict[int, str] = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    200: "OK",
+    202: "Accepted",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    305: "Use Proxy",
+    380: "Alternative Service",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    422: "Session Interval Too Small",
+    423: "Interval Too Brief",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    485: "Ambiguous",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    489: "Bad Event",
+    491: "Request Pending",
+    493: "Undecipherable",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+}
+
+# Methods of RFC 3261 and the extensions the daemon speaks (RFC 3262, 3311, 3428, 3515,
+# 3903, 6086, 6665).  Any other token is an extension method (RFC 3261 §25.1).
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "UPDATE",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+    }
+)
+
+
+def reason_phrase(status: int) -> str:
+    """The default reason phrase for ``status`` (RFC 3261 §21)."""
+    return _REASON_PHRASES.get(status) or _REASON_PHRASES.get(status // 100 * 100, "Unknown")
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Resource limits applied while parsing (RFC 3261 §18.1.1, RFC 4475 §4)."""
+
+    max_message_size: int = 65535  # octets of one datagram / frame -> 513
+    max_headers: int = 256  # header field lines -> 400
+    max_header_line: int = 8192  # octets in one (unfolded) header field -> 400
+    max_vias: int = 70  # Via values -> 400 (RFC 3261 §16.6 loops end at Max-Forwards 70)
+    max_request_uri: int = 4096  # octets of the Request-URI -> 414
+    max_body: int = 65535  # octets of Content-Length -> 413
+
+
+DATAGRAM_LIMITS = ParseLimits()
+STREAM_LIMITS = ParseLimits(max_message_size=1 << 20, max_body=1 << 20)
+
+
+class _MessageAccessors:
+    """Typed accessors shared by requests and responses (RFC 3261 §20)."""
+
+    headers: Headers
+    body: bytes
+
+    def _single(self, name: str) -> str:
+        values = self.headers.get_all(name)
+        if len(values) != 1:
+            problem = "missing" if not values else "more than one"
+            raise SipParseError(f"{problem} {name} header")
+        return values[0]
+
+    @property
+    def vias(self) -> list[Via]:
+        """Via values, top first (RFC 3261 §20.42)."""
+        return [Via.parse(v) for v in self.headers.get_all("Via")]
+
+    @property
+    def top_via(self) -> Via:
+        """The first Via value; SipParseError when there is none."""
+        value = self.headers.get("Via")
+        if value is None:
+            raise SipParseError("missing Via header")
+        return Via.parse(value)
+
+    @property
+    def from_(self) -> NameAddr:
+        """The From value with its tag (RFC 3261 §20.20)."""
+        return NameAddr.parse(self._single("From"))
+
+    @property
+    def to(self) -> NameAddr:
+        """The To value with its tag (RFC 3261 §20.39)."""
+        return NameAddr.parse(self._single("To"))
+
+    @property
+    def call_id(self) -> str:
+        """The Call-ID (RFC 3261 §20.8)."""
+        return self._single("Call-ID").strip(" \t")
+
+    @property
+    def cseq(self) -> CSeq:
+        """The CSeq (RFC 3261 §20.16)."""
+        return CSeq.parse(self._single("CSeq"))
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        """Contact values; a ``*`` is a NameAddr with ``wildcard`` set (RFC 3261 §20.10)."""
+        return [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
+
+    @property
+    def route(self) -> list[NameAddr]:
+        """Route values in order (RFC 3261 §20.34)."""
+        return [NameAddr.parse(v) for v in self.headers.get_all("Route")]
+
+    @property
+    def record_route(self) -> list[NameAddr]:
+        """Record-Route values in order (RFC 3261 §20.30)."""
+        return [NameAddr.parse(v) for v in self.headers.get_all("Record-Route")]
+
+    @property
+    def max_forwards(self) -> int | None:
+        """Max-Forwards, or None when absent (RFC 3261 §20.22)."""
+        value = self.headers.get("Max-Forwards")
+        return None if value is None else parse_max_forwards(value)
+
+    @property
+    def expires(self) -> int | None:
+        """The Expires header in seconds, or None (RFC 3261 §20.19)."""
+        value = self.headers.get("Expires")
+        return None if value is None else parse_delta_seconds(value, "Expires")
+
+    @property
+    def content_type(self) -> str | None:
+        """The media type of the body, lower-cased, without parameters (RFC 3261 §20.15)."""
+        value = self.headers.get("Content-Type")
+        return None if value is None else value.split(";", 1)[0].strip(" \t").lower()
+
+    @property
+    def supported(self) -> list[str]:
+        """Supported option tags (RFC 3261 §20.37)."""
+        return parse_token_list(self.headers.get_all("Supported"), "Supported")
+
+    @property
+    def require(self) -> list[str]:
+        """Require option tags (RFC 3261 §20.32)."""
+        return parse_token_list(self.headers.get_all("Require"), "Require")
+
+    @property
+    def proxy_require(self) -> list[str]:
+        """Proxy-Require option tags (RFC 3261 §20.29)."""
+        return parse_token_list(self.headers.get_all("Proxy-Require"), "Proxy-Require")
+
+    @property
+    def allow(self) -> list[str]:
+        """Allowed methods (RFC 3261 §20.5)."""
+        return parse_token_list(self.headers.get_all("Allow"), "Allow")
+
+    @property
+    def refer_to(self) -> NameAddr | None:
+        """Refer-To (RFC 3515 §2.1); an embedded ``?Replaces=`` is in ``uri.headers``."""
+        value = self.headers.get("Refer-To")
+        return None if value is None else NameAddr.parse(value)
+
+    @property
+    def referred_by(self) -> NameAddr | None:
+        """Referred-By (RFC 3892 §3)."""
+        value = self.headers.get("Referred-By")
+        return None if value is None else NameAddr.parse(value)
+
+    @property
+    def replaces(self) -> Replaces | None:
+        """Replaces (RFC 3891 §6.1)."""
+        value = self.headers.get("Replaces")
+        return None if value is None else Replaces.parse(value)
+
+    @property
+    def event(self) -> Event | None:
+        """Event (RFC 6665 §8.4)."""
+        value = self.headers.get("Event")
+        return None if value is None else Event.parse(value)
+
+    @property
+    def subscription_state(self) -> SubscriptionState | None:
+        """Subscription-State (RFC 6665 §8.4)."""
+        value = self.headers.get("Subscription-State")
+        return None if value is None else SubscriptionState.parse(value)
+
+    @property
+    def session_expires(self) -> SessionExpires | None:
+        """Session-Expires (RFC 4028 §4)."""
+        value = self.headers.get("Session-Expires")
+        return None if value is None else SessionExpires.parse(value)
+
+    @property
+    def www_authenticate(self) -> list[AuthChallenge]:
+        """WWW-Authenticate challenges (RFC 3261 §20.44)."""
+        return [AuthChallenge.parse(v) for v in self.headers.get_all("WWW-Authenticate")]
+
+    @property
+    def proxy_authenticate(self) -> list[AuthChallenge]:
+        """Proxy-Authenticate challenges (RFC 3261 §20.27)."""
+        return [AuthChallenge.parse(v) for v in self.headers.get_all("Proxy-Authenticate")]
+
+    @property
+    def authorization(self) -> list[AuthCredentials]:
+        """Authorization credentials (RFC 3261 §20.7)."""
+        return [AuthCredentials.parse(v) for v in self.headers.get_all("Authorization")]
+
+    @property
+    def proxy_authorization(self) -> list[AuthCredentials]:
+        """Proxy-Authorization credentials (RFC 3261 §20.28)."""
+        return [AuthCredentials.parse(v) for v in self.headers.get_all("Proxy-Authorization")]
+
+    def _head_and_body(self, start_line: str) -> bytes:
+        parts = [start_line]
+        for name, key, value in self.headers._items:
+            if key != "content-length":
+                parts.append(f"{name}: {value}")
+        parts.append(f"Content-Length: {len(self.body)}")
+        parts.append("\r\n")
+        return "\r\n".join(parts).encode("utf-8", "surrogateescape") + self.body
+
+
+@dataclass(eq=True)
+class Request(_MessageAccessors):
+    """A SIP request (RFC 3261 §7.1)."""
+
+    method: str
+    uri: SipUri
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    def __bytes__(self) -> bytes:
+        return self._head_and_body(f"{self.method} {self.uri} {SIP_VERSION}")
+
+
+@dataclass(eq=True)
+class Response(_MessageAccessors):
+    """A SIP response (RFC 3261 §7.2)."""
+
+    status: int
+    reason: str = ""
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    def __bytes__(self) -> bytes:
+        return self._head_and_body(f"{SIP_VERSION} {self.status} {self.reason}")
+
+
+def make_response(
+    request: Request | PartialMessage,
+    status: int,
+    reason: str | None = None,
+    to_tag: str | None = None,
+) -> Response:
+    """A response to ``request`` per RFC 3261 §8.2.6: Via, From, To, Call-ID and CSeq
+    copied; ``to_tag`` added to To when it has none and the status is not 100.
+
+    Works on a `PartialMessage` too, to answer a malformed request with 400.
+    """
+    headers = Headers()
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        for value in request.headers.get_all(name):
+            if name == "To" and to_tag is not None and status != StatusCode.TRYING:
+                headers.add(name, _with_to_tag(value, to_tag))
+            else:
+                headers.add(name, value)
+    if status == StatusCode.TRYING:
+        for value in request.headers.get_all("Timestamp"):
+            headers.add("Timestamp", value)  # RFC 3261 §8.2.6.1
+    return Response(status, reason if reason is not None else reason_phrase(status), headers)
+
+
+def _with_to_tag(value: str, to_tag: str) -> str:
+    try:
+        to = NameAddr.parse(value)
+    except SipParseError:
+        return value
+    return value if to.tag is not None else f"{value};tag={to_tag}"
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------
+
+_ANSWER_HEADERS = ("from", "to", "call-id", "cseq")
+
+
+def parse_message(
+    data: bytes, *, limits: ParseLimits = DATAGRAM_LIMITS, datagram: bool = True
+) -> Request | Response:
+    """Parse one SIP message (RFC 3261 §7, §18.3).
+
+    With ``datagram`` set, Content-Length is optional and octets past it are discarded
+    (RFC 3261 §18.3, RFC 4475 §3.1.1.8); a Content-Length larger than the body is 400
+    (RFC 4475 §3.1.2.2).  Raises only `SipParseError`.
+    """
+    try:
+        return _parse(data, limits, datagram)
+    except SipParseError:
+        raise
+    except (ValueError, IndexError, UnicodeError, OverflowError) as exc:  # defensive
+        raise SipParseError(f"malformed message ({type(exc).__name__})") from exc
+
+
+def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Response:
+    data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: ignore CRLF before the start-line
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0:
+        if data.endswith(b"\r\n") and datagram:
+            head_end = len(data) - 2  # datagram without the empty line: tolerate
+        else:
+            raise SipParseError("no end of header fields (missing empty line)")
+        body = b""
+    else:
+        body = data[head_end + 4 :]
+    if head_end > limits.max_message_size:
+        raise SipParseError("message too large", StatusCode.MESSAGE_TOO_LARGE)
+    head = data[:head_end].decode("utf-8", "surrogateescape")
+    if "\x00" in head:
+        raise SipParseError("NUL octet in header section")
+    lines = head.split("\r\n")
+    start_line = lines[0]
+    raw = _header_fields(lines, limits)
+    is_response = start_line[:4].upper() == "SIP/"
+    method = "" if is_response else start_line.split(" ", 1)[0]
+    try:
+        if len(data) > limits.max_message_size:
+            raise SipParseError("message too large", StatusCode.MESSAGE_TOO_LARGE)
+        return _build(
+            start_line,
+            raw=raw,
+            body=body,
+            limits=limits,
+            datagram=datagram,
+            is_response=is_response,
+        )
+    except SipParseError as exc:
+        if is_response or method == "ACK" or not g.TOKEN_RE.fullmatch(method):
+            raise  # RFC 3261 §17.1.3/§18.1.2: a broken response is dropped; never answer ACK
+        raise exc.with_partial(_partial(method, raw)) from None
+
+
+def _header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[str, str]]:
+    """Unfold and split ``field-name HCOLON field-value`` lines (RFC 3261 §7.3.1)."""
+    if len(lines) - 1 > limits.max_headers:
+        raise SipParseError("too many header fields")
+    fields: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if "\r" in line or "\n" in line:
+            raise SipParseError("bare CR or LF in header section")
+        if line[:1] in (" ", "\t"):
+            if not fields:
+                raise SipParseError("continuation line before the first header field")
+            name, value = fields[-1]
+            folded = line.strip(" \t")
+            value = f"{value} {folded}" if value else folded
+            if len(value) > limits.max_header_line:
+                raise SipParseError(f"{name} header field too long")
+            fields[-1] = (name, value)
+            continue
+        if len(line) > limits.max_header_line:
+            raise SipParseError("header field too long")
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not colon or (name not in CANONICAL_NAMES and not g.TOKEN_RE.fullmatch(name)):
+            raise SipParseError(f"malformed header field line {line[:40]!r}")
+        fields.append((name, value.strip(" \t")))
+    return fields
+
+
+def _partial(method: str, raw: list[tuple[str, str]]) -> PartialMessage | None:
+    """Enough of a malformed request to answer it (RFC 3261 §8.2.6), or None to drop."""
+    kept: list[tuple[str, str]] = []
+    counts = dict.fromkeys(_ANSWER_HEADERS, 0)
+    vias = 0
+    for name, value in raw:
+        key = CANONICAL_NAMES.get(name.lower(), name).lower()
+        if key in counts:
+            counts[key] += 1
+        elif key == "via":
+            vias += 1
+        else:
+            continue
+        kept.append((name, value))
+    if vias == 0 or any(n != 1 for n in counts.values()):
+        return None
+    return PartialMessage(method, Headers(kept))
+
+
+def _build(
+    start_line: str,
+    *,
+    raw: list[tuple[str, str]],
+    body: bytes,
+    limits: ParseLimits,
+    datagram: bool,
+    is_response: bool,
+) -> Request | Response:
+    items: list[tuple[str, str, str]] = []
+    for name, value in raw:
+        lname = name.lower()
+        canon = CANONICAL_NAMES.get(lname)
+        if canon is None:
+            canon = name
+        key = canon.lower() if canon is not name else lname
+        if key in LIST_HEADERS and ("," in value or not value):
+            for element in g.split_top_level(value, ","):
+                stripped = element.strip(" \t")
+                if not stripped:
+                    raise SipParseError(f"empty element in {canon} header")
+                items.append((canon, key, stripped))
+        else:
+            items.append((canon, key, value))
+    headers = Headers._from_normalised(items)
+    body = _frame_body(headers, body, limits, datagram)
+    if is_response:
+        message: Request | Response = _response(start_line, headers, body)
+    else:
+        message = _request(start_line, headers, body, limits)
+    _check_core_headers(message, limits)
+    return message
+
+
+def _frame_body(headers: Headers, body: bytes, limits: ParseLimits, datagram: bool) -> bytes:
+    """Content-Length framing (RFC 3261 §18.3, §20.14; RFC 4475 §3.1.2.2, §3.1.2.3)."""
+    values = headers.get_all("Content-Length")
+    if not values:
+        if not datagram and body:
+            raise SipParseError("missing Content-Length on a stream transport")
+        return body
+    if len(values) > 1:
+        raise SipParseError("more than one Content-Length header")
+    text = values[0]
+    if not text.isdigit() or not text.isascii():
+        raise SipParseError("bad Content-Length value")
+    length = int(text)
+    if length > limits.max_body:
+        raise SipParseError("body too large", StatusCode.REQUEST_ENTITY_TOO_LARGE)
+    if length > len(body):
+        raise SipParseError("Content-Length larger than the message body")
+    return body[:length] if length < len(body) else body
+
+
+def _request(start_line: str, headers: Headers, body: bytes, limits: ParseLimits) -> Request:
+    """``Request-Line = Method SP Request-URI SP SIP-Version CRLF`` (RFC 3261 §7.1)."""
+    match = g.REQUEST_LINE_RE.fullmatch(start_line)
+    if not match:
+        raise SipParseError("malformed Request-Line")
+    method, uri_text, version = match.groups()
+    if version.upper() != SIP_VERSION:
+        raise SipParseError(
+            f"SIP version {version} not supported", StatusCode.VERSION_NOT_SUPPORTED
+        )
+    uri = parse_request_uri(uri_text, limits.max_request_uri)
+    if uri.headers:
+        raise SipParseError("Request-URI contains escaped headers")  # RFC 4475 §3.1.2.11
+    return Request(method, uri, headers, body)
+
+
+def _response(start_line: str, headers: Headers, body: bytes) -> Response:
+    """``Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF`` (RFC 3261 §7.2)."""
+    match = g.STATUS_LINE_RE.fullmatch(start_line)
+    if not match:
+        raise SipParseError("malformed Status-Line")
+    version, code, reason = match.groups()
+    if version.upper() != SIP_VERSION:
+        raise SipParseError(f"SIP version {version} not supported")
+    if len(code) != 3 or not 100 <= int(code) <= 699:
+        raise SipParseError("status code out of range")
+    return Response(int(code), reason, headers, body)
+
+
+def _check_core_headers(message: Request | Response, limits: ParseLimits) -> None:
+    """Parse the fields transactions depend on (RFC 3261 §8.1.1, §8.2, §16.3)."""
+    vias = message.headers.get_all("Via")
+    if not vias:
+        raise SipParseError("missing Via header")
+    if len(vias) > limits.max_vias:
+        raise SipParseError("too many Via headers")
+    for value in vias:
+        Via.parse(value)
+    message.from_  # noqa: B018 - parse for validation
+    message.to  # noqa: B018
+    if not g.CALL_ID_RE.fullmatch(message.call_id):
+        raise SipParseError("bad Call-ID header")
+    cseq = message.cseq
+    if isinstance(message, Request) and cseq.method != message.method:
+        if message.method not in KNOWN_METHODS:
+            raise SipParseError(
+                f"method {message.method} not implemented", StatusCode.NOT_IMPLEMENTED
+            )
+        raise SipParseError("CSeq method does not match the Request-Line method")
+    max_forwards = message.headers.get_all("Max-Forwards")
+    if len(max_forwards) > 1:
+        raise SipParseError("more than one Max-Forwards header")
+    if max_forwards:
+        parse_max_forwards(max_forwards[0])
+    message.contacts  # noqa: B018
