@@ -2,8 +2,10 @@
 
 `StreamFramer.feed(data)` buffers bytes and returns every complete message.  Framing
 is by Content-Length, which is mandatory on streams.  CRLF keep-alives between
-messages are recognised: a double CRLF is a ping (answer it with a single CRLF pong),
-a single CRLF is a pong.  The buffer is bounded: a header block that never ends, a
+messages are recognised: on the server side (the default) a double CRLF is a ping
+(answer it with a single CRLF pong) and a lone CRLF is ignored (RFC 3261 §7.5); on the
+client side (``expect_pongs=True``, the side that sends pings) each CRLF is a pong.
+The buffer is bounded: a header block that never ends, a
 Content-Length over the limit or a broken Content-Length raise `SipParseError` and the
 framer stays broken (the connection must be closed, RFC 4475 §3.1.2.3).  A message
 that is framed correctly but malformed does not break the stream: it is recorded in
@@ -47,8 +49,15 @@ PING = b"\r\n\r\n"
 class StreamFramer:
     """Incremental SIP stream framer with bounded memory (RFC 3261 §18.3)."""
 
-    def __init__(self, limits: ParseLimits = STREAM_LIMITS, max_header_block: int = 65536):
+    def __init__(
+        self,
+        limits: ParseLimits = STREAM_LIMITS,
+        max_header_block: int = 65536,
+        *,
+        expect_pongs: bool = False,
+    ) -> None:
         self._limits = limits
+        self._expect_pongs = expect_pongs
         self._max_header_block = max_header_block
         self._buffer = bytearray()
         self._error: SipParseError | None = None
@@ -105,15 +114,18 @@ class StreamFramer:
     def _next(self, events: list[FramerEvent]) -> bool:
         buffer = self._buffer
         if buffer.startswith(b"\r\n"):
+            if self._expect_pongs:
+                del buffer[:2]
+                events.append(PongReceived())
+                return True
             if buffer.startswith(PING):
                 del buffer[:4]
                 events.append(PingReceived())
                 return True
-            if len(buffer) == 2 or buffer[2:3] != b"\r":
-                del buffer[:2]
-                events.append(PongReceived())
-                return True
-            return False  # "\r\n\r" : wait for the rest of a ping
+            if len(buffer) < 4 and PING.startswith(buffer):
+                return False  # the start of a ping: wait for the rest
+            del buffer[:2]  # a stray CRLF before a start-line is ignored (RFC 3261 §7.5)
+            return True
         head_end = buffer.find(b"\r\n\r\n")
         if head_end < 0:
             if len(buffer) > self._max_header_block:
