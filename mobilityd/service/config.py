@@ -17,7 +17,7 @@ import enum
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +230,16 @@ def restart_required(old: Config, new: Config) -> tuple[str, ...]:
             if getattr(before, f.name) != getattr(after, f.name):
                 changed.append(f"{section}.{f.name}")
     return tuple(changed)
+
+
+def apply_live(running: Config, new: Config) -> tuple[Config, tuple[str, ...]]:
+    """The configuration in effect after a reload, and the keys that wait for a restart.
+
+    Sections in :data:`RESTART_REQUIRED_SECTIONS` keep their running values; all the rest
+    (peers, devices, security, media, mobility, log level) comes from ``new``.
+    """
+    kept = {section: getattr(running, section) for section in RESTART_REQUIRED_SECTIONS}
+    return replace(new, **kept), restart_required(running, new)
 
 
 def check_sip_uri(reader: TableReader, name: str, *, need_user: bool = False) -> str:

@@ -30,13 +30,27 @@ class KeyFileProblem(Exception):
         super().__init__(f"{path}: {problem}")
 
 
+_KNOWN_SECRETS: dict[bytes, None] = {}
+
+
+def known_secrets() -> tuple[bytes, ...]:
+    """Every secret wrapped in :class:`Secret` so far (the log redaction filter scans
+    messages for their hex and base64 forms)."""
+    return tuple(_KNOWN_SECRETS)
+
+
 class Secret:
-    """Key material that must never be printed: ``repr`` shows only the length."""
+    """Key material that must never be printed: ``repr`` shows only the length.
+
+    Creating one registers the value with :func:`known_secrets`, so the log filter of
+    :mod:`mobilityd.service.logging` can redact it even if it was converted to text.
+    """
 
     __slots__ = ("_value",)
 
     def __init__(self, value: bytes) -> None:
         self._value = bytes(value)
+        _KNOWN_SECRETS[self._value] = None
 
     def reveal(self) -> bytes:
         """The key bytes, for the one place that needs them (a key derivation)."""

@@ -61,7 +61,7 @@ class TableReader:
 
     def string(self, name: str, default: Any = _MISSING) -> Any:
         value = self._typed(name, default, str, "a string")
-        if isinstance(value, str) and not value.strip():
+        if self.has(name) and isinstance(value, str) and not value.strip():
             raise self.error(name, "must not be empty")
         return value
 

@@ -1,0 +1,200 @@
+"""``mobilityd``: the daemon's entry point and life cycle (asyncio).
+
+Life cycle, as systemd.service(5) ``Type=notify`` expects:
+
+1. load the configuration (an error prints one line naming file and key; exit 78,
+   EX_CONFIG);
+2. start the call machinery and the control server, then ``READY=1`` and ``STATUS=``;
+3. run owned tasks in an :class:`asyncio.TaskGroup` (reload, watchdog, status) until the
+   shutdown :class:`asyncio.Event` is set by SIGTERM or SIGINT (handlers only set
+   events; no exception is thrown from a handler);
+4. SIGHUP: ``RELOADING=1``, reload, apply what can change live, report what cannot
+   (log line and ``status``), ``READY=1``; a broken new file keeps the old one running;
+5. ``STOPPING=1``, end the calls (BYE), close the socket, exit 0.
+
+``mobilityd demo`` is reserved for the demo (issue 7), which is not implemented yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mobilityd import __version__
+from mobilityd.service.bus import EventBus
+from mobilityd.service.calls import CallManager, UnavailableCallManager
+from mobilityd.service.config import DEFAULT_CONFIG_PATH, Config, apply_live, load_config
+from mobilityd.service.control import ControlServer, SocketInUseError
+from mobilityd.service.dispatch import Dispatcher
+from mobilityd.service.errors import ConfigError
+from mobilityd.service.events import ConfigReloaded
+from mobilityd.service.logging import configure_logging, log_event, set_level
+from mobilityd.service.sdnotify import Notifier, watchdog_interval
+from mobilityd.service.state import DaemonState, ReloadOutcome
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+_log = logging.getLogger("mobilityd.daemon")
+
+
+class Daemon:
+    """Owns the control server, the call manager and the daemon's own tasks."""
+
+    def __init__(self, config: Config, notifier: Notifier,
+                 calls: CallManager | None = None, bus: EventBus | None = None) -> None:
+        self.bus = bus or EventBus()
+        self.calls: CallManager = calls or UnavailableCallManager()
+        self.notifier = notifier
+        self.state = DaemonState(config=config, started_monotonic=time.monotonic(),
+                                 started_wall=time.time())
+        self.shutdown = asyncio.Event()
+        self._reload_requested = asyncio.Event()
+        self._server = ControlServer(config.control.socket, Dispatcher(self.state, self.calls),
+                                     self.bus)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.shutdown.set)
+        loop.add_signal_handler(signal.SIGINT, self.shutdown.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
+        try:
+            await self.calls.start()
+            await self._server.start()
+            self.notifier.notify("READY=1", f"STATUS={await self._status_line()}",
+                                 f"MAINPID={os.getpid()}")
+            log_event(_log, logging.INFO, "daemon.ready", version=__version__,
+                      identity=self.state.config.identity.uri,
+                      calls_available=self.calls.available)
+            async with asyncio.TaskGroup() as group:
+                owned = [group.create_task(self._reloader()),
+                         group.create_task(self._status_updater())]
+                interval = watchdog_interval(os.environ, os.getpid())
+                if interval is not None and self.notifier.enabled:
+                    owned.append(group.create_task(self._watchdog(interval)))
+                await self.shutdown.wait()
+                log_event(_log, logging.INFO, "daemon.stopping")
+                self.notifier.notify("STOPPING=1", "STATUS=stopping")
+                for task in owned:
+                    task.cancel()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            await self.calls.close()
+            await self._server.close()
+        log_event(_log, logging.INFO, "daemon.stopped")
+        return EXIT_OK
+
+    def reload(self) -> ReloadOutcome:
+        """Re-read the configuration file; apply what may change live (SIGHUP)."""
+        running = self.state.config
+        try:
+            new = load_config(running.source)
+        except ConfigError as exc:
+            outcome = ReloadOutcome(at=time.time(), ok=False, error=str(exc))
+            self.state.record_reload(outcome, None)
+            log_event(_log, logging.ERROR, "config.reload_failed", error=str(exc),
+                      kept=str(running.source))
+        else:
+            effective, restart_keys = apply_live(running, new)
+            set_level(effective.log.level.value)
+            self.calls.reconfigure(effective)
+            outcome = ReloadOutcome(at=time.time(), ok=True, restart_required=restart_keys)
+            self.state.record_reload(outcome, effective)
+            log_event(_log, logging.INFO, "config.reloaded", peers=len(effective.peers),
+                      log_level=effective.log.level.value)
+            for key in restart_keys:
+                log_event(_log, logging.WARNING, "config.restart_required", key=key,
+                          detail="changed in the file; the running daemon keeps the old value")
+        self.bus.publish(ConfigReloaded(ok=outcome.ok,
+                                        restart_required=outcome.restart_required,
+                                        error=outcome.error))
+        return outcome
+
+    async def _reloader(self) -> None:
+        while True:
+            await self._reload_requested.wait()
+            self._reload_requested.clear()
+            stamp = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+            self.notifier.notify("RELOADING=1", f"MONOTONIC_USEC={stamp}",
+                                 "STATUS=reloading configuration")
+            outcome = self.reload()
+            status = await self._status_line()
+            if not outcome.ok:
+                status += "; last reload failed (old configuration kept)"
+            elif outcome.restart_required:
+                status += f"; restart needed for {', '.join(outcome.restart_required)}"
+            self.notifier.notify("READY=1", f"STATUS={status}")
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            self.notifier.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def _status_updater(self) -> None:
+        """Keep ``STATUS=`` (shown by ``systemctl status``) in step with the calls."""
+        subscription = self.bus.subscribe(["call-state-changed", "call-transferred"])
+        try:
+            while True:
+                await subscription.next()  # an event or a report of lost ones: recount
+                self.notifier.notify(f"STATUS={await self._status_line()}")
+        finally:
+            subscription.close()
+
+    async def _status_line(self) -> str:
+        if not self.calls.available:
+            return "ready, call handling not available in this build"
+        count = len(await self.calls.list_calls())
+        return f"{count} call{'s' if count != 1 else ''}"
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="mobilityd",
+        description="Keeps secure SIP calls alive across network and device changes.")
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "check", "demo"),
+                        help="run the daemon (default), check the configuration, "
+                             "or run the demo")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
+                        help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
+    parser.add_argument("--version", action="version", version=f"mobilityd {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse: usage error (2) or --help/--version (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command == "demo":
+        print("mobilityd demo: the demo is not implemented yet", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"<3>mobilityd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check":
+        print(f"{config.source}: configuration is valid")
+        return EXIT_OK
+    configure_logging(config.log.level.value)
+    notifier = Notifier.from_environ()
+    try:
+        return asyncio.run(_run(config, notifier))
+    except SocketInUseError as exc:
+        log_event(_log, logging.ERROR, "daemon.start_failed", error=str(exc))
+        return EXIT_FAILURE
+    except OSError as exc:
+        log_event(_log, logging.ERROR, "daemon.start_failed", error=str(exc))
+        return EXIT_FAILURE
+    finally:
+        notifier.close()
+
+
+async def _run(config: Config, notifier: Notifier) -> int:
+    return await Daemon(config, notifier).run()
