@@ -70,7 +70,7 @@ class MikeyMessage:
         """Assemble a message, setting every Next payload field (RFC 3830 §5.2)."""
         items = list(payloads)
         following = [p.payload_type for p in items[1:]] + [PayloadType.LAST]
-        chained = tuple(p.with_next(nxt) for p, nxt in zip(items, following, strict=True))
+        chained = tuple(p.with_next(nxt) for p, nxt in zip(items, following, strict=False))
         first = items[0].payload_type if items else PayloadType.LAST
         message = cls(header.with_next(first), chained)
         if len(message.wire) > MAX_MESSAGE_SIZE:
