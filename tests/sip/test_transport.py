@@ -17,6 +17,7 @@ import pytest
 
 from mobilityd.sip.transport import (
     Flow,
+    KeepAlive,
     StreamLimits,
     StreamTransport,
     TransportError,
@@ -38,12 +39,14 @@ class ByteFramer:
     def __init__(self) -> None:
         self._buffer = b""
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[bytes | KeepAlive | Exception]:
         self._buffer += data
         if len(self._buffer) > 8192:
             raise ByteParseError("message too large")
-        out = []
+        out: list[bytes | KeepAlive | Exception] = []
         while True:
+            if self._buffer.startswith(b"\r\n\r\n"):
+                out.append(KeepAlive.PING)
             self._buffer = self._buffer.lstrip(b"\r\n")
             head, sep, rest = self._buffer.partition(b"\r\n\r\n")
             if not sep:
@@ -54,7 +57,8 @@ class ByteFramer:
             length = int(match.group(1))
             if len(rest) < length:
                 return out
-            out.append(head + sep + rest[:length])
+            message = head + sep + rest[:length]
+            out.append(message if b"BROKEN" not in head else ByteParseError("broken"))
             self._buffer = rest[length:]
 
 
@@ -207,6 +211,16 @@ async def test_tcp_frames_byte_by_byte_and_trailing_data(tcp_pair) -> None:  # t
     assert (await next_item(sink_b.received))[0] == options(1, b"v=0\r\n")
     assert (await next_item(sink_b.received))[0] == options(2)
     assert sink_b.received.empty()
+
+
+async def test_tcp_malformed_framed_message_is_rejected_and_stream_goes_on(tcp_pair) -> None:  # type: ignore[no-untyped-def]
+    _, _, b, sink_b = tcp_pair
+    _, writer = await raw_client(b.local_address)
+    writer.write(b"OPTIONS sip:x SIP/2.0\r\nX: BROKEN\r\nContent-Length: 0\r\n\r\n"
+                 + options(7))
+    error, _ = await next_item(sink_b.rejected)
+    assert isinstance(error, ByteParseError)
+    assert (await next_item(sink_b.received))[0] == options(7)
     writer.close()
 
 

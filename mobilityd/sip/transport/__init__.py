@@ -9,12 +9,15 @@ endpoint (:mod:`mobilityd.sip.endpoint`) feeds what they deliver to the UA engin
 from mobilityd.sip.transport.base import (
     Address,
     Flow,
+    Framer,
+    KeepAlive,
     MessageCodec,
     MessageSink,
     TransportClosed,
     TransportError,
     TransportKind,
 )
+from mobilityd.sip.transport.codec import SipCodec, SipMessage
 from mobilityd.sip.transport.stream import StreamLimits, StreamTransport
 from mobilityd.sip.transport.tls import client_context, server_context
 from mobilityd.sip.transport.udp import UdpTransport
@@ -22,8 +25,12 @@ from mobilityd.sip.transport.udp import UdpTransport
 __all__ = [
     "Address",
     "Flow",
+    "Framer",
+    "KeepAlive",
     "MessageCodec",
     "MessageSink",
+    "SipCodec",
+    "SipMessage",
     "StreamLimits",
     "StreamTransport",
     "TransportClosed",

@@ -54,14 +54,22 @@ class TransportClosed(TransportError):
     """The transport was closed by its owner."""
 
 
-class Framer(Protocol[MessageT_co]):
-    """Content-Length framing of a byte stream (RFC 3261 §18.3): ``feed`` -> messages.
+class KeepAlive(Enum):
+    """CRLF keep-alives seen between messages on a stream (RFC 5626 §3.5.1, §4.4.1)."""
 
-    Raises the codec's parse error when the stream can no longer be framed
-    (bad or missing Content-Length, over a size limit).
+    PING = "ping"  # a double CRLF: answer with a single CRLF
+    PONG = "pong"  # a single CRLF answering our ping
+
+
+class Framer(Protocol[MessageT_co]):
+    """Content-Length framing of a byte stream (RFC 3261 §18.3).
+
+    ``feed`` returns, in order, whole messages, keep-alives and the typed parse error of
+    each framed-but-malformed message (the stream goes on). It raises the codec's parse
+    error when the stream can no longer be framed (the connection is then closed).
     """
 
-    def feed(self, data: bytes) -> Sequence[MessageT_co]: ...
+    def feed(self, data: bytes) -> Sequence[MessageT_co | KeepAlive | Exception]: ...
 
 
 class MessageCodec(Protocol[MessageT_co]):

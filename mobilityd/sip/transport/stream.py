@@ -26,6 +26,7 @@ from mobilityd.sip.transport.base import (
     Address,
     Flow,
     Framer,
+    KeepAlive,
     MessageCodec,
     MessageSink,
     MessageT,
@@ -120,13 +121,6 @@ class _Connection(asyncio.Protocol, Generic[MessageT]):
 
     def data_received(self, data: bytes) -> None:
         self._last_activity = self._loop.time()
-        if data == PING:
-            # RFC 5626 §4.4.1: answer a ping with a pong (only when it arrives alone).
-            if self.transport is not None:
-                self.transport.write(PONG)
-            return
-        if not data.strip(b"\r\n"):
-            return  # a pong, or keep-alive CRLFs between messages (RFC 3261 §7.5)
         if not self._unframed_bytes:
             self._unframed_bytes = len(data)
             self._partial_since = self._last_activity
@@ -134,16 +128,25 @@ class _Connection(asyncio.Protocol, Generic[MessageT]):
         else:
             self._unframed_bytes += len(data)
         try:
-            messages = self._framer.feed(data)
+            items = self._framer.feed(data)
         except Exception as exc:  # the framer raises only the codec's parse error
             # RFC 3261 §18.3: a stream that cannot be framed must be closed.
             self._owner.sink.message_rejected(exc, data, self.flow)
             self.abort()
             return
-        if messages:
+        if items:
             self._unframed_bytes = 0
-        for message in messages:
-            self._owner.sink.message_received(message, self.flow)
+        sink = self._owner.sink
+        for item in items:
+            if item is KeepAlive.PING:
+                if self.transport is not None:
+                    self.transport.write(PONG)  # RFC 5626 §4.4.1
+            elif item is KeepAlive.PONG:
+                continue
+            elif isinstance(item, Exception):
+                sink.message_rejected(item, b"", self.flow)
+            else:
+                sink.message_received(item, self.flow)
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
