@@ -12,24 +12,17 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, TypeVar
 
+from mobilityd.sip.transaction.outbound import TransportKind
+
 Address = tuple[str, int]
+__all__ = [
+    "Address", "Flow", "Framer", "KeepAlive", "MessageCodec", "MessageSink",
+    "TransportClosed", "TransportError", "TransportKind",
+]
 
 MessageT = TypeVar("MessageT")
 MessageT_co = TypeVar("MessageT_co", covariant=True)
 MessageT_contra = TypeVar("MessageT_contra", contravariant=True)
-
-
-class TransportKind(Enum):
-    """The Via transport token (RFC 3261 §20.42)."""
-
-    UDP = "UDP"
-    TCP = "TCP"
-    TLS = "TLS"
-
-    @property
-    def reliable(self) -> bool:
-        """Reliable transports skip retransmission timers (RFC 3261 §17.1.1.2)."""
-        return self is not TransportKind.UDP
 
 
 @dataclass(frozen=True)

@@ -105,12 +105,12 @@ class _Connection(asyncio.Protocol, Generic[MessageT]):
         limits = self._owner.limits
         now = self._loop.time()
         if now - self._last_activity >= limits.idle_timeout:
-            logger.info("closing idle %s connection %s", self._owner.kind.value, self.remote)
+            logger.info("closing idle %s connection %s", self._owner.kind.name, self.remote)
             self.abort()
             return
         if self._unframed_bytes and now - self._partial_since >= limits.message_timeout:
             logger.warning("closing %s connection %s: no complete message in %.0fs",
-                           self._owner.kind.value, self.remote, limits.message_timeout)
+                           self._owner.kind.name, self.remote, limits.message_timeout)
             self.abort()
             return
         if now >= self._next_ping and self.transport is not None:
@@ -223,7 +223,7 @@ class StreamTransport(Generic[MessageT]):
     def connection_opened(self, connection: _Connection[MessageT]) -> None:
         if len(self._connections) >= self.limits.max_connections:
             logger.warning("refusing %s connection from %s: limit reached",
-                           self.kind.value, connection.remote)
+                           self.kind.name, connection.remote)
             connection.abort()
             return
         self._connections[connection.remote] = connection
@@ -256,7 +256,7 @@ class StreamTransport(Generic[MessageT]):
                 # are per local address).
                 connection.abort()
                 self._connections.pop(remote, None)
-        logger.info("%s rebound %s -> %s", self.kind.value, old, new)
+        logger.info("%s rebound %s -> %s", self.kind.name, old, new)
         return new
 
     def send(self, data: bytes, remote: Address, server_name: str | None = None) -> None:
