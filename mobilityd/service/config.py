@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from mobilityd.service.errors import ConfigError, KeyFileError
-from mobilityd.service.keyfiles import KeyFileProblem, check_private_file, check_public_file
+from mobilityd.service.keyfiles import (
+    KeyFileProblem,
+    check_private_file,
+    check_public_file,
+    read_psk,
+)
 from mobilityd.service.tomlreader import TableReader
 
 DEFAULT_CONFIG_PATH = Path("/etc/mobilityd/mobilityd.toml")
@@ -255,12 +260,17 @@ def check_sip_uri(reader: TableReader, name: str, *, need_user: bool = False) ->
     return value
 
 
-def _key_file(reader: TableReader, name: str, *, private: bool) -> Path | None:
+def _key_file(reader: TableReader, name: str, *, private: bool,
+              psk: bool = False) -> Path | None:
+    """Check the file named by ``name``; a ``psk`` file is also parsed (keyfiles docs)."""
     path: Path | None = reader.path(name, None)
     if path is None:
         return None
     try:
-        (check_private_file if private else check_public_file)(path)
+        if psk:
+            read_psk(path)
+        else:
+            (check_private_file if private else check_public_file)(path)
     except KeyFileProblem as exc:
         raise KeyFileError(reader.file, reader.key(name), path, exc.problem) from None
     return path
@@ -271,7 +281,7 @@ def _identity(t: TableReader) -> Identity:
         uri=check_sip_uri(t, "uri", need_user=True),
         display_name=t.string("display_name", ""),
         device=t.string("device", None),
-        device_secret_file=_key_file(t, "device_secret_file", private=True),
+        device_secret_file=_key_file(t, "device_secret_file", private=True, psk=True),
         certificate=_key_file(t, "certificate", private=False),
         private_key=_key_file(t, "private_key", private=True),
     )
@@ -327,7 +337,7 @@ def _peers(top: TableReader, security: Security) -> tuple[Peer, ...]:
             name=name,
             uri=check_sip_uri(t, "uri", need_user=True),
             key_agreement=t.choice("key_agreement", KeyAgreement, security.key_agreement),
-            psk_file=_key_file(t, "psk_file", private=True),
+            psk_file=_key_file(t, "psk_file", private=True, psk=True),
             certificate=_key_file(t, "certificate", private=False),
         )
         t.finish()

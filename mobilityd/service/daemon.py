@@ -109,7 +109,7 @@ class Daemon:
             log_event(_log, logging.INFO, "config.reloaded", peers=len(effective.peers),
                       log_level=effective.log.level.value)
             for key in restart_keys:
-                log_event(_log, logging.WARNING, "config.restart_required", key=key,
+                log_event(_log, logging.WARNING, "config.restart_required", setting=key,
                           detail="changed in the file; the running daemon keeps the old value")
         self.bus.publish(ConfigReloaded(ok=outcome.ok,
                                         restart_required=outcome.restart_required,
