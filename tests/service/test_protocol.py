@@ -37,7 +37,8 @@ def _refusal(line: bytes) -> RequestError:
 
 
 def test_every_op_round_trips_through_encode_request() -> None:
-    samples: dict[Op, dict[str, Any]] = {Op.PLACE: {"uri": "sip:alice@example.org", "peer": "alice"},
+    samples: dict[Op, dict[str, Any]] = {
+               Op.PLACE: {"uri": "sip:alice@example.org", "peer": "alice"},
                Op.MOVE: {"call": "c1", "device": "pda"}, Op.REJECT: {"call": "c1"},
                Op.ANSWER: {"call": "c1"}, Op.HANGUP: {"call": "c1"}, Op.PULL: {"call": "c1"},
                Op.SUBSCRIBE: {"events": ["call-moved"]}, Op.STATUS: {}, Op.CALLS: {}}
