@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from mobilityd.sip.errors import SipParseError, StatusCode
 from mobilityd.sip.message import STREAM_LIMITS, ParseLimits, Request, Response, parse_message
 
-_CONTENT_LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r]*)\r\n", re.I)
+_CONTENT_LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r]*)(?=\r\n)", re.I)
 
 
 @dataclass(frozen=True)

@@ -411,10 +411,11 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
         raise SipParseError("NUL octet in header section")
     lines = head.split("\r\n")
     start_line = lines[0]
-    raw = _header_fields(lines, limits)
     is_response = start_line[:4].upper() == "SIP/"
     method = "" if is_response else start_line.split(" ", 1)[0]
+    raw: list[tuple[str, str]] | None = None
     try:
+        raw = _header_fields(lines, limits)
         if len(data) > limits.max_message_size:
             raise SipParseError("message too large", StatusCode.MESSAGE_TOO_LARGE)
         return _build(
@@ -428,6 +429,8 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
     except SipParseError as exc:
         if is_response or method == "ACK" or not g.TOKEN_RE.fullmatch(method):
             raise  # RFC 3261 §17.1.3/§18.1.2: a broken response is dropped; never answer ACK
+        if raw is None:
+            raw = _lenient_header_fields(lines, limits)
         raise exc.with_partial(_partial(method, raw)) from None
 
 
@@ -456,6 +459,21 @@ def _header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[str, str
         if not colon or (name not in CANONICAL_NAMES and not g.TOKEN_RE.fullmatch(name)):
             raise SipParseError(f"malformed header field line {line[:40]!r}")
         fields.append((name, value.strip(" \t")))
+    return fields
+
+
+def _lenient_header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[str, str]]:
+    """The well-formed, unfolded header lines only: to find what a 400 must copy."""
+    fields: list[tuple[str, str]] = []
+    for line in lines[1 : limits.max_headers + 1]:
+        if line[:1] in (" ", "\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, f"{value} {line.strip(' ')}")
+            continue
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if colon and g.TOKEN_RE.fullmatch(name) and len(line) <= limits.max_header_line:
+            fields.append((name, value.strip(" \t")))
     return fields
 
 

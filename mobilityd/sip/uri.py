@@ -223,7 +223,10 @@ def parse_request_uri(text: str, max_length: int) -> SipUri:
     """
     if len(text) > max_length:
         raise SipParseError("Request-URI too long", StatusCode.REQUEST_URI_TOO_LONG)
-    uri = SipUri.parse(text)
+    try:
+        uri = SipUri.parse(text)
+    except SipParseError as exc:
+        raise SipParseError(f"bad Request-URI ({exc.reason})") from None
     if uri.opaque is not None:
         raise SipParseError(
             f"unsupported URI scheme {uri.scheme}", StatusCode.UNSUPPORTED_URI_SCHEME

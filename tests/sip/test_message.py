@@ -1,0 +1,266 @@
+"""SIP message parsing, serialising and typed access (RFC 3261 §7, §8.2.6, §18.3, §20)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mobilityd.sip.errors import SipParseError, StatusCode
+from mobilityd.sip.headers import Headers, Replaces
+from mobilityd.sip.message import (
+    ParseLimits,
+    Request,
+    Response,
+    make_response,
+    parse_message,
+    reason_phrase,
+)
+from mobilityd.sip.uri import NameAddr, SipUri
+
+SDP = (
+    b"v=0\r\no=alice 2890844526 2890844526 IN IP4 pc33.atlanta.com\r\ns=-\r\n"
+    b"c=IN IP4 pc33.atlanta.com\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0\r\n"
+    b"a=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+def invite(body: bytes = SDP, extra: bytes = b"", length: int | None = None) -> bytes:
+    # RFC 3261 §24.2 F1, with our own body.
+    cl = len(body) if length is None else length
+    return (
+        b"INVITE sip:bob@biloxi.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKnashds8\r\n"
+        b"Max-Forwards: 70\r\n"
+        b"To: Bob <sip:bob@biloxi.com>\r\n"
+        b"From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n"
+        b"Call-ID: a84b4c76e66710\r\n"
+        b"CSeq: 314159 INVITE\r\n"
+        b"Contact: <sip:alice@pc33.atlanta.com>\r\n"
+        + extra
+        + b"Content-Type: application/sdp\r\n"
+        + b"Content-Length: "
+        + str(cl).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+
+
+def test_invite_typed_access() -> None:
+    msg = parse_message(invite())
+    assert isinstance(msg, Request)
+    assert msg.method == "INVITE" and msg.uri == SipUri.parse("sip:bob@biloxi.com")
+    (via,) = msg.vias
+    assert (
+        via.transport == "UDP" and via.host == "pc33.atlanta.com" and via.branch == "z9hG4bKnashds8"
+    )
+    assert msg.top_via == via
+    assert msg.from_.tag == "1928301774" and msg.from_.display_name == "Alice"
+    assert msg.to.tag is None and msg.to.uri.user == "bob"
+    assert msg.call_id == "a84b4c76e66710"
+    assert (msg.cseq.seq, msg.cseq.method) == (314159, "INVITE")
+    assert [str(c.uri) for c in msg.contacts] == ["sip:alice@pc33.atlanta.com"]
+    assert msg.max_forwards == 70
+    assert msg.content_type == "application/sdp"
+    assert msg.body == SDP
+
+
+def test_round_trip_is_stable() -> None:
+    msg = parse_message(invite())
+    data = bytes(msg)
+    assert data == invite()  # already canonical
+    assert parse_message(data) == msg
+
+
+def test_serializer_sets_content_length() -> None:
+    headers = Headers([("Via", "SIP/2.0/UDP h;branch=z9hG4bK1"), ("Content-Length", "999")])
+    data = bytes(Request("MESSAGE", SipUri.parse("sip:a@b"), headers, b"hello"))
+    assert data.endswith(b"Content-Length: 5\r\n\r\nhello")
+    assert data.count(b"Content-Length") == 1
+
+
+def test_compact_forms_folding_and_multi_values() -> None:
+    data = (
+        b"OPTIONS sip:user@example.com SIP/2.0\r\n"
+        b"v: SIP/2.0/UDP a.example.com;branch=z9hG4bK1,\r\n"
+        b" SIP/2.0/TCP b.example.com;branch=z9hG4bK2\r\n"
+        b"t: <sip:user@example.com>\r\n"
+        b'f: "Doe, John" <sip:john@example.com>;tag=7\r\n'
+        b"i: abc@host\r\n"
+        b"CSeq: 1 OPTIONS\r\n"
+        b'm: "A, B" <sip:a@h>;q=0.5, <sip:b@h;x=1>\r\n'
+        b"k: timer,\r\n\t100rel\r\n"
+        b"Subject: first line\r\n   second line\r\n"
+        b'WWW-Authenticate: Digest realm="a", nonce="b"\r\n'
+        b"l: 0\r\n\r\n"
+    )
+    msg = parse_message(data)
+    assert [v.host for v in msg.vias] == ["a.example.com", "b.example.com"]
+    assert msg.from_.display_name == "Doe, John"
+    assert [c.display_name for c in msg.contacts] == ["A, B", None]
+    assert msg.supported == ["timer", "100rel"]
+    assert msg.headers.get("Subject") == "first line second line"
+    assert msg.www_authenticate[0].params == {"realm": "a", "nonce": "b"}
+    assert msg.headers.get_all("WWW-Authenticate") == ['Digest realm="a", nonce="b"']
+
+
+def test_refer_with_replaces_and_referred_by() -> None:
+    data = (
+        b"REFER sip:bob@192.0.2.4 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.5;branch=z9hG4bK3\r\n"
+        b"To: <sip:bob@example.com>;tag=1\r\nFrom: <sip:alice@example.com>;tag=2\r\n"
+        b"Call-ID: c@x\r\nCSeq: 2 REFER\r\n"
+        b"r: <sip:carol@example.com?Replaces=abc%40h%3Bto-tag%3Dt1%3Bfrom-tag%3Df1>\r\n"
+        b"b: <sip:alice@example.com>\r\n"
+        b"o: refer;id=2\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    msg = parse_message(data)
+    refer_to = msg.refer_to
+    assert refer_to is not None
+    assert Replaces.parse(refer_to.uri.headers["Replaces"]) == Replaces("abc@h", "t1", "f1")
+    assert msg.referred_by == NameAddr.parse("<sip:alice@example.com>")
+    event = msg.event
+    assert event is not None and event.id == "2"
+
+
+def test_response_parse_and_empty_reason() -> None:
+    data = (
+        b"SIP/2.0 200 \r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+        b"To: <sip:b@b>;tag=9\r\nFrom: <sip:a@a>;tag=1\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    msg = parse_message(data)
+    assert isinstance(msg, Response) and msg.status == 200 and msg.reason == ""
+
+
+def test_datagram_content_length_rules() -> None:
+    # RFC 3261 §18.3: extra octets are discarded, fewer octets than announced is 400.
+    msg = parse_message(invite() + b"garbage")
+    assert msg.body == SDP
+    with pytest.raises(SipParseError) as info:
+        parse_message(invite(length=len(SDP) + 10))
+    assert info.value.status == 400 and "Content-Length" in info.value.reason
+    assert info.value.partial is not None
+    # Content-Length is optional on datagrams.
+    no_cl = invite().replace(b"Content-Length: %d\r\n" % len(SDP), b"")
+    assert parse_message(no_cl).body == SDP
+    with pytest.raises(SipParseError):
+        parse_message(no_cl, datagram=False)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "status", "words"),
+    [
+        (
+            (b"INVITE sip:bob@biloxi.com SIP/2.0", b"INVITE sip:bob@biloxi.com SIP/3.0"),
+            505,
+            "version",
+        ),
+        ((b"INVITE sip:bob@biloxi.com", b"INVITE <sip:bob@biloxi.com>"), 400, "Request-URI"),
+        ((b"INVITE sip:bob@biloxi.com", b"INVITE  sip:bob@biloxi.com"), 400, "Request-Line"),
+        ((b"INVITE sip:bob@biloxi.com", b"INVITE urn:bob"), 416, "scheme"),
+        ((b"CSeq: 314159 INVITE", b"CSeq: 314159 BYE"), 400, "CSeq"),
+        ((b"Max-Forwards: 70", b"Max-Forwards: 300"), 400, "Max-Forwards"),
+        (
+            (b"Contact: <sip:alice@pc33.atlanta.com>", b"Contact: <sip:alice@pc33.atlanta.com>;;"),
+            400,
+            "parameter",
+        ),
+        ((b"Content-Length: ", b"Content-Length: -"), 400, "Content-Length"),
+        (
+            (b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nContent-Length: 1\r\n"),
+            400,
+            "Content-Length",
+        ),
+        ((b"Call-ID: a84b4c76e66710", b"Call-ID: a b"), 400, "Call-ID"),
+        ((b"Max-Forwards", b"Max Forwards"), 400, "header field line"),
+    ],
+)
+def test_bad_requests_answerable(mutation: tuple[bytes, bytes], status: int, words: str) -> None:
+    data = invite().replace(*mutation)
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert info.value.status == status
+    assert words.lower() in info.value.reason.lower()
+    partial = info.value.partial
+    assert partial is not None and partial.method == "INVITE"
+    response = make_response(partial, info.value.status, info.value.reason, to_tag="x1")
+    assert bytes(response).startswith(b"SIP/2.0 %d " % status)
+    assert response.to.tag == "x1"
+    assert response.headers.get("Call-ID") == partial.headers.get("Call-ID")
+    assert response.headers.get_all("Via") == partial.headers.get_all("Via")
+
+
+def test_unanswerable_requests_are_dropped() -> None:
+    # Without From (or with two Call-IDs) no response can be built (RFC 3261 §8.2.6.2).
+    data = invite().replace(b"From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n", b"")
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert info.value.partial is None
+    data = invite(extra=b"Call-ID: second\r\n")
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert info.value.partial is None
+
+
+def test_bad_responses_and_acks_are_dropped() -> None:
+    data = (
+        b"SIP/2.0 4294967301 better not break the receiver\r\n"
+        b"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+        b"To: <sip:b@b>;tag=9\r\nFrom: <sip:a@a>;tag=1\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert info.value.partial is None
+    ack = invite().replace(b"INVITE sip", b"ACK sip").replace(b"314159 INVITE", b"314159 ACK")
+    with pytest.raises(SipParseError) as info:
+        parse_message(ack.replace(b"Max-Forwards: 70", b"Max-Forwards: 999"))
+    assert info.value.partial is None
+
+
+def test_limits() -> None:
+    limits = ParseLimits(max_message_size=2000, max_headers=20, max_header_line=200, max_vias=3)
+    with pytest.raises(SipParseError) as info:
+        parse_message(invite(body=b"x" * 3000), limits=limits)
+    assert info.value.status == StatusCode.MESSAGE_TOO_LARGE
+    with pytest.raises(SipParseError) as info:
+        parse_message(invite(extra=b"X-A: 1\r\n" * 30), limits=limits)
+    assert "too many header fields" in info.value.reason
+    with pytest.raises(SipParseError) as info:
+        parse_message(invite(extra=b"Subject: " + b"a" * 300 + b"\r\n"), limits=limits)
+    assert "too long" in info.value.reason
+    with pytest.raises(SipParseError) as info:
+        parse_message(invite(extra=b"Via: SIP/2.0/UDP x;branch=z9hG4bK9\r\n" * 4), limits=limits)
+    assert "too many Via" in info.value.reason
+    with pytest.raises(SipParseError) as info:
+        parse_message(invite(), limits=ParseLimits(max_body=10))
+    assert info.value.status == StatusCode.REQUEST_ENTITY_TOO_LARGE
+
+
+def test_make_response_rfc3261_8_2_6() -> None:
+    request = parse_message(
+        invite(extra=b"Via: SIP/2.0/UDP proxy;branch=z9hG4bK2\r\nTimestamp: 54\r\n")
+    )
+    assert isinstance(request, Request)
+    trying = make_response(request, 100)
+    assert trying.reason == "Trying" and trying.to.tag is None
+    assert trying.headers.get("Timestamp") == "54"
+    ok = make_response(request, 200, to_tag="abc")
+    assert ok.reason == "OK" and ok.to.tag == "abc"
+    assert [v.host for v in ok.vias] == ["pc33.atlanta.com", "proxy"]
+    assert ok.from_ == request.from_ and ok.call_id == request.call_id and ok.cseq == request.cseq
+    assert reason_phrase(499) == "Bad Request"
+
+
+def test_never_another_exception_on_garbage() -> None:
+    for data in [
+        b"",
+        b"\r\n",
+        b"\x00\xff",
+        b"SIP/2.0",
+        b"INVITE",
+        b"A B C\r\n\r\n",
+        b"\r\n\r\n\r\n",
+    ]:
+        with pytest.raises(SipParseError):
+            parse_message(data)
