@@ -101,7 +101,7 @@ def test_many_streams_one_timer() -> None:
     sched = scheduler(clock)
     seen: dict[int, list[int]] = {i: [] for i in range(50)}
     for i in range(50):
-        sched.add(lambda n, i=i: seen[i].append(n), start=1000.0 + i * 0.0004)
+        sched.add(seen[i].append, start=1000.0 + i * 0.0004)
     clock.run_until(1000.0 + 0.02 * 9 + 0.02)
     assert all(frames == list(range(10)) for frames in seen.values())
     assert sum(not h.cancelled for _, _, h in clock.timers) == 1
