@@ -1,0 +1,443 @@
+"""A call's media endpoint (asyncio): RTP and RTCP sockets, SRTP on the way out and in,
+symmetric RTP, rebinding to a new local address, and the return-routability gate.
+
+* Sockets: RTP on an even port and RTCP on the next one (RFC 3550 §11), or both on one
+  port with RTP/RTCP multiplexing (RFC 5761 §4, demultiplexed by the second octet).
+* Symmetric RTP (RFC 4961 §3): we send from the very socket we receive on.
+* SRTP: ``tx.protect`` / ``tx.protect_rtcp`` before sending, ``rx.unprotect`` /
+  ``rx.unprotect_rtcp`` on arrival; a packet failing authentication or the replay check
+  is counted, reported (:class:`AuthFailureCounted`) and dropped, never answered
+  (RFC 3711 §3.3).
+* :meth:`MediaEndpoint.rebind` moves the sockets to a new local IP (same port where free)
+  keeping the very same :class:`SrtpSession` objects: same keys, SSRCs, and packet
+  indices continue (issue 5 step 1).
+* Return routability (issue 5 step 4): where we send changes only when a packet from
+  the candidate address passes SRTP/SRTCP authentication after signalling proposed the
+  move (:meth:`MediaEndpoint.propose_remote`). Unauthenticated packets never change it;
+  authenticated packets from an unproposed address are delivered but do not move it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mobilityd.media.errors import MediaLocalError, SrtpError, SrtpReplayError
+from mobilityd.media.events import (
+    Address,
+    AuthFailureCounted,
+    FirstPacketReceived,
+    LocalAddressChanged,
+    MediaEvent,
+    RemoteAddressConfirmed,
+    RemoteAddressProposed,
+    UnconfirmedSourceSeen,
+)
+from mobilityd.media.rtp import RTP_VERSION, is_rtcp
+from mobilityd.media.srtp import SrtpSession
+
+_PAIR_ATTEMPTS = 64
+_UNCONFIRMED_REPORT_LIMIT = 16
+
+
+class EndpointCounters:
+    """Packet counters of one endpoint (the SRTP sessions keep per-SSRC ones)."""
+
+    __slots__ = (
+        "auth_failures",
+        "dropped_no_remote",
+        "malformed",
+        "replays",
+        "rtcp_received",
+        "rtcp_sent",
+        "rtp_received",
+        "rtp_sent",
+        "send_errors",
+        "unconfirmed_source",
+    )
+
+    def __init__(self) -> None:
+        self.rtp_sent = self.rtcp_sent = self.rtp_received = self.rtcp_received = 0
+        self.auth_failures = self.replays = self.malformed = 0
+        self.unconfirmed_source = self.dropped_no_remote = self.send_errors = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class _Proposal:
+    rtp: Address | None
+    rtcp: Address | None
+    any_source: bool
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, handler: Callable[[bytes, Address], None],
+                 on_error: Callable[[Exception], None]) -> None:
+        self.handler = handler
+        self.on_error = on_error
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.handler(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        self.on_error(exc)
+
+
+def _family(ip: str) -> socket.AddressFamily:
+    try:
+        version = ipaddress.ip_address(ip).version
+    except ValueError as exc:
+        raise MediaLocalError(f"{ip!r} is not an IP address") from exc
+    return socket.AF_INET6 if version == 6 else socket.AF_INET
+
+
+def _bind(ip: str, port: int) -> socket.socket:
+    sock = socket.socket(_family(ip), socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((ip, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_port_pair(ip: str, port: int, mux: bool) -> tuple[socket.socket, socket.socket | None]:
+    """Bind RTP (and RTCP on port + 1 unless muxed) on ``ip``.
+
+    ``port`` 0 picks a free even port (RFC 3550 §11); a given port that is taken raises
+    OSError.
+    """
+    if port:
+        rtp = _bind(ip, port)
+        if mux:
+            return rtp, None
+        try:
+            return rtp, _bind(ip, port + 1)
+        except OSError:
+            rtp.close()
+            raise
+    for _ in range(_PAIR_ATTEMPTS):
+        rtp = _bind(ip, 0)
+        chosen = rtp.getsockname()[1]
+        if mux:
+            return rtp, None
+        if chosen % 2 == 0 and chosen < 65535:
+            try:
+                return rtp, _bind(ip, chosen + 1)
+            except OSError:
+                pass
+        rtp.close()
+    raise MediaLocalError(f"no free even/odd UDP port pair on {ip}")
+
+
+class MediaEndpoint:
+    """RTP/RTCP sockets of one call with SRTP (``tx``/``rx`` None means plain RTP)."""
+
+    def __init__(
+        self,
+        local_ip: str,
+        *,
+        tx: SrtpSession | None,
+        rx: SrtpSession | None,
+        remote_rtp: Address | None = None,
+        remote_rtcp: Address | None = None,
+        rtcp_mux: bool = False,
+        local_port: int = 0,
+        on_rtp: Callable[[bytes, Address], None] | None = None,
+        on_rtcp: Callable[[bytes, Address], None] | None = None,
+        on_event: Callable[[MediaEvent], None] | None = None,
+    ) -> None:
+        _family(local_ip)
+        self.tx = tx
+        self.rx = rx
+        self.rtcp_mux = rtcp_mux
+        self.on_rtp = on_rtp
+        self.on_rtcp = on_rtcp
+        self.on_event = on_event
+        self.counters = EndpointCounters()
+        self._local_ip = local_ip
+        self._requested_port = local_port
+        self._remote_rtp: Address | None = None
+        self._remote_rtcp: Address | None = None
+        self._proposal: _Proposal | None = None
+        self._rtp_transport: asyncio.DatagramTransport | None = None
+        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self._local_rtp: Address | None = None
+        self._local_rtcp: Address | None = None
+        self._seen_ssrcs: set[int] = set()
+        self._unconfirmed_reported: set[Address] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if remote_rtp is not None:
+            self.set_remote(remote_rtp, remote_rtcp)
+
+    # -- addresses -----------------------------------------------------------------------
+
+    @property
+    def local_rtp(self) -> Address:
+        if self._local_rtp is None:
+            raise MediaLocalError("endpoint is not open")
+        return self._local_rtp
+
+    @property
+    def local_rtcp(self) -> Address:
+        if self._local_rtcp is None:
+            raise MediaLocalError("endpoint is not open")
+        return self._local_rtcp
+
+    @property
+    def remote_rtp(self) -> Address | None:
+        return self._remote_rtp
+
+    @property
+    def remote_rtcp(self) -> Address | None:
+        return self._remote_rtcp
+
+    @property
+    def pending_remote(self) -> Address | None:
+        """The proposed remote RTP address still waiting for an authenticated packet."""
+        return None if self._proposal is None else self._proposal.rtp
+
+    def _default_rtcp(self, rtp: Address) -> Address:
+        return rtp if self.rtcp_mux else (rtp[0], rtp[1] + 1)
+
+    def set_remote(self, rtp: Address, rtcp: Address | None = None) -> None:
+        """Set where we send, from the initial offer/answer (signalling-trusted)."""
+        self._remote_rtp = rtp
+        self._remote_rtcp = rtcp or self._default_rtcp(rtp)
+
+    def propose_remote(
+        self, rtp: Address | None, rtcp: Address | None = None, *, any_source: bool = False
+    ) -> None:
+        """A verified move (e.g. MIKEY update, RFC 3830 §4.5) says the peer now lives at
+        ``rtp``/``rtcp``. We keep sending to the old address until an authenticated packet
+        comes from the candidate. With ``any_source`` the candidate is wherever the next
+        authenticated packet from a new address comes from (the SDP ``c=`` line is not
+        integrity-protected by MIKEY, so it is only a hint)."""
+        if rtp is None and not any_source:
+            raise MediaLocalError("propose_remote needs an address or any_source=True")
+        rtcp_address = rtcp or (self._default_rtcp(rtp) if rtp is not None else None)
+        self._proposal = _Proposal(rtp, rtcp_address, any_source)
+        self._emit(RemoteAddressProposed(rtp, rtcp_address))
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Bind the sockets (RTP even port + RTCP next, or one muxed port)."""
+        if self._rtp_transport is not None:
+            raise MediaLocalError("endpoint already open")
+        self._loop = asyncio.get_running_loop()
+        try:
+            rtp_sock, rtcp_sock = bind_port_pair(
+                self._local_ip, self._requested_port, self.rtcp_mux
+            )
+        except OSError as exc:
+            raise MediaLocalError(
+                f"cannot bind {self._local_ip}:{self._requested_port}: {exc}"
+            ) from exc
+        await self._attach(rtp_sock, rtcp_sock)
+
+    async def _attach(self, rtp_sock: socket.socket, rtcp_sock: socket.socket | None) -> None:
+        loop = asyncio.get_running_loop()
+        rtp_transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Receiver(self._rtp_in, self._send_error), sock=rtp_sock
+        )
+        rtcp_transport = None
+        if rtcp_sock is not None:
+            rtcp_transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Receiver(self._rtcp_in, self._send_error), sock=rtcp_sock
+            )
+        self._rtp_transport = rtp_transport
+        self._rtcp_transport = rtcp_transport
+        name = rtp_sock.getsockname()
+        self._local_rtp = (str(name[0]), int(name[1]))
+        if rtcp_sock is None:
+            self._local_rtcp = self._local_rtp
+        else:
+            rtcp_name = rtcp_sock.getsockname()
+            self._local_rtcp = (str(rtcp_name[0]), int(rtcp_name[1]))
+
+    async def rebind(self, new_local_ip: str) -> None:
+        """Move both sockets to ``new_local_ip``, same ports where free; the SRTP
+        sessions (and so keys, SSRCs, ROC and indices) are kept as they are."""
+        if self._rtp_transport is None or self._local_rtp is None:
+            raise MediaLocalError("rebind() before open()")
+        previous = self._local_rtp
+        try:
+            rtp_sock, rtcp_sock = bind_port_pair(new_local_ip, previous[1], self.rtcp_mux)
+        except OSError:
+            try:
+                rtp_sock, rtcp_sock = bind_port_pair(new_local_ip, 0, self.rtcp_mux)
+            except OSError as exc:
+                raise MediaLocalError(f"cannot bind on {new_local_ip}: {exc}") from exc
+        old_rtp, old_rtcp = self._rtp_transport, self._rtcp_transport
+        await self._attach(rtp_sock, rtcp_sock)
+        self._local_ip = new_local_ip
+        old_rtp.close()
+        if old_rtcp is not None:
+            old_rtcp.close()
+        self._emit(LocalAddressChanged(previous, self.local_rtp, self.local_rtcp))
+
+    def close(self) -> None:
+        for transport in (self._rtp_transport, self._rtcp_transport):
+            if transport is not None:
+                transport.close()
+        self._rtp_transport = self._rtcp_transport = None
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send_rtp(self, rtp: bytes) -> bool:
+        """Protect (if SRTP) and send one RTP packet to the confirmed remote.
+
+        Returns False (and counts) when no remote is known yet.
+        """
+        transport = self._rtp_transport
+        if transport is None:
+            raise MediaLocalError("send_rtp() on a closed endpoint")
+        remote = self._remote_rtp
+        if remote is None:
+            self.counters.dropped_no_remote += 1
+            return False
+        data = self.tx.protect(rtp) if self.tx is not None else rtp
+        transport.sendto(data, remote)
+        self.counters.rtp_sent += 1
+        return True
+
+    def send_protected_rtp(self, srtp: bytes) -> bool:
+        """Send an already protected packet (the paced sender protects itself)."""
+        transport = self._rtp_transport
+        if transport is None:
+            raise MediaLocalError("send on a closed endpoint")
+        remote = self._remote_rtp
+        if remote is None:
+            self.counters.dropped_no_remote += 1
+            return False
+        transport.sendto(srtp, remote)
+        self.counters.rtp_sent += 1
+        return True
+
+    def send_rtcp(self, rtcp: bytes) -> bool:
+        """Protect (SRTCP) and send one compound RTCP packet (muxed or on the RTCP port)."""
+        transport = self._rtcp_transport or self._rtp_transport
+        if transport is None:
+            raise MediaLocalError("send_rtcp() on a closed endpoint")
+        remote = self._remote_rtcp
+        if remote is None:
+            self.counters.dropped_no_remote += 1
+            return False
+        data = self.tx.protect_rtcp(rtcp) if self.tx is not None else rtcp
+        transport.sendto(data, remote)
+        self.counters.rtcp_sent += 1
+        return True
+
+    def _send_error(self, exc: Exception) -> None:
+        self.counters.send_errors += 1
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def _rtp_in(self, data: bytes, source: Address) -> None:
+        if self.rtcp_mux and is_rtcp(data):
+            self._rtcp_in(data, source)
+            return
+        rx = self.rx
+        if rx is not None:
+            try:
+                plain = rx.unprotect(data)
+            except SrtpError as exc:
+                self._rejected(exc, source, rtcp=False)
+                return
+        else:
+            if len(data) < 12 or data[0] >> 6 != RTP_VERSION:
+                self.counters.malformed += 1
+                return
+            plain = data
+        self.counters.rtp_received += 1
+        ssrc = int.from_bytes(plain[8:12], "big")
+        if ssrc not in self._seen_ssrcs:
+            self._seen_ssrcs.add(ssrc)
+            self._emit(FirstPacketReceived(ssrc, source, self._now()))
+        if source != self._remote_rtp:
+            self._authenticated_from(source, rtcp=False)
+        if self.on_rtp is not None:
+            self.on_rtp(plain, source)
+
+    def _rtcp_in(self, data: bytes, source: Address) -> None:
+        rx = self.rx
+        if rx is not None:
+            try:
+                plain = rx.unprotect_rtcp(data)
+            except SrtpError as exc:
+                self._rejected(exc, source, rtcp=True)
+                return
+        else:
+            if len(data) < 8 or data[0] >> 6 != RTP_VERSION:
+                self.counters.malformed += 1
+                return
+            plain = data
+        self.counters.rtcp_received += 1
+        if source != self._remote_rtcp:
+            self._authenticated_from(source, rtcp=True)
+        if self.on_rtcp is not None:
+            self.on_rtcp(plain, source)
+
+    def _rejected(self, exc: SrtpError, source: Address, *, rtcp: bool) -> None:
+        if isinstance(exc, SrtpReplayError):
+            self.counters.replays += 1
+        elif exc.reason == "authentication failure":
+            self.counters.auth_failures += 1
+        else:
+            self.counters.malformed += 1
+        total = self.counters.auth_failures + self.counters.replays + self.counters.malformed
+        self._emit(AuthFailureCounted(source, rtcp, exc.reason or str(exc), total))
+
+    def _authenticated_from(self, source: Address, *, rtcp: bool) -> None:
+        """An authenticated packet from ``source``, which is not where we send."""
+        proposal = self._proposal
+        if self._remote_rtp is None and proposal is None:
+            # Nothing known yet: latch onto the first authenticated source (RFC 4961).
+            self._confirm(source, rtcp=rtcp, rtp=None, rtcp_address=None)
+            return
+        if proposal is not None:
+            wanted = proposal.rtcp if rtcp else proposal.rtp
+            if source == wanted:
+                self._confirm(source, rtcp=rtcp, rtp=proposal.rtp, rtcp_address=proposal.rtcp)
+                return
+            if proposal.any_source and source not in (self._remote_rtp, self._remote_rtcp):
+                self._confirm(source, rtcp=rtcp, rtp=None, rtcp_address=None)
+                return
+        self.counters.unconfirmed_source += 1
+        if (
+            source not in self._unconfirmed_reported
+            and len(self._unconfirmed_reported) < _UNCONFIRMED_REPORT_LIMIT
+        ):
+            self._unconfirmed_reported.add(source)
+            self._emit(UnconfirmedSourceSeen(source, rtcp))
+
+    def _confirm(
+        self, source: Address, *, rtcp: bool, rtp: Address | None, rtcp_address: Address | None
+    ) -> None:
+        if rtp is None or rtcp_address is None:
+            if rtcp:
+                rtcp_address = source
+                rtp = source if self.rtcp_mux else (source[0], source[1] - 1)
+            else:
+                rtp = source
+                rtcp_address = self._default_rtcp(source)
+        previous = self._remote_rtp
+        self._remote_rtp, self._remote_rtcp = rtp, rtcp_address
+        self._proposal = None
+        self._unconfirmed_reported.clear()
+        self._emit(RemoteAddressConfirmed(previous, rtp, rtcp_address, rtcp, self._now()))
+
+    def _now(self) -> float:
+        return self._loop.time() if self._loop is not None else 0.0
+
+    def _emit(self, event: MediaEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)

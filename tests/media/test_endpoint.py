@@ -1,0 +1,266 @@
+"""MediaEndpoint over real loopback UDP: SRTP both ways, RTCP (separate and RFC 5761
+mux), symmetric RTP (RFC 4961), rebind with the same SRTP sessions, and the
+return-routability gate (issue 5 step 4). Waits are bounded (hang guards only)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from mobilityd.media import g711
+from mobilityd.media.endpoint import MediaEndpoint
+from mobilityd.media.events import (
+    Address,
+    AuthFailureCounted,
+    FirstPacketReceived,
+    LocalAddressChanged,
+    MediaEvent,
+    RemoteAddressConfirmed,
+    UnconfirmedSourceSeen,
+)
+from mobilityd.media.rtcp import ReceiverReport, build_compound, parse_compound
+from mobilityd.media.rtp import RtpPacket, build_rtp
+from mobilityd.media.srtp import Direction, SrtpKeys, SrtpSession
+from mobilityd.media.tone import ToneGenerator, dominant_frequency
+
+A_KEYS = SrtpKeys(bytes(range(16)), bytes(range(14)))
+B_KEYS = SrtpKeys(bytes(range(16, 32)), bytes(range(14, 28)))
+A_SSRC, B_SSRC = 0xA0A0A0A0, 0xB0B0B0B0
+WAIT = 5.0
+
+
+class Peer:
+    """One endpoint plus what it received and the events it reported."""
+
+    def __init__(self, ip: str, tx_keys: SrtpKeys, rx_keys: SrtpKeys, *, mux: bool) -> None:
+        self.rtp: list[tuple[bytes, Address]] = []
+        self.rtcp: list[tuple[bytes, Address]] = []
+        self.events: list[MediaEvent] = []
+        self.tx = SrtpSession(tx_keys, Direction.OUTBOUND, keep_index_history=True)
+        self.rx = SrtpSession(rx_keys, Direction.INBOUND)
+        self.endpoint = MediaEndpoint(
+            ip, tx=self.tx, rx=self.rx, rtcp_mux=mux,
+            on_rtp=lambda data, src: self.rtp.append((data, src)),
+            on_rtcp=lambda data, src: self.rtcp.append((data, src)),
+            on_event=self.events.append,
+        )
+        self.seq = 65530  # so that the ROC wraps during the tests
+
+    def send(self, ssrc: int, payload: bytes = b"\xff" * 160) -> bytes:
+        packet = build_rtp(0, self.seq, self.seq * 160, ssrc, payload)
+        self.seq += 1
+        self.endpoint.send_rtp(packet)
+        return packet
+
+    def events_of(self, kind: type) -> list[MediaEvent]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.002)
+
+    await asyncio.wait_for(poll(), WAIT)
+
+
+async def call(mux: bool = False, ip_a: str = "127.0.0.1", ip_b: str = "127.0.0.1"
+               ) -> tuple[Peer, Peer]:
+    alice = Peer(ip_a, A_KEYS, B_KEYS, mux=mux)
+    bob = Peer(ip_b, B_KEYS, A_KEYS, mux=mux)
+    await alice.endpoint.open()
+    await bob.endpoint.open()
+    alice.endpoint.set_remote(bob.endpoint.local_rtp, bob.endpoint.local_rtcp)
+    bob.endpoint.set_remote(alice.endpoint.local_rtp, alice.endpoint.local_rtcp)
+    return alice, bob
+
+
+@pytest.mark.parametrize("mux", [False, True], ids=["separate", "rtcp-mux"])
+async def test_srtp_audio_and_rtcp_both_ways(mux: bool) -> None:
+    alice, bob = await call(mux)
+    try:
+        if not mux:
+            assert alice.endpoint.local_rtp[1] % 2 == 0
+            assert alice.endpoint.local_rtcp[1] == alice.endpoint.local_rtp[1] + 1
+        else:
+            assert alice.endpoint.local_rtcp == alice.endpoint.local_rtp
+        tone = ToneGenerator(1000, 0.4)
+        sent = [alice.send(A_SSRC, g711.encode(tone.read_frame())) for _ in range(10)]
+        bob.send(B_SSRC)
+        alice.endpoint.send_rtcp(build_compound([ReceiverReport(A_SSRC)]))
+        await until(lambda: len(bob.rtp) == 10 and len(alice.rtp) == 1 and len(bob.rtcp) == 1)
+        assert [data for data, _ in bob.rtp] == sent
+        # symmetric RTP: packets come from the port we send to (RFC 4961)
+        assert {src for _, src in bob.rtp} == {alice.endpoint.local_rtp}
+        assert alice.rtp[0][1] == bob.endpoint.local_rtp
+        assert bob.rtcp[0][1] == alice.endpoint.local_rtcp
+        assert parse_compound(bob.rtcp[0][0]) == (ReceiverReport(A_SSRC),)
+        pcm = g711.decode(b"".join(RtpPacket.parse(d).payload for d, _ in bob.rtp))
+        assert dominant_frequency(pcm, [440, 1000, 1400]) == 1000
+        assert bob.rx.counters(A_SSRC).packets == 10
+        assert bob.rx.get_roc(A_SSRC) == 1
+        first = bob.events_of(FirstPacketReceived)
+        assert first and isinstance(first[0], FirstPacketReceived) and first[0].ssrc == A_SSRC
+        assert bob.endpoint.counters.auth_failures == 0
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_forged_and_replayed_packets_are_dropped_and_change_nothing() -> None:
+    """RFC 3711 §3.3.2: a captured genuine packet replayed from the attacker's address
+    (which signalling even proposed) fails the replay check and moves nothing."""
+    alice, bob = await call()
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind(("127.0.0.3", 0))
+    try:
+        genuine = alice.tx.protect(build_rtp(0, alice.seq, 0, A_SSRC, b"\x00" * 20))
+        alice.seq += 1
+        alice.endpoint.send_protected_rtp(genuine)
+        await until(lambda: len(bob.rtp) == 1)
+        bob.endpoint.propose_remote(attacker.getsockname())  # e.g. a rewritten c= line
+        attacker.sendto(genuine, bob.endpoint.local_rtp)  # replay of a captured packet
+        attacker.sendto(b"\x80" + bytes(40), bob.endpoint.local_rtp)  # forgery
+        await until(lambda: bob.endpoint.counters.replays == 1
+                    and bob.endpoint.counters.auth_failures == 1)
+        assert bob.endpoint.remote_rtp == alice.endpoint.local_rtp
+        assert not bob.events_of(RemoteAddressConfirmed)
+        assert len(bob.events_of(AuthFailureCounted)) == 2
+        assert bob.rx.counters(A_SSRC).replays == 1 and len(bob.rtp) == 1
+    finally:
+        attacker.close()
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_unauthenticated_packets_never_move_the_stream() -> None:
+    alice, bob = await call()
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind(("127.0.0.3", 0))
+    try:
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        bob.endpoint.propose_remote(attacker.getsockname())
+        forged = build_rtp(0, 1, 1, A_SSRC, b"\x00" * 20) + bytes(10)
+        for _ in range(5):
+            attacker.sendto(forged, bob.endpoint.local_rtp)
+            attacker.sendto(bytes(30), bob.endpoint.local_rtcp)
+        await until(lambda: bob.endpoint.counters.auth_failures >= 5
+                    and bob.endpoint.counters.malformed + bob.endpoint.counters.auth_failures
+                    >= 10)
+        assert bob.endpoint.remote_rtp == alice.endpoint.local_rtp
+        assert bob.endpoint.pending_remote == attacker.getsockname()
+        assert not bob.events_of(RemoteAddressConfirmed)
+        assert bob.rx.counters(A_SSRC).packets == 1
+    finally:
+        attacker.close()
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_rebind_keeps_sessions_and_gate_confirms_on_authenticated_packet() -> None:
+    alice, bob = await call()
+    try:
+        tx_before, rx_before = alice.endpoint.tx, alice.endpoint.rx
+        old = alice.endpoint.local_rtp
+        for _ in range(3):
+            alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 3)
+        await alice.endpoint.rebind("127.0.0.2")
+        assert alice.endpoint.tx is tx_before and alice.endpoint.rx is rx_before
+        new = alice.endpoint.local_rtp
+        assert new == ("127.0.0.2", old[1])  # same port where free
+        changed = alice.events_of(LocalAddressChanged)
+        assert changed == [LocalAddressChanged(old, new, alice.endpoint.local_rtcp)]
+
+        # Bob has not been told: Alice's authenticated packets are delivered, not followed.
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 4)
+        assert bob.rtp[-1][1] == new
+        assert bob.endpoint.remote_rtp == old
+        assert bob.events_of(UnconfirmedSourceSeen)
+
+        # The verified update arrives: propose, then the next authenticated packet confirms.
+        bob.endpoint.propose_remote(new)
+        assert bob.endpoint.remote_rtp == old
+        alice.send(A_SSRC)
+        await until(lambda: bob.endpoint.remote_rtp == new)
+        confirmed = bob.events_of(RemoteAddressConfirmed)
+        assert len(confirmed) == 1 and isinstance(confirmed[0], RemoteAddressConfirmed)
+        assert confirmed[0].previous == old and confirmed[0].rtcp == alice.endpoint.local_rtcp
+
+        bob.send(B_SSRC)
+        await until(lambda: len(alice.rtp) == 1)
+        assert alice.rtp[0][1] == bob.endpoint.local_rtp
+        # indices continued across the move, none reused, no failures anywhere
+        assert alice.tx.index_history is not None and len(alice.tx.index_history) == 5
+        assert bob.rx.counters(A_SSRC).packets == 5 and bob.rx.counters(A_SSRC).lost == 0
+        assert bob.rx.get_roc(A_SSRC) == alice.tx.get_roc(A_SSRC)
+        assert bob.endpoint.counters.auth_failures == alice.endpoint.counters.auth_failures == 0
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_any_source_proposal_follows_authenticated_media_not_the_hint() -> None:
+    """A c= line rewritten to the attacker: the stream goes where authenticated media
+    comes from, never to the hint (issue 5, on-path attacker)."""
+    alice, bob = await call()
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind(("127.0.0.3", 0))
+    try:
+        await alice.endpoint.rebind("127.0.0.2")
+        bob.endpoint.propose_remote(attacker.getsockname(), any_source=True)
+        attacker.sendto(bytes(50), bob.endpoint.local_rtp)
+        alice.send(A_SSRC)
+        await until(lambda: bob.endpoint.remote_rtp == alice.endpoint.local_rtp)
+        assert bob.endpoint.remote_rtcp == alice.endpoint.local_rtcp
+        assert bob.endpoint.counters.malformed + bob.endpoint.counters.auth_failures == 1
+    finally:
+        attacker.close()
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_confirmation_by_srtcp_and_plain_rtp_mode() -> None:
+    alice, bob = await call(mux=True)
+    try:
+        await alice.endpoint.rebind("127.0.0.2")
+        bob.endpoint.propose_remote(alice.endpoint.local_rtp)
+        alice.endpoint.send_rtcp(build_compound([ReceiverReport(A_SSRC)]))
+        await until(lambda: bob.endpoint.remote_rtp == alice.endpoint.local_rtp)
+        confirmed = bob.events_of(RemoteAddressConfirmed)
+        assert isinstance(confirmed[0], RemoteAddressConfirmed) and confirmed[0].confirmed_by_rtcp
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+    plain_in: list[bytes] = []
+    receiver = MediaEndpoint("127.0.0.1", tx=None, rx=None,
+                             on_rtp=lambda data, src: plain_in.append(data))
+    sender = MediaEndpoint("127.0.0.1", tx=None, rx=None)
+    await receiver.open()
+    await sender.open()
+    try:
+        assert sender.send_rtp(build_rtp(0, 1, 1, 5, b"x")) is False  # no remote yet
+        sender.set_remote(receiver.local_rtp)
+        sender.send_rtp(build_rtp(0, 1, 1, 5, b"x"))
+        await until(lambda: len(plain_in) == 1)
+        assert plain_in == [build_rtp(0, 1, 1, 5, b"x")]
+        assert receiver.remote_rtp == sender.local_rtp  # latched: nothing was known
+    finally:
+        receiver.close()
+        sender.close()
+
+
+async def test_ipv6_loopback() -> None:
+    alice, bob = await call(ip_a="::1", ip_b="::1")
+    try:
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        assert bob.rtp[0][1] == alice.endpoint.local_rtp
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
