@@ -1,0 +1,243 @@
+"""The RFC 3261 §17 transaction layer: matching, timers and the upcall queue.
+
+Driven like every engine here: ``send_request`` / ``receive_request`` /
+``receive_response`` / ``send_response`` / ``handle_timer(now)``; the caller then takes
+``outgoing`` (bytes to transmit) and ``upcalls`` (what the TU must see).  Matching is
+one dict lookup per message: responses by (branch, CSeq method) (§17.1.3), requests by
+(branch, sent-by, method) with ACK folded onto INVITE (§17.2.3), or the RFC 2543
+fallback key when the branch lacks the magic cookie.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import Enum
+from typing import NamedTuple
+
+from mobilityd.sip.message import Request, Response, make_response
+from mobilityd.sip.timers import TimerConfig, TimerHeap, TimerName
+from mobilityd.sip.transaction import build
+from mobilityd.sip.transaction.machine import Transaction
+from mobilityd.sip.transaction.outbound import Addr, Outgoing, TransportKind
+from mobilityd.sip.transaction.states import TIMER_INPUTS, TxInput, TxKind, TxState
+
+MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
+_ALL_TIMERS = tuple(TimerName)
+
+
+class UpcallKind(Enum):
+    """What the transaction layer tells the TU (RFC 3261 §17 "inform TU")."""
+
+    RESPONSE = "response for a client transaction"
+    ACK = "ACK for a 2xx (RFC 6026 Accepted, or no transaction)"
+    STRAY_2XX = "2xx to an INVITE whose transaction is gone (§13.2.2.4: ACK it)"
+    TIMEOUT = "timer B, F or H fired"
+    TRANSPORT_ERROR = "transport failure (§17.1.4, §17.2.4)"
+
+
+class Upcall(NamedTuple):
+    kind: UpcallKind
+    transaction: Transaction | None
+    message: Request | Response | None
+    source: Addr | None = None
+
+
+TxKey = tuple[object, ...]
+
+
+def server_key(request: Request, method: str) -> TxKey:
+    """§17.2.3 matching key; ``method`` is INVITE for an ACK."""
+    via = request.top_via
+    branch = via.branch
+    if branch is not None and branch.startswith(MAGIC_COOKIE):
+        return (branch, via.host.lower(), via.port, method)
+    # RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number, top Via.  The To
+    # tag is left out so that the ACK (which carries our tag) finds its INVITE.
+    return ("2543", str(request.uri), request.from_.tag, request.call_id,
+            request.cseq.seq, method, via.host.lower(), via.port, branch)
+
+
+def response_destination(request: Request, source: Addr, transport: TransportKind) -> Addr:
+    """Where a server transaction's responses go (RFC 3261 §18.2.2, RFC 3581 §4).
+
+    Reliable transports answer on the connection (its source).  Over UDP the answer
+    goes to the source IP (the ``received`` rule) and to the source port when the
+    client asked for ``rport``, else to the Via sent-by port (default 5060).
+    """
+    if transport is not TransportKind.UDP:
+        return source
+    via = request.top_via
+    if via.has_rport:
+        return source
+    return (source[0], via.port or 5060)
+
+
+class TransactionLayer:
+    """All transactions of one user agent, their timers and their output queues."""
+
+    def __init__(self, config: TimerConfig | None = None) -> None:
+        self.config = config or TimerConfig()
+        self.timers: TimerHeap[Transaction] = TimerHeap()
+        self.outgoing: list[Outgoing] = []
+        self.upcalls: deque[Upcall] = deque()
+        self._clients: dict[TxKey, Transaction] = {}
+        self._servers: dict[TxKey, Transaction] = {}
+        self._merge_index: dict[tuple[object, ...], TxKey] = {}
+
+    def __len__(self) -> int:
+        return len(self._clients) + len(self._servers)
+
+    # --- client side (§17.1) --------------------------------------------------------
+
+    def send_request(self, request: Request, destination: Addr, transport: TransportKind,
+                     now: float) -> Transaction:
+        """Start a client transaction for ``request`` (not ACK: see ``send_stateless``)."""
+        method = request.method
+        if method == "ACK":
+            raise ValueError("ACK never creates a client transaction (§17.1.1.3, §13.2.2.4)")
+        branch = request.top_via.branch
+        if branch is None or not branch.startswith(MAGIC_COOKIE):
+            raise ValueError("our requests carry an RFC 3261 branch (§8.1.1.7)")
+        kind = TxKind.INVITE_CLIENT if method == "INVITE" else TxKind.NON_INVITE_CLIENT
+        key = (branch, method)
+        if key in self._clients:
+            raise ValueError(f"branch {branch} already used for {method}")
+        tx = Transaction(self, kind, key, request, bytes(request), destination,
+                         transport)
+        self._clients[key] = tx
+        tx.start(now)
+        return tx
+
+    def send_stateless(self, message: Request | Response, destination: Addr,
+                       transport: TransportKind) -> bytes:
+        """Send outside any transaction (ACK for 2xx, 2xx retransmissions by the TU)."""
+        data = bytes(message)
+        self.outgoing.append(Outgoing(data, destination, transport))
+        return data
+
+    def resend(self, data: bytes, destination: Addr, transport: TransportKind) -> None:
+        self.outgoing.append(Outgoing(data, destination, transport))
+
+    def receive_response(self, response: Response, source: Addr, now: float) -> None:
+        """Match a response to its client transaction (§17.1.3) and feed it."""
+        cseq = response.cseq
+        tx = self._clients.get((response.top_via.branch, cseq.method))
+        status = response.status
+        if tx is None:
+            if cseq.method == "INVITE" and 200 <= status < 300:
+                self.upcalls.append(Upcall(UpcallKind.STRAY_2XX, None, response, source))
+            return
+        if status < 200:
+            event = TxInput.RECV_1XX
+        elif status < 300:
+            event = TxInput.RECV_2XX
+        else:
+            event = TxInput.RECV_FINAL_NON_2XX
+        tx.fire(event, now, response)
+
+    # --- server side (§17.2) --------------------------------------------------------
+
+    def receive_request(self, request: Request, source: Addr, transport: TransportKind,
+                        now: float) -> Transaction | None:
+        """Match a request (§17.2.3).
+
+        Returns a new server transaction the TU must answer (``tx.merged`` is set for a
+        §8.2.2.2 merged request: answer 482), or ``None`` when the request was absorbed
+        as a retransmission or was an ACK (ACKs for 2xx are queued as
+        ``UpcallKind.ACK``)."""
+        method = request.method
+        is_ack = method == "ACK"
+        key = server_key(request, "INVITE" if is_ack else method)
+        tx = self._servers.get(key)
+        if is_ack:
+            if tx is None:
+                self.upcalls.append(Upcall(UpcallKind.ACK, None, request, source))
+            else:
+                tx.fire(TxInput.RECV_ACK, now, request)
+            return None
+        if tx is not None:
+            tx.fire(TxInput.RECV_REQUEST, now, request)
+            return None
+        kind = TxKind.INVITE_SERVER if method == "INVITE" else TxKind.NON_INVITE_SERVER
+        destination = response_destination(request, source, transport)
+        tx = Transaction(self, kind, key, request, b"", destination, transport)
+        self._servers[key] = tx
+        if request.to.tag is None:
+            merge_key = _merge_key(request)
+            earlier = self._merge_index.get(merge_key)
+            if earlier is not None and earlier in self._servers:
+                tx.merged = True
+            else:
+                self._merge_index[merge_key] = key
+        tx.start(now)
+        return tx
+
+    def find_server(self, key: TxKey) -> Transaction | None:
+        return self._servers.get(key)
+
+    def send_response(self, tx: Transaction, response: Response, now: float) -> bytes:
+        """TU hands a response to its server transaction; returns the bytes sent."""
+        data = bytes(response)
+        tx.send_response(response, data, now)
+        return data
+
+    def send_trying(self, tx: Transaction) -> None:
+        """§17.2.1: 100 Trying when the TU has not answered within 200 ms."""
+        response = make_response(tx.request, 100, "Trying")
+        data = bytes(response)
+        tx.last_response = response
+        tx.last_response_bytes = data
+        self.outgoing.append(Outgoing(data, tx.destination, tx.transport))
+
+    def build_non2xx_ack(self, request: Request, response: Request | Response) -> bytes:
+        assert isinstance(response, Response)
+        return bytes(build.make_non2xx_ack(request, response))
+
+    # --- timers and errors ----------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        return self.timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        for tx, name in self.timers.pop_due(now):
+            if not tx.terminated:
+                assert isinstance(name, TimerName)
+                tx.fire(TIMER_INPUTS[name.value], now)
+
+    def report_transport_error(self, destination: Addr, now: float) -> None:
+        """The transport could not deliver to ``destination`` (§17.1.4, §17.2.4)."""
+        for table in (self._clients, self._servers):
+            for tx in [t for t in table.values() if t.destination == destination]:
+                tx.fire(TxInput.TRANSPORT_ERROR, now)
+
+    # --- upcalls (called by Transaction) --------------------------------------------
+
+    def upcall_response(self, tx: Transaction, message: Request | Response | None) -> None:
+        self.upcalls.append(Upcall(UpcallKind.RESPONSE, tx, message))
+
+    def upcall_ack(self, tx: Transaction, message: Request | Response | None) -> None:
+        self.upcalls.append(Upcall(UpcallKind.ACK, tx, message))
+
+    def upcall_timeout(self, tx: Transaction) -> None:
+        self.upcalls.append(Upcall(UpcallKind.TIMEOUT, tx, None))
+
+    def upcall_transport_error(self, tx: Transaction) -> None:
+        self.upcalls.append(Upcall(UpcallKind.TRANSPORT_ERROR, tx, None))
+
+    def forget(self, tx: Transaction) -> None:
+        """A transaction reached Terminated: drop it and its timers."""
+        self.timers.cancel_all(tx, _ALL_TIMERS)
+        if tx.kind is TxKind.INVITE_CLIENT or tx.kind is TxKind.NON_INVITE_CLIENT:
+            table = self._clients
+        else:
+            table = self._servers
+            if tx.request.to.tag is None:
+                self._merge_index.pop(_merge_key(tx.request), None)
+        if table.get(tx.key) is tx:
+            del table[tx.key]
+        tx.state = TxState.TERMINATED
+
+
+def _merge_key(request: Request) -> tuple[object, ...]:
+    cseq = request.cseq
+    return (request.from_.tag, request.call_id, cseq.seq, cseq.method)

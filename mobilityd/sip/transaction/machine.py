@@ -1,0 +1,205 @@
+"""One RFC 3261 §17 transaction: runs its state table and performs the actions.
+
+The object never does I/O.  Sending appends ``Outgoing`` entries to the layer's queue,
+timers go to the layer's heap, and what the TU must see goes to the layer's upcall
+queue (see ``layer.py``).  Retransmissions re-send the bytes serialized the first time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mobilityd.sip.timers import TimerName
+from mobilityd.sip.transaction.outbound import Addr, Outgoing, TransportKind
+from mobilityd.sip.transaction.states import (
+    INITIAL_STATE,
+    TABLES,
+    TU_INPUTS,
+    TxAction,
+    TxInput,
+    TxKind,
+    TxState,
+)
+
+if TYPE_CHECKING:
+    from mobilityd.sip.message import Request, Response
+    from mobilityd.sip.transaction.layer import TransactionLayer
+
+A = TxAction
+_RETRANSMIT_TIMERS = (TimerName.A, TimerName.B, TimerName.E, TimerName.F, TimerName.G,
+                      TimerName.TRYING)
+
+
+class TransactionStateError(Exception):
+    """Local error: the TU asked for something the transaction state forbids (§17)."""
+
+
+class Transaction:
+    """A client or server transaction (RFC 3261 §17.1, §17.2).
+
+    ``request`` is the request that created it; ``key`` the matching key of §17.1.3 /
+    §17.2.3; ``destination`` where requests (client) or responses (server) go.
+    ``owner`` is free for the TU (the UA core stores its session object there).
+    """
+
+    __slots__ = (
+        "_interval",
+        "_layer",
+        "_request_bytes",
+        "destination",
+        "key",
+        "kind",
+        "last_response",
+        "last_response_bytes",
+        "merged",
+        "owner",
+        "request",
+        "state",
+        "transport",
+    )
+
+    def __init__(  # noqa: PLR0917 - one call site per side, in layer.py
+        self,
+        layer: TransactionLayer,
+        kind: TxKind,
+        key: tuple[object, ...],
+        request: Request,
+        request_bytes: bytes,
+        destination: Addr,
+        transport: TransportKind,
+    ) -> None:
+        self._layer = layer
+        self.kind = kind
+        self.key = key
+        self.request = request
+        self._request_bytes = request_bytes
+        self.destination = destination
+        self.transport = transport
+        self.state: TxState = INITIAL_STATE[kind]
+        self.last_response: Response | None = None
+        self.last_response_bytes: bytes | None = None
+        self.owner: object = None
+        self.merged = False  # §8.2.2.2: the TU must answer 482
+        self._interval = layer.config.t1
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport is not TransportKind.UDP
+
+    @property
+    def terminated(self) -> bool:
+        return self.state is TxState.TERMINATED
+
+    def start(self, now: float) -> None:
+        """Enter the initial state: send the request (client) and arm the timers."""
+        config = self._layer.config
+        schedule = self._layer.timers.schedule
+        kind = self.kind
+        if kind is TxKind.INVITE_CLIENT or kind is TxKind.NON_INVITE_CLIENT:
+            self._send(self._request_bytes)
+            if not self.reliable:
+                name = TimerName.A if kind is TxKind.INVITE_CLIENT else TimerName.E
+                schedule(self, name, now + config.t1)
+            name = TimerName.B if kind is TxKind.INVITE_CLIENT else TimerName.F
+            schedule(self, name, now + config.timeout)
+        elif kind is TxKind.INVITE_SERVER:
+            schedule(self, TimerName.TRYING, now + config.trying_delay)
+
+    def fire(self, event: TxInput, now: float, message: Request | Response | None = None
+             ) -> None:
+        """Apply one input through the state table (absorbing what the table lacks)."""
+        transition = TABLES[self.kind].get((self.state, event))
+        if transition is None:
+            if event in TU_INPUTS:
+                raise TransactionStateError(
+                    f"{self.kind.name} transaction in {self.state.value}: {event.value}")
+            return
+        self.state, actions = transition
+        for action in actions:
+            self._perform(action, now, message)
+        if self.state is TxState.TERMINATED:
+            self._layer.forget(self)
+
+    def send_response(self, response: Response, data: bytes, now: float) -> None:
+        """TU passes a response down (§17.2.1, §17.2.2)."""
+        status = response.status
+        if status < 200:
+            event = TxInput.TU_1XX
+        elif status < 300:
+            event = TxInput.TU_2XX
+        else:
+            event = TxInput.TU_FINAL_NON_2XX
+        transition = TABLES[self.kind].get((self.state, event))
+        if transition is None:
+            raise TransactionStateError(
+                f"{self.kind.name} transaction in {self.state.value}: cannot send {status}")
+        self.last_response = response
+        self.last_response_bytes = data
+        self.fire(event, now, response)
+
+    # --- actions ---------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        self._layer.outgoing.append(Outgoing(data, self.destination, self.transport))
+
+    def _perform(self, action: TxAction, now: float,
+                 message: Request | Response | None) -> None:
+        layer = self._layer
+        config = layer.config
+        schedule = layer.timers.schedule
+        if action is A.SEND_RESPONSE or action is A.RESEND_LAST_RESPONSE:
+            if self.last_response_bytes is not None:
+                self._send(self.last_response_bytes)
+        elif action is A.PASS_RESPONSE_TO_TU:
+            layer.upcall_response(self, message)
+        elif action is A.STOP_RETRANSMIT_TIMERS:
+            layer.timers.cancel_all(self, _RETRANSMIT_TIMERS)
+        elif action is A.START_TIMER_L:
+            schedule(self, TimerName.L, now + config.timeout)
+        elif action is A.START_TIMER_J:
+            schedule(self, TimerName.J, now + (0.0 if self.reliable else config.timeout))
+        elif action is A.START_TIMER_K:
+            schedule(self, TimerName.K, now + (0.0 if self.reliable else config.t4))
+        elif action is A.START_TIMER_M:
+            schedule(self, TimerName.M, now + config.timeout)
+        elif action is A.RETRANSMIT_REQUEST:
+            self._send(self._request_bytes)
+        elif action is A.DOUBLE_TIMER_A:
+            self._interval *= 2
+            schedule(self, TimerName.A, now + self._interval)
+        elif action is A.BACKOFF_TIMER_E:
+            self._interval = min(2 * self._interval, config.t2)
+            schedule(self, TimerName.E, now + self._interval)
+        elif action is A.T2_TIMER_E:
+            self._interval = config.t2
+            schedule(self, TimerName.E, now + self._interval)
+        elif action is A.START_TIMER_D:
+            schedule(self, TimerName.D, now + (0.0 if self.reliable else max(32.0,
+                                                                               config.timeout)))
+        elif action is A.START_TIMER_G:
+            if not self.reliable:
+                self._interval = config.t1
+                schedule(self, TimerName.G, now + config.t1)
+        elif action is A.BACKOFF_TIMER_G:
+            self._interval = min(2 * self._interval, config.t2)
+            schedule(self, TimerName.G, now + self._interval)
+        elif action is A.START_TIMER_H:
+            schedule(self, TimerName.H, now + config.timeout)
+        elif action is A.START_TIMER_I:
+            schedule(self, TimerName.I, now + (0.0 if self.reliable else config.t4))
+        elif action is A.SEND_ACK:
+            if message is not None:
+                self._send(layer.build_non2xx_ack(self.request, message))
+        elif action is A.SEND_100_TRYING:
+            if self.last_response_bytes is None:
+                layer.send_trying(self)
+        elif action is A.PASS_ACK_TO_TU:
+            layer.upcall_ack(self, message)
+        elif action is A.REPORT_TIMEOUT:
+            layer.upcall_timeout(self)
+        elif action is A.REPORT_TRANSPORT_ERROR:
+            layer.upcall_transport_error(self)
