@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from mobilityd.sip import grammar as g
 from mobilityd.sip.errors import SipParseError
@@ -305,6 +306,13 @@ class Via:
         return self.params.get("branch")
 
     @property
+    def has_rfc3261_branch(self) -> bool:
+        """True when the branch is the magic cookie plus an identifier (RFC 3261
+        §8.1.1.7); False for RFC 2543 peers and for a bare cookie (RFC 4475 §3.2.1)."""
+        branch = self.branch
+        return branch is not None and branch.startswith(BRANCH_MAGIC_COOKIE) and len(branch) > 7
+
+    @property
     def received(self) -> str | None:
         """The ``received`` source address added by the receiver (RFC 3261 §18.2.1)."""
         value = self.params.get("received")
@@ -395,11 +403,41 @@ def parse_delta_seconds(text: str, what: str) -> int:
     return int(text)
 
 
+#   SIP-date = rfc1123-date
+#   rfc1123-date = wkday "," SP date1 SP time SP "GMT"       (RFC 3261 §25.1)
+_SIP_DATE_RE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT"
+)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def parse_sip_date(text: str) -> datetime:
+    """A Date value; only "GMT" is a valid zone (RFC 3261 §20.17, RFC 4475 §3.1.2.12)."""
+    match = _SIP_DATE_RE.fullmatch(text.strip(" \t"))
+    if not match:
+        raise SipParseError("bad Date header (RFC 1123 date in GMT required)")
+    _, day, month, year, hour, minute, second = match.groups()
+    try:
+        return datetime(
+            int(year),
+            _MONTHS.index(month) + 1,
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=UTC,
+        )
+    except ValueError as exc:
+        raise SipParseError("bad Date header (no such date)") from exc
+
+
 def parse_max_forwards(text: str) -> int:
     """``Max-Forwards = 1*DIGIT``, 0..255 in practice (RFC 3261 §20.22, RFC 4475 §3.1.2.4)."""
     text = text.strip(" \t")
-    if not text.isdigit() or not text.isascii() or len(text) > 3 or int(text) > 255:
-        raise SipParseError("bad Max-Forwards value")
+    if not text.isdigit() or not text.isascii() or len(text) > 10 or int(text) > 255:
+        raise SipParseError("bad Max-Forwards value")  # leading zeros are fine (RFC 4475 §3.1.1.1)
     return int(text)
 
 

@@ -10,7 +10,9 @@ others are parsed when their accessor is used and raise `SipParseError` then.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from mobilityd.sip import grammar as g
 from mobilityd.sip.errors import PartialMessage, SipParseError, StatusCode
@@ -28,9 +30,10 @@ from mobilityd.sip.headers import (
     Via,
     parse_delta_seconds,
     parse_max_forwards,
+    parse_sip_date,
     parse_token_list,
 )
-from mobilityd.sip.uri import NameAddr, SipUri, parse_request_uri
+from mobilityd.sip.uri import NameAddr, SipUri, check_request_uri_scheme, parse_request_uri
 
 __all__ = [
     "DATAGRAM_LIMITS",
@@ -39,6 +42,7 @@ __all__ = [
     "ParseLimits",
     "Request",
     "Response",
+    "check_request_uri_scheme",
     "make_response",
     "parse_message",
     "reason_phrase",
@@ -220,6 +224,12 @@ class _MessageAccessors:
         return None if value is None else parse_delta_seconds(value, "Expires")
 
     @property
+    def date(self) -> datetime | None:
+        """The Date header as an aware UTC datetime, or None (RFC 3261 §20.17)."""
+        value = self.headers.get("Date")
+        return None if value is None else parse_sip_date(value)
+
+    @property
     def content_type(self) -> str | None:
         """The media type of the body, lower-cased, without parameters (RFC 3261 §20.15)."""
         value = self.headers.get("Content-Type")
@@ -373,7 +383,8 @@ def _with_to_tag(value: str, to_tag: str) -> str:
 # Parsing
 # ---------------------------------------------------------------------------------------
 
-_ANSWER_HEADERS = ("from", "to", "call-id", "cseq")
+_ANSWER_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq"})
+_BARE_NUL_RE = re.compile(r"(?<!\\)\x00")
 
 
 def parse_message(
@@ -407,8 +418,8 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
     if head_end > limits.max_message_size:
         raise SipParseError("message too large", StatusCode.MESSAGE_TOO_LARGE)
     head = data[:head_end].decode("utf-8", "surrogateescape")
-    if "\x00" in head:
-        raise SipParseError("NUL octet in header section")
+    if "\x00" in head and _BARE_NUL_RE.search(head):
+        raise SipParseError("NUL octet in header section")  # only as a quoted-pair
     lines = head.split("\r\n")
     start_line = lines[0]
     is_response = start_line[:4].upper() == "SIP/"
@@ -478,20 +489,18 @@ def _lenient_header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[
 
 
 def _partial(method: str, raw: list[tuple[str, str]]) -> PartialMessage | None:
-    """Enough of a malformed request to answer it (RFC 3261 §8.2.6), or None to drop."""
-    kept: list[tuple[str, str]] = []
-    counts = dict.fromkeys(_ANSWER_HEADERS, 0)
-    vias = 0
-    for name, value in raw:
-        key = CANONICAL_NAMES.get(name.lower(), name).lower()
-        if key in counts:
-            counts[key] += 1
-        elif key == "via":
-            vias += 1
-        else:
-            continue
-        kept.append((name, value))
-    if vias == 0 or any(n != 1 for n in counts.values()):
+    """What a 400 to a malformed request copies (RFC 3261 §8.2.6), or None to drop.
+
+    A response travels back along the Via path (RFC 3261 §18.2.2), so a request without
+    Via cannot be answered; otherwise the Via, From, To, Call-ID and CSeq fields present
+    are kept as received (RFC 4475 §3.3.1 and §3.3.8 still expect a 400).
+    """
+    kept = [
+        (name, value)
+        for name, value in raw
+        if CANONICAL_NAMES.get(name.lower(), name).lower() in _ANSWER_HEADERS
+    ]
+    if not any(CANONICAL_NAMES.get(name.lower()) == "Via" for name, _ in kept):
         return None
     return PartialMessage(method, Headers(kept))
 
@@ -554,16 +563,34 @@ def _request(start_line: str, headers: Headers, body: bytes, limits: ParseLimits
     """``Request-Line = Method SP Request-URI SP SIP-Version CRLF`` (RFC 3261 §7.1)."""
     match = g.REQUEST_LINE_RE.fullmatch(start_line)
     if not match:
-        raise SipParseError("malformed Request-Line")
+        raise SipParseError(_request_line_problem(start_line))
     method, uri_text, version = match.groups()
     if version.upper() != SIP_VERSION:
         raise SipParseError(
             f"SIP version {version} not supported", StatusCode.VERSION_NOT_SUPPORTED
         )
+    if uri_text.startswith("<"):
+        raise SipParseError("Request-URI enclosed in <>")  # RFC 4475 §3.1.2.7
     uri = parse_request_uri(uri_text, limits.max_request_uri)
     if uri.headers:
         raise SipParseError("Request-URI contains escaped headers")  # RFC 4475 §3.1.2.11
     return Request(method, uri, headers, body)
+
+
+def _request_line_problem(start_line: str) -> str:
+    """Name what is wrong with a Request-Line (RFC 4475 §3.1.2.7 - §3.1.2.10)."""
+    if start_line.endswith((" ", "\t")):
+        return "SP characters at end of Request-Line"
+    if "  " in start_line:
+        return "multiple SP separating Request-Line elements"
+    parts = start_line.split(" ")
+    if len(parts) > 3:
+        return "white space inside Request-URI"
+    if len(parts) < 3:
+        return "Request-Line without Request-URI or SIP-Version"
+    if not g.TOKEN_RE.fullmatch(parts[0]):
+        return "method is not a token"
+    return "malformed Request-Line"
 
 
 def _response(start_line: str, headers: Headers, body: bytes) -> Response:

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 
 from mobilityd.sip import grammar as g
-from mobilityd.sip.errors import SipParseError, StatusCode
+from mobilityd.sip.errors import SipError, SipParseError, StatusCode
 
 SIP_SCHEMES = frozenset({"sip", "sips"})
 _TEL_CHARS = frozenset("0123456789abcdefABCDEF*#+-.()pwPW")
@@ -217,21 +217,23 @@ def _parse_uri_params(parts: list[str]) -> dict[str, str | None]:
 
 
 def parse_request_uri(text: str, max_length: int) -> SipUri:
-    """The Request-URI of a request line (RFC 3261 §8.2.2.1, §25.1).
-
-    Other schemes than sip, sips and tel get 416; over ``max_length`` gets 414.
+    """The Request-URI of a request line (RFC 3261 §25.1): SIP-URI / SIPS-URI /
+    absoluteURI.  Any scheme parses (RFC 4475 §3.3.2, §3.3.3); whether it is supported
+    is the UA's decision, see `check_request_uri_scheme`.  Over ``max_length`` is 414.
     """
     if len(text) > max_length:
         raise SipParseError("Request-URI too long", StatusCode.REQUEST_URI_TOO_LONG)
     try:
-        uri = SipUri.parse(text)
+        return SipUri.parse(text)
     except SipParseError as exc:
         raise SipParseError(f"bad Request-URI ({exc.reason})") from None
-    if uri.opaque is not None:
-        raise SipParseError(
-            f"unsupported URI scheme {uri.scheme}", StatusCode.UNSUPPORTED_URI_SCHEME
-        )
-    return uri
+
+
+def check_request_uri_scheme(uri: SipUri, schemes: frozenset[str] = SIP_SCHEMES) -> None:
+    """Raise 416 Unsupported URI Scheme for a Request-URI we do not serve
+    (RFC 3261 §8.2.2.1, RFC 4475 §3.3.2)."""
+    if uri.scheme not in schemes:
+        raise SipError(StatusCode.UNSUPPORTED_URI_SCHEME, f"unsupported URI scheme {uri.scheme}")
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,10 @@ class NameAddr:
             gt = text.find(">", lt)
             if gt < 0:
                 raise SipParseError("unterminated <URI>")
-            uri = SipUri.parse(text[lt + 1 : gt])
+            inner = text[lt + 1 : gt]
+            if any(ch in inner for ch in " \t"):
+                raise SipParseError("spaces within addr-spec")  # RFC 4475 §3.1.2.14
+            uri = SipUri.parse(inner)
             tail = text[gt + 1 :].strip(" \t")
         else:
             spec, _, rest = text.partition(";")
