@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -39,7 +40,7 @@ def test_psk_is_random_hex_mode_0600_and_readable_by_the_loader(tmp_path: Path) 
         write_psk(path)
     write_psk(path, force=True)
     assert read_psk(path).reveal() != bytes(range(32))
-    with pytest.raises(KeyCreationError, match="16..256"):
+    with pytest.raises(KeyCreationError, match=r"16\.\.256"):
         write_psk(tmp_path / "short.psk", length=8)
 
 
@@ -95,7 +96,8 @@ def test_openssl_verifies_the_device_certificate(tmp_path: Path) -> None:
 def test_device_certificate_refusals(tmp_path: Path) -> None:
     create_ca(tmp_path / "ca.key", tmp_path / "ca.crt", "CA", now=NOW, bits=2048)
     create_ca(tmp_path / "other.key", tmp_path / "other.crt", "Other", now=NOW, bits=2048)
-    common = {"key_path": tmp_path / "d.key", "cert_path": tmp_path / "d.crt", "now": NOW}
+    common: dict[str, Any] = {"key_path": tmp_path / "d.key", "cert_path": tmp_path / "d.crt",
+                              "now": NOW}
     with pytest.raises(KeyCreationError, match="SIP address"):
         create_device_cert(tmp_path / "ca.key", tmp_path / "ca.crt", "bob@example.org", "d",
                            **common)
