@@ -23,6 +23,14 @@ Quick start (a fixture gives you an empty topology that is always torn down)::
         roaming.bob.del_address("b0", roaming.bob_wlan4)
         ...
 
+To get the fixtures, import them in your test package's ``conftest.py`` (as
+``tests/net/conftest.py`` does)::
+
+    from tests.netns import roaming, topology
+    __all__ = ["roaming", "topology"]
+
+and run ``python -m pytest`` from the repository root (so ``tests`` is importable).
+
 Interface names are per namespace, so tests may all use ``a0``, ``b0`` ...; only the
 namespace names (``TestHost.ns``) are unique. Pass ``host.ns`` to code under test
 (e.g. ``NetlinkWatcher(netns=host.ns)``) or run a process on the host with

@@ -1,5 +1,5 @@
 """Fixtures for tests/net: the namespace test hosts of tests/netns.py."""
 
-from netns import roaming, topology
+from tests.netns import roaming, topology
 
 __all__ = ["roaming", "topology"]

@@ -7,11 +7,11 @@ address alone.
 from __future__ import annotations
 
 import pytest
-from netns import RoamingTopology, Topology
 
 from mobilityd.net.errors import InvalidAddressError, RouteLookupError
 from mobilityd.net.preferences import PREFER_WIRED, SourcePreferences
 from mobilityd.net.route import RouteResolver, source_address_for
+from tests.netns import RoamingTopology, Topology
 
 pytestmark = pytest.mark.netns
 

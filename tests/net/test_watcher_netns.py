@@ -11,7 +11,6 @@ import statistics
 import time
 
 import pytest
-from netns import RoamingTopology, TestHost, Topology
 
 from mobilityd.net.errors import WatcherError
 from mobilityd.net.events import (
@@ -25,6 +24,7 @@ from mobilityd.net.events import (
     NetEvent,
 )
 from mobilityd.net.watcher import NetlinkWatcher
+from tests.netns import RoamingTopology, TestHost, Topology
 
 pytestmark = pytest.mark.netns
 WAIT = 10.0  # generous bound so a loaded CI machine does not fail; not a timing check
