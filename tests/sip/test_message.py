@@ -157,7 +157,7 @@ def test_datagram_content_length_rules() -> None:
         ),
         ((b"INVITE sip:bob@biloxi.com", b"INVITE <sip:bob@biloxi.com>"), 400, "Request-URI"),
         ((b"INVITE sip:bob@biloxi.com", b"INVITE  sip:bob@biloxi.com"), 400, "Request-Line"),
-        ((b"INVITE sip:bob@biloxi.com", b"INVITE urn:bob"), 416, "scheme"),
+        ((b"INVITE sip:bob@biloxi.com", b"INVITE sip:bob@biloxi.com?a=b"), 400, "headers"),
         ((b"CSeq: 314159 INVITE", b"CSeq: 314159 BYE"), 400, "CSeq"),
         ((b"Max-Forwards: 70", b"Max-Forwards: 300"), 400, "Max-Forwards"),
         (
@@ -191,15 +191,24 @@ def test_bad_requests_answerable(mutation: tuple[bytes, bytes], status: int, wor
 
 
 def test_unanswerable_requests_are_dropped() -> None:
-    # Without From (or with two Call-IDs) no response can be built (RFC 3261 §8.2.6.2).
+    # Without Via a response has no way back (RFC 3261 §18.2.2): drop.
+    data = invite().replace(b"Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKnashds8\r\n", b"")
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert info.value.partial is None and "Via" in info.value.reason
+
+
+def test_missing_or_repeated_fields_still_get_a_400() -> None:
+    # RFC 4475 §3.3.1 and §3.3.8: missing or repeated From/Call-ID -> 400.
     data = invite().replace(b"From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n", b"")
     with pytest.raises(SipParseError) as info:
         parse_message(data)
-    assert info.value.partial is None
+    assert info.value.partial is not None and "missing From" in info.value.reason
     data = invite(extra=b"Call-ID: second\r\n")
     with pytest.raises(SipParseError) as info:
         parse_message(data)
-    assert info.value.partial is None
+    assert info.value.partial is not None
+    assert info.value.partial.headers.get_all("Call-ID") == ["a84b4c76e66710", "second"]
 
 
 def test_bad_responses_and_acks_are_dropped() -> None:

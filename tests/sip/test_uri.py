@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mobilityd.sip.errors import SipParseError, StatusCode
-from mobilityd.sip.uri import NameAddr, SipUri, parse_request_uri
+from mobilityd.sip.errors import SipError, SipParseError, StatusCode
+from mobilityd.sip.uri import NameAddr, SipUri, check_request_uri_scheme, parse_request_uri
 
 
 def test_full_sip_uri_fields_and_round_trip() -> None:
@@ -95,10 +95,12 @@ def test_bad_uris_raise_typed_error(text: str) -> None:
 
 
 def test_request_uri_scheme_and_length() -> None:
-    # RFC 3261 §8.2.2.1: unknown scheme -> 416; RFC 4475 §3.3.2.
-    with pytest.raises(SipParseError) as info:
-        parse_request_uri("unknown:bob@example.com", 4096)
-    assert info.value.status == StatusCode.UNSUPPORTED_URI_SCHEME
+    # RFC 4475 §3.3.2: any scheme parses; the UA answers 416 (RFC 3261 §8.2.2.1).
+    uri = parse_request_uri("unknown:bob@example.com", 4096)
+    with pytest.raises(SipError) as denied:
+        check_request_uri_scheme(uri)
+    assert denied.value.status == StatusCode.UNSUPPORTED_URI_SCHEME
+    check_request_uri_scheme(parse_request_uri("sips:bob@example.com", 4096))
     with pytest.raises(SipParseError) as info:
         parse_request_uri("sip:" + "a" * 5000 + "@example.com", 4096)
     assert info.value.status == StatusCode.REQUEST_URI_TOO_LONG
