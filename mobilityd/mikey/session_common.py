@@ -1,0 +1,353 @@
+"""Building blocks shared by the MIKEY exchanges and update messages (RFC 3830 §3, §5).
+
+Choices where RFC 3830 is ambiguous (also in ``docs/mikey.md``):
+
+* **ID payload order.** ``[IDi],[IDr]`` cannot be told apart when only one is present.
+  We always send both (IDi first). When parsing an Initiator's message, the first ID
+  payload is IDi and the second IDr; a lone ID payload is taken as IDi.
+* **Verification MAC input** (§5.2): the R_MESSAGE without the Ver data field, then
+  ``Identity_i || Identity_r || T`` where the identities are the ID *data* (the URI
+  bytes, without payload header) and T is the Initiator's TS *value* (8 bytes for
+  NTP, 4 for COUNTER). When an ID payload was left out, the identity known from the
+  signalling (our configuration) is used.
+* **Several Key data sub-payloads**: the first TGK/TEK is the CSB's key (it serves all
+  crypto sessions); extra entries are ignored.
+* **SP payloads**: a crypto session whose policy number has no SP uses the SRTP
+  defaults (§6.10.1). Parameters we cannot honour give ``INVALID_SPPAR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from mobilityd.mikey.constants import (
+    DataType,
+    EncrAlg,
+    ErrorType,
+    IdType,
+    KeyDataType,
+    MacAlg,
+    SignatureType,
+    SrtpAuthAlg,
+    SrtpEncrAlg,
+    SrtpParam,
+)
+from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.keys import MessageKeys
+from mobilityd.mikey.message import MikeyMessage
+from mobilityd.mikey.payloads import (
+    CommonHeader,
+    IdPayload,
+    Kemac,
+    KeyData,
+    Payload,
+    Rand,
+    SecurityPolicy,
+    Signature,
+    SrtpCsEntry,
+    Timestamp,
+    Verification,
+    encode_key_data_chain,
+    parse_key_data_chain,
+)
+from mobilityd.mikey.protection import compute_mac, decrypt_key_data, encrypt_key_data, verify_mac
+from mobilityd.mikey.replay import ReplayCache
+from mobilityd.mikey.session_policy import SessionPolicy
+from mobilityd.mikey.signature import SignatureHash, sign_data, verify_signature
+from mobilityd.mikey.timestamps import check_freshness
+
+__all__ = [
+    "KeyMaterial",
+    "build_maced",
+    "build_signed",
+    "build_verification",
+    "check_policies",
+    "check_protection_algs",
+    "check_timestamp",
+    "collect_policies",
+    "decrypt_kemac",
+    "encrypt_kemac",
+    "expect_data_type",
+    "id_payload",
+    "identities",
+    "ids_in",
+    "key_data_for",
+    "key_material",
+    "parse",
+    "require_rand",
+    "verify_signed",
+    "verify_verification",
+]
+
+_MAC_PLACEHOLDER = {MacAlg.NULL: b"", MacAlg.HMAC_SHA1_160: bytes(20)}
+
+
+def parse(data: bytes) -> MikeyMessage:
+    """Parse a message; only :class:`MikeyError` escapes (RFC 3830 §5.3)."""
+    return MikeyMessage.parse(data)
+
+
+def expect_data_type(msg: MikeyMessage, *allowed: DataType) -> None:
+    if msg.header.data_type not in allowed:
+        names = "/".join(t.name for t in allowed)
+        raise MikeyError(
+            f"data type {msg.header.data_type.name} where {names} was expected",
+            ErrorType.INVALID_DT,
+        )
+
+
+def id_payload(uri: bytes) -> IdPayload:
+    """An ID payload of type URI (RFC 3830 §6.7, Table 6.7.a)."""
+    return IdPayload(IdType.URI, uri)
+
+
+def ids_in(msg: MikeyMessage) -> list[bytes]:
+    """The data of the message's top-level ID payloads, in wire order."""
+    return [p.data for p in msg.find_all(IdPayload)]
+
+
+def identities(
+    msg: MikeyMessage, local_id: bytes, known_peer: bytes | None
+) -> tuple[bytes, bytes]:
+    """``(IDi, IDr)`` of an Initiator's message (ID order: module docstring).
+
+    ``known_peer`` is the Initiator's identity when the signalling already told us.
+    An Initiator we cannot identify is ``INVALID_ID``; an ID payload contradicting the
+    signalling is ``AUTH_FAILURE``; a message addressed to someone else ``INVALID_ID``.
+    """
+    ids = ids_in(msg)
+    if len(ids) >= 2:
+        id_i, id_r = ids[0], ids[1]
+    elif len(ids) == 1 and ids[0] == local_id and known_peer is not None:
+        id_i, id_r = known_peer, ids[0]
+    elif len(ids) == 1:
+        id_i, id_r = ids[0], local_id
+    elif known_peer is not None:
+        id_i, id_r = known_peer, local_id
+    else:
+        raise MikeyError("the Initiator is not identified", ErrorType.INVALID_ID)
+    if known_peer is not None and id_i != known_peer:
+        raise MikeyError("IDi contradicts the identity from signalling", ErrorType.AUTH_FAILURE)
+    if id_r != local_id:
+        raise MikeyError("message addressed to another responder", ErrorType.INVALID_ID)
+    return id_i, id_r
+
+
+def check_timestamp(
+    msg: MikeyMessage,
+    now: float,
+    policy: SessionPolicy,
+    replay: ReplayCache,
+    peer_id: bytes,
+) -> tuple[Timestamp, float]:
+    """§5.3 step one: T within the skew and not in the replay cache (not yet recorded)."""
+    ts = msg.find(Timestamp)
+    if ts is None:
+        raise MikeyError("message has no timestamp", ErrorType.INVALID_TS)
+    when = check_freshness(ts, now, policy.clock_skew)
+    replay.check((peer_id, msg.header.csb_id, ts.value), when, now)
+    return ts, when
+
+
+def check_protection_algs(kemac: Kemac, policy: SessionPolicy) -> None:
+    """NULL encryption / MAC only when the policy allows it (§4.2.3, §4.2.4)."""
+    if policy.allow_null:
+        return
+    if kemac.encr_alg == EncrAlg.NULL:
+        raise MikeyError("NULL encryption refused by policy", ErrorType.INVALID_EA)
+    if kemac.mac_alg == MacAlg.NULL:
+        raise MikeyError("NULL MAC refused by policy", ErrorType.INVALID_MAC)
+
+
+def encrypt_kemac(
+    items: Sequence[KeyData | IdPayload],
+    keys: MessageKeys,
+    csb_id: int,
+    ts: Timestamp,
+    policy: SessionPolicy,
+) -> Kemac:
+    """A KEMAC whose MAC is a placeholder of the right length (filled by the caller)."""
+    plain = encode_key_data_chain(items) if items else b""
+    encr = encrypt_key_data(policy.encr_alg, keys, csb_id, ts.value_bytes, plain) if plain else b""
+    return Kemac(policy.encr_alg, encr, policy.mac_alg, _MAC_PLACEHOLDER[policy.mac_alg])
+
+
+def decrypt_kemac(
+    kemac: Kemac, keys: MessageKeys, csb_id: int, ts: Timestamp, *, pke: bool
+) -> tuple[KeyData | IdPayload, ...]:
+    """Decrypt and parse the KEMAC plaintext (§6.2): ID first in the public-key method."""
+    if not kemac.encr_data:
+        return ()
+    plain = decrypt_key_data(kemac.encr_alg, keys, csb_id, ts.value_bytes, kemac.encr_data)
+    first = IdPayload.payload_type if pke else KeyData.payload_type
+    try:
+        return parse_key_data_chain(
+            plain, first=first, allow_zero_padding=kemac.encr_alg == EncrAlg.AES_KW_128
+        )
+    except MikeyError as exc:
+        # Authenticated but undecodable: the keys or the sender are wrong.
+        raise MikeyError(f"KEMAC plaintext: {exc.message}", exc.error_type) from None
+
+
+class KeyMaterial:
+    """The TGK (or TEK) and optional salt carried in a KEMAC (§6.13)."""
+
+    __slots__ = ("key", "salt", "tek_direct")
+
+    def __init__(self, key: bytes, salt: bytes | None, tek_direct: bool) -> None:
+        self.key = key
+        self.salt = salt
+        self.tek_direct = tek_direct
+
+
+def key_material(items: Iterable[KeyData | IdPayload]) -> KeyMaterial | None:
+    """The first TGK/TEK of the key data chain (see the module docstring), if any."""
+    for item in items:
+        if isinstance(item, KeyData):
+            if item.key_type not in (
+                KeyDataType.TGK,
+                KeyDataType.TGK_SALT,
+                KeyDataType.TEK,
+                KeyDataType.TEK_SALT,
+            ):
+                raise MikeyError(f"key data type {item.key_type.name} unsupported")
+            if not item.key:
+                raise MikeyError("empty key in key data sub-payload")
+            tek = item.key_type in (KeyDataType.TEK, KeyDataType.TEK_SALT)
+            return KeyMaterial(item.key, item.salt, tek)
+    return None
+
+
+def key_data_for(tgk: bytes, salt: bytes | None = None) -> KeyData:
+    """A TGK (or TGK+SALT) Key data sub-payload (§6.13)."""
+    if salt is None:
+        return KeyData(KeyDataType.TGK, tgk)
+    return KeyData(KeyDataType.TGK_SALT, tgk, salt)
+
+
+def build_maced(
+    header: CommonHeader, payloads: Sequence[Payload], mac_alg: MacAlg, auth_key: bytes
+) -> MikeyMessage:
+    """Build a message closed by KEMAC whose MAC covers the whole message (§5.2, §6.2)."""
+    msg = MikeyMessage.build(header, payloads)
+    return msg.with_auth_field(compute_mac(mac_alg, auth_key, msg.authenticated_bytes()))
+
+
+def verification_input(msg: MikeyMessage, id_i: bytes, id_r: bytes, ts: Timestamp) -> bytes:
+    """§5.2: the message without the Ver data || Identity_i || Identity_r || T value."""
+    return msg.authenticated_bytes() + id_i + id_r + ts.value_bytes
+
+
+def build_verification(
+    header: CommonHeader,
+    payloads: Sequence[Payload],
+    mac_alg: MacAlg,
+    auth_key: bytes,
+    *,
+    ids: tuple[bytes, bytes],
+    ts: Timestamp,
+) -> MikeyMessage:
+    """A message closed by V (§6.9), its MAC computed as :func:`verification_input`."""
+    v = Verification(mac_alg, _MAC_PLACEHOLDER[mac_alg])
+    msg = MikeyMessage.build(header, [*payloads, v])
+    mac = compute_mac(mac_alg, auth_key, verification_input(msg, ids[0], ids[1], ts))
+    return msg.with_auth_field(mac)
+
+
+def verify_verification(
+    msg: MikeyMessage,
+    auth_key: bytes,
+    ids: tuple[bytes, bytes],
+    ts: Timestamp,
+    policy: SessionPolicy,
+) -> None:
+    """Check the V payload closing ``msg`` (§5.2, §6.9); ``AUTH_FAILURE`` if wrong."""
+    last = msg.payloads[-1] if msg.payloads else None
+    if not isinstance(last, Verification):
+        raise MikeyError("response does not end with a V payload", ErrorType.AUTH_FAILURE)
+    if last.auth_alg == MacAlg.NULL and not policy.allow_null:
+        raise MikeyError("NULL verification MAC refused by policy", ErrorType.INVALID_MAC)
+    verify_mac(last.auth_alg, auth_key, verification_input(msg, ids[0], ids[1], ts), last.ver_data)
+
+
+def build_signed(
+    header: CommonHeader,
+    payloads: Sequence[Payload],
+    signing_key: rsa.RSAPrivateKey,
+    sig_type: SignatureType,
+    sig_hash: SignatureHash,
+) -> MikeyMessage:
+    """A message closed by SIGN over everything but the Signature field (§5.2, §6.5)."""
+    placeholder = Signature(sig_type, bytes((signing_key.key_size + 7) // 8))
+    msg = MikeyMessage.build(header, [*payloads, placeholder])
+    return msg.with_auth_field(
+        sign_data(signing_key, sig_type, msg.authenticated_bytes(), sig_hash)
+    )
+
+
+def verify_signed(
+    msg: MikeyMessage, public_key: PublicKeyTypes, sig_hash: SignatureHash
+) -> None:
+    """Check the SIGN payload closing ``msg`` (§5.3); ``AUTH_FAILURE`` if wrong."""
+    last = msg.payloads[-1] if msg.payloads else None
+    if not isinstance(last, Signature):
+        raise MikeyError("message does not end with SIGN", ErrorType.AUTH_FAILURE)
+    verify_signature(
+        public_key,
+        last.sig_type,
+        msg.authenticated_bytes(),
+        last.signature,
+        sig_hash,
+    )
+
+
+def collect_policies(
+    msg: MikeyMessage, base: Mapping[int, SecurityPolicy] | None = None
+) -> dict[int, SecurityPolicy]:
+    """SP payloads by policy number; later ones (and the message's) override ``base``."""
+    policies = dict(base or {})
+    for sp in msg.find_all(SecurityPolicy):
+        policies[sp.policy_no] = sp
+    return policies
+
+
+_SUPPORTED: dict[SrtpParam, frozenset[int]] = {
+    SrtpParam.ENCR_ALG: frozenset({SrtpEncrAlg.NULL, SrtpEncrAlg.AES_CM}),
+    SrtpParam.AUTH_ALG: frozenset({SrtpAuthAlg.NULL, SrtpAuthAlg.HMAC_SHA1}),
+    SrtpParam.SESSION_ENCR_KEY_LEN: frozenset({16}),
+    SrtpParam.SESSION_SALT_KEY_LEN: frozenset({14}),
+    SrtpParam.SESSION_AUTH_KEY_LEN: frozenset({20}),
+    SrtpParam.AUTH_TAG_LEN: frozenset({4, 10}),
+    SrtpParam.KEY_DERIVATION_RATE: frozenset({0}),
+    SrtpParam.SRTP_PREFIX_LEN: frozenset({0}),
+}
+
+
+def check_policies(
+    cs_map: Sequence[SrtpCsEntry], policies: Mapping[int, SecurityPolicy]
+) -> None:
+    """Every SRTP parameter referenced by the CS map must be one we can run (§5.1.1)."""
+    for entry in cs_map:
+        sp = policies.get(entry.policy_no)
+        if sp is None:
+            continue
+        for ptype, allowed in _SUPPORTED.items():
+            value = sp.get_int(ptype)
+            if value is not None and value not in allowed:
+                raise MikeyError(
+                    f"SRTP policy {sp.policy_no}: {ptype.name}={value} not supported",
+                    ErrorType.INVALID_SPPAR,
+                )
+
+
+def require_rand(msg: MikeyMessage, policy: SessionPolicy) -> bytes:
+    """The RAND of an initial message (§3: always in the first message, §6.11)."""
+    rand = msg.find(Rand)
+    if rand is None:
+        raise MikeyError("initial message without RAND")
+    if len(rand.rand) < policy.min_rand_len:
+        raise MikeyError(f"RAND of {len(rand.rand)} bytes is too short")
+    return rand.rand

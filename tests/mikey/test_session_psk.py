@@ -1,0 +1,231 @@
+"""PSK key agreement (RFC 3830 §3.1) with two engines in memory and a hand-set clock."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mobilityd.mikey.constants import DataType, EncrAlg, ErrorType, MacAlg, SrtpParam
+from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.keys import derive_message_keys, derive_srtp_salt, derive_tek
+from mobilityd.mikey.message import MikeyMessage
+from mobilityd.mikey.payloads import (
+    ErrorPayload,
+    Kemac,
+    PolicyParam,
+    Rand,
+    SecurityPolicy,
+    SrtpCsEntry,
+    Timestamp,
+    parse_key_data_chain,
+)
+from mobilityd.mikey.protection import decrypt_key_data
+from mobilityd.mikey.replay import ReplayedMessage
+from mobilityd.mikey.session import (
+    PeerReportedError,
+    PskInitiator,
+    Responder,
+    SessionPolicy,
+    error_response,
+)
+
+PSK = bytes(range(32))
+ALICE = b"sip:alice@example.org"
+BOB = b"sip:bob@example.org"
+NOW = 1_795_000_000.0
+CS_MAP = (SrtpCsEntry(0, 0x11111111, 0), SrtpCsEntry(0, 0x22222222, 5))
+
+
+def rng(seed: int = 1):  # type: ignore[no-untyped-def]
+    return random.Random(seed).randbytes
+
+
+def exchange(**initiator_kwargs):  # type: ignore[no-untyped-def]
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP,
+                             **initiator_kwargs)
+    responder = Responder(local_id=BOB, psk=PSK)
+    i_message = initiator.start(NOW, rng())
+    answer = responder.receive(i_message, NOW + 0.1)
+    return initiator, responder, i_message, answer
+
+
+def test_psk_exchange_with_verification_rfc3830_3_1() -> None:
+    initiator, _, i_message, answer = exchange()
+    assert initiator.context is None  # waiting for V
+    assert answer.reply is not None
+    ctx_i = initiator.receive_response(answer.reply, NOW + 0.2)
+    ctx_r = answer.context
+    assert ctx_i.tgk == ctx_r.tgk and len(ctx_i.tgk) == 16
+    assert (ctx_i.csb_id, ctx_i.rand, ctx_i.cs_map) == (ctx_r.csb_id, ctx_r.rand, ctx_r.cs_map)
+    assert ctx_r.peer_id == ALICE and ctx_i.peer_id == BOB
+    for cs_id in (1, 2):
+        assert ctx_i.srtp_master(cs_id) == ctx_r.srtp_master(cs_id)
+    assert ctx_i.srtp_master(1) != ctx_i.srtp_master(2)
+    msg = MikeyMessage.parse(i_message)
+    assert msg.header.data_type is DataType.PSK_INIT and msg.header.v_flag
+    assert [p.payload_type.name for p in msg.payloads] == [
+        "T", "RAND", "ID", "ID", "SP", "KEMAC"]
+    reply = MikeyMessage.parse(answer.reply)
+    assert reply.header.data_type is DataType.PSK_RESP
+    assert [p.payload_type.name for p in reply.payloads] == ["T", "ID", "V"]
+
+
+def test_i_message_decrypts_with_independent_steps_rfc3830_4_1_4() -> None:
+    """The KEMAC opens with keys derived by hand from PSK, CSB ID and RAND."""
+    initiator, _, i_message, _ = exchange()
+    msg = MikeyMessage.parse(i_message)
+    rand = msg.require(Rand).rand
+    ts = msg.require(Timestamp)
+    kemac = msg.require(Kemac)
+    keys = derive_message_keys(PSK, msg.header.csb_id, rand, 16, 20, 14)
+    plain = decrypt_key_data(kemac.encr_alg, keys, msg.header.csb_id, ts.value_bytes,
+                             kemac.encr_data)
+    (key_data,) = parse_key_data_chain(plain)
+    assert kemac.encr_alg is EncrAlg.AES_CM_128 and kemac.mac_alg is MacAlg.HMAC_SHA1_160
+    master_key, master_salt = initiator._pending.srtp_master(1)  # type: ignore[union-attr]
+    assert master_key == derive_tek(key_data.key, 1, msg.header.csb_id, rand, 16)  # type: ignore[union-attr]
+    assert master_salt == derive_srtp_salt(key_data.key, 1, msg.header.csb_id, rand, 14)  # type: ignore[union-attr]
+
+
+def test_without_v_flag_no_answer_and_context_at_once() -> None:
+    initiator, _, _, answer = exchange(want_verification=False)
+    assert answer.reply is None
+    assert initiator.context is not None and initiator.context.tgk == answer.context.tgk
+
+
+def test_same_inputs_same_bytes() -> None:
+    a = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP).start(NOW, rng(7))
+    b = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP).start(NOW, rng(7))
+    assert a == b
+
+
+@pytest.mark.parametrize("encr", list(EncrAlg))
+def test_every_kemac_encryption_interoperates(encr: EncrAlg) -> None:
+    policy = SessionPolicy(encr_alg=encr, allow_null=True)
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP, policy=policy)
+    responder = Responder(local_id=BOB, psk=PSK, policy=policy)
+    answer = responder.receive(initiator.start(NOW, rng()), NOW)
+    assert answer.reply is not None
+    assert initiator.receive_response(answer.reply, NOW).tgk == answer.context.tgk
+
+
+def test_wrong_psk_is_auth_failure_and_not_cached() -> None:
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    i_message = initiator.start(NOW, rng())
+    responder = Responder(local_id=BOB, psk=b"\x01" * 32)
+    with pytest.raises(MikeyError) as info:
+        responder.receive(i_message, NOW)
+    assert info.value.error_type is ErrorType.AUTH_FAILURE
+    assert responder.replay_cache is not None and len(responder.replay_cache) == 0
+    answer = error_response(i_message, info.value, NOW)
+    assert answer is not None
+    err = MikeyMessage.parse(answer)
+    assert err.header.data_type is DataType.ERROR
+    assert err.require(ErrorPayload).error_no is ErrorType.AUTH_FAILURE
+    assert err.require(Timestamp) == MikeyMessage.parse(i_message).require(Timestamp).with_next(
+        err.require(Timestamp).next_payload)
+    with pytest.raises(PeerReportedError) as peer:
+        initiator.receive_response(answer, NOW)
+    assert peer.value.error_type is ErrorType.AUTH_FAILURE
+
+
+def test_replayed_i_message_is_dropped_not_answered_rfc3830_5_4() -> None:
+    _, responder, i_message, _ = exchange()
+    with pytest.raises(ReplayedMessage) as info:
+        responder.receive(i_message, NOW + 1)
+    assert error_response(i_message, info.value, NOW + 1) is None
+
+
+@pytest.mark.parametrize("skew", [-601.0, 601.0])
+def test_stale_or_future_timestamp_is_invalid_ts(skew: float) -> None:
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    with pytest.raises(MikeyError) as info:
+        Responder(local_id=BOB, psk=PSK).receive(initiator.start(NOW, rng()), NOW + skew)
+    assert info.value.error_type is ErrorType.INVALID_TS
+
+
+def test_every_single_bit_flip_is_rejected_with_mikey_error() -> None:
+    _, _, i_message, _ = exchange()
+    for i in range(len(i_message) * 8):
+        tampered = bytearray(i_message)
+        tampered[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(MikeyError):
+            Responder(local_id=BOB, psk=PSK).receive(bytes(tampered), NOW)
+
+
+def test_every_truncation_is_rejected_with_mikey_error() -> None:
+    _, _, i_message, _ = exchange()
+    for cut in range(len(i_message)):
+        with pytest.raises(MikeyError):
+            Responder(local_id=BOB, psk=PSK).receive(i_message[:cut], NOW)
+
+
+def test_forged_verification_changes_nothing() -> None:
+    initiator, _, _, answer = exchange()
+    assert answer.reply is not None
+    forged = bytearray(answer.reply)
+    forged[-1] ^= 1
+    with pytest.raises(MikeyError) as info:
+        initiator.receive_response(bytes(forged), NOW)
+    assert info.value.error_type is ErrorType.AUTH_FAILURE
+    assert initiator.context is None
+    assert initiator.receive_response(answer.reply, NOW).tgk == answer.context.tgk
+
+
+def test_unknown_initiator_is_invalid_id() -> None:
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    responder = Responder(local_id=BOB, psk=lambda ident: None)
+    with pytest.raises(MikeyError) as info:
+        responder.receive(initiator.start(NOW, rng()), NOW)
+    assert info.value.error_type is ErrorType.INVALID_ID
+
+
+def test_message_for_someone_else_is_invalid_id() -> None:
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=b"sip:carol@x", cs_map=CS_MAP)
+    with pytest.raises(MikeyError) as info:
+        Responder(local_id=BOB, psk=PSK).receive(initiator.start(NOW, rng()), NOW)
+    assert info.value.error_type is ErrorType.INVALID_ID
+
+
+def test_signalled_identity_must_match() -> None:
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    responder = Responder(local_id=BOB, psk=PSK, peer_id=b"sip:mallory@example.org")
+    with pytest.raises(MikeyError) as info:
+        responder.receive(initiator.start(NOW, rng()), NOW)
+    assert info.value.error_type is ErrorType.AUTH_FAILURE
+
+
+def test_null_protection_refused_by_default_rfc3830_4_2_3() -> None:
+    policy = SessionPolicy(encr_alg=EncrAlg.NULL, mac_alg=MacAlg.NULL)
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP, policy=policy)
+    with pytest.raises(MikeyError) as info:
+        Responder(local_id=BOB, psk=PSK).receive(initiator.start(NOW, rng()), NOW)
+    assert info.value.error_type is ErrorType.INVALID_EA
+
+
+def test_unsupported_srtp_parameter_is_invalid_sppar() -> None:
+    sp = SecurityPolicy(0, SecurityPolicy.srtp_defaults().prot_type,
+                        (PolicyParam(SrtpParam.SESSION_ENCR_KEY_LEN, b"\x07"),))
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP,
+                             policies=(sp,))
+    with pytest.raises(MikeyError) as info:
+        Responder(local_id=BOB, psk=PSK).receive(initiator.start(NOW, rng()), NOW)
+    assert info.value.error_type is ErrorType.INVALID_SPPAR
+
+
+def test_transfer_reuses_tgk_csb_and_rand_with_current_rocs() -> None:
+    """Issue 6: the call moves to a new device with the same keys and current ROCs."""
+    initiator, _, _, answer = exchange()
+    assert answer.reply is not None
+    ctx = initiator.receive_response(answer.reply, NOW)
+    moved_map = (SrtpCsEntry(0, 0x11111111, 3), SrtpCsEntry(0, 0x22222222, 9))
+    transfer = PskInitiator(psk=PSK, local_id=ALICE, peer_id=b"sip:bob-tablet@example.org",
+                            cs_map=moved_map, existing=ctx)
+    new_device = Responder(local_id=b"sip:bob-tablet@example.org", psk=PSK)
+    moved = new_device.receive(transfer.start(NOW + 5, rng(99)), NOW + 5)
+    assert (moved.context.tgk, moved.context.csb_id, moved.context.rand) == (
+        ctx.tgk, ctx.csb_id, ctx.rand)
+    assert moved.context.cs_map == moved_map
+    assert moved.context.srtp_master(1) == ctx.srtp_master(1)
+    assert moved.context.srtp_master(2) == answer.context.srtp_master(2)
