@@ -609,6 +609,11 @@ class UserAgent:
         assert dialog is not None
         if session.outgoing_reinvite is not None:
             raise SipError(StatusCode.REQUEST_PENDING, "Request Pending")  # §14.2 glare
+        unacked = session.unacked
+        if unacked is not None and request.cseq.seq > unacked.cseq:
+            # The peer sends a new INVITE, so its previous INVITE transaction is over: it
+            # got our 2xx (§14.1) and only its ACK was lost.  Take it as acknowledged.
+            self._acknowledged(session, request, now)
         if session.incoming_reinvite is not None or session.unacked is not None:
             # §14.2: an INVITE while our answer to the previous one is pending.
             self._reply(
@@ -738,6 +743,11 @@ class UserAgent:
             return
         if ack.cseq.seq != session.unacked.cseq or ack.to.tag != session.dialog.local_tag:
             return
+        self._acknowledged(session, ack, now)
+
+    def _acknowledged(self, session: Session, ack: Request, now: float) -> None:
+        """Stop retransmitting our 2xx; the initial one's ACK establishes the call."""
+        assert session.unacked is not None
         initial = session.unacked.initial
         session.unacked = None
         self._timers.cancel_all(session, (UaTimer.RETRANSMIT_2XX, UaTimer.ACK_TIMEOUT))
@@ -860,6 +870,10 @@ class UserAgent:
         retry_at = None
         if status == StatusCode.REQUEST_PENDING:
             retry_at = now + self._glare_backoff(session)
+        elif status == StatusCode.SERVER_INTERNAL_ERROR:
+            retry_after = _retry_after(response)  # §14.2: the peer's INVITE was pending
+            retry_at = None if retry_after is None else now + retry_after
+        if retry_at is not None:
             session.glare_retry = (session.local_body, session.local_content_type)
             self._timers.schedule(session, UaTimer.GLARE_RETRY, retry_at)
         self._emit(ev.ReinviteFailed(session.call_id, status, response.reason, retry_at))
@@ -1211,6 +1225,15 @@ class UserAgent:
         )
         session.dialog = dialog
         return dialog
+
+
+def _retry_after(response: Response) -> float | None:
+    """Retry-After delta-seconds (§20.33), capped at 10 s for a re-INVITE retry."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    digits = value.split(";", 1)[0].split("(", 1)[0].strip()
+    return min(float(digits), 10.0) if digits.isdigit() else None
 
 
 class _BadExtensionError(SipError):
