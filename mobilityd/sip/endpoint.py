@@ -1,0 +1,347 @@
+"""The asyncio adapter of the SIP stack: transports <-> the sans-I/O UA engine.
+
+Like aioquic's ``asyncio/protocol.py``: every input (a message from a transport, a
+timer, an API call) is fed to the engine with ``now``; then the endpoint transmits what
+the engine queued, drains its events into :attr:`SipEndpoint.events` and re-arms ONE
+timer at the earliest deadline. The engine (:class:`mobilityd.sip.useragent.UserAgent`)
+keeps every transaction and dialog; the endpoint only moves bytes.
+
+Transport layer duties done here (RFC 3261 §18.2.1, RFC 3581 §4): a request's top Via
+gets ``received`` (and ``rport`` when asked) before the engine sees it, so responses
+carry them and go back to the source. Registrations (:mod:`mobilityd.sip.registration`)
+run on a transaction layer of their own; their responses are routed by Call-ID.
+
+:meth:`SipEndpoint.rebind` moves the transports to a new local IP, tells the engine its
+new Via sent-by / Contact, re-registers, and (optionally) sends a target-refresh
+re-INVITE in every established dialog so the peers' remote target follows (§12.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from mobilityd.sip import events as ev
+from mobilityd.sip.errors import SipParseError
+from mobilityd.sip.message import Request, Response, make_response
+from mobilityd.sip.registration import (
+    LocalBinding,
+    RegistrationClient,
+    RegistrationConfig,
+    RegistrationEvent,
+)
+from mobilityd.sip.transaction.layer import TransactionLayer, UpcallKind
+from mobilityd.sip.transport import (
+    Address,
+    Flow,
+    SipCodec,
+    SipMessage,
+    StreamLimits,
+    StreamTransport,
+    TransportError,
+    TransportKind,
+    UdpTransport,
+)
+from mobilityd.sip.uri import SipUri
+from mobilityd.sip.useragent import UaConfig, UsageError, UserAgent
+
+logger = logging.getLogger(__name__)
+
+Rng = Callable[[int], bytes]
+EndpointEvent = ev.Event | RegistrationEvent
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TransportOptions:
+    """How to open the endpoint's transport (the UA config says which kind)."""
+
+    tls_server: ssl.SSLContext | None = None
+    tls_client: ssl.SSLContext | None = None
+    stream_limits: StreamLimits | None = None
+    tls_server_names: tuple[tuple[Address, str], ...] = ()  # RFC 5922 names to verify
+
+
+class SipEndpoint:
+    """One UA engine on one transport (UDP, TCP or TLS), driven by the event loop."""
+
+    def __init__(self, ua: UserAgent, rng: Rng, options: TransportOptions) -> None:
+        self.ua = ua
+        self._rng = rng
+        self._options = options
+        self._loop = asyncio.get_running_loop()
+        self._codec = SipCodec()
+        self._transport: UdpTransport[SipMessage] | StreamTransport[SipMessage] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._registration_layer = TransactionLayer(ua.config.timers)
+        self._registrations: dict[str, tuple[RegistrationClient, Address]] = {}
+        self._established: set[str] = set()
+        self._server_names = dict(options.tls_server_names)
+        self.events: asyncio.Queue[EndpointEvent] = asyncio.Queue()
+        self.messages_received = 0
+        self.messages_rejected = 0
+        self.send_failures = 0
+
+    # -- life cycle -------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, config: UaConfig, rng: Rng,
+                   options: TransportOptions | None = None) -> SipEndpoint:
+        """Bind the transport at ``config.host:config.port`` (0 picks a port) and
+        tell the engine the address actually bound."""
+        endpoint = cls(UserAgent(config, rng), rng, options or TransportOptions())
+        local = (config.host, config.port)
+        kind = config.transport
+        if kind is TransportKind.UDP:
+            endpoint._transport = await UdpTransport.open(endpoint._codec, endpoint, local)
+        else:
+            endpoint._transport = await StreamTransport.open(
+                kind, endpoint._codec, endpoint, local,
+                limits=endpoint._options.stream_limits,
+                server_ssl=endpoint._options.tls_server,
+                client_ssl=endpoint._options.tls_client)
+        host, port = endpoint.local_address
+        endpoint.ua.set_local_address(host, port)
+        return endpoint
+
+    @property
+    def local_address(self) -> Address:
+        """Where we are reachable (Via sent-by and Contact)."""
+        assert self._transport is not None
+        return self._transport.local_address
+
+    @property
+    def kind(self) -> TransportKind:
+        return self.ua.config.transport
+
+    def now(self) -> float:
+        """The engines' clock: the event loop's monotonic time."""
+        return self._loop.time()
+
+    async def close(self) -> None:
+        """Stop the timer and close the transport (engine state is dropped)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        transport, self._transport = self._transport, None
+        if isinstance(transport, UdpTransport):
+            transport.close()
+        elif transport is not None:
+            await transport.close()
+
+    # -- driving the engine -----------------------------------------------------
+
+    def act(self, action: Callable[[UserAgent, float], T]) -> T:
+        """Run an engine API call (``invite``, ``answer_call``...) with ``now``, then
+        transmit and re-arm: ``endpoint.act(lambda ua, now: ua.hangup(call_id, now))``."""
+        result = action(self.ua, self.now())
+        self._after_input()
+        return result
+
+    async def next_event(self, kind: type[EndpointEvent] | None = None,
+                         timeout: float = 10.0) -> EndpointEvent:
+        """The next event (of ``kind``, skipping others) within ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.events.get()
+                if kind is None or isinstance(event, kind):
+                    return event
+
+    def _after_input(self) -> None:
+        self._transmit()
+        self._drain_events()
+        self._transmit()  # an event handler may not run here, but timers may have queued
+        self._arm_timer()
+
+    def _transmit(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        for out in self.ua.datagrams_to_send():
+            self._send(out.data, out.destination)
+        for out in self._registration_layer.outgoing:
+            self._send(out.data, out.destination)
+        self._registration_layer.outgoing = []
+
+    def _send(self, data: bytes, destination: Address) -> None:
+        transport = self._transport
+        if isinstance(transport, UdpTransport):
+            transport.send(data, destination)
+        elif transport is not None:
+            transport.send(data, destination, self._server_names.get(destination))
+
+    def _drain_events(self) -> None:
+        while (event := self.ua.next_event()) is not None:
+            if isinstance(event, ev.CallEstablished):
+                self._established.add(event.call_id)
+            elif isinstance(event, ev.CallEnded | ev.CallFailed):
+                self._established.discard(event.call_id)
+            self.events.put_nowait(event)
+        self._drain_registrations()
+
+    def _arm_timer(self) -> None:
+        deadlines = [d for d in (self.ua.get_timer(), self._registration_layer.get_timer(),
+                                 *(c.get_timer() for c, _ in self._registrations.values()))
+                     if d is not None]
+        deadline = min(deadlines) if deadlines else None
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        now = self.now()
+        self.ua.handle_timer(now)
+        self._registration_layer.handle_timer(now)
+        for client, registrar in self._registrations.values():
+            request = client.handle_timer(now)
+            if request is not None:
+                self._send_register(request, registrar, now)
+        self._after_input()
+
+    # -- transport sink ---------------------------------------------------------
+
+    def message_received(self, message: SipMessage, flow: Flow) -> None:
+        """RFC 3261 §18.2.1 / §18.1.2: hand a message from a transport to its engine."""
+        self.messages_received += 1
+        now = self.now()
+        if isinstance(message, Request):
+            with contextlib.suppress(SipParseError):  # the engine answers a broken Via
+                _stamp_received(message, flow.remote)
+            self.ua.receive(message, flow.remote, now, flow.kind)
+        elif message.call_id in self._registrations:
+            self._registration_layer.receive_response(message, flow.remote, now)
+        else:
+            self.ua.receive(message, flow.remote, now, flow.kind)
+        self._after_input()
+
+    def message_rejected(self, error: Exception, data: bytes, flow: Flow) -> None:
+        """A message did not parse: the engine answers 400 where it can (§18.3)."""
+        self.messages_rejected += 1
+        logger.info("rejected message from %s: %s", flow.remote, error)
+        if data and flow.kind is TransportKind.UDP:
+            self.ua.receive(data, flow.remote, self.now(), flow.kind)
+        elif isinstance(error, SipParseError) and error.partial is not None:
+            response = make_response(error.partial, error.status, error.reason)
+            self._send(bytes(response), flow.remote)
+        self._after_input()
+
+    def send_failed(self, error: TransportError, flow: Flow) -> None:
+        """RFC 3261 §18.4: the transactions learn it from their timers (Timer B/F);
+        the failure is logged and counted."""
+        self.send_failures += 1
+        logger.warning("send to %s failed: %s", error.remote, error.detail)
+
+    # -- registration -------------------------------------------------------------
+
+    def register(self, config: RegistrationConfig, registrar: Address) -> RegistrationClient:
+        """Start registering ``config.aor`` at ``registrar`` (a transport address);
+        outcomes arrive as :mod:`mobilityd.sip.registration` events."""
+        client = RegistrationClient(config, self._binding(), self._rng)
+        self._registrations[client.call_id] = (client, registrar)
+        self._send_register(client.register(self.now()), registrar, self.now())
+        self._after_input()
+        return client
+
+    def unregister(self, client: RegistrationClient) -> None:
+        """Remove the binding (expires=0)."""
+        _, registrar = self._registrations[client.call_id]
+        self._send_register(client.unregister(self.now()), registrar, self.now())
+        self._after_input()
+
+    def _binding(self) -> LocalBinding:
+        host, port = self.local_address
+        contact = self.ua.config.contact_user or self.ua.config.local_uri.uri.user
+        params: dict[str, str | None] = (
+            {} if self.kind is TransportKind.UDP else {"transport": self.kind.name.lower()})
+        uri = SipUri("sips" if self.kind is TransportKind.TLS else "sip", user=contact,
+                     host=host, port=port, params=params)
+        return LocalBinding(self.kind.name, host, port, uri)
+
+    def _send_register(self, request: Request, registrar: Address, now: float) -> None:
+        self._registration_layer.send_request(request, registrar, self.kind, now)
+
+    def _drain_registrations(self) -> None:
+        layer = self._registration_layer
+        now = self.now()
+        while layer.upcalls:
+            upcall = layer.upcalls.popleft()
+            if upcall.transaction is None:
+                continue
+            entry = self._registrations.get(upcall.transaction.request.call_id)
+            if entry is None:
+                continue
+            client, registrar = entry
+            follow_up: Request | None = None
+            if upcall.kind is UpcallKind.RESPONSE and isinstance(upcall.message, Response):
+                if client.owns(upcall.message):
+                    follow_up = client.receive_response(upcall.message, now)
+            elif upcall.kind is UpcallKind.TIMEOUT:
+                client.transaction_failed(408, "Request Timeout", now)
+            elif upcall.kind is UpcallKind.TRANSPORT_ERROR:
+                client.transaction_failed(503, "Service Unavailable", now)
+            if follow_up is not None:
+                self._send_register(follow_up, registrar, now)
+        for client, _ in self._registrations.values():
+            while (event := client.next_event()) is not None:
+                self.events.put_nowait(event)
+
+    # -- mobility -----------------------------------------------------------------
+
+    async def rebind(self, new_ip: str, *, refresh_dialogs: bool = True) -> Address:
+        """Move to ``new_ip`` without losing transactions or dialogs.
+
+        The transport rebinds (same port where free), the engine takes the new Via
+        sent-by and Contact, every registration re-registers with the new Contact and,
+        with ``refresh_dialogs``, each established dialog gets a re-INVITE carrying it
+        (RFC 3261 §12.2.1.1 target refresh) so the peer's remote target follows.
+        """
+        assert self._transport is not None
+        new = await self._transport.rebind(new_ip)
+        now = self.now()
+        self.ua.set_local_address(*new)
+        for client, registrar in self._registrations.values():
+            self._send_register(client.move(self._binding(), now), registrar, now)
+        if refresh_dialogs:
+            for call_id in sorted(self._established):
+                try:
+                    self.ua.reinvite(call_id, now)
+                except UsageError as exc:
+                    # A re-INVITE already running carries the old Contact; the caller
+                    # retries once it completes (ReinviteAccepted / ReinviteFailed).
+                    logger.info("no target refresh for %s yet: %s", call_id, exc)
+        self._after_input()
+        return new
+
+    def release(self, old: Address) -> None:
+        """Stop listening on a retired UDP address (after in-flight answers arrived)."""
+        if isinstance(self._transport, UdpTransport):
+            self._transport.release(old)
+
+
+def _stamp_received(request: Request, source: Address) -> None:
+    """RFC 3261 §18.2.1 and RFC 3581 §4: add ``received`` when the sent-by host differs
+    from the source, and fill ``rport`` with the source port when the client asked."""
+    via = request.top_via
+    params: dict[str, str | None] = {}
+    if via.has_rport and via.rport is None:
+        params["rport"] = str(source[1])
+        params["received"] = source[0]
+    elif via.host != source[0]:
+        params["received"] = source[0]
+    if not params:
+        return
+    # Headers keep one entry per Via value (list fields are split on parse).
+    request.headers.remove_first("Via")
+    request.headers.prepend("Via", str(via.with_params(**params)))

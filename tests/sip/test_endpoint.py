@@ -1,0 +1,152 @@
+"""Two SipEndpoints (asyncio, real sockets on loopback) driving two UA engines:
+calls over UDP and TCP, and a transport rebind mid-dialog (127.0.0.2 -> 127.0.0.3)
+after which the peer's remote target follows (RFC 3261 §12.2 target refresh)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import pytest
+
+from mobilityd.sip import events as ev
+from mobilityd.sip.endpoint import SipEndpoint
+from mobilityd.sip.transport import TransportKind
+from mobilityd.sip.uri import NameAddr, SipUri
+from mobilityd.sip.useragent import UaConfig
+
+E = TypeVar("E")
+SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
+       b"m=audio 40000 RTP/AVP 0\r\n")
+
+
+def config(user: str, host: str, kind: TransportKind) -> UaConfig:
+    return UaConfig(local_uri=NameAddr.parse(f"<sip:{user}@mobilityd.test>"), host=host,
+                    port=0, transport=kind, contact_user=user)
+
+
+class Answerer:
+    """Bob's application: answer every call, accept every re-INVITE, and pass every
+    event on to the test (``seen``)."""
+
+    def __init__(self, endpoint: SipEndpoint) -> None:
+        self.endpoint = endpoint
+        self.seen: asyncio.Queue[object] = asyncio.Queue()
+        self.history: list[object] = []
+
+    async def run(self) -> None:
+        endpoint = self.endpoint
+        while True:
+            event = await endpoint.events.get()
+            if isinstance(event, ev.IncomingCallReceived):
+                endpoint.act(lambda ua, now, e=event: ua.answer_call(e.call_id, now, body=SDP))
+            elif isinstance(event, ev.ReinviteReceived):
+                endpoint.act(lambda ua, now, e=event: ua.accept_reinvite(e.call_id, now,
+                                                                          body=SDP))
+            self.history.append(event)
+            self.seen.put_nowait(event)
+
+    async def wait_for(self, kind: type[E], limit: float = 5.0) -> E:
+        async with asyncio.timeout(limit):
+            while True:
+                event = await self.seen.get()
+                if isinstance(event, kind):
+                    return event
+
+
+@pytest.fixture(params=[TransportKind.UDP, TransportKind.TCP], ids=["udp", "tcp"])
+async def pair(request: pytest.FixtureRequest
+               ) -> AsyncIterator[tuple[SipEndpoint, SipEndpoint]]:
+    kind = request.param
+    alice = await SipEndpoint.open(config("alice", "127.0.0.2", kind), os.urandom)
+    bob = await SipEndpoint.open(config("bob", "127.0.0.1", kind), os.urandom)
+    answerer = Answerer(bob)
+    bob.app = answerer  # type: ignore[attr-defined]
+    app = asyncio.create_task(answerer.run())
+    yield alice, bob
+    app.cancel()
+    await alice.close()
+    await bob.close()
+
+
+def bob_uri(bob: SipEndpoint) -> SipUri:
+    host, port = bob.local_address
+    params: dict[str, str | None] = (
+        {} if bob.kind is TransportKind.UDP else {"transport": bob.kind.name.lower()})
+    return SipUri("sip", user="bob", host=host, port=port, params=params)
+
+
+async def establish(alice: SipEndpoint, bob: SipEndpoint) -> str:
+    call_id = alice.act(lambda ua, now: ua.invite(bob_uri(bob), now, body=SDP))
+    established = await alice.next_event(ev.CallEstablished)
+    assert isinstance(established, ev.CallEstablished)
+    assert established.call_id == call_id
+    return call_id
+
+
+async def test_call_setup_and_hangup(pair) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = pair
+    call_id = await establish(alice, bob)
+    alice.act(lambda ua, now: ua.hangup(call_id, now))
+    ended = await alice.next_event(ev.CallEnded)
+    assert isinstance(ended, ev.CallEnded) and not ended.by_peer
+    await bob.app.wait_for(ev.CallEnded)
+
+
+async def test_rebind_mid_dialog_moves_the_peers_remote_target(pair) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = pair
+    call_id = await establish(alice, bob)
+    old = alice.local_address
+    new = await alice.rebind("127.0.0.3")
+    assert new[0] == "127.0.0.3" and alice.local_address == new
+    if alice.kind is TransportKind.UDP:
+        assert new[1] == old[1]  # the same port where free
+    accepted = await alice.next_event(ev.ReinviteAccepted)
+    assert isinstance(accepted, ev.ReinviteAccepted)
+    # Bob's dialog now targets the new address (RFC 3261 §12.2.2) ...
+    refreshed = await bob.app.wait_for(ev.RemoteTargetRefreshed)
+    assert refreshed.new.host == "127.0.0.3" and refreshed.old.host == "127.0.0.2"
+    # ... so his BYE reaches Alice on 127.0.0.3 even once the old address is gone.
+    if alice.kind is TransportKind.UDP:
+        alice.release(old)
+    bob.act(lambda ua, now: ua.hangup(call_id, now))
+    ended = await alice.next_event(ev.CallEnded)
+    assert isinstance(ended, ev.CallEnded) and ended.by_peer
+
+
+async def test_unparsable_request_gets_400_from_the_endpoint() -> None:
+    bob = await SipEndpoint.open(config("bob", "127.0.0.1", TransportKind.UDP), os.urandom)
+    loop = asyncio.get_running_loop()
+    answers: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            answers.put_nowait(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+    try:
+        bad = (b"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n"
+               b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-bad1;rport\r\n"
+               b"From: <sip:x@y>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: bad1\r\n"
+               b"CSeq: notanumber OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        transport.sendto(bad, bob.local_address)
+        answer = await asyncio.wait_for(answers.get(), 5)
+        assert answer.startswith(b"SIP/2.0 400 ")
+        assert bob.messages_rejected == 1
+    finally:
+        transport.close()
+        await bob.close()
+
+
+async def test_received_and_rport_are_stamped_on_requests(pair) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = pair
+    await establish(alice, bob)
+    invite = next(e for e in bob.app.history
+                  if isinstance(e, ev.IncomingCallReceived)).request
+    via = invite.top_via
+    # RFC 3581 §4: the server fills rport with the source port and adds received.
+    assert via.rport is not None
+    if alice.kind is TransportKind.UDP:
+        assert via.rport == alice.local_address[1]
