@@ -37,7 +37,7 @@ from mobilityd.media.events import (
     RemoteAddressProposed,
     UnconfirmedSourceSeen,
 )
-from mobilityd.media.rtp import RTP_VERSION, is_rtcp
+from mobilityd.media.rtp import RTCP_MUX_FIRST, RTCP_MUX_LAST, RTP_VERSION
 from mobilityd.media.srtp import SrtpSession
 
 _PAIR_ATTEMPTS = 64
@@ -342,7 +342,7 @@ class MediaEndpoint:
     # -- receiving -------------------------------------------------------------------------
 
     def _rtp_in(self, data: bytes, source: Address) -> None:
-        if self.rtcp_mux and is_rtcp(data):
+        if self.rtcp_mux and len(data) > 1 and RTCP_MUX_FIRST <= data[1] <= RTCP_MUX_LAST:
             self._rtcp_in(data, source)
             return
         rx = self.rx

@@ -167,7 +167,7 @@ class PacedRtpSender:
         self,
         params: StreamParams,
         payloads: PayloadSource,
-        send: Callable[[bytes], None],
+        send: Callable[[bytes], object],
         srtp: SrtpSession | None = None,
     ) -> None:
         self.packetizer = RtpPacketizer(params)

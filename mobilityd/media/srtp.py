@@ -106,6 +106,9 @@ class SrtpSession:
     ) -> None:
         self.keys = keys
         self.direction = direction
+        self._inbound = direction is Direction.INBOUND
+        self._min_srtp_len = MIN_RTP_LEN + keys.suite.tag_length
+        self._min_srtcp_len = MIN_RTCP_LEN + 4 + keys.suite.tag_length
         self._window = replay_window
         self._roc_functions = roc_functions
         template = self._policy(
@@ -185,23 +188,26 @@ class SrtpSession:
 
     def protect(self, rtp: bytes) -> bytes:
         """Encrypt and authenticate one RTP packet (RFC 3711 §3.3)."""
-        if self.direction is not Direction.OUTBOUND:
+        if self._inbound:
             raise MediaLocalError("protect() on an inbound SRTP session")
         if len(rtp) < MIN_RTP_LEN:
             raise SrtpConfigError(f"RTP packet of {len(rtp)} octets is too short to protect")
         ssrc = int.from_bytes(rtp[8:12], "big")
-        stream = self._stream(ssrc)
-        index = stream.index_of((rtp[2] << 8) | rtp[3])
-        if stream.last_index is not None and index <= stream.last_index:
+        stream = self._streams.get(ssrc)
+        if stream is None:
+            stream = self._streams[ssrc] = StreamCounters(ssrc)
+        seq = (rtp[2] << 8) | rtp[3]
+        last = stream.last_index
+        if last is not None and stream.index_of(seq) <= last:
             raise SrtpIndexReuseError(
-                f"SSRC {ssrc:#010x} index {index} not above {stream.last_index}: "
+                f"SSRC {ssrc:#010x} index {stream.index_of(seq)} not above {last}: "
                 "keystream would be reused (RFC 3711 §9.1)"
             )
         try:
             srtp = self._session.protect(rtp)
         except (pylibsrtp.Error, ValueError) as exc:
             raise SrtpConfigError(f"libsrtp could not protect: {exc}") from exc
-        stream.record(index, len(rtp))
+        index = stream.accept(seq, len(rtp))
         if self.index_history is not None:
             self.index_history.add((ssrc, index))
         return srtp
@@ -212,18 +218,20 @@ class SrtpSession:
         Raises :class:`SrtpAuthError` / :class:`SrtpReplayError` (counted) or
         :class:`SrtpError`; the session state is unchanged by a rejected packet.
         """
-        if self.direction is not Direction.INBOUND:
+        if not self._inbound:
             raise MediaLocalError("unprotect() on an outbound SRTP session")
-        if len(srtp) < MIN_RTP_LEN + self.keys.suite.tag_length:
+        if len(srtp) < self._min_srtp_len:
             self.malformed += 1
             raise SrtpError(f"SRTP packet of {len(srtp)} octets is too short", "too short")
-        ssrc = int.from_bytes(srtp[8:12], "big")
         try:
             rtp = self._session.unprotect(srtp)
         except (pylibsrtp.Error, ValueError) as exc:
-            raise self._failure(ssrc, str(exc), rtcp=False) from exc
-        stream = self._stream(ssrc)
-        stream.record(stream.index_of((rtp[2] << 8) | rtp[3]), len(rtp))
+            raise self._failure(int.from_bytes(srtp[8:12], "big"), str(exc), rtcp=False) from exc
+        ssrc = int.from_bytes(rtp[8:12], "big")
+        stream = self._streams.get(ssrc)
+        if stream is None:
+            stream = self._streams[ssrc] = StreamCounters(ssrc)
+        stream.accept((rtp[2] << 8) | rtp[3], len(rtp))
         return rtp
 
     def _failure(self, ssrc: int, reason: str, *, rtcp: bool) -> SrtpError:
@@ -248,7 +256,7 @@ class SrtpSession:
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
         """Encrypt and authenticate one (compound) RTCP packet (RFC 3711 §3.4)."""
-        if self.direction is not Direction.OUTBOUND:
+        if self._inbound:
             raise MediaLocalError("protect_rtcp() on an inbound SRTP session")
         if len(rtcp) < MIN_RTCP_LEN:
             raise SrtpConfigError(f"RTCP packet of {len(rtcp)} octets is too short to protect")
@@ -263,9 +271,9 @@ class SrtpSession:
 
     def unprotect_rtcp(self, srtcp: bytes) -> bytes:
         """Authenticate and decrypt one SRTCP packet (RFC 3711 §3.4)."""
-        if self.direction is not Direction.INBOUND:
+        if not self._inbound:
             raise MediaLocalError("unprotect_rtcp() on an outbound SRTP session")
-        if len(srtcp) < MIN_RTCP_LEN + 4 + self.keys.suite.tag_length:
+        if len(srtcp) < self._min_srtcp_len:
             self.malformed += 1
             raise SrtpError(f"SRTCP packet of {len(srtcp)} octets is too short", "too short")
         ssrc = int.from_bytes(srtcp[4:8], "big")

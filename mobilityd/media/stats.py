@@ -85,6 +85,32 @@ class StreamCounters:
             return (self.initial_roc << 16) | seq
         return estimate_index(last >> 16, last & 0xFFFF, seq)
 
+    def accept(self, seq: int, octets: int) -> int:
+        """Count one packet with sequence number ``seq``; return its packet index.
+
+        The fast path of :meth:`index_of` + :meth:`record` (RFC 3711 §3.3.1 estimate).
+        """
+        last = self.last_index
+        if last is None:
+            index = (self.initial_roc << 16) | seq
+            self.first_index = self.last_index = index
+        else:
+            roc = last >> 16
+            highest = last & 0xFFFF
+            if highest < HALF_SEQ:
+                if seq - highest > HALF_SEQ and roc:
+                    roc -= 1
+            elif highest - HALF_SEQ > seq:
+                roc += 1
+            index = (roc << 16) | seq
+            if index > last:
+                self.last_index = index
+            elif self.first_index is not None and index < self.first_index:
+                self.first_index = index
+        self.packets += 1
+        self.octets += octets
+        return index
+
     def record(self, index: int, octets: int) -> None:
         """Count one packet with packet index ``index``."""
         self.packets += 1
