@@ -1,0 +1,203 @@
+"""Update messages of a CSB (RFC 3830 §4.5): build, verify, and what must change nothing."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mobilityd.mikey.certs import issue_certificate
+from mobilityd.mikey.constants import DataType, ErrorType
+from mobilityd.mikey.context import CryptoContext
+from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.message import MikeyMessage
+from mobilityd.mikey.payloads import Kemac, Rand, SrtpCsEntry, Timestamp
+from mobilityd.mikey.replay import ReplayedMessage
+from mobilityd.mikey.session import (
+    DhInitiator,
+    PkCredentials,
+    PkeInitiator,
+    PskInitiator,
+    Responder,
+)
+from mobilityd.mikey.session_common import build_maced
+
+PSK = bytes(range(32))
+ALICE = b"sip:alice@example.org"
+BOB = b"sip:bob@example.org"
+NOW = 1_795_000_000.0
+CS_MAP = (SrtpCsEntry(0, 0x11111111, 0), SrtpCsEntry(0, 0x22222222, 0))
+
+
+def rng(seed: int = 1):  # type: ignore[no-untyped-def]
+    return random.Random(seed).randbytes
+
+
+def psk_contexts() -> tuple[CryptoContext, CryptoContext]:
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    answer = Responder(local_id=BOB, psk=PSK).receive(initiator.start(NOW, rng()), NOW)
+    assert answer.reply is not None
+    return initiator.receive_response(answer.reply, NOW), answer.context
+
+
+@pytest.fixture(scope="module")
+def pki() -> dict[str, PkCredentials]:
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca = issue_certificate(ca_key.public_key(), ca_key, "CA", not_before=NOW - 1e6,
+                           not_after=NOW + 1e6, is_ca=True)
+    creds = {}
+    for serial, (name, uri) in enumerate((("alice", ALICE), ("bob", BOB)), start=2):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        cert = issue_certificate(key.public_key(), ca_key, name, issuer=ca, sip_uri=uri.decode(),
+                                 not_before=NOW - 1e6, not_after=NOW + 1e6, serial=serial)
+        creds[name] = PkCredentials(key, cert, ca)
+    return creds
+
+
+def test_update_without_new_key_rfc3830_4_5() -> None:
+    alice, bob = psk_contexts()
+    moved_map = (SrtpCsEntry(0, 0x11111111, 2), SrtpCsEntry(0, 0x22222222, 0))
+    update = alice.build_update(NOW + 10, new_cs_map=moved_map)
+    msg = MikeyMessage.parse(update)
+    assert msg.header.data_type is DataType.PSK_INIT
+    assert msg.header.csb_id == alice.csb_id
+    assert msg.find(Rand) is None
+    assert msg.require(Kemac).encr_data == b""  # no new keys: empty Encr data (§6.2)
+    assert msg.require(Timestamp).value > alice.last_timestamp
+    new_bob = bob.verify_update(update, NOW + 10)
+    assert new_bob.cs_map == moved_map and new_bob.tgk == bob.tgk
+    assert new_bob.srtp_master(1) == bob.srtp_master(1)
+
+
+def test_update_with_new_tgk_changes_keys_on_both_sides() -> None:
+    alice, bob = psk_contexts()
+    prepared = alice.prepare_update(NOW + 10, new_tgk=b"\x42" * 16)
+    new_bob = bob.verify_update(prepared.message, NOW + 10)
+    assert new_bob.tgk == b"\x42" * 16 == prepared.context.tgk
+    assert new_bob.srtp_master(2) == prepared.context.srtp_master(2)
+    assert new_bob.srtp_master(2) != bob.srtp_master(2)
+    assert alice.tgk != prepared.context.tgk  # the old context object is untouched
+
+
+def test_responder_side_can_send_updates_too() -> None:
+    """The original Responder moves: it authenticates its update the same way."""
+    alice, bob = psk_contexts()
+    new_alice = alice.verify_update(bob.build_update(NOW + 3), NOW + 3)
+    assert new_alice.tgk == alice.tgk
+
+
+def test_replayed_update_is_refused_and_changes_nothing() -> None:
+    alice, bob = psk_contexts()
+    update = alice.build_update(NOW + 10, new_tgk=b"\x01" * 16)
+    bob.verify_update(update, NOW + 10)
+    with pytest.raises(ReplayedMessage):
+        bob.verify_update(update, NOW + 11)
+
+
+def test_forged_update_is_auth_failure_and_leaves_cache_untouched() -> None:
+    alice, bob = psk_contexts()
+    update = bytearray(alice.build_update(NOW + 10, new_tgk=b"\x01" * 16))
+    update[-25] ^= 1  # inside the encrypted key
+    cached = len(bob.replay_cache)
+    with pytest.raises(MikeyError) as info:
+        bob.verify_update(bytes(update), NOW + 10)
+    assert info.value.error_type is ErrorType.AUTH_FAILURE
+    assert len(bob.replay_cache) == cached
+    assert bob.verify_update(alice.build_update(NOW + 10), NOW + 10).tgk == bob.tgk
+
+
+def test_every_bit_flip_of_an_update_is_rejected() -> None:
+    alice, bob = psk_contexts()
+    update = alice.build_update(NOW + 10, new_tgk=b"\x01" * 16)
+    for i in range(len(update) * 8):
+        tampered = bytearray(update)
+        tampered[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(MikeyError):
+            bob.verify_update(bytes(tampered), NOW + 10)
+    assert bob.verify_update(update, NOW + 10).tgk == b"\x01" * 16
+
+
+def test_stale_update_is_invalid_ts() -> None:
+    alice, bob = psk_contexts()
+    update = alice.build_update(NOW + 10)
+    with pytest.raises(MikeyError) as info:
+        bob.verify_update(update, NOW + 10 + 601)
+    assert info.value.error_type is ErrorType.INVALID_TS
+
+
+def test_update_for_another_csb_is_refused() -> None:
+    alice, _ = psk_contexts()
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    answer = Responder(local_id=BOB, psk=PSK).receive(initiator.start(NOW, rng(2)), NOW)
+    with pytest.raises(MikeyError) as info:
+        answer.context.verify_update(alice.build_update(NOW + 1), NOW + 1)
+    assert "CSB" in str(info.value)
+
+
+def test_update_with_rand_is_refused_rfc3830_4_5() -> None:
+    alice, bob = psk_contexts()
+    msg = MikeyMessage.parse(alice.build_update(NOW + 10))
+    keys = alice.secrets.message_keys
+    assert keys is not None
+    payloads = [msg.payloads[0], Rand(b"\x00" * 16), *msg.payloads[1:]]
+    with_rand = build_maced(msg.header, payloads, alice.policy.mac_alg, keys.auth_key)
+    with pytest.raises(MikeyError) as info:
+        bob.verify_update(bytes(with_rand), NOW + 10)
+    assert "RAND" in str(info.value)
+
+
+def test_update_from_third_party_with_same_psk_but_other_identity() -> None:
+    alice, bob = psk_contexts()
+    msg = MikeyMessage.parse(alice.build_update(NOW + 10))
+    from mobilityd.mikey.session_common import id_payload
+
+    keys = alice.secrets.message_keys
+    assert keys is not None
+    payloads = [msg.payloads[0], id_payload(b"sip:eve@example.org"), *msg.payloads[2:]]
+    forged = build_maced(msg.header, payloads, alice.policy.mac_alg, keys.auth_key)
+    with pytest.raises(MikeyError) as info:
+        bob.verify_update(bytes(forged), NOW + 10)
+    assert info.value.error_type is ErrorType.AUTH_FAILURE
+
+
+def test_consecutive_updates_get_unique_timestamps() -> None:
+    alice, bob = psk_contexts()
+    first = alice.prepare_update(NOW + 10)
+    second = first.context.prepare_update(NOW + 10)  # same clock reading
+    bob = bob.verify_update(first.message, NOW + 10)
+    bob.verify_update(second.message, NOW + 10)
+
+
+def test_pke_context_updates_with_cached_envelope_key(pki) -> None:  # type: ignore[no-untyped-def]
+    initiator = PkeInitiator(credentials=pki["alice"], local_id=ALICE, peer_id=BOB,
+                             peer_certificate=pki["bob"].certificate, cs_map=CS_MAP)
+    answer = Responder(local_id=BOB, pk=pki["bob"]).receive(initiator.start(NOW, rng()), NOW)
+    assert answer.reply is not None
+    alice = initiator.receive_response(answer.reply, NOW)
+    update = alice.build_update(NOW + 5, new_tgk=b"\x07" * 16)
+    assert MikeyMessage.parse(update).header.data_type is DataType.PSK_INIT
+    assert answer.context.verify_update(update, NOW + 5).tgk == b"\x07" * 16
+
+
+def test_dh_context_updates_are_signed(pki) -> None:  # type: ignore[no-untyped-def]
+    initiator = DhInitiator(credentials=pki["alice"], local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    answer = Responder(local_id=BOB, pk=pki["bob"]).receive(initiator.start(NOW, rng()), NOW,
+                                                            rng(2))
+    assert answer.reply is not None
+    alice = initiator.receive_response(answer.reply, NOW)
+    moved_map = (SrtpCsEntry(0, 0x11111111, 1), SrtpCsEntry(0, 0x22222222, 1))
+    update = alice.build_update(NOW + 5, new_cs_map=moved_map)
+    msg = MikeyMessage.parse(update)
+    assert msg.header.data_type is DataType.DH_INIT and msg.find(Rand) is None
+    bob = answer.context.verify_update(update, NOW + 5)
+    assert bob.cs_map == moved_map and bob.tgk == answer.context.tgk
+    with pytest.raises(ValueError):
+        alice.build_update(NOW + 6, new_tgk=b"\x01" * 16)
+    tampered = bytearray(alice.build_update(NOW + 6, new_cs_map=moved_map))
+    tampered[12] ^= 1  # an SSRC in the CS map
+    with pytest.raises(MikeyError) as info:
+        answer.context.verify_update(bytes(tampered), NOW + 6)
+    assert info.value.error_type is ErrorType.AUTH_FAILURE
+    # Bob moves and signs his own update for Alice.
+    assert alice.verify_update(bob.build_update(NOW + 7), NOW + 7).csb_id == alice.csb_id
