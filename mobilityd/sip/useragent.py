@@ -150,6 +150,13 @@ class UserAgent:
         self._layer.outgoing = []
         return out
 
+    def transport_failed(self, destination: Addr, now: float) -> None:
+        """The adapter could not send to ``destination`` (ICMP error, connection
+        refused or reset): every transaction towards it fails (§17.1.4, §17.2.4) and
+        the TU treats it as 503 (§8.1.3.1)."""
+        self._layer.report_transport_error(destination, now)
+        self._drain_upcalls(now)
+
     def next_event(self) -> ev.Event | None:
         return self._events.popleft() if self._events else None
 
