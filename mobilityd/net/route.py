@@ -6,7 +6,8 @@ routes; :mod:`mobilityd.net.preferences` is applied on top. Works for IPv4 and I
 * :func:`source_address_for` -- the contract function: one lookup, one netlink socket.
 * :class:`RouteResolver` -- keeps one socket per namespace for repeated lookups (the
   mobility layer re-evaluates every call on each network event), and builds the
-  per-interface candidates needed for preferences.
+  per-interface candidates needed for preferences. The lookup itself is encoded by
+  :mod:`mobilityd.net.rtnl` (tens of microseconds instead of pyroute2's ~1.5 ms).
 
 A lookup constrained to one interface (``oif``) is answered by the IPv4 kernel even when
 no route leaves through it ("assume the destination is on link", ``ip_route_output``):
@@ -18,14 +19,23 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import itertools
 import os
+import socket
+from collections.abc import Callable
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netns import create_socket as netns_socket
 
 from mobilityd.net.errors import InvalidAddressError, RouteLookupError
 from mobilityd.net.preferences import RouteChoice, SourcePreferences, apply_preferences
+from mobilityd.net.rtnl import RouteAnswer, RouteQuery, RtnlParseError, RtnlRefusedError
+
+NETLINK_ROUTE = 0
+LOOKUP_TIMEOUT = 1.0
+RECV_SIZE = 65536
 
 _NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errno.EPERM,
                        errno.ENODEV, errno.EINVAL, errno.ENETDOWN})
@@ -44,16 +54,39 @@ def parse_destination(dest_ip: str) -> _IPAddress:
 
 
 class RouteResolver:
-    """Route lookups in one network namespace (``netns=None``: the current one)."""
+    """Route lookups in one network namespace (``netns=None``: the current one).
 
-    def __init__(self, *, netns: str | None = None) -> None:
+    ``link_names`` (e.g. ``NetworkState.ifname`` of a running watcher) names links
+    without another netlink request; without it names are asked from the kernel.
+    """
+
+    def __init__(self, *, netns: str | None = None,
+                 link_names: Callable[[int], str] | None = None) -> None:
         if netns is not None and not os.path.exists(f"/var/run/netns/{netns}"):
             raise RouteLookupError(f"network namespace {netns!r} does not exist")
         self.netns = netns
-        self._ipr: Any = AsyncIPRoute(netns=netns, flags=0)
+        self._link_names = link_names
+        self._sequence = itertools.count(1)
+        try:
+            self._sock = netns_socket(netns=netns, family=socket.AF_NETLINK,
+                                      socket_type=socket.SOCK_RAW,
+                                      proto=NETLINK_ROUTE, flags=0)
+            self._sock.settimeout(LOOKUP_TIMEOUT)
+            self._sock.bind((0, 0))
+        except OSError as exc:
+            raise RouteLookupError(f"cannot open rtnetlink in {netns!r}: {exc}",
+                                   exc.errno) from exc
+        self._ipr: Any = None  # pyroute2, only for link names and address dumps
+
+    def _pyroute2(self) -> Any:
+        if self._ipr is None:
+            self._ipr = AsyncIPRoute(netns=self.netns, flags=0)
+        return self._ipr
 
     def close(self) -> None:
-        self._ipr.close()
+        self._sock.close()
+        if self._ipr is not None:
+            self._ipr.close()
 
     async def __aenter__(self) -> RouteResolver:
         return self
@@ -61,25 +94,33 @@ class RouteResolver:
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
-    async def _ask(self, dest: _IPAddress, oif: int | None) -> Any | None:
-        kwargs: dict[str, Any] = {"dst": str(dest)}
-        if oif is not None:
-            kwargs["oif"] = oif
+    def _ask(self, dest: _IPAddress, oif: int | None) -> RouteAnswer | None:
+        # The kernel answers RTM_GETROUTE synchronously inside send(), so the answer
+        # is already queued when recv() runs: no waiting in the event loop.
+        query = RouteQuery(dest, next(self._sequence), oif)
         try:
-            answers = await self._ipr.route("get", **kwargs)
-        except NetlinkError as exc:
-            if exc.code in _NO_ROUTE:
-                return None
-            raise RouteLookupError(f"route lookup for {dest} failed: {exc}", exc.code) from exc
+            self._sock.send(bytes(query))
+            while True:
+                data = self._sock.recv(RECV_SIZE)
+                try:
+                    answer = RouteAnswer.parse(data)
+                except RtnlRefusedError as exc:
+                    if exc.errno in _NO_ROUTE:
+                        return None
+                    raise RouteLookupError(f"route lookup for {dest} refused: "
+                                           f"{os.strerror(exc.errno)}", exc.errno) from exc
+                if answer.sequence == query.sequence:
+                    return answer
+        except RtnlParseError as exc:
+            raise RouteLookupError(f"route lookup for {dest}: bad answer: {exc}") from exc
         except OSError as exc:
             raise RouteLookupError(f"route lookup for {dest} failed: {exc}", exc.errno) from exc
-        for msg in answers:
-            return msg
-        return None
 
     async def _ifname(self, ifindex: int) -> str:
+        if self._link_names is not None:
+            return self._link_names(ifindex)
         try:
-            for msg in await self._ipr.link("get", index=ifindex):
+            for msg in await self._pyroute2().link("get", index=ifindex):
                 return str(msg.get_attr("IFLA_IFNAME"))
         except NetlinkError:
             pass
@@ -88,16 +129,11 @@ class RouteResolver:
     async def lookup(self, dest_ip: str, *, oif: int | None = None) -> RouteChoice | None:
         """The kernel's route toward ``dest_ip`` (optionally only via link ``oif``)."""
         dest = parse_destination(dest_ip)
-        msg = await self._ask(dest, oif)
-        if msg is None:
+        answer = self._ask(dest, oif)
+        if answer is None or answer.prefsrc is None or answer.oif is None:
             return None
-        source = msg.get_attr("RTA_PREFSRC")
-        out_ifindex = msg.get_attr("RTA_OIF")
-        if source is None or out_ifindex is None:
-            return None
-        return RouteChoice(destination=str(dest), source=str(source), ifindex=int(out_ifindex),
-                           ifname=await self._ifname(int(out_ifindex)),
-                           gateway=msg.get_attr("RTA_GATEWAY"))
+        return RouteChoice(destination=str(dest), source=answer.prefsrc, ifindex=answer.oif,
+                           ifname=await self._ifname(answer.oif), gateway=answer.gateway)
 
     async def source_address_for(self, dest_ip: str) -> str | None:
         """Source address the kernel would use toward ``dest_ip``; ``None``: no route."""
@@ -107,7 +143,7 @@ class RouteResolver:
     async def _connected_prefixes(self) -> dict[int, list[ipaddress.IPv4Network
                                                        | ipaddress.IPv6Network]]:
         prefixes: dict[int, list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {}
-        async for msg in await self._ipr.get_addr():
+        async for msg in await self._pyroute2().get_addr():
             address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
             if address is None:
                 continue

@@ -16,6 +16,7 @@ from mobilityd.net.errors import WatcherError
 from mobilityd.net.events import (
     AddressAdded,
     AddressFamily,
+    AddressFlag,
     AddressRemoved,
     AllAddressesLost,
     DefaultRouteChanged,
@@ -69,8 +70,9 @@ async def test_address_add_del_and_latency(roaming: RoamingTopology) -> None:
             returned = time.perf_counter()
             event = await wait_for(watcher, AddressAdded, address=address)
             latencies.append((time.perf_counter() - returned) * 1000)
+            assert isinstance(event, AddressAdded)
             assert event == AddressAdded(bob.ifindex("b0"), "b0", address, 24,
-                                         AddressFamily.INET, event.flags)
+                                         AddressFamily.INET, AddressFlag.PERMANENT)
             bob.del_address("b0", f"{address}/24")
             await wait_for(watcher, AddressRemoved, address=address)
     print(f"\nwatcher detection after `ip addr add` returned: median "

@@ -1,0 +1,139 @@
+"""asyncio adapter: network watcher + route lookups + move coalescer + grace periods.
+
+The thin adapter of the sans-I/O engines (house style rule 2): it reads network events
+from :class:`~mobilityd.net.watcher.NetlinkWatcher` in its own task, and after every
+batch asks the kernel for each call's source address
+(:class:`~mobilityd.net.route.RouteResolver`, preferences on top), feeds the answers to
+:class:`~mobilityd.mobility.coalesce.MoveCoalescer`, passes the resulting decisions
+through :class:`~mobilityd.mobility.grace.GracePeriods`, and re-arms one timer for the
+earlier of the two engines' deadlines. Nothing here decides anything.
+
+Usage::
+
+    monitor = PathMonitor(netns=None, grace_period=30.0)
+    await monitor.start()
+    monitor.add_call(CallPath("call-1", local, remote_media, remote_signalling))
+    while True:
+        for decision in await monitor.next_decisions():
+            ...  # CallPathChanged -> rebind + re-INVITE;
+                 # GracePeriodExpired -> BYE, then monitor.remove_call(call_id)
+    monitor.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from mobilityd.mobility.coalesce import DEFAULT_HOLD_DOWN, MoveCoalescer
+from mobilityd.mobility.decision import CallPath, CallRoutes
+from mobilityd.mobility.events import GraceEvent, MoveEvent
+from mobilityd.mobility.grace import DEFAULT_GRACE_PERIOD, GracePeriods
+from mobilityd.net.addresses import UsabilityPolicy
+from mobilityd.net.errors import NetError
+from mobilityd.net.events import NetEvent
+from mobilityd.net.preferences import SourcePreferences
+from mobilityd.net.route import RouteResolver
+from mobilityd.net.watcher import NetlinkWatcher
+
+Decision = MoveEvent | GraceEvent
+
+
+class PathMonitor:
+    """Turns network changes into per-call move and grace decisions."""
+
+    def __init__(self, *, netns: str | None = None,
+                 preferences: SourcePreferences | None = None,
+                 usability: UsabilityPolicy | None = None,
+                 hold_down: float = DEFAULT_HOLD_DOWN,
+                 grace_period: float = DEFAULT_GRACE_PERIOD,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.preferences = preferences or SourcePreferences()
+        self.watcher = NetlinkWatcher(netns=netns, policy=usability)
+        self.coalescer = MoveCoalescer(hold_down=hold_down)
+        self.grace = GracePeriods(grace_period=grace_period)
+        self._netns = netns
+        self._clock = clock
+        self._resolver: RouteResolver | None = None
+        self._net_events: asyncio.Queue[list[NetEvent] | NetError] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start watching (initial dump) and open the route-lookup socket."""
+        await self.watcher.start()
+        self._resolver = RouteResolver(netns=self._netns, link_names=self.watcher.state.ifname)
+        self._reader = asyncio.create_task(self._read_network(), name="path-monitor-netlink")
+
+    async def _read_network(self) -> None:
+        try:
+            while True:
+                batch = await self.watcher.next_events()
+                if not batch:
+                    return
+                self._net_events.put_nowait(batch)
+        except NetError as exc:
+            self._net_events.put_nowait(exc)
+
+    def add_call(self, path: CallPath) -> None:
+        self.coalescer.add_call(path)
+        self.grace.add_call(path.call_id)
+
+    def remove_call(self, call_id: str) -> None:
+        self.coalescer.remove_call(call_id)
+        self.grace.remove_call(call_id)
+
+    def _next_deadline(self) -> float | None:
+        deadlines = [d for d in (self.coalescer.get_timer(), self.grace.get_timer())
+                     if d is not None]
+        return min(deadlines) if deadlines else None
+
+    async def next_decisions(self) -> list[Decision]:
+        """Wait until something must be done; return the decisions (never empty).
+
+        Raises the watcher's :class:`~mobilityd.net.errors.NetError` if it failed.
+        """
+        while True:
+            deadline = self._next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            batch: list[NetEvent] | NetError | None = None
+            with contextlib.suppress(TimeoutError):
+                batch = await asyncio.wait_for(self._net_events.get(), timeout)
+            if isinstance(batch, NetError):
+                raise batch
+            now = self._clock()
+            due = [c.call_id for c in self.coalescer.calls()] if batch else []
+            due += [c for c in self.coalescer.handle_timer(now) if c not in due]
+            decisions: list[Decision] = list(self.grace.handle_timer(now))
+            if due:
+                decisions += await self._evaluate(now, due)
+            if decisions:
+                return decisions
+
+    async def _evaluate(self, now: float, call_ids: list[str]) -> list[Decision]:
+        assert self._resolver is not None, "start() first"
+        calls = {c.call_id: c for c in self.coalescer.calls()}
+        routes: dict[str, CallRoutes] = {}
+        for call_id in call_ids:
+            path = calls[call_id]
+            media = await self._resolver.choose(path.remote_media, self.preferences)
+            signalling = media
+            if path.remote_signalling != path.remote_media:
+                signalling = await self._resolver.choose(path.remote_signalling,
+                                                         self.preferences)
+            routes[call_id] = CallRoutes(media.source if media else None,
+                                         signalling.source if signalling else None)
+        usable = {u.address for u in self.watcher.state.usable_addresses()}
+        decisions: list[Decision] = []
+        for move in self.coalescer.evaluate(now, routes, usable):
+            decisions.append(move)
+            decisions.extend(self.grace.handle_event(move, now))
+        return decisions
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        self.watcher.close()
+        if self._resolver is not None:
+            self._resolver.close()

@@ -1,0 +1,128 @@
+"""Path monitor on Bob (wlan b0 + eth b1) with a call to Alice: real `ip` changes in
+namespaces turn into move / lost / grace decisions. Latencies are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mobilityd.mobility.decision import CallPath
+from mobilityd.mobility.events import (
+    CallPathChanged,
+    CallPathLost,
+    GracePeriodEnded,
+    GracePeriodExpired,
+    GracePeriodStarted,
+)
+from mobilityd.mobility.pathmonitor import Decision, PathMonitor
+from mobilityd.net.preferences import SourcePreferences
+from tests.netns import RoamingTopology, Topology, build_roaming
+
+pytestmark = pytest.mark.netns
+WAIT = 10.0
+ALICE = "10.1.0.2"
+
+
+async def decisions_within(monitor: PathMonitor, seconds: float = WAIT) -> list[Decision]:
+    async with asyncio.timeout(seconds):
+        return await monitor.next_decisions()
+
+
+@pytest.fixture
+async def bob_monitor(roaming: RoamingTopology) -> AsyncIterator[PathMonitor]:
+    monitor = PathMonitor(netns=roaming.bob.ns, hold_down=1.0, grace_period=30.0)
+    await monitor.start()
+    local = roaming.bob.kernel_source_for(ALICE)
+    assert local == "10.4.0.2"  # eth wins by metric
+    monitor.add_call(CallPath("c1", local, ALICE, ALICE))
+    try:
+        yield monitor
+    finally:
+        monitor.close()
+
+
+async def test_wifi_to_ethernet_and_back(roaming: RoamingTopology,
+                                         bob_monitor: PathMonitor) -> None:
+    bob = roaming.bob
+    bob.link_down("b1")
+    returned = time.perf_counter()
+    decisions = await decisions_within(bob_monitor)
+    took = (time.perf_counter() - returned) * 1000
+    assert decisions == [CallPathChanged("c1", "10.4.0.2", "10.2.0.2")]
+    assert bob.kernel_source_for(ALICE) == "10.2.0.2"
+    print(f"\nlink down -> move decided {took:.2f} ms after `ip link set down` returned")
+    # eth back (link up; admin-down flushed its IPv4 default route, so add it again)
+    bob.link_up("b1")
+    bob.add_default_route("10.4.0.1", dev="b1", metric=100)
+    decisions = await decisions_within(bob_monitor)
+    assert CallPathChanged("c1", "10.2.0.2", "10.4.0.2") in decisions
+
+
+async def test_extra_address_moves_nothing(roaming: RoamingTopology,
+                                           bob_monitor: PathMonitor) -> None:
+    bob = roaming.bob
+    bob.add_address("b1", "fd00:4::99/64")        # an extra IPv6 address
+    bob.add_address("b0", "10.2.0.77/24")         # an extra IPv4 address on wlan
+    bob.link_down("b1")                            # the first real change
+    decisions = await decisions_within(bob_monitor)
+    # the first thing decided is the real change, nothing for the extra addresses
+    assert decisions[0] == CallPathChanged("c1", "10.4.0.2", "10.2.0.2")
+
+
+async def test_roam_to_new_subnet_within_grace(topology: Topology) -> None:
+    roaming = build_roaming(topology, with_eth=False)
+    bob = roaming.bob
+    monitor = PathMonitor(netns=bob.ns, grace_period=30.0)
+    await monitor.start()
+    try:
+        monitor.add_call(CallPath("c1", "10.2.0.2", ALICE, ALICE))
+        bob.del_address("b0", "10.2.0.2/24")
+        decisions = await decisions_within(monitor)
+        assert decisions[0] == CallPathLost("c1")
+        assert isinstance(decisions[1], GracePeriodStarted)
+        bob.add_address("b0", "10.3.0.7/24")
+        bob.add_default_route("10.3.0.1", dev="b0")
+        returned = time.perf_counter()
+        seen: list[Decision] = []
+        while not any(isinstance(d, CallPathChanged) for d in seen):
+            seen += await decisions_within(monitor)
+        took = (time.perf_counter() - returned) * 1000
+        assert seen == [CallPathChanged("c1", "10.2.0.2", "10.3.0.7"), GracePeriodEnded("c1")]
+        print(f"\nnew subnet usable -> move decided {took:.2f} ms after the route was added")
+    finally:
+        monitor.close()
+
+
+async def test_lost_for_longer_than_grace(topology: Topology) -> None:
+    roaming = build_roaming(topology, with_eth=False)
+    bob = roaming.bob
+    monitor = PathMonitor(netns=bob.ns, grace_period=0.3)
+    await monitor.start()
+    try:
+        monitor.add_call(CallPath("c1", "10.2.0.2", ALICE, ALICE))
+        bob.link_down("b0")
+        decisions = await decisions_within(monitor)
+        assert decisions[0] == CallPathLost("c1")
+        assert await decisions_within(monitor) == [GracePeriodExpired("c1")]
+        monitor.remove_call("c1")
+    finally:
+        monitor.close()
+
+
+async def test_preference_for_wlan(roaming: RoamingTopology) -> None:
+    """Preferences on top of the kernel: prefer b0 -> the call moves to wlan as soon as
+    anything happens, though the kernel prefers eth."""
+    bob = roaming.bob
+    monitor = PathMonitor(netns=bob.ns, preferences=SourcePreferences(prefer=("b0",)))
+    await monitor.start()
+    try:
+        monitor.add_call(CallPath("c1", "10.4.0.2", ALICE, ALICE))
+        bob.add_address("b1", "10.4.0.50/24")  # any change triggers an evaluation
+        assert await decisions_within(monitor) == [
+            CallPathChanged("c1", "10.4.0.2", "10.2.0.2")]
+    finally:
+        monitor.close()
