@@ -108,8 +108,12 @@ class Registrar:
 
 @dataclass(frozen=True)
 class Peer:
+    """A correspondent: ``uri`` is its identity (address-of-record); ``contact``, if set,
+    is where requests go without a registrar (direct addressing, RFC 3261 §8.1.2)."""
+
     name: str
     uri: str
+    contact: str | None
     key_agreement: KeyAgreement
     psk_file: Path | None
     certificate: Path | None
@@ -172,7 +176,7 @@ class Config:
     def peer(self, name_or_uri: str) -> Peer | None:
         """The peer called ``name_or_uri`` or with that URI, if configured."""
         for peer in self.peers:
-            if name_or_uri in (peer.name, peer.uri):
+            if name_or_uri in (peer.name, peer.uri, peer.contact):
                 return peer
         return None
 
@@ -336,6 +340,8 @@ def _peers(top: TableReader, security: Security) -> tuple[Peer, ...]:
         peer = Peer(
             name=name,
             uri=check_sip_uri(t, "uri", need_user=True),
+            contact=check_sip_uri(t, "contact") if t.has("contact") else t.string("contact",
+                                                                                  None),
             key_agreement=t.choice("key_agreement", KeyAgreement, security.key_agreement),
             psk_file=_key_file(t, "psk_file", private=True, psk=True),
             certificate=_key_file(t, "certificate", private=False),

@@ -25,12 +25,19 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from mobilityd import __version__
 from mobilityd.service.bus import EventBus
 from mobilityd.service.calls import CallManager, UnavailableCallManager
-from mobilityd.service.config import DEFAULT_CONFIG_PATH, Config, apply_live, load_config
+from mobilityd.service.config import (
+    DEFAULT_CONFIG_PATH,
+    Config,
+    ControlSettings,
+    apply_live,
+    load_config,
+)
 from mobilityd.service.control import ControlServer, SocketInUseError
 from mobilityd.service.dispatch import Dispatcher
 from mobilityd.service.errors import ConfigError
@@ -47,7 +54,10 @@ class Daemon:
     """Owns the control server, the call manager and the daemon's own tasks."""
 
     def __init__(self, config: Config, notifier: Notifier,
-                 calls: CallManager | None = None, bus: EventBus | None = None) -> None:
+                 calls: CallManager | None = None, bus: EventBus | None = None,
+                 socket_override: Path | None = None) -> None:
+        self._socket_override = socket_override
+        config = self._with_overrides(config)
         self.bus = bus or EventBus()
         self.calls: CallManager = calls or UnavailableCallManager()
         self.notifier = notifier
@@ -94,7 +104,7 @@ class Daemon:
         """Re-read the configuration file; apply what may change live (SIGHUP)."""
         running = self.state.config
         try:
-            new = load_config(running.source)
+            new = self._with_overrides(load_config(running.source))
         except ConfigError as exc:
             outcome = ReloadOutcome(at=time.time(), ok=False, error=str(exc))
             self.state.record_reload(outcome, None)
@@ -115,6 +125,12 @@ class Daemon:
                                         restart_required=outcome.restart_required,
                                         error=outcome.error))
         return outcome
+
+    def _with_overrides(self, config: Config) -> Config:
+        """Apply command-line overrides (``--socket``) to a configuration from the file."""
+        if self._socket_override is None:
+            return config
+        return replace(config, control=ControlSettings(socket=self._socket_override))
 
     async def _reloader(self) -> None:
         while True:
@@ -162,6 +178,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                              "or run the demo")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
                         help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
+    parser.add_argument("--socket", type=Path, default=None,
+                        help="control socket path, overriding [control] socket "
+                             "(the demo runs several daemons on one machine)")
     parser.add_argument("--version", action="version", version=f"mobilityd {__version__}")
     return parser.parse_args(argv)
 
@@ -185,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log.level.value)
     notifier = Notifier.from_environ()
     try:
-        return asyncio.run(_run(config, notifier))
+        return asyncio.run(_run(config, notifier, args.socket))
     except SocketInUseError as exc:
         log_event(_log, logging.ERROR, "daemon.start_failed", error=str(exc))
         return EXIT_FAILURE
@@ -196,5 +215,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         notifier.close()
 
 
-async def _run(config: Config, notifier: Notifier) -> int:
-    return await Daemon(config, notifier).run()
+async def _run(config: Config, notifier: Notifier, socket: Path | None) -> int:
+    override = None if socket is None else socket.absolute()
+    return await Daemon(config, notifier, socket_override=override).run()

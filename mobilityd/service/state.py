@@ -63,8 +63,8 @@ class DaemonState:
             "identity": {"uri": cfg.identity.uri, "display_name": cfg.identity.display_name,
                          "device": cfg.identity.device},
             "devices": [{"name": d.name, "contact": d.contact} for d in cfg.devices],
-            "peers": [{"name": p.name, "uri": p.uri, "key_agreement": p.key_agreement.value}
-                      for p in cfg.peers],
+            "peers": [{"name": p.name, "uri": p.uri, "contact": p.contact,
+                       "key_agreement": p.key_agreement.value} for p in cfg.peers],
             "security_policy": cfg.security.policy.value,
             "log_level": cfg.log.level.value,
             "reloads": self.reloads,

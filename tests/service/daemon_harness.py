@@ -51,7 +51,8 @@ class NotifySocket:
 class DaemonProcess:
     def __init__(self, config: Path, notify: NotifySocket | None,
                  extra_env: dict[str, str] | None = None,
-                 command: Sequence[str] | None = None) -> None:
+                 command: Sequence[str] | None = None,
+                 extra_args: Sequence[str] = ()) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET",
                                                                  "WATCHDOG_USEC")}
         env["PYTHONPATH"] = str(REPO)
@@ -59,7 +60,7 @@ class DaemonProcess:
             env["NOTIFY_SOCKET"] = notify.env_value
         env.update(extra_env or {})
         argv = list(command or [sys.executable, "-m", "mobilityd"])
-        self.proc = subprocess.Popen([*argv, "--config", str(config)], env=env,
+        self.proc = subprocess.Popen([*argv, "--config", str(config), *extra_args], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def signal(self, sig: signal.Signals) -> None:

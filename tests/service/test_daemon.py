@@ -127,6 +127,22 @@ def test_runs_without_notify_socket(make_config: Callable[..., Path], tmp_path: 
     assert code == 0, err
 
 
+def test_socket_override_survives_reload(make_config: Callable[..., Path], tmp_path: Path,
+                                         notify: NotifySocket) -> None:
+    other = tmp_path / "other.sock"
+    daemon = DaemonProcess(make_config(), notify, extra_args=["--socket", str(other)])
+    try:
+        notify.wait_for("READY", "1")
+        assert not (tmp_path / "control.sock").exists()
+        daemon.signal(signal.SIGHUP)
+        notify.wait_for("READY", "1")
+        result = ask(other, op="status")["result"]
+        assert result["reloads"] == 1 and result["restart_required"] == []
+    finally:
+        code, err = daemon.stop()
+    assert code == 0, err
+
+
 def test_config_error_exits_78_naming_file_and_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[identity]\nuri = 'sip:bob@example.org'\n[sip]\nport = 'x'\n")
