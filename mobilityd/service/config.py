@@ -14,7 +14,6 @@ RFC 4568 §6.2.1, RTP/RTCP port pairs RFC 3550 §11.
 from __future__ import annotations
 
 import enum
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -29,18 +28,11 @@ from mobilityd.service.keyfiles import (
     read_psk,
 )
 from mobilityd.service.tomlreader import TableReader
+from mobilityd.sip.errors import SipParseError
+from mobilityd.sip.uri import SipUri
 
 DEFAULT_CONFIG_PATH = Path("/etc/mobilityd/mobilityd.toml")
 DEFAULT_CONTROL_SOCKET = Path("/run/mobilityd/control.sock")
-
-# RFC 3261 §19.1.1: sip:user@host:port;params?headers (user optional, host a name or
-# an IP literal, IPv6 in brackets).
-_SIP_URI = re.compile(
-    r"^sips?:(?:(?P<user>[^@\s;?:]+)(?::[^@\s]*)?@)?"
-    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
-    r"(?::(?P<port>\d{1,5}))?(?:;[^\s?]*)?(?:\?\S*)?$"
-)
-
 
 class KeyAgreement(enum.StrEnum):
     """MIKEY key transport/exchange method, RFC 3830 §3."""
@@ -252,14 +244,16 @@ def apply_live(running: Config, new: Config) -> tuple[Config, tuple[str, ...]]:
 
 
 def check_sip_uri(reader: TableReader, name: str, *, need_user: bool = False) -> str:
+    """A ``sip:``/``sips:`` URI (RFC 3261 §19.1.1), parsed by :mod:`mobilityd.sip.uri`."""
     value: str = reader.string(name)
-    match = _SIP_URI.match(value)
-    if match is None:
+    try:
+        uri = SipUri.parse(value)
+    except SipParseError as exc:
+        raise reader.error(name, f"is not a valid SIP URI (RFC 3261 §19.1): {value!r}: "
+                           f"{exc.reason}") from None
+    if uri.scheme not in ("sip", "sips"):
         raise reader.error(name, f"is not a sip: or sips: URI (RFC 3261 §19.1): {value!r}")
-    port = match.group("port")
-    if port is not None and not 0 < int(port) < 65536:
-        raise reader.error(name, f"has port {port} outside 1..65535")
-    if need_user and match.group("user") is None:
+    if need_user and not uri.user:
         raise reader.error(name, f"needs a user part (user@host), got {value!r}")
     return value
 
