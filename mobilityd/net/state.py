@@ -20,6 +20,7 @@ through that link.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mobilityd.net.addresses import UsabilityPolicy, is_usable
@@ -108,6 +109,41 @@ class NetworkState:
             events = self._handle_address(record)
         else:
             events = self._handle_route(record)
+        if had_address and not self.has_usable_address():
+            events.append(AllAddressesLost())
+        return events
+
+    def resync(self, records: Iterable[Record]) -> list[NetEvent]:
+        """Replace everything with a fresh dump; return the differences as events.
+
+        Used after the netlink socket overran (ENOBUFS): notifications were lost, so
+        the only truth is a new dump. Events for what changed meanwhile are returned
+        as if they had been seen one by one.
+        """
+        fresh = NetworkState(self._policy)
+        for record in records:
+            fresh.handle(record)
+        events: list[NetEvent] = []
+        old_up = {i for i, link in self._links.items() if link.is_up}
+        new_up = {i for i, link in fresh._links.items() if link.is_up}
+        for ifindex in sorted(old_up - new_up):
+            events.append(LinkDown(ifindex, self.ifname(ifindex)))
+        for ifindex in sorted(new_up - old_up):
+            events.append(LinkUp(ifindex, fresh.ifname(ifindex)))
+        for key in [k for k in self._usable if k not in fresh._usable]:
+            rec = self._usable[key]
+            events.append(AddressRemoved(rec.ifindex, self.ifname(rec.ifindex), rec.address,
+                                         rec.prefixlen, rec.family, rec.flags))
+        for key in [k for k in fresh._usable if k not in self._usable]:
+            rec = fresh._usable[key]
+            events.append(AddressAdded(rec.ifindex, fresh.ifname(rec.ifindex), rec.address,
+                                       rec.prefixlen, rec.family, rec.flags))
+        for family in AddressFamily:
+            if fresh._best_default[family] != self._best_default[family]:
+                events.append(fresh.default_route(family))
+        had_address = self.has_usable_address()
+        self._links, self._usable = fresh._links, fresh._usable
+        self._defaults, self._best_default = fresh._defaults, fresh._best_default
         if had_address and not self.has_usable_address():
             events.append(AllAddressesLost())
         return events

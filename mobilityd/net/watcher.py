@@ -15,6 +15,10 @@ Usage::
 
 ``AsyncIPRoute.get()`` yields the notifications available now, so the reader loops over
 it; an RTM_NEWADDR arrives within about a millisecond of ``ip addr add``.
+
+If the socket's receive buffer overruns (ENOBUFS: a burst of changes while the loop
+was busy) notifications are lost; the watcher then opens a new socket, dumps again
+and returns the differences (:meth:`NetworkState.resync`), counted in ``resyncs``.
 """
 
 from __future__ import annotations
@@ -95,34 +99,57 @@ class NetlinkWatcher:
     """Watches one network namespace (``netns=None``: the current one)."""
 
     def __init__(self, *, netns: str | None = None,
-                 policy: UsabilityPolicy | None = None) -> None:
+                 policy: UsabilityPolicy | None = None, rcvbuf: int | None = None) -> None:
         self.netns = netns
+        self.resyncs = 0
+        self._rcvbuf = rcvbuf
         self.state = NetworkState(policy)
         self.initial_events: list[NetEvent] = []
         self._ipr: Any = None
-        self._pending: list[NetEvent] = []
         self._closed = False
+
+    async def _open(self) -> list[Record]:
+        """A new subscribed socket and a full dump of links, addresses and routes."""
+        if self.netns is not None and not os.path.exists(f"/var/run/netns/{self.netns}"):
+            raise WatcherError(f"network namespace {self.netns!r} does not exist")
+        kwargs: dict[str, Any] = {"netns": self.netns, "flags": 0}  # never create a netns
+        if self._rcvbuf is not None:
+            kwargs["rcvbuf"] = self._rcvbuf
+        try:
+            self._ipr = AsyncIPRoute(**kwargs)
+            await self._ipr.bind(groups=WATCHED_GROUPS)
+            records: list[Record] = []
+            for dump in (self._ipr.get_links(), self._ipr.get_addr(),
+                         self._ipr.get_routes()):
+                async for msg in await dump:
+                    record = record_from_message(msg)
+                    if record is not None:
+                        records.append(record)
+        except OSError as exc:
+            self.close()
+            raise WatcherError(f"cannot watch netns {self.netns!r}: {exc}") from exc
+        return records
 
     async def start(self) -> list[NetEvent]:
         """Subscribe, dump links, addresses and routes; return the dump's events."""
         if self._ipr is not None:
             raise WatcherError("watcher already started")
-        if self.netns is not None and not os.path.exists(f"/var/run/netns/{self.netns}"):
-            raise WatcherError(f"network namespace {self.netns!r} does not exist")
-        try:
-            # flags=0: never create the namespace as a side effect.
-            self._ipr = AsyncIPRoute(netns=self.netns, flags=0)
-            await self._ipr.bind(groups=WATCHED_GROUPS)
-            events: list[NetEvent] = []
-            for dump in (self._ipr.get_links(), self._ipr.get_addr(),
-                         self._ipr.get_routes()):
-                async for msg in await dump:
-                    events.extend(self._feed(msg))
-        except OSError as exc:
-            self.close()
-            raise WatcherError(f"cannot watch netns {self.netns!r}: {exc}") from exc
+        events: list[NetEvent] = []
+        for record in await self._open():
+            events.extend(self.state.handle(record))
         self.initial_events = events
         return events
+
+    def _overran(self) -> bool:
+        error = self._ipr.status.get("error")
+        return isinstance(error, OSError) and error.errno == errno.ENOBUFS
+
+    async def _resync(self) -> list[NetEvent]:
+        # After ENOBUFS notifications are lost and pyroute2's socket object refuses
+        # further use: open a new one, dump again and report the differences.
+        self.resyncs += 1
+        self._ipr.close()
+        return self.state.resync(await self._open())
 
     def _feed(self, msg: Any) -> list[NetEvent]:
         record = record_from_message(msg)
@@ -143,9 +170,13 @@ class NetlinkWatcher:
                     received = True
                     events.extend(self._feed(msg))
             except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    raise WatcherError("netlink receive buffer overrun: state lost") from exc
-                raise WatcherError(f"netlink socket failed: {exc}") from exc
+                if exc.errno != errno.ENOBUFS:
+                    raise WatcherError(f"netlink socket failed: {exc}") from exc
+                events.extend(await self._resync())
+                received = True
+            else:
+                if self._overran():
+                    events.extend(await self._resync())
             if any(isinstance(e, LinkUp) for e in events):
                 events.extend(await self._redump_routes())
             if events:

@@ -18,7 +18,7 @@ from mobilityd.net.events import (
     LinkUp,
 )
 from mobilityd.net.records import MAIN_TABLE, AddressRecord, LinkRecord, RouteRecord
-from mobilityd.net.state import NetworkState
+from mobilityd.net.state import NetworkState, Record
 
 V4, V6 = AddressFamily.INET, AddressFamily.INET6
 UP = LinkFlag.UP | LinkFlag.RUNNING | LinkFlag.LOWER_UP
@@ -161,3 +161,30 @@ def test_event_validates_itself() -> None:
         AddressAdded(2, "b0", "2001:db8::1", 64, V4, PERM)
     with pytest.raises(NetEventError):
         AddressRemoved(2, "b0", "garbage", 8, V4, PERM)
+
+
+def test_resync_reports_the_differences() -> None:
+    state = state_with_link()
+    state.handle(LinkRecord(3, "b1", UP))
+    state.handle(addr("10.2.0.2"))
+    state.handle(addr("10.4.0.2", ifindex=3))
+    state.handle(route("10.4.0.1", 3, 100))
+    # meanwhile (notifications lost): b1 went down, 10.2.0.2 was replaced by 10.3.0.7
+    fresh: list[Record] = [LinkRecord(2, "b0", UP), LinkRecord(3, "b1", LinkFlag.UP),
+                           addr("10.3.0.7"), addr("10.4.0.2", ifindex=3), route("10.3.0.1", 2, 0)]
+    events = state.resync(fresh)
+    assert events == [
+        LinkDown(3, "b1"),
+        AddressRemoved(2, "b0", "10.2.0.2", 24, V4, PERM),
+        AddressAdded(2, "b0", "10.3.0.7", 24, V4, PERM),
+        DefaultRouteChanged(V4, "10.3.0.1", 2, "b0"),
+    ]
+    assert [u.address for u in state.usable_addresses()] == ["10.3.0.7"]
+    assert state.resync(fresh) == []
+
+
+def test_resync_to_nothing_loses_all() -> None:
+    state = state_with_link()
+    state.handle(addr("10.2.0.2"))
+    only_link: list[Record] = [LinkRecord(2, "b0", UP)]
+    assert state.resync(only_link)[-1] == AllAddressesLost()

@@ -25,7 +25,7 @@ from mobilityd.net.events import (
     NetEvent,
 )
 from mobilityd.net.watcher import NetlinkWatcher
-from tests.netns import RoamingTopology, TestHost, Topology
+from tests.netns import RoamingTopology, TestHost, Topology, run
 
 pytestmark = pytest.mark.netns
 WAIT = 10.0  # generous bound so a loaded CI machine does not fail; not a timing check
@@ -145,3 +145,28 @@ async def test_dad_failure_never_announced(topology: Topology) -> None:
 async def test_missing_namespace_is_a_typed_error() -> None:
     with pytest.raises(WatcherError):
         await NetlinkWatcher(netns="mobilityd-no-such-namespace").start()
+
+
+async def test_receive_buffer_overrun_resyncs(topology: Topology) -> None:
+    """A burst larger than the socket buffer (ENOBUFS) loses notifications; the watcher
+    dumps again and its state matches the kernel."""
+    host = topology.add_host("h")
+    peer = topology.add_host("p")
+    topology.connect(host, "h0", peer, "p0")
+    host.add_address("h0", "10.7.0.2/24")
+    async with NetlinkWatcher(netns=host.ns, rcvbuf=4096) as watcher:
+        batch = "".join(f"addr add 198.18.{i // 200}.{i % 200 + 1}/32 dev h0\n"
+                        for i in range(300))
+        batch += "addr del 10.7.0.2/24 dev h0\n"
+        # the event loop is blocked meanwhile, so the small buffer overruns
+        run(["ip", "-n", host.ns, "-batch", "-"], input_text=batch)
+        seen: list[NetEvent] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                while True:
+                    seen.extend(await watcher.next_events())
+        assert watcher.resyncs >= 1
+        usable = {u.address for u in watcher.state.usable_addresses()}
+        assert len(usable) == 300 and "10.7.0.2" not in usable
+        removed = [e for e in seen if isinstance(e, AddressRemoved)]
+        assert [e.address for e in removed] == ["10.7.0.2"]
