@@ -171,6 +171,7 @@ async def test_sipp_uac_with_20_percent_loss(endpoint: SipEndpoint, tmp_path: Pa
             result = await peer.wait(limit=120)
         assert_all_successful(result, 20)
         assert result.last("Retransmissions(C)") > 0
+        assert len(application.of_type(ev.CallEnded)) == 20
     finally:
         task.cancel()
 
@@ -184,7 +185,7 @@ async def test_our_uac_with_20_percent_loss(endpoint: SipEndpoint, tmp_path: Pat
             established = await endpoint.next_event(ev.CallEstablished, timeout=40)
             assert isinstance(established, ev.CallEstablished)
             assert established.call_id == call_id
-            endpoint.act(lambda ua, now: ua.hangup(call_id, now))
+            endpoint.act(lambda ua, now, c=call_id: ua.hangup(c, now))
             ended = await endpoint.next_event(ev.CallEnded, timeout=40)
             assert isinstance(ended, ev.CallEnded)
         assert_all_successful(await peer.wait(limit=120), calls)
