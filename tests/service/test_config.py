@@ -6,16 +6,21 @@ RTP ports follow RFC 3550 §11 (RTP even, RTCP odd).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mobilityd.service.config import (
     KeyAgreement,
     SecurityPolicy,
     load_config,
+    parse_config,
     restart_required,
 )
 from mobilityd.service.errors import ConfigError, KeyFileError
@@ -221,3 +226,30 @@ def test_read_psk_accepts_hex_with_comments(tmp_path: Path) -> None:
 def test_read_psk_refuses_bad_content(tmp_path: Path, text: str, words: str) -> None:
     with pytest.raises(KeyFileProblem, match=words):
         read_psk(write_secret(tmp_path / "k", text))
+
+
+def test_psk_content_is_checked_at_load(tmp_path: Path) -> None:
+    path = _with(tmp_path, minimal_toml(tmp_path / "s.sock"))
+    write_secret(tmp_path / "alice.psk", "not hex at all\n")
+    err = _error(path)
+    assert isinstance(err, KeyFileError)
+    assert err.key == "peers[0].psk_file"
+    assert "hexadecimal" in err.problem
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.floats(-1, 1e5),
+                    st.text(max_size=12), st.lists(st.text(max_size=6), max_size=3))
+_KEYS = st.sampled_from(["uri", "name", "port", "bind", "policy", "level", "socket",
+                         "psk_file", "contact", "grace_period", "transports", "srtp_suites",
+                         "rtp_port_min", "device", "key_agreement", "x"])
+_TABLES = st.sampled_from(["identity", "sip", "media", "mobility", "security", "control",
+                           "log", "registrar", "ca", "peers", "devices", "zzz"])
+
+
+@given(st.dictionaries(_TABLES, st.one_of(
+    st.dictionaries(_KEYS, _VALUES, max_size=5),
+    st.lists(st.dictionaries(_KEYS, _VALUES, max_size=5), max_size=2), _VALUES), max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_only_config_errors_escape(document: dict[str, Any]) -> None:
+    with contextlib.suppress(ConfigError):
+        parse_config(document, Path("/nonexistent/fuzz.toml"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import PSK_HEX, minimal_toml
+from tests.service.conftest import PSK_HEX, minimal_toml, write_secret
 from tests.service.daemon_harness import REPO, DaemonProcess, NotifySocket, ask
 
 
@@ -187,3 +187,15 @@ def test_debug_log_never_contains_the_psk(make_config: Callable[..., Path], tmp_
     for form in (PSK_HEX, PSK_HEX.upper(), base64.b64encode(key).decode()[:-2],
                  base64.urlsafe_b64encode(key).decode()[:-2]):
         assert form not in err
+
+
+def test_unusable_socket_path_fails_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    write_secret(tmp_path / "alice.psk")
+    config = tmp_path / "m.toml"
+    config.write_text(minimal_toml(tmp_path / "afile" / "control.sock"))
+    proc = subprocess.run([sys.executable, "-m", "mobilityd", "--config", str(config)],
+                          capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("<3>daemon.start_failed error=")
+    assert "Traceback" not in proc.stderr
