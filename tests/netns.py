@@ -48,6 +48,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,10 @@ Command = Sequence[str] | str
 
 class NetnsError(RuntimeError):
     """A namespace command failed; the message carries the command and its stderr."""
+
+
+class NetemUnavailableError(NetnsError):
+    """The kernel cannot do ``tc ... netem``."""
 
 
 def _argv(cmd: Command) -> list[str]:
@@ -190,7 +195,12 @@ class TestHost:
     # ------------------------------------------------------------ tc netem
     def netem(self, dev: str, *, delay_ms: float = 0, jitter_ms: float = 0,
               loss_pct: float = 0, rate: str | None = None) -> None:
-        """Set (replace) a netem qdisc on ``dev``: delay, jitter, loss, rate."""
+        """Set (replace) a netem qdisc on ``dev``: delay, jitter, loss, rate.
+
+        Raises :class:`NetemUnavailableError` when the kernel has no ``sch_netem``
+        (e.g. minimal VM kernels without CONFIG_NET_SCH_NETEM); use
+        :meth:`Topology.connect_emulated` there.
+        """
         args = ["tc", "qdisc", "replace", "dev", dev, "root", "netem"]
         if delay_ms or jitter_ms:
             args += ["delay", f"{delay_ms}ms"] + ([f"{jitter_ms}ms"] if jitter_ms else [])
@@ -198,7 +208,14 @@ class TestHost:
             args += ["loss", f"{loss_pct}%"]
         if rate:
             args += ["rate", rate]
-        self.run(args)
+        proc = self.run(args, check=False)
+        if proc.returncode != 0 and "kind is unknown" in proc.stderr:
+            raise NetemUnavailableError(
+                "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); "
+                "use Topology.connect_emulated() for delay and loss")
+        if proc.returncode != 0:
+            raise NetnsError(f"{shlex.join(args)} exited {proc.returncode}: "
+                             f"{proc.stderr.strip()}")
 
     def clear_netem(self, dev: str) -> None:
         self.run(["tc", "qdisc", "del", "dev", dev, "root"], check=False)
@@ -218,6 +235,47 @@ class TestHost:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=3)
         self.processes.clear()
+
+
+_ECHO_SERVER = """
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(data, peer)
+"""
+
+_ECHO_CLIENT = """
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_DGRAM)
+s.settimeout(float(sys.argv[3]))
+s.sendto(b"ping", (sys.argv[1], int(sys.argv[2])))
+data, _ = s.recvfrom(2048)
+sys.exit(0 if data == b"ping" else 1)
+"""
+
+
+def udp_roundtrip(client: TestHost, server: TestHost, server_address: str, *,
+                  port: int = 9999, timeout: float = 3.0) -> bool:
+    """True when a UDP datagram from ``client`` to ``server_address`` (on ``server``)
+    comes back (no ``ping`` needed; uses this Python)."""
+    echo = server.popen([sys.executable, "-c", _ECHO_SERVER, server_address, str(port)],
+                        stdout=subprocess.PIPE, text=True)
+    try:
+        assert echo.stdout is not None
+        if echo.stdout.readline().strip() != "ready":
+            raise NetnsError(f"UDP echo server on {server.name} did not start")
+        proc = client.run([sys.executable, "-c", _ECHO_CLIENT, server_address, str(port),
+                           str(timeout)], check=False, timeout=timeout + 10)
+        return proc.returncode == 0
+    finally:
+        echo.terminate()
+        echo.wait(timeout=5)
+        server.processes.remove(echo)
 
 
 @dataclass
