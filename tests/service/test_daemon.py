@@ -199,3 +199,12 @@ def test_unusable_socket_path_fails_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("<3>daemon.start_failed error=")
     assert "Traceback" not in proc.stderr
+
+
+def test_service_benchmark_prints_json_medians() -> None:
+    out = subprocess.run([sys.executable, "-m", "mobilityd.service.bench", "--quick"],
+                         capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["samples"] == {"start": 2, "reload": 6, "status": 80, "connect": 20}
+    assert all(result[k] > 0 for k in result if k.endswith("_median"))
