@@ -18,6 +18,9 @@ Quick start (a fixture gives you an empty topology that is always torn down)::
         alice.add_default_route("10.1.0.1")
         alice.run(["ping", "-c1", "10.1.0.1"])            # runs "on" alice
         rtr.netem("ra", delay_ms=50, loss_pct=5)          # tc netem on rtr's side
+        # kernels without netem: a userspace-emulated link instead of a veth pair
+        link = topology.connect_emulated(bob, "b0", rtr, "rb", delay_ms=10)
+        link.set(loss_pct=10)                              # live change
 
     def test_roaming(roaming: RoamingTopology) -> None:   # Alice - rtr - Bob(wlan+eth)
         roaming.bob.del_address("b0", roaming.bob_wlan4)
@@ -288,6 +291,28 @@ class Link:
     dev_b: str
 
 
+@dataclass
+class EmulatedLink(Link):
+    """A TAP pair joined by ``tests/net/linkemu.py``: delay, jitter and loss without
+    netem. ``delay_ms`` is one way (the round trip adds twice it)."""
+
+    process: subprocess.Popen[str] | None = None
+
+    def set(self, *, delay_ms: float | None = None, jitter_ms: float | None = None,
+            loss_pct: float | None = None) -> None:
+        """Change the link live (e.g. 10 % loss during a move)."""
+        values = {"delay_ms": delay_ms, "jitter_ms": jitter_ms, "loss_pct": loss_pct}
+        words = [f"{k}={v}" for k, v in values.items() if v is not None]
+        proc = self.process
+        if proc is None or proc.stdin is None or proc.stdout is None or proc.poll() is not None:
+            raise NetnsError("link emulator is not running")
+        proc.stdin.write("set " + " ".join(words) + "\n")
+        proc.stdin.flush()
+        answer = proc.stdout.readline().strip()
+        if answer != "ok":
+            raise NetnsError(f"link emulator refused {words}: {answer}")
+
+
 class Topology:
     """A set of test hosts and links; :meth:`close` removes all of them.
 
@@ -327,6 +352,29 @@ class Topology:
             host_a.link_up(dev_a)
             host_b.link_up(dev_b)
         link = Link(host_a, dev_a, host_b, dev_b)
+        self.links.append(link)
+        return link
+
+    def connect_emulated(self, host_a: TestHost, dev_a: str, host_b: TestHost, dev_b: str,
+                         *, delay_ms: float = 0, jitter_ms: float = 0, loss_pct: float = 0,
+                         seed: int = 0) -> EmulatedLink:
+        """Like :meth:`connect` but through the userspace link emulator, for delay and
+        loss on kernels without netem. Both devices are up when this returns."""
+        emulator = os.path.join(os.path.dirname(os.path.abspath(__file__)), "net",
+                                "linkemu.py")
+        proc = subprocess.Popen(
+            [sys.executable, emulator, "--a", host_a.ns, dev_a, "--b", host_b.ns, dev_b,
+             "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
+             "--loss-pct", str(loss_pct), "--seed", str(seed)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True)
+        host_a.processes.append(proc)  # stopped (by pid) at teardown
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            _, err = proc.communicate(timeout=5)
+            raise NetnsError(f"link emulator failed: {err.strip()}")
+        link = EmulatedLink(host_a, dev_a, host_b, dev_b, proc)
         self.links.append(link)
         return link
 

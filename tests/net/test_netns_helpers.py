@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.netns import (
     NetemUnavailableError,
     NetnsError,
     RoamingTopology,
+    TestHost,
     Topology,
     run_in,
     udp_roundtrip,
@@ -100,3 +102,33 @@ def test_measure_detection_cleans_up() -> None:
     print(f"\ndetection (watcher, after `ip addr add` returned): {summary}")
     with pytest.raises(PerfSetupError):
         measure_detection(0)
+
+
+def udp_rtt_ms(client: TestHost, server: TestHost, address: str) -> float:
+    started = time.perf_counter()
+    assert udp_roundtrip(client, server, address, timeout=3.0)
+    return (time.perf_counter() - started) * 1000
+
+
+def test_emulated_link_delay_and_loss(topology: Topology) -> None:
+    """The userspace link emulator: the round trip is at least twice the one-way delay,
+    100 % loss cuts the link, and settings change live."""
+    a = topology.add_host("a")
+    b = topology.add_host("b")
+    link = topology.connect_emulated(a, "e0", b, "e1", delay_ms=0)
+    a.add_address("e0", "10.8.0.1/24")
+    b.add_address("e1", "10.8.0.2/24")
+    a.add_address("e0", "fd00:8::1/64")
+    b.add_address("e1", "fd00:8::2/64")
+    base = udp_rtt_ms(a, b, "10.8.0.2")
+    link.set(delay_ms=40)
+    slow = udp_rtt_ms(a, b, "fd00:8::2")
+    print(f"\nemulated link: round trip incl. process start {base:.1f} ms at 0 ms delay, "
+          f"{slow:.1f} ms at 40 ms one-way delay")
+    assert slow >= 80  # a lower bound from the delay itself, not a speed check
+    link.set(delay_ms=0, loss_pct=100)
+    assert not udp_roundtrip(a, b, "10.8.0.2", timeout=0.5)
+    link.set(loss_pct=0)
+    assert udp_roundtrip(a, b, "10.8.0.2")
+    with pytest.raises(NetnsError):
+        link.set(loss_pct=200)

@@ -1,0 +1,132 @@
+"""Userspace link emulator: two TAP devices joined by a process that adds delay and loss.
+
+For kernels without ``sch_netem`` (this project's VM kernel has no
+CONFIG_NET_SCH_NETEM), :meth:`tests.netns.Topology.connect_emulated` runs this file as
+a separate process. It creates two TAP devices, moves one into each namespace under the
+wanted name, brings them up and forwards every Ethernet frame between them after
+``delay_ms`` (+ uniform ``jitter_ms``), dropping ``loss_pct`` percent, in both
+directions (so the round trip adds ``2 * delay_ms``). Loss uses a seeded RNG, so a run
+can be repeated. Killing the process removes both devices (the link goes down).
+
+Protocol on stdin/stdout: prints ``ready`` once the devices exist; reads lines
+``set delay_ms=20 jitter_ms=0 loss_pct=10`` (any subset) to change the link live;
+exits on EOF or SIGTERM. Standard library only (runs as a plain script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import heapq
+import os
+import random
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+TUNSETIFF = 0x400454CA
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+MAX_FRAME = 65536
+
+
+def open_tap(name: str) -> int:
+    """A non-persistent TAP device ``name`` (deleted when the fd closes)."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI))
+    return fd
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+
+class Settings:
+    def __init__(self, delay_ms: float, jitter_ms: float, loss_pct: float) -> None:
+        self.delay_ms, self.jitter_ms, self.loss_pct = delay_ms, jitter_ms, loss_pct
+
+    def update(self, line: str) -> None:
+        words = line.split()
+        if not words or words[0] != "set":
+            raise ValueError(f"unknown command {line.strip()!r}")
+        for word in words[1:]:
+            key, _, value = word.partition("=")
+            if key not in ("delay_ms", "jitter_ms", "loss_pct"):
+                raise ValueError(f"unknown setting {key!r}")
+            number = float(value)
+            if number < 0 or (key == "loss_pct" and number > 100):
+                raise ValueError(f"{key}={value} out of range")
+            setattr(self, key, number)
+
+
+def forward(fd_a: int, fd_b: int, settings: Settings, rng: random.Random) -> None:
+    selector = selectors.DefaultSelector()
+    selector.register(fd_a, selectors.EVENT_READ, fd_b)
+    selector.register(fd_b, selectors.EVENT_READ, fd_a)
+    selector.register(sys.stdin, selectors.EVENT_READ, None)
+    pending: list[tuple[float, int, int, bytes]] = []  # due, order, output fd, frame
+    order = 0
+    commands = b""
+    while True:
+        now = time.monotonic()
+        while pending and pending[0][0] <= now:
+            _, _, out_fd, frame = heapq.heappop(pending)
+            with contextlib.suppress(OSError):  # device down: lost, as on a real link
+                os.write(out_fd, frame)
+        timeout = max(0.0, pending[0][0] - now) if pending else None
+        for key, _ in selector.select(timeout):
+            if key.data is None:
+                data = os.read(sys.stdin.fileno(), 4096)
+                if not data:
+                    return
+                commands += data
+                while b"\n" in commands:
+                    line, commands = commands.split(b"\n", 1)
+                    try:
+                        settings.update(line.decode())
+                        print("ok", flush=True)
+                    except ValueError as exc:
+                        print(f"error {exc}", flush=True)
+                continue
+            while True:
+                try:
+                    frame = os.read(key.fd, MAX_FRAME)
+                except (BlockingIOError, OSError):
+                    break
+                if rng.random() * 100 < settings.loss_pct:
+                    continue
+                delay = settings.delay_ms + rng.uniform(0, settings.jitter_ms)
+                order += 1
+                heapq.heappush(pending, (time.monotonic() + delay / 1000, order, key.data,
+                                         frame))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--a", nargs=2, metavar=("NETNS", "DEV"), required=True)
+    parser.add_argument("--b", nargs=2, metavar=("NETNS", "DEV"), required=True)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--jitter-ms", type=float, default=0.0)
+    parser.add_argument("--loss-pct", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    fds = []
+    for side, (netns, dev) in (("a", args.a), ("b", args.b)):
+        temporary = f"le{os.getpid()}{side}"[:15]
+        fds.append(open_tap(temporary))
+        ip("link", "set", temporary, "netns", netns)
+        ip("-n", netns, "link", "set", temporary, "name", dev)
+        ip("-n", netns, "link", "set", dev, "up")
+    print("ready", flush=True)
+    settings = Settings(args.delay_ms, args.jitter_ms, args.loss_pct)
+    forward(fds[0], fds[1], settings, random.Random(args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
