@@ -424,6 +424,9 @@ class RoamingTopology:
     Bob's default routes: via b0 metric ``wlan_metric`` (default 600) and via b1
     metric ``eth_metric`` (default 100), so the kernel prefers eth while both are up.
     ``10.3.0.0/24`` / ``fd00:3::/64`` on rb (rtr) is free for "roam to a new subnet".
+    With ``emulate=True`` Bob's links (b0, b1) go through the userspace link emulator
+    with ``delay_ms`` one way each (Alice-Bob round trip + 2 * delay_ms); change them
+    live with ``roaming.links["b0"].set(loss_pct=10)``.
     """
 
     topology: Topology
@@ -436,16 +439,26 @@ class RoamingTopology:
     bob_eth4: str = "10.4.0.2/24"
     bob_wlan6: str = "fd00:2::2/64"
     bob_eth6: str = "fd00:4::2/64"
+    links: dict[str, Link] = field(default_factory=dict)
 
 
 def build_roaming(topology: Topology, *, wlan_metric: int = 600,
-                  eth_metric: int = 100, with_eth: bool = True) -> RoamingTopology:
+                  eth_metric: int = 100, with_eth: bool = True, emulate: bool = False,
+                  delay_ms: float = 0.0) -> RoamingTopology:
     """Build the standard Alice / router / Bob(wlan, eth) topology in ``topology``."""
     alice = topology.add_host("alice")
     bob = topology.add_host("bob")
     rtr = topology.add_router("rtr")
-    topology.connect(alice, "a0", rtr, "ra")
-    topology.connect(bob, "b0", rtr, "rb")
+    links: dict[str, Link] = {}
+
+    def bob_link(dev: str, peer_dev: str) -> None:
+        if emulate:
+            links[dev] = topology.connect_emulated(bob, dev, rtr, peer_dev, delay_ms=delay_ms)
+        else:
+            links[dev] = topology.connect(bob, dev, rtr, peer_dev)
+
+    links["a0"] = topology.connect(alice, "a0", rtr, "ra")
+    bob_link("b0", "rb")
     alice.add_address("a0", "10.1.0.2/24")
     alice.add_address("a0", "fd00:1::2/64")
     rtr.add_address("ra", "10.1.0.1/24")
@@ -461,14 +474,14 @@ def build_roaming(topology: Topology, *, wlan_metric: int = 600,
     bob.add_default_route("10.2.0.1", dev="b0", metric=wlan_metric)
     bob.add_default_route("fd00:2::1", dev="b0", metric=wlan_metric)
     if with_eth:
-        topology.connect(bob, "b1", rtr, "rc")
+        bob_link("b1", "rc")
         rtr.add_address("rc", "10.4.0.1/24")
         rtr.add_address("rc", "fd00:4::1/64")
         bob.add_address("b1", "10.4.0.2/24")
         bob.add_address("b1", "fd00:4::2/64")
         bob.add_default_route("10.4.0.1", dev="b1", metric=eth_metric)
         bob.add_default_route("fd00:4::1", dev="b1", metric=eth_metric)
-    return RoamingTopology(topology, alice, bob, rtr)
+    return RoamingTopology(topology, alice, bob, rtr, links=links)
 
 
 @pytest.fixture

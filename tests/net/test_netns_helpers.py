@@ -13,11 +13,13 @@ import pytest
 
 from mobilityd.net.perf import PerfSetupError, measure_detection, summarize
 from tests.netns import (
+    EmulatedLink,
     NetemUnavailableError,
     NetnsError,
     RoamingTopology,
     TestHost,
     Topology,
+    build_roaming,
     run_in,
     udp_roundtrip,
 )
@@ -132,3 +134,13 @@ def test_emulated_link_delay_and_loss(topology: Topology) -> None:
     assert udp_roundtrip(a, b, "10.8.0.2")
     with pytest.raises(NetnsError):
         link.set(loss_pct=200)
+
+
+def test_roaming_topology_with_emulated_links(topology: Topology) -> None:
+    roaming = build_roaming(topology, emulate=True, delay_ms=5)
+    assert udp_roundtrip(roaming.alice, roaming.bob, "10.4.0.2")
+    assert udp_roundtrip(roaming.bob, roaming.alice, roaming.alice6)
+    eth = roaming.links["b1"]
+    assert isinstance(eth, EmulatedLink)
+    eth.set(loss_pct=100)
+    assert not udp_roundtrip(roaming.alice, roaming.bob, "10.4.0.2", timeout=0.5)
