@@ -41,7 +41,7 @@ SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 #   quoted-string  =  SWS DQUOTE *(qdtext / quoted-pair ) DQUOTE
 #   qdtext         =  LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
 #   quoted-pair    =  "\" (%x00-09 / %x0B-0C / %x0E-7F)
-QUOTED_STRING = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'
+QUOTED_STRING = r'"[^"\\\r\n]*(?:\\[^\r\n][^"\\\r\n]*)*"'
 QUOTED_STRING_RE = re.compile(QUOTED_STRING)
 _QUOTED_PAIR_RE = re.compile(r"\\(.)")
 
@@ -50,14 +50,14 @@ _QUOTED_PAIR_RE = re.compile(r"\\(.)")
 #   toplabel         =  ALPHA / ALPHA *( alphanum / "-" ) alphanum
 #   (toplabel is relaxed to alphanum so that a numeric label list that is not a valid
 #   IPv4address is still rejected by IPV4 below, not mistaken for a hostname)
-HOSTNAME = (
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?"
-)
+#   (written without nested ambiguity so that a failing match cannot backtrack for long;
+#   a label ending in "-" is tolerated)
+HOSTNAME = r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)*[A-Za-z][A-Za-z0-9\-]*\.?"
 #   IPv4address    =  1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
 IPV4 = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
 #   IPv6reference  =  "[" IPv6address "]"  (checked with ipaddress after the match)
 IPV6_REFERENCE = r"\[[0-9A-Fa-f:.]+\]"
-HOST = rf"(?:{HOSTNAME}|{IPV4}|{IPV6_REFERENCE})"
+HOST = rf"(?:{IPV4}|{HOSTNAME}|{IPV6_REFERENCE})"
 HOST_RE = re.compile(HOST)
 HOSTPORT_RE = re.compile(rf"({HOST})(?::([0-9]{{1,5}}))?")
 
@@ -75,6 +75,19 @@ _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 # Characters that stand for themselves in the parts of a SIP URI (RFC 3261 §25.1).
 UNRESERVED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()"
+_UNRESERVED_CLASS = r"A-Za-z0-9\-_.!~*'()%"  # unreserved / escaped (checked by unescape)
+#   user             =  1*( unreserved / escaped / user-unreserved )
+#   user-unreserved  =  "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"
+USER_RE = re.compile(rf"[{_UNRESERVED_CLASS}&=+$,;?/]+")
+#   password         =  *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
+PASSWORD_RE = re.compile(rf"[{_UNRESERVED_CLASS}&=+$,]*")
+#   paramchar         =  param-unreserved / unreserved / escaped
+#   param-unreserved  =  "[" / "]" / "/" / ":" / "&" / "+" / "$"
+PARAMCHARS_RE = re.compile(rf"[{_UNRESERVED_CLASS}\[\]/:&+$]+")
+#   hname / hvalue  =  *( hnv-unreserved / unreserved / escaped )
+#   hnv-unreserved  =  "[" / "]" / "/" / "?" / ":" / "+" / "$"
+HNV_RE = re.compile(rf"[{_UNRESERVED_CLASS}\[\]/?:+$]*")
+HNV_NONEMPTY = rf"[{_UNRESERVED_CLASS}\[\]/?:+$]+"
 USER_SAFE = frozenset(UNRESERVED + "&=+$,;?/")  # user-unreserved
 PASSWORD_SAFE = frozenset(UNRESERVED + "&=+$,")
 PARAM_SAFE = frozenset(UNRESERVED + "[]/:&+$")  # param-unreserved
@@ -113,8 +126,8 @@ def split_top_level(text: str, sep: str) -> list[str]:
 
     An unterminated quoted-string or ``<`` raises SipParseError.
     """
-    if sep not in text and '"' not in text and "<" not in text:
-        return [text]
+    if '"' not in text and "<" not in text:
+        return text.split(sep) if sep in text else [text]
     parts: list[str] = []
     start = 0
     in_quote = False
@@ -186,6 +199,36 @@ def parse_params(parts: list[str], what: str) -> dict[str, str | None]:
     return params
 
 
+#   generic-param *( SEMI generic-param ) as one scan: each item is
+#   SEMI token [ EQUAL gen-value ], gen-value = token / host / quoted-string
+_PARAM_ITEM_RE = re.compile(
+    rf"[ \t]*;[ \t]*({TOKEN})"
+    rf"(?:[ \t]*=[ \t]*({QUOTED_STRING}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]+|{TOKEN}|{IPV6_REFERENCE}))?"
+    rf"[ \t]*"
+)
+
+
+def parse_param_string(text: str, what: str) -> dict[str, str | None]:
+    """``*( SEMI generic-param )`` starting at a ``;`` (RFC 3261 §25.1) in one scan.
+
+    Names are lower-cased; quoted values keep their quotes; a name without ``=`` maps
+    to None.  Anything else (an empty parameter, junk) raises SipParseError.
+    """
+    params: dict[str, str | None] = {}
+    pos = 0
+    end = len(text)
+    match_item = _PARAM_ITEM_RE.match
+    while pos < end:
+        match = match_item(text, pos)
+        if match is None:
+            raise SipParseError(f"bad parameter in {what}")
+        params[match.group(1).lower()] = match.group(2)
+        pos = match.end()
+        if pos < end and text[pos] != ";":
+            raise SipParseError(f"bad parameter in {what}")
+    return params
+
+
 def format_params(params: dict[str, str | None]) -> str:
     """``;name=value`` for each parameter, in order."""
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
@@ -194,3 +237,62 @@ def format_params(params: dict[str, str | None]) -> str:
 def collapse_lws(text: str) -> str:
     """Replace runs of SP/HTAB with one SP (RFC 3261 §7.3.1)."""
     return _LWS_RE.sub(" ", text)
+
+
+# ---------------------------------------------------------------------------------------
+# Syntax-only checks for the common forms of the header fields parse_message validates.
+# A value these accept is valid (the typed parse of it cannot fail, a property the fuzz
+# tests check); a value they refuse is handed to the full parser, which either accepts
+# an unusual form or raises naming the problem.  They exist for speed: the typed values
+# are then built only when an accessor asks for them.
+# ---------------------------------------------------------------------------------------
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_STRICT = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
+IPV4_RE = re.compile(IPV4)
+IPV4_STRICT_RE = re.compile(_IPV4_STRICT)
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_HOSTPORT_STRICT = rf"(?:{_IPV4_STRICT}|{HOSTNAME})(?::{_PORT})?"
+_PLAIN_PARAMS = rf"(?:[ \t]*;[ \t]*{TOKEN}(?:[ \t]*=[ \t]*(?:{QUOTED_STRING}|{TOKEN}))?)*[ \t]*"
+_URI_PARAMCHARS = r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+"
+_URI_TAIL = (
+    rf"(?:;{_URI_PARAMCHARS}(?:={_URI_PARAMCHARS})?)*"
+    r"(?:\?[A-Za-z0-9\-_.!~*'()\[\]/?:+$]+=[A-Za-z0-9\-_.!~*'()\[\]/?:+$]*"
+    r"(?:&[A-Za-z0-9\-_.!~*'()\[\]/?:+$]+=[A-Za-z0-9\-_.!~*'()\[\]/?:+$]*)*)?"
+)
+_USERINFO = r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]+(?::[A-Za-z0-9\-_.!~*'()&=+$,]*)?@)?"
+_USERINFO_NO_SEMI = r"(?:[A-Za-z0-9\-_.!~*'()&=+$/]+(?::[A-Za-z0-9\-_.!~*'()&=+$]*)?@)?"
+
+#   name-addr with a sip/sips URI, then *( SEMI generic-param )      (RFC 3261 §25.1)
+NAME_ADDR_SYNTAX_RE = re.compile(
+    rf"(?:{QUOTED_STRING}[ \t]*|(?:{TOKEN}[ \t]*)*)"
+    rf"<sips?:{_USERINFO}{_HOSTPORT_STRICT}{_URI_TAIL}>{_PLAIN_PARAMS}"
+)
+#   addr-spec form: the URI has no parameters or headers of its own  (RFC 3261 §20.10)
+ADDR_SPEC_SYNTAX_RE = re.compile(rf"sips?:{_USERINFO_NO_SEMI}{_HOSTPORT_STRICT}{_PLAIN_PARAMS}")
+#   via-parm with sent-by a hostname or IPv4 address and plain parameters
+VIA_SYNTAX_RE = re.compile(
+    rf"SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*{TOKEN}[ \t]+"
+    rf"(?:{_IPV4_STRICT}|{HOSTNAME})(?:[ \t]*:[ \t]*{_PORT})?{_PLAIN_PARAMS}"
+)
+# Via parameters with value rules of their own (ttl, received, rport=) go through the
+# full parser; an empty branch value is already refused by VIA_SYNTAX_RE.
+_RPORT_VALUE_RE = re.compile(r"rport[ \t]*=")
+
+
+def name_addr_syntax_ok(value: str) -> bool:
+    """True when ``value`` is a common, certainly valid name-addr / addr-spec."""
+    return "%" not in value and (
+        NAME_ADDR_SYNTAX_RE.fullmatch(value) is not None
+        or ADDR_SPEC_SYNTAX_RE.fullmatch(value) is not None
+    )
+
+
+def via_syntax_ok(value: str) -> bool:
+    """True when ``value`` is a common, certainly valid Via value."""
+    if VIA_SYNTAX_RE.fullmatch(value) is None:
+        return False
+    low = value.lower()
+    if "ttl" in low or "received" in low:
+        return False
+    return "rport" not in low or _RPORT_VALUE_RE.search(low) is None

@@ -284,8 +284,8 @@ class Via:
         if rest:
             if not rest.startswith(";"):
                 raise SipParseError("bad Via header: junk after sent-by")
-            params = g.parse_params(g.split_top_level(rest[1:], ";"), "Via")
-        _check_via_params(params)
+            params = g.parse_param_string(rest, "Via")
+            _check_via_params(params)
         return cls(
             transport=transport.upper(),
             host=host,

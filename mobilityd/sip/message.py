@@ -11,8 +11,10 @@ others are parsed when their accessor is used and raise `SipParseError` then.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar, cast
 
 from mobilityd.sip import grammar as g
 from mobilityd.sip.errors import PartialMessage, SipParseError, StatusCode
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 SIP_VERSION = "SIP/2.0"
+T = TypeVar("T")
 
 # RFC 3261 §21 reason phrases (and RFC 3515 §2.4.7, RFC 4028 §6, RFC 6665 §8.3.1).
 _REASON_PHRASES: dict[int, str] = {
@@ -155,6 +158,19 @@ class _MessageAccessors:
 
     headers: Headers
     body: bytes
+    _typed: dict[tuple[str, str], object]
+
+    def _typed_value(self, kind: str, value: str, parse: Callable[[str], T]) -> T:
+        """``parse(value)``, remembered per message so that an accessor used again (or
+        after validation in `parse_message`) does not parse again.  Treat the returned
+        values as immutable."""
+        key = (kind, value)
+        found = self._typed.get(key)
+        if found is None:
+            found = parse(value)
+            if len(self._typed) < 512:
+                self._typed[key] = found
+        return cast(T, found)
 
     def _single(self, name: str) -> str:
         values = self.headers.get_all(name)
@@ -166,7 +182,7 @@ class _MessageAccessors:
     @property
     def vias(self) -> list[Via]:
         """Via values, top first (RFC 3261 §20.42)."""
-        return [Via.parse(v) for v in self.headers.get_all("Via")]
+        return [self._typed_value("via", v, Via.parse) for v in self.headers.get_all("Via")]
 
     @property
     def top_via(self) -> Via:
@@ -174,17 +190,17 @@ class _MessageAccessors:
         value = self.headers.get("Via")
         if value is None:
             raise SipParseError("missing Via header")
-        return Via.parse(value)
+        return self._typed_value("via", value, Via.parse)
 
     @property
     def from_(self) -> NameAddr:
         """The From value with its tag (RFC 3261 §20.20)."""
-        return NameAddr.parse(self._single("From"))
+        return self._typed_value("name-addr", self._single("From"), NameAddr.parse)
 
     @property
     def to(self) -> NameAddr:
         """The To value with its tag (RFC 3261 §20.39)."""
-        return NameAddr.parse(self._single("To"))
+        return self._typed_value("name-addr", self._single("To"), NameAddr.parse)
 
     @property
     def call_id(self) -> str:
@@ -194,22 +210,30 @@ class _MessageAccessors:
     @property
     def cseq(self) -> CSeq:
         """The CSeq (RFC 3261 §20.16)."""
-        return CSeq.parse(self._single("CSeq"))
+        return self._typed_value("cseq", self._single("CSeq"), CSeq.parse)
 
     @property
     def contacts(self) -> list[NameAddr]:
         """Contact values; a ``*`` is a NameAddr with ``wildcard`` set (RFC 3261 §20.10)."""
-        return [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
+        return [
+            self._typed_value("name-addr", v, NameAddr.parse)
+            for v in self.headers.get_all("Contact")
+        ]
 
     @property
     def route(self) -> list[NameAddr]:
         """Route values in order (RFC 3261 §20.34)."""
-        return [NameAddr.parse(v) for v in self.headers.get_all("Route")]
+        return [
+            self._typed_value("name-addr", v, NameAddr.parse) for v in self.headers.get_all("Route")
+        ]
 
     @property
     def record_route(self) -> list[NameAddr]:
         """Record-Route values in order (RFC 3261 §20.30)."""
-        return [NameAddr.parse(v) for v in self.headers.get_all("Record-Route")]
+        return [
+            self._typed_value("name-addr", v, NameAddr.parse)
+            for v in self.headers.get_all("Record-Route")
+        ]
 
     @property
     def max_forwards(self) -> int | None:
@@ -329,6 +353,9 @@ class Request(_MessageAccessors):
     uri: SipUri
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    _typed: dict[tuple[str, str], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __bytes__(self) -> bytes:
         return self._head_and_body(f"{self.method} {self.uri} {SIP_VERSION}")
@@ -342,6 +369,9 @@ class Response(_MessageAccessors):
     reason: str = ""
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    _typed: dict[tuple[str, str], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __bytes__(self) -> bytes:
         return self._head_and_body(f"{SIP_VERSION} {self.status} {self.reason}")
@@ -421,6 +451,8 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
     if "\x00" in head and _BARE_NUL_RE.search(head):
         raise SipParseError("NUL octet in header section")  # only as a quoted-pair
     lines = head.split("\r\n")
+    if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
+        raise SipParseError("bare CR or LF in header section")
     start_line = lines[0]
     is_response = start_line[:4].upper() == "SIP/"
     method = "" if is_response else start_line.split(" ", 1)[0]
@@ -445,14 +477,27 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
         raise exc.with_partial(_partial(method, raw)) from None
 
 
+def _name_info(name: str) -> tuple[str, str, bool]:
+    """(canonical name, lower-case key, is a list field) of a header field name."""
+    canon = CANONICAL_NAMES.get(name.lower(), name)
+    key = canon.lower()
+    return canon, key, key in LIST_HEADERS
+
+
+# Every spelling we expect on the wire (canonical, lower-case, compact) -> its info.
+_NAME_INFO: dict[str, tuple[str, str, bool]] = {}
+for _lower, _canon in CANONICAL_NAMES.items():
+    for _form in (_lower, _canon, _lower.upper(), _canon.upper()):
+        _NAME_INFO[_form] = _name_info(_canon)
+
+
 def _header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[str, str]]:
     """Unfold and split ``field-name HCOLON field-value`` lines (RFC 3261 §7.3.1)."""
     if len(lines) - 1 > limits.max_headers:
         raise SipParseError("too many header fields")
     fields: list[tuple[str, str]] = []
+    max_line = limits.max_header_line
     for line in lines[1:]:
-        if "\r" in line or "\n" in line:
-            raise SipParseError("bare CR or LF in header section")
         if line[:1] in (" ", "\t"):
             if not fields:
                 raise SipParseError("continuation line before the first header field")
@@ -463,12 +508,13 @@ def _header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[str, str
                 raise SipParseError(f"{name} header field too long")
             fields[-1] = (name, value)
             continue
-        if len(line) > limits.max_header_line:
+        if len(line) > max_line:
             raise SipParseError("header field too long")
         name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not colon or (name not in CANONICAL_NAMES and not g.TOKEN_RE.fullmatch(name)):
-            raise SipParseError(f"malformed header field line {line[:40]!r}")
+        if name not in _NAME_INFO:
+            name = name.rstrip(" \t")
+            if not colon or (name not in _NAME_INFO and not g.TOKEN_RE.fullmatch(name)):
+                raise SipParseError(f"malformed header field line {line[:40]!r}")
         fields.append((name, value.strip(" \t")))
     return fields
 
@@ -515,20 +561,21 @@ def _build(
     is_response: bool,
 ) -> Request | Response:
     items: list[tuple[str, str, str]] = []
+    append = items.append
     for name, value in raw:
-        lname = name.lower()
-        canon = CANONICAL_NAMES.get(lname)
-        if canon is None:
-            canon = name
-        key = canon.lower() if canon is not name else lname
-        if key in LIST_HEADERS and ("," in value or not value):
+        info = _NAME_INFO.get(name)
+        if info is None:
+            canon, key, is_list = _name_info(name)
+        else:
+            canon, key, is_list = info
+        if not is_list or ("," not in value and value):
+            append((canon, key, value))
+        else:
             for element in g.split_top_level(value, ","):
                 stripped = element.strip(" \t")
                 if not stripped:
                     raise SipParseError(f"empty element in {canon} header")
-                items.append((canon, key, stripped))
-        else:
-            items.append((canon, key, value))
+                append((canon, key, stripped))
     headers = Headers._from_normalised(items)
     body = _frame_body(headers, body, limits, datagram)
     if is_response:
@@ -541,7 +588,7 @@ def _build(
 
 def _frame_body(headers: Headers, body: bytes, limits: ParseLimits, datagram: bool) -> bytes:
     """Content-Length framing (RFC 3261 §18.3, §20.14; RFC 4475 §3.1.2.2, §3.1.2.3)."""
-    values = headers.get_all("Content-Length")
+    values = [value for _, key, value in headers._items if key == "content-length"]
     if not values:
         if not datagram and body:
             raise SipParseError("missing Content-Length on a stream transport")
@@ -606,29 +653,47 @@ def _response(start_line: str, headers: Headers, body: bytes) -> Response:
     return Response(int(code), reason, headers, body)
 
 
+_CORE_KEYS = frozenset({"via", "from", "to", "call-id", "cseq", "max-forwards", "contact"})
+
+
 def _check_core_headers(message: Request | Response, limits: ParseLimits) -> None:
-    """Parse the fields transactions depend on (RFC 3261 §8.1.1, §8.2, §16.3)."""
-    vias = message.headers.get_all("Via")
+    """Parse the fields transactions depend on (RFC 3261 §8.1.1, §8.2, §16.3), in a
+    fixed order so that the reason names the first problem of RFC 4475's lists; the
+    typed values are kept for the accessors."""
+    grouped: dict[str, list[str]] = {}
+    for _, key, value in message.headers._items:
+        if key in _CORE_KEYS:
+            grouped.setdefault(key, []).append(value)
+    vias = grouped.get("via")
     if not vias:
         raise SipParseError("missing Via header")
     if len(vias) > limits.max_vias:
         raise SipParseError("too many Via headers")
+    typed = message._typed_value
     for value in vias:
-        Via.parse(value)
-    message.from_  # noqa: B018 - parse for validation
-    message.to  # noqa: B018
-    if not g.CALL_ID_RE.fullmatch(message.call_id):
+        if not g.via_syntax_ok(value):
+            typed("via", value, Via.parse)
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        count = len(grouped.get(name.lower(), ()))
+        if count != 1:
+            raise SipParseError(f"{'missing' if count == 0 else 'more than one'} {name} header")
+    for value in (grouped["from"][0], grouped["to"][0]):
+        if not g.name_addr_syntax_ok(value):
+            typed("name-addr", value, NameAddr.parse)
+    if not g.CALL_ID_RE.fullmatch(grouped["call-id"][0].strip(" \t")):
         raise SipParseError("bad Call-ID header")
-    cseq = message.cseq
+    cseq = typed("cseq", grouped["cseq"][0], CSeq.parse)
     if isinstance(message, Request) and cseq.method != message.method:
         if message.method not in KNOWN_METHODS:
             raise SipParseError(
                 f"method {message.method} not implemented", StatusCode.NOT_IMPLEMENTED
             )
         raise SipParseError("CSeq method does not match the Request-Line method")
-    max_forwards = message.headers.get_all("Max-Forwards")
+    max_forwards = grouped.get("max-forwards", ())
     if len(max_forwards) > 1:
         raise SipParseError("more than one Max-Forwards header")
     if max_forwards:
         parse_max_forwards(max_forwards[0])
-    message.contacts  # noqa: B018
+    for value in grouped.get("contact", ()):
+        if value != "*" and not g.name_addr_syntax_ok(value):
+            typed("name-addr", value, NameAddr.parse)

@@ -10,12 +10,24 @@ brackets.  Any other absolute URI (``http:``, ``mailto:``, ``urn:`` ...) is kept
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field, replace
 
 from mobilityd.sip import grammar as g
 from mobilityd.sip.errors import SipError, SipParseError, StatusCode
 
 SIP_SCHEMES = frozenset({"sip", "sips"})
+
+_URI_DELIMITER_RE = re.compile(r'[ \t\r\n<>"]')
+
+#   SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]   (RFC 3261 §25.1)
+#   userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
+_SIP_URI_RE = re.compile(
+    rf"(?:({g.USER_RE.pattern})(?::({g.PASSWORD_RE.pattern}))?@)?"
+    rf"({g.HOST})(?::([0-9]{{1,5}}))?"
+    rf"((?:;{g.PARAMCHARS_RE.pattern}(?:={g.PARAMCHARS_RE.pattern})?)*)"
+    rf"(?:\?({g.HNV_NONEMPTY}={g.HNV_RE.pattern}(?:&{g.HNV_NONEMPTY}={g.HNV_RE.pattern})*))?"
+)
 _TEL_CHARS = frozenset("0123456789abcdefABCDEF*#+-.()pwPW")
 
 
@@ -31,11 +43,8 @@ def parse_host(text: str, what: str) -> str:
         return text[1:-1]
     if not g.HOST_RE.fullmatch(text):
         raise SipParseError(f"bad host in {what}")
-    if text[0].isdigit() and text.replace(".", "").isdigit():
-        try:
-            ipaddress.IPv4Address(text)
-        except ValueError as exc:
-            raise SipParseError(f"bad IPv4 address in {what}") from exc
+    if text[-1].isdigit() and g.IPV4_RE.fullmatch(text) and not g.IPV4_STRICT_RE.fullmatch(text):
+        raise SipParseError(f"bad IPv4 address in {what}")
     return text
 
 
@@ -76,9 +85,11 @@ class SipUri:
     def parse(cls, text: str) -> SipUri:
         """Parse a URI; raises SipParseError (RFC 3261 §19.1.1, §25.1)."""
         scheme, colon, rest = text.partition(":")
+        if scheme in SIP_SCHEMES:  # the common case, checked by one regex
+            return cls._parse_sip(scheme, rest)
         if not colon or not g.SCHEME_RE.fullmatch(scheme):
             raise SipParseError("bad URI: no scheme")
-        if any(ch in rest for ch in ' \t\r\n<>"'):
+        if _URI_DELIMITER_RE.search(rest):
             raise SipParseError("bad URI: white space or delimiter inside URI")
         scheme = scheme.lower()
         if scheme in SIP_SCHEMES:
@@ -91,6 +102,37 @@ class SipUri:
 
     @classmethod
     def _parse_sip(cls, scheme: str, rest: str) -> SipUri:
+        match = _SIP_URI_RE.fullmatch(rest)
+        if match is None:
+            return cls._parse_sip_diagnose(scheme, rest)  # raises, naming the problem
+        raw_user, raw_password, host, port_text, raw_params, raw_headers = match.groups()
+        user = password = None
+        if raw_user is not None:
+            user = g.unescape(raw_user, "URI user part") if "%" in raw_user else raw_user
+            if raw_password is not None:
+                password = g.unescape(raw_password, "URI password")
+        if host[0] == "[" or host[-1].isdigit():
+            host = parse_host(host, "URI")
+        port = None
+        if port_text is not None:
+            port = int(port_text)
+            if port > 65535:
+                raise SipParseError("bad port in URI")
+        params: dict[str, str | None] = {}
+        if raw_params:
+            params = _parse_uri_params(raw_params[1:].split(";"))
+        headers: dict[str, str] = {}
+        if raw_headers is not None:
+            for item in raw_headers.split("&"):
+                name, _, value = item.partition("=")
+                headers[g.unescape(name, "URI header")] = g.unescape(value, "URI header")
+        return cls(scheme, user, password, host, port, params, headers)
+
+    @classmethod
+    def _parse_sip_diagnose(cls, scheme: str, rest: str) -> SipUri:
+        """The slow, step-by-step parse: names the problem of a URI the regex refused."""
+        if _URI_DELIMITER_RE.search(rest):
+            raise SipParseError("bad URI: white space or delimiter inside URI")
         user: str | None = None
         password: str | None = None
         userinfo, at, hostpart = rest.rpartition("@")
@@ -98,11 +140,11 @@ class SipUri:
             raw_user, colon, raw_password = userinfo.partition(":")
             if not raw_user:
                 raise SipParseError("bad URI: empty user part")
-            if not all(ch in g.USER_SAFE or ch == "%" for ch in raw_user):
+            if not g.USER_RE.fullmatch(raw_user):
                 raise SipParseError("bad URI: illegal character in user part")
             user = g.unescape(raw_user, "URI user part")
             if colon:
-                if not all(ch in g.PASSWORD_SAFE or ch == "%" for ch in raw_password):
+                if not g.PASSWORD_RE.fullmatch(raw_password):
                     raise SipParseError("bad URI: illegal character in password")
                 password = g.unescape(raw_password, "URI password")
         hostpart, qmark, raw_headers = hostpart.partition("?")
@@ -119,7 +161,7 @@ class SipUri:
                 name, eq, value = item.partition("=")
                 if not name or not eq:
                     raise SipParseError("bad URI: bad embedded header")
-                if not all(ch in g.HEADER_SAFE or ch == "%" for ch in name + value):
+                if not g.HNV_RE.fullmatch(name) or not g.HNV_RE.fullmatch(value):
                     raise SipParseError("bad URI: illegal character in embedded header")
                 headers[g.unescape(name, "URI header")] = g.unescape(value, "URI header")
         return cls(scheme, user, password, host, port, params, headers)
@@ -205,10 +247,10 @@ def _parse_uri_params(parts: list[str]) -> dict[str, str | None]:
     params: dict[str, str | None] = {}
     for part in parts:
         name, eq, value = part.partition("=")
-        if not name or not all(ch in g.PARAM_SAFE or ch == "%" for ch in name):
+        if not g.PARAMCHARS_RE.fullmatch(name):
             raise SipParseError("bad URI parameter name")
         if eq:
-            if not value or not all(ch in g.PARAM_SAFE or ch == "%" for ch in value):
+            if not g.PARAMCHARS_RE.fullmatch(value):
                 raise SipParseError(f"bad value for URI parameter {name}")
             params[g.unescape(name, "URI parameter").lower()] = g.unescape(value, "URI parameter")
         else:
@@ -236,6 +278,14 @@ def check_request_uri_scheme(uri: SipUri, schemes: frozenset[str] = SIP_SCHEMES)
         raise SipError(StatusCode.UNSUPPORTED_URI_SCHEME, f"unsupported URI scheme {uri.scheme}")
 
 
+#   name-addr = [ display-name ] LAQUOT addr-spec RAQUOT ; display-name = *(token LWS) /
+#   quoted-string (RFC 3261 §25.1; no LWS before "<" is tolerated, RFC 4475 §3.1.1.6)
+_NAME_ADDR_RE = re.compile(
+    rf"(?:({g.QUOTED_STRING})[ \t]*|((?:{g.TOKEN}[ \t]*)*))<([^<>\s\"]+)>[ \t]*(;.*)?",
+    re.S,
+)
+
+
 @dataclass(frozen=True)
 class NameAddr:
     """``( name-addr / addr-spec ) *( SEMI generic-param )`` as in From, To, Contact,
@@ -260,7 +310,17 @@ class NameAddr:
         text = text.strip(" \t")
         if text == "*":
             return cls(uri=SipUri("*", opaque=""), wildcard=True)
-        display: str | None = None
+        fast = _NAME_ADDR_RE.fullmatch(text)
+        if fast is not None:
+            quoted, tokens, inner, tail = fast.groups()
+            if quoted is not None:
+                display: str | None = g.unquote(quoted)
+            else:
+                display = " ".join(tokens.split()) if tokens else None
+            uri = SipUri.parse(inner)
+            params = g.parse_param_string(tail, "name-addr") if tail else {}
+            return cls(uri=uri, display_name=display, params=params)
+        display = None
         if text.startswith('"'):
             match = g.QUOTED_STRING_RE.match(text)
             if not match:
@@ -291,7 +351,7 @@ class NameAddr:
                 raise SipParseError("URI with ? , or spaces must be enclosed in <>")
             uri = SipUri.parse(spec)
             tail = ";" + rest if _ else ""
-        params: dict[str, str | None] = {}
+        params = {}
         if tail:
             if not tail.startswith(";"):
                 raise SipParseError("junk after URI")
