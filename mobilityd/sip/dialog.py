@@ -36,8 +36,8 @@ class Dialog:
     call_id: str
     local_tag: str
     remote_tag: str
-    local_uri: NameAddr  # without tag
-    remote_uri: NameAddr  # without tag
+    local_uri: str  # From/To field value of our side, without tag
+    remote_uri: str  # the peer's, without tag
     remote_target: SipUri
     local_target: SipUri
     local_seq: int | None
@@ -54,8 +54,8 @@ class Dialog:
     # --- creation (§12.1) ------------------------------------------------------------
 
     @classmethod
-    def as_uac(cls, *, call_id: str, local_tag: str, local_uri: NameAddr,
-               remote_uri: NameAddr, local_target: SipUri, local_seq: int,
+    def as_uac(cls, *, call_id: str, local_tag: str, local_uri: str,
+               remote_uri: str, local_target: SipUri, local_seq: int,
                remote_tag: str, contact: SipUri | None, record_route: list[NameAddr],
                request_uri: SipUri, early: bool) -> Dialog:
         """§12.1.2: from a 2xx or a tagged 1xx to our INVITE.
@@ -66,7 +66,7 @@ class Dialog:
         """
         return cls(
             call_id=call_id, local_tag=local_tag, remote_tag=remote_tag,
-            local_uri=_untagged(local_uri), remote_uri=_untagged(remote_uri),
+            local_uri=local_uri, remote_uri=remote_uri,
             remote_target=contact if contact is not None else request_uri,
             local_target=local_target, local_seq=local_seq, remote_seq=None,
             route_set=list(reversed(record_route)),
@@ -75,8 +75,8 @@ class Dialog:
         )
 
     @classmethod
-    def as_uas(cls, *, call_id: str, local_tag: str, local_uri: NameAddr,
-               remote_uri: NameAddr, local_target: SipUri, remote_tag: str | None,
+    def as_uas(cls, *, call_id: str, local_tag: str, local_uri: str,
+               remote_uri: str, local_target: SipUri, remote_tag: str | None,
                remote_seq: int, contact: SipUri, record_route: list[NameAddr],
                request_uri: SipUri) -> Dialog:
         """§12.1.1: from an INVITE we answer; route set = Record-Route in order."""
@@ -85,7 +85,7 @@ class Dialog:
             remote_tag = ""
         return cls(
             call_id=call_id, local_tag=local_tag, remote_tag=remote_tag,
-            local_uri=_untagged(local_uri), remote_uri=_untagged(remote_uri),
+            local_uri=local_uri, remote_uri=remote_uri,
             remote_target=contact, local_target=local_target, local_seq=None,
             remote_seq=remote_seq, route_set=list(record_route),
             secure=request_uri.scheme == "sips", is_uac=False,
@@ -174,13 +174,6 @@ class Dialog:
         if self.route_set:
             return self.route_set[0].uri
         return self.remote_target
-
-
-def _untagged(addr: NameAddr) -> NameAddr:
-    if addr.tag is None:
-        return addr
-    params = {k: v for k, v in addr.params.items() if k.lower() != "tag"}
-    return NameAddr(uri=addr.uri, display_name=addr.display_name, params=params)
 
 
 def _strip_for_request_uri(uri: SipUri) -> SipUri:

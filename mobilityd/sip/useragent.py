@@ -35,8 +35,15 @@ from mobilityd.sip import events as ev
 from mobilityd.sip.dialog import Dialog, DialogState
 from mobilityd.sip.errors import SipError, SipParseError, StatusCode
 from mobilityd.sip.headers import Headers, Replaces
-from mobilityd.sip.message import Request, Response, make_response, parse_message
+from mobilityd.sip.message import (
+    Request,
+    Response,
+    make_response,
+    parse_message,
+    reason_phrase,
+)
 from mobilityd.sip.timers import TimerConfig, TimerHeap
+from mobilityd.sip.transaction.facts import RequestFacts, split_tag
 from mobilityd.sip.transaction.layer import TransactionLayer, Upcall, UpcallKind, server_key
 from mobilityd.sip.transaction.machine import Transaction, TransactionStateError
 from mobilityd.sip.transaction.outbound import Addr, Outgoing, TransportKind
@@ -53,6 +60,7 @@ from mobilityd.sip.ua.session import (
 from mobilityd.sip.uri import NameAddr, SipUri
 
 Rng = Callable[[int], bytes]
+_COPIED_TO_RESPONSE = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
 _SIPFRAG_RE = re.compile(r"SIP/2\.0 ([1-6][0-9]{2}) ?([^\r\n]*)")
 _KNOWN_EXTENSIONS = frozenset({"replaces", "timer"})
 
@@ -123,7 +131,8 @@ class UserAgent:
             if isinstance(message, Response):
                 self._layer.receive_response(message, source, now)
             else:
-                self._receive_request(message, source, transport, now)
+                facts = RequestFacts.of(message)
+                self._receive_request(message, facts, source, transport, now)
         except SipParseError:
             pass  # a header the parser accepted lazily is broken: drop (§18.3)
         self._drain_upcalls(now)
@@ -371,14 +380,15 @@ class UserAgent:
         if dialog is None:
             dialog = self._uas_dialog(session)
         headers = [("Contact", f"<{self._contact}>")]
-        headers.extend(
-            ("Record-Route", rr) for rr in session.invite.headers.get_all("Record-Route")
-        )
+        if tx.facts is not None and tx.facts.has_record_route:  # §12.1.1: copied to 2xx
+            headers.extend(
+                ("Record-Route", rr) for rr in session.invite.headers.get_all("Record-Route")
+            )
         if status >= 200:
             headers += [("Allow", rq.ALLOW), ("Supported", rq.SUPPORTED)]
             headers += self._session_timer_answer(session, session.invite)
         response = self._response(
-            session.invite, status, reason, dialog.local_tag, headers, body, content_type
+            tx, status, reason, dialog.local_tag, headers, body, content_type
         )
         data = self._layer.send_response(tx, response, now)
         if status >= 200:
@@ -396,7 +406,7 @@ class UserAgent:
             raise UsageError(f"call {call_id} is not waiting for an answer")
         if not 300 <= status < 700:
             raise UsageError("reject with 300-699")
-        response = self._response(session.invite, status, reason, session.local_tag)
+        response = self._response(session.invite_transaction, status, reason, session.local_tag)
         self._layer.send_response(session.invite_transaction, response, now)
         self._end(session, now, by_peer=False, reason=f"rejected with {status}")
 
@@ -417,7 +427,7 @@ class UserAgent:
         ]
         headers += self._session_timer_answer(session, pending.request)
         response = self._response(
-            pending.request, 200, None, dialog.local_tag, headers, body, content_type
+            pending.transaction, 200, None, dialog.local_tag, headers, body, content_type
         )
         data = self._layer.send_response(pending.transaction, response, now)
         session.incoming_reinvite = None
@@ -439,7 +449,7 @@ class UserAgent:
             raise UsageError(f"call {call_id} has no re-INVITE waiting for a decision")
         if not 300 <= status < 700:
             raise UsageError("refuse with 300-699")
-        response = self._response(pending.request, status, reason, session.dialog.local_tag)
+        response = self._response(pending.transaction, status, reason, session.dialog.local_tag)
         session.incoming_reinvite = None
         self._layer.send_response(pending.transaction, response, now)
 
@@ -452,7 +462,7 @@ class UserAgent:
             raise UsageError(f"call {call_id} has no REFER waiting for a decision")
         session.incoming_refer = None
         response = self._response(
-            tx.request,
+            tx,
             202,
             "Accepted",
             session.dialog.local_tag,
@@ -471,7 +481,7 @@ class UserAgent:
             raise UsageError(f"call {call_id} has no REFER waiting for a decision")
         session.incoming_refer = None
         self._layer.send_response(
-            tx, self._response(tx.request, status, reason, session.dialog.local_tag), now
+            tx, self._response(tx, status, reason, session.dialog.local_tag), now
         )
 
     def notify_refer_progress(self, call_id: str, status: int, reason: str, now: float) -> None:
@@ -501,15 +511,20 @@ class UserAgent:
     # ==================================================================================
 
     def _receive_request(
-        self, request: Request, source: Addr, transport: TransportKind, now: float
+        self,
+        request: Request,
+        facts: RequestFacts,
+        source: Addr,
+        transport: TransportKind,
+        now: float,
     ) -> None:
-        tx = self._layer.receive_request(request, source, transport, now)
+        tx = self._layer.receive_request(request, facts, source, transport, now)
         if tx is None:
             return  # retransmission absorbed, or ACK (handled via upcalls)
         try:
             if tx.merged:
                 raise SipError(StatusCode.LOOP_DETECTED, "Loop Detected")
-            self._dispatch_request(tx, request, now)
+            self._dispatch_request(tx, request, facts, now)
         except SipError as exc:
             if tx.last_response is None or tx.last_response.status < 200:
                 headers = None
@@ -517,16 +532,19 @@ class UserAgent:
                     headers = [("Unsupported", ", ".join(exc.options))]
                 self._reply(tx, exc.status, exc.reason, now, headers)
 
-    def _dispatch_request(self, tx: Transaction, request: Request, now: float) -> None:
+    def _dispatch_request(
+        self, tx: Transaction, request: Request, facts: RequestFacts, now: float
+    ) -> None:
         method = request.method
         if method == "CANCEL":
-            self._on_cancel(tx, request, now)
+            self._on_cancel(tx, request, facts, now)
             return
-        self._check_require(request)
-        to_tag = request.to.tag
+        if facts.has_require:
+            self._check_require(request)
+        to_tag = facts.to_tag
         if to_tag is None:
             if method == "INVITE":
-                self._on_new_invite(tx, request, now)
+                self._on_new_invite(tx, request, facts)
             elif method == "OPTIONS":
                 self._reply(tx, 200, "OK", now, self._capabilities())
             elif method in ("BYE", "NOTIFY", "REFER"):
@@ -536,19 +554,19 @@ class UserAgent:
             else:
                 raise SipError(StatusCode.METHOD_NOT_ALLOWED, "Method Not Allowed")
             return
-        session = self._sessions.get(request.call_id)
+        session = self._sessions.get(facts.call_id)
         dialog = session.dialog if session is not None else None
         if (
             session is None
             or dialog is None
             or dialog.local_tag != to_tag
-            or dialog.remote_tag != (request.from_.tag or "")
+            or dialog.remote_tag != (facts.from_tag or "")
             or session.phase is CallPhase.ENDED
         ):
             raise SipError(
                 StatusCode.CALL_OR_TRANSACTION_DOES_NOT_EXIST, "Call/Transaction Does Not Exist"
             )  # §12.2.2
-        dialog.check_remote_seq(request.cseq.seq, method)
+        dialog.check_remote_seq(facts.cseq.seq, method)
         tx.owner = session
         if method == "INVITE":
             self._on_reinvite(session, tx, request, now)
@@ -563,8 +581,8 @@ class UserAgent:
         else:
             raise SipError(StatusCode.METHOD_NOT_ALLOWED, "Method Not Allowed")
 
-    def _on_new_invite(self, tx: Transaction, request: Request, now: float) -> None:
-        call_id = request.call_id
+    def _on_new_invite(self, tx: Transaction, request: Request, facts: RequestFacts) -> None:
+        call_id = facts.call_id
         if call_id in self._sessions:
             # Same Call-ID, no To tag, different transaction: a second INVITE of a
             # call we already have (e.g. forked copy) - §8.2.2.2.
@@ -572,7 +590,7 @@ class UserAgent:
         contacts = request.contacts
         if len(contacts) != 1 or contacts[0].wildcard:
             raise SipError(StatusCode.BAD_REQUEST, "INVITE needs exactly one Contact")
-        replaced = self._match_replaces(request)
+        replaced = self._match_replaces(request) if facts.has_replaces else None
         session = Session(
             call_id=call_id,
             role=CallRole.UAS,
@@ -582,6 +600,7 @@ class UserAgent:
             destination=tx.destination,
             transport=tx.transport,
             phase=CallPhase.INCOMING,
+            peer_contact=contacts[0].uri,
         )
         tx.owner = session
         self._sessions[call_id] = session
@@ -617,7 +636,7 @@ class UserAgent:
         if session.outgoing_reinvite is not None:
             raise SipError(StatusCode.REQUEST_PENDING, "Request Pending")  # §14.2 glare
         unacked = session.unacked
-        if unacked is not None and request.cseq.seq > unacked.cseq:
+        if unacked is not None and tx.request.cseq.seq > unacked.cseq:
             # The peer sends a new INVITE, so its previous INVITE transaction is over: it
             # got our 2xx (§14.1) and only its ACK was lost.  Take it as acknowledged.
             self._acknowledged(session, request, now)
@@ -650,9 +669,11 @@ class UserAgent:
         self._reply(tx, 200, "OK", now, to_tag=session.dialog.local_tag)
         self._end(session, now, by_peer=True, reason="BYE received")
 
-    def _on_cancel(self, tx: Transaction, request: Request, now: float) -> None:
+    def _on_cancel(
+        self, tx: Transaction, request: Request, facts: RequestFacts, now: float
+    ) -> None:
         """§9.2: 200 to the CANCEL; 487 to the INVITE if it was still unanswered."""
-        invite_tx = self._layer.find_server(server_key(request, "INVITE"))
+        invite_tx = self._layer.find_server(server_key(request, facts, "INVITE"))
         if invite_tx is None:
             raise SipError(
                 StatusCode.CALL_OR_TRANSACTION_DOES_NOT_EXIST, "Call/Transaction Does Not Exist"
@@ -702,7 +723,7 @@ class UserAgent:
 
     def _check_require(self, request: Request) -> None:
         """§8.2.2.3: 420 Bad Extension listing what we do not support."""
-        if "Require" not in request.headers or request.method in ("ACK", "CANCEL"):
+        if request.method in ("ACK", "CANCEL"):
             return
         unsupported = [opt for opt in request.require if opt.lower() not in _KNOWN_EXTENSIONS]
         if unsupported:
@@ -724,8 +745,8 @@ class UserAgent:
     def _on_upcall(self, upcall: Upcall, now: float) -> None:
         kind, tx, message = upcall.kind, upcall.transaction, upcall.message
         if kind is UpcallKind.ACK:
-            assert isinstance(message, Request)
-            self._on_ack(message, now)
+            assert isinstance(message, Request) and upcall.facts is not None
+            self._on_ack(message, upcall.facts, now)
         elif kind is UpcallKind.STRAY_2XX:
             assert isinstance(message, Response)
             self._on_stray_2xx(message)
@@ -743,12 +764,12 @@ class UserAgent:
             else:
                 self._on_client_failure(tx, status, reason, now, timeout)
 
-    def _on_ack(self, ack: Request, now: float) -> None:
+    def _on_ack(self, ack: Request, facts: RequestFacts, now: float) -> None:
         """§13.3.1.4: the ACK for our 2xx stops its retransmission."""
-        session = self._sessions.get(ack.call_id)
+        session = self._sessions.get(facts.call_id)
         if session is None or session.unacked is None or session.dialog is None:
             return
-        if ack.cseq.seq != session.unacked.cseq or ack.to.tag != session.dialog.local_tag:
+        if facts.cseq.seq != session.unacked.cseq or facts.to_tag != session.dialog.local_tag:
             return
         self._acknowledged(session, ack, now)
 
@@ -963,9 +984,8 @@ class UserAgent:
         self, session: Session, tx: Transaction, data: bytes, *, initial: bool, now: float
     ) -> None:
         t1 = self.config.timers.t1
-        session.unacked = Unacked2xx(
-            data, tx.request.cseq.seq, tx.destination, tx.transport, t1, initial, tx
-        )
+        seq = tx.facts.cseq.seq if tx.facts is not None else tx.request.cseq.seq
+        session.unacked = Unacked2xx(data, seq, tx.destination, tx.transport, t1, initial, tx)
         self._timers.schedule(session, UaTimer.RETRANSMIT_2XX, now + t1)
         self._timers.schedule(session, UaTimer.ACK_TIMEOUT, now + self.config.timers.timeout)
 
@@ -1037,7 +1057,7 @@ class UserAgent:
 
     def _response(  # noqa: PLR0917
         self,
-        request: Request,
+        tx: Transaction,
         status: int,
         reason: str | None,
         to_tag: str | None,
@@ -1045,15 +1065,21 @@ class UserAgent:
         body: bytes = b"",
         content_type: str = "application/sdp",
     ) -> Response:
-        response = make_response(request, status, reason, to_tag)
-        target = response.headers
+        """§8.2.6.2: Via, From, To (plus our tag), Call-ID and CSeq copied verbatim."""
+        facts = tx.facts
+        assert facts is not None
+        add_tag = to_tag is not None and facts.to_tag is None and status != 100
+        items: list[tuple[str, str]] = []
+        for name, value in tx.request.headers:
+            if name in _COPIED_TO_RESPONSE:
+                if name == "To" and add_tag:
+                    value = f"{value};tag={to_tag}"
+                items.append((name, value))
         if headers:
-            for name, value in headers:
-                target.add(name, value)
+            items.extend(headers)
         if body:
-            target.add("Content-Type", content_type)
-            response.body = body
-        return response
+            items.append(("Content-Type", content_type))
+        return Response(status, reason or reason_phrase(status), Headers(items), body)
 
     def _reply(
         self,
@@ -1067,7 +1093,7 @@ class UserAgent:
     ) -> None:
         if to_tag is None and status > 100:
             to_tag = rq.new_tag(self._rng)
-        response = self._response(tx.request, status, reason, to_tag, headers)
+        response = self._response(tx, status, reason, to_tag, headers)
         with contextlib.suppress(TransactionStateError):
             # already answered (e.g. a CANCEL raced our final response)
             self._layer.send_response(tx, response, now)
@@ -1205,8 +1231,8 @@ class UserAgent:
         return Dialog.as_uac(
             call_id=session.call_id,
             local_tag=session.local_tag,
-            local_uri=invite.from_,
-            remote_uri=invite.to,
+            local_uri=split_tag(invite.headers.get("From") or "")[0],
+            remote_uri=invite.headers.get("To") or "",
             local_target=self._contact,
             local_seq=invite.cseq.seq,
             remote_tag=response.to.tag or "",
@@ -1218,16 +1244,18 @@ class UserAgent:
 
     def _uas_dialog(self, session: Session) -> Dialog:
         invite = session.invite
+        facts = session.invite_transaction.facts
+        assert facts is not None and session.peer_contact is not None
         dialog = Dialog.as_uas(
             call_id=session.call_id,
             local_tag=session.local_tag,
-            local_uri=invite.to,
-            remote_uri=invite.from_,
+            local_uri=facts.to_value,
+            remote_uri=facts.from_value,
             local_target=self._contact,
-            remote_tag=invite.from_.tag,
-            remote_seq=invite.cseq.seq,
-            contact=invite.contacts[0].uri,
-            record_route=invite.record_route,
+            remote_tag=facts.from_tag,
+            remote_seq=facts.cseq.seq,
+            contact=session.peer_contact,
+            record_route=invite.record_route if facts.has_record_route else [],
             request_uri=invite.uri,
         )
         session.dialog = dialog

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from mobilityd.sip.message import Request, Response, make_response
 from mobilityd.sip.timers import TimerConfig, TimerHeap, TimerName
 from mobilityd.sip.transaction import build
+from mobilityd.sip.transaction.facts import RequestFacts, TopVia, parse_cseq
 from mobilityd.sip.transaction.machine import Transaction
 from mobilityd.sip.transaction.outbound import Addr, Outgoing, TransportKind
 from mobilityd.sip.transaction.states import TIMER_INPUTS, TxInput, TxKind, TxState
@@ -40,24 +41,26 @@ class Upcall(NamedTuple):
     transaction: Transaction | None
     message: Request | Response | None
     source: Addr | None = None
+    facts: RequestFacts | None = None  # for ACKs
 
 
 TxKey = tuple[object, ...]
 
 
-def server_key(request: Request, method: str) -> TxKey:
+def server_key(request: Request, facts: RequestFacts, method: str) -> TxKey:
     """§17.2.3 matching key; ``method`` is INVITE for an ACK."""
-    via = request.top_via
+    via = facts.via
     branch = via.branch
     if branch is not None and branch.startswith(MAGIC_COOKIE):
-        return (branch, via.host.lower(), via.port, method)
+        return (branch, via.host, via.port, method)
     # RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number, top Via.  The To
     # tag is left out so that the ACK (which carries our tag) finds its INVITE.
-    return ("2543", str(request.uri), request.from_.tag, request.call_id,
-            request.cseq.seq, method, via.host.lower(), via.port, branch)
+    return ("2543", str(request.uri), facts.from_tag, facts.call_id,
+            facts.cseq.seq, method, via.host, via.port, branch)
 
 
-def response_destination(request: Request, source: Addr, transport: TransportKind) -> Addr:
+def response_destination(facts: RequestFacts, source: Addr, transport: TransportKind
+                         ) -> Addr:
     """Where a server transaction's responses go (RFC 3261 §18.2.2, RFC 3581 §4).
 
     Reliable transports answer on the connection (its source).  Over UDP the answer
@@ -66,7 +69,7 @@ def response_destination(request: Request, source: Addr, transport: TransportKin
     """
     if transport is not TransportKind.UDP:
         return source
-    via = request.top_via
+    via = facts.via
     if via.has_rport:
         return source
     return (source[0], via.port or 5060)
@@ -83,6 +86,7 @@ class TransactionLayer:
         self._clients: dict[TxKey, Transaction] = {}
         self._servers: dict[TxKey, Transaction] = {}
         self._merge_index: dict[tuple[object, ...], TxKey] = {}
+        self._ack_facts: RequestFacts | None = None
 
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
@@ -120,8 +124,12 @@ class TransactionLayer:
 
     def receive_response(self, response: Response, source: Addr, now: float) -> None:
         """Match a response to its client transaction (§17.1.3) and feed it."""
-        cseq = response.cseq
-        tx = self._clients.get((response.top_via.branch, cseq.method))
+        headers = response.headers
+        via, cseq_value = headers.get("Via"), headers.get("CSeq")
+        if via is None or cseq_value is None:
+            return
+        cseq = parse_cseq(cseq_value)
+        tx = self._clients.get((TopVia.parse(via).branch, cseq.method))
         status = response.status
         if tx is None:
             if cseq.method == "INVITE" and 200 <= status < 300:
@@ -137,8 +145,8 @@ class TransactionLayer:
 
     # --- server side (§17.2) --------------------------------------------------------
 
-    def receive_request(self, request: Request, source: Addr, transport: TransportKind,
-                        now: float) -> Transaction | None:
+    def receive_request(self, request: Request, facts: RequestFacts, source: Addr,
+                        transport: TransportKind, now: float) -> Transaction | None:
         """Match a request (§17.2.3).
 
         Returns a new server transaction the TU must answer (``tx.merged`` is set for a
@@ -147,23 +155,25 @@ class TransactionLayer:
         ``UpcallKind.ACK``)."""
         method = request.method
         is_ack = method == "ACK"
-        key = server_key(request, "INVITE" if is_ack else method)
+        key = server_key(request, facts, "INVITE" if is_ack else method)
         tx = self._servers.get(key)
         if is_ack:
             if tx is None:
-                self.upcalls.append(Upcall(UpcallKind.ACK, None, request, source))
+                self.upcalls.append(Upcall(UpcallKind.ACK, None, request, source, facts))
             else:
+                self._ack_facts = facts
                 tx.fire(TxInput.RECV_ACK, now, request)
             return None
         if tx is not None:
             tx.fire(TxInput.RECV_REQUEST, now, request)
             return None
         kind = TxKind.INVITE_SERVER if method == "INVITE" else TxKind.NON_INVITE_SERVER
-        destination = response_destination(request, source, transport)
+        destination = response_destination(facts, source, transport)
         tx = Transaction(self, kind, key, request, b"", destination, transport)
+        tx.facts = facts
         self._servers[key] = tx
-        if request.to.tag is None:
-            merge_key = _merge_key(request)
+        if facts.to_tag is None:
+            merge_key = _merge_key(facts)
             earlier = self._merge_index.get(merge_key)
             if earlier is not None and earlier in self._servers:
                 tx.merged = True
@@ -216,7 +226,7 @@ class TransactionLayer:
         self.upcalls.append(Upcall(UpcallKind.RESPONSE, tx, message))
 
     def upcall_ack(self, tx: Transaction, message: Request | Response | None) -> None:
-        self.upcalls.append(Upcall(UpcallKind.ACK, tx, message))
+        self.upcalls.append(Upcall(UpcallKind.ACK, tx, message, None, self._ack_facts))
 
     def upcall_timeout(self, tx: Transaction) -> None:
         self.upcalls.append(Upcall(UpcallKind.TIMEOUT, tx, None))
@@ -231,13 +241,16 @@ class TransactionLayer:
             table = self._clients
         else:
             table = self._servers
-            if tx.request.to.tag is None:
-                self._merge_index.pop(_merge_key(tx.request), None)
+            facts = tx.facts
+            if facts is not None and facts.to_tag is None:
+                merge_key = _merge_key(facts)
+                if self._merge_index.get(merge_key) == tx.key:
+                    del self._merge_index[merge_key]
         if table.get(tx.key) is tx:
             del table[tx.key]
         tx.state = TxState.TERMINATED
 
 
-def _merge_key(request: Request) -> tuple[object, ...]:
-    cseq = request.cseq
-    return (request.from_.tag, request.call_id, cseq.seq, cseq.method)
+def _merge_key(facts: RequestFacts) -> tuple[object, ...]:
+    cseq = facts.cseq
+    return (facts.from_tag, facts.call_id, cseq.seq, cseq.method)

@@ -23,6 +23,7 @@ from mobilityd.sip.transaction.states import (
 
 if TYPE_CHECKING:
     from mobilityd.sip.message import Request, Response
+    from mobilityd.sip.transaction.facts import RequestFacts
     from mobilityd.sip.transaction.layer import TransactionLayer
 
 A = TxAction
@@ -47,6 +48,7 @@ class Transaction:
         "_layer",
         "_request_bytes",
         "destination",
+        "facts",
         "key",
         "kind",
         "last_response",
@@ -80,6 +82,7 @@ class Transaction:
         self.last_response_bytes: bytes | None = None
         self.owner: object = None
         self.merged = False  # §8.2.2.2: the TU must answer 482
+        self.facts: RequestFacts | None = None  # server side: read once on arrival
         self._interval = layer.config.t1
 
     @property

@@ -1,0 +1,145 @@
+"""What the transaction layer and the UA core read from every request, read once.
+
+The message accessors re-parse a header on every access; the hot path (RFC 3261
+§17.2.3 matching, §8.2.2.2 merge detection, §12.2.2 dialog matching) needs the top Via,
+Call-ID, CSeq and the From/To tags of each request, so they are collected here in one
+pass over the header list.  Tags are read with a scanner over the already-validated
+field value (the parser checked the name-addr syntax), not with a full URI parse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from mobilityd.sip.errors import SipParseError
+from mobilityd.sip.headers import CSeq
+from mobilityd.sip.message import Request
+
+#   via-parm = sent-protocol LWS sent-by *( SEMI via-params )   (RFC 3261 §25.1)
+_VIA_RE = re.compile(
+    r"[ \t]*[A-Za-z0-9.!%*_+`'~-]+[ \t]*/[ \t]*[A-Za-z0-9.!%*_+`'~-]+[ \t]*/[ \t]*"
+    r"([A-Za-z0-9.!%*_+`'~-]+)[ \t]+(\[[0-9A-Fa-f:.]+\]|[^ \t;:,]+)"
+    r"(?:[ \t]*:[ \t]*([0-9]{1,5}))?"
+)
+_BRANCH_RE = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^ \t;,]+)", re.IGNORECASE)
+_RPORT_RE = re.compile(r";[ \t]*rport(?=[ \t]*(?:[;=,]|$))", re.IGNORECASE)
+_CSEQ_RE = re.compile(r"[ \t]*([0-9]{1,10})[ \t]+([A-Za-z0-9.!%*_+`'~-]+)[ \t]*")
+
+
+class TopVia(NamedTuple):
+    """The parts of the top Via that matching and response routing use (§17.2.3,
+    §18.2.2, RFC 3581)."""
+
+    transport: str
+    host: str
+    port: int | None
+    branch: str | None
+    has_rport: bool
+
+    @classmethod
+    def parse(cls, value: str) -> TopVia:
+        match = _VIA_RE.match(value)
+        if match is None:
+            raise SipParseError("bad Via header: sent-protocol or sent-by")
+        transport, host, port = match.groups()
+        rest = value[match.end():]
+        branch = _BRANCH_RE.search(rest)
+        return cls(transport.upper(), host.lower(), int(port) if port else None,
+                   branch.group(1) if branch else None, _RPORT_RE.search(rest) is not None)
+
+
+def parse_cseq(value: str) -> CSeq:
+    """CSeq = 1*DIGIT LWS Method (RFC 3261 §20.16), number below 2**31."""
+    match = _CSEQ_RE.fullmatch(value)
+    if match is None or int(match.group(1)) >= 2**31:
+        raise SipParseError("bad CSeq header")
+    return CSeq(int(match.group(1)), match.group(2))
+
+
+def split_tag(value: str) -> tuple[str, str | None]:
+    """``(value without its tag parameter, tag)`` of a From/To value (§20.20, §20.39).
+
+    Header parameters start after the ``>`` of a name-addr, or after the first ``;``
+    of a bare addr-spec (which cannot hold ``;`` in its URI, §20.10).
+    """
+    start = 0
+    if value.startswith('"'):
+        index = 1
+        while index < len(value):
+            char = value[index]
+            if char == "\\":
+                index += 2
+                continue
+            if char == '"':
+                break
+            index += 1
+        start = index + 1
+    close = value.find(">", value.find("<", start)) if "<" in value[start:] else -1
+    params_at = value.find(";", close + 1 if close >= 0 else start)
+    if params_at < 0:
+        return value, None
+    head, params = value[:params_at], value[params_at + 1:].split(";")
+    tag = None
+    kept = []
+    for param in params:
+        name, _, val = param.partition("=")
+        if name.strip(" \t").lower() == "tag" and tag is None:
+            tag = val.strip(" \t")
+        else:
+            kept.append(param)
+    if tag is None:
+        return value, None
+    return (";".join([head, *kept]) if kept else head.rstrip(" \t")), tag
+
+
+@dataclass(slots=True)
+class RequestFacts:
+    """Top Via, Call-ID, CSeq, tags and a few flags of one request."""
+
+    method: str
+    via: TopVia
+    via_value: str
+    call_id: str
+    cseq: CSeq
+    from_value: str  # without tag
+    from_tag: str | None
+    to_value: str  # without tag
+    to_tag: str | None
+    has_require: bool = False
+    has_replaces: bool = False
+    has_record_route: bool = False
+
+    @classmethod
+    def of(cls, request: Request) -> RequestFacts:
+        """Collect the facts; ``SipParseError`` when a mandatory field is missing or
+        malformed (the request is then answered 400 or dropped, §8.2, §18.3)."""
+        via_value = from_value = to_value = call_id = cseq_value = None
+        require = replaces = record_route = False
+        for name, value in request.headers:
+            if name == "Via":
+                if via_value is None:
+                    via_value = value
+            elif name == "From":
+                from_value = value
+            elif name == "To":
+                to_value = value
+            elif name == "Call-ID":
+                call_id = value
+            elif name == "CSeq":
+                cseq_value = value
+            elif name == "Require":
+                require = True
+            elif name == "Replaces":
+                replaces = True
+            elif name == "Record-Route":
+                record_route = True
+        if (via_value is None or from_value is None or to_value is None or call_id is None
+                or cseq_value is None):
+            raise SipParseError("missing Via, From, To, Call-ID or CSeq (RFC 3261 §8.1.1)")
+        from_plain, from_tag = split_tag(from_value)
+        to_plain, to_tag = split_tag(to_value)
+        return cls(request.method, TopVia.parse(via_value), via_value, call_id.strip(" \t"),
+                   parse_cseq(cseq_value), from_plain, from_tag, to_plain, to_tag,
+                   require, replaces, record_route)
