@@ -11,15 +11,24 @@ Reproduced, as root, with util-linux only:
 - ``UMask=0077``;
 - ``ProtectSystem=strict``: a private mount namespace where every system mount is
   remounted read-only and only the runtime/state directories are bind-mounted writable;
-- ``PrivateTmp=yes``: fresh tmpfs on /tmp and /var/tmp; ``ProtectHome=yes``: /home
-  hidden (and /root, unless the test interpreter lives there);
+- ``PrivateTmp=yes``: fresh tmpfs on /tmp and /var/tmp; ``ProtectHome=yes``: empty
+  tmpfs on /home and /root, except that the directory holding the test interpreter
+  (e.g. pyenv's ``/root/.pyenv``) is bind-mounted back read-only, since a packaged
+  install runs from /usr;
 - ``ProtectKernelTunables=yes``: /proc/sys and /sys read-only;
 - ``MemoryDenyWriteExecute=yes``: ``prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN)``
   (Linux >= 6.3), set by :data:`MDWE_PRELUDE` before the daemon is imported.
 
-Not reproduced: the seccomp filters (``SystemCallFilter=``, ``RestrictAddressFamilies=``,
-``RestrictNamespaces=``, ``LockPersonality=``, ``RestrictRealtime=``), ``PrivateDevices=``,
-``PrivateUsers=``, ``ProtectProc=``/``ProcSubset=``, ``DevicePolicy=``.
+- with ``seccomp=True``: ``SystemCallFilter=@system-service ~@privileged @resources``
+  (EPERM), ``RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK`` and
+  ``SystemCallArchitectures=native``, by tests/service/seccomp_exec.py (libseccomp,
+  Debian package python3-seccomp) with the syscall lists that ``systemd-analyze
+  syscall-filter`` prints.
+
+Not reproduced: ``RestrictNamespaces=``, ``LockPersonality=``, ``RestrictRealtime=``
+(also seccomp in systemd, but with argument filters not worth re-deriving here),
+``PrivateDevices=``, ``PrivateUsers=``, ``ProtectProc=``/``ProcSubset=``,
+``DevicePolicy=``.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import grp
 import os
 import pwd
 import shlex
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,26 +72,78 @@ def _mounts() -> list[str]:
     return [t for t in targets if t == "/" or t.startswith(READ_ONLY_PREFIXES)]
 
 
+def syscall_group(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+    """The syscalls of a ``systemd-analyze syscall-filter`` group, nested groups expanded."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    calls: set[str] = set()
+    for line in out.splitlines():
+        item = line.strip()
+        if not line.startswith("    ") or not item or item.startswith("#"):
+            continue
+        if item.startswith("@"):
+            if item not in seen:
+                calls |= syscall_group(item, seen | {name})
+        else:
+            calls.add(item)
+    return calls
+
+
+def unit_syscalls() -> list[str]:
+    """``SystemCallFilter=@system-service`` then ``SystemCallFilter=~@privileged @resources``."""
+    allowed = syscall_group("@system-service")
+    allowed -= syscall_group("@privileged") | syscall_group("@resources")
+    return sorted(allowed)
+
+
+def _interpreter_home_dir() -> str | None:
+    """``/root/.pyenv`` if the test interpreter lives in a home that ProtectHome hides."""
+    for prefix in (os.path.realpath(sys.base_prefix), os.path.realpath(sys.executable)):
+        parts = Path(prefix).parts  # ('/', 'root', '.pyenv', ...)
+        if len(parts) > 2 and parts[1] == "root":
+            return str(Path(*parts[:3]))
+        if len(parts) > 3 and parts[1] == "home":
+            return str(Path(*parts[:4]))
+    return None
+
+
 def restricted_argv(python_code: str, writable: Sequence[Path], uid: int, gid: int,
-                    extra_env: dict[str, str] | None = None) -> list[str]:
-    """``unshare ... setpriv ... python -c CODE`` as described in the module doc."""
-    hide = ["/home"]
-    if not (sys.base_prefix.startswith("/root") or sys.prefix.startswith("/root")):
-        hide.append("/root")
-    steps = [f"mount -o remount,bind,ro {shlex.quote(m)} 2>/dev/null || true"
-             for m in _mounts()]
+                    extra_env: dict[str, str] | None = None,
+                    seccomp_list: Path | None = None, *, stash_dir: Path) -> list[str]:
+    """``unshare ... setpriv ... [seccomp_exec] python -c CODE`` (see the module doc)."""
+    steps: list[str] = []
+    hidden = [d for d in ("/home", "/root") if os.path.isdir(d)]
+    keep = _interpreter_home_dir()
+    if keep is not None:  # ProtectHome hides it, but the test interpreter lives there
+        stash = str(stash_dir)
+        steps += [f"mount --bind {shlex.quote(keep)} {shlex.quote(stash)}"]
+    for home in hidden:
+        if keep is not None and keep.startswith(home + "/"):
+            steps += [f"mount -t tmpfs -o mode=0755 tmpfs {home}",
+                      f"mkdir -p {shlex.quote(keep)}",
+                      f"mount --bind {shlex.quote(str(stash_dir))} {shlex.quote(keep)}",
+                      f"mount -o remount,bind,ro {shlex.quote(keep)}",
+                      f"mount -o remount,ro {home}"]
+        else:
+            steps.append(f"mount -t tmpfs -o mode=000,ro tmpfs {home}")
+    steps += [f"mount -o remount,bind,ro {shlex.quote(m)} 2>/dev/null || true"
+              for m in _mounts() if m not in hidden]
     steps += ["mount -o remount,bind,ro /proc/sys 2>/dev/null || mount --bind -o ro "
               "/proc/sys /proc/sys", "mount -o remount,bind,ro /sys 2>/dev/null || true",
               "mount -t tmpfs -o mode=1777 tmpfs /tmp", "mount -t tmpfs -o mode=1777 tmpfs "
               "/var/tmp"]
-    steps += [f"mount -t tmpfs -o mode=000 tmpfs {d}" for d in hide if os.path.isdir(d)]
     for path in writable:
         steps.append(f"mount --bind {shlex.quote(str(path))} {shlex.quote(str(path))}")
         steps.append(f"mount -o remount,bind,rw {shlex.quote(str(path))}")
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in (extra_env or {}).items())
+    seccomp = ""
+    if seccomp_list is not None:
+        helper = Path(__file__).with_name("seccomp_exec.py")
+        seccomp = f"/usr/bin/python3 {shlex.quote(str(helper))} {shlex.quote(str(seccomp_list))} -- "
     steps.append(
         f"umask 0077; exec env -i PATH=/usr/bin:/bin {env} setpriv --reuid={uid} "
         f"--regid={gid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all "
-        f"-- {shlex.quote(sys.executable)} -c {shlex.quote(MDWE_PRELUDE + python_code)}")
+        f"-- {seccomp}{shlex.quote(sys.executable)} -c "
+        f"{shlex.quote(MDWE_PRELUDE + python_code)}")
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-ec",
             "\n".join(steps)]

@@ -19,7 +19,7 @@ import pytest
 
 from tests.service.conftest import PSK_HEX
 from tests.service.daemon_harness import REPO, WAIT, NotifySocket, ask
-from tests.service.restricted import restricted_argv, service_ids
+from tests.service.restricted import restricted_argv, service_ids, unit_syscalls
 
 UNIT = REPO / "systemd" / "mobilityd.service"
 SYSUSERS = REPO / "systemd" / "sysusers.d" / "mobilityd.conf"
@@ -115,7 +115,7 @@ def service_tree() -> Iterator[tuple[Path, int, int]]:
     try:
         base.chmod(0o755)
         for name, owner, mode in (("etc", (0, gid), 0o750), ("run", (uid, gid), 0o750),
-                                  ("state", (uid, gid), 0o700)):
+                                  ("state", (uid, gid), 0o700), ("stash", (0, 0), 0o755)):
             (base / name).mkdir()
             os.chown(base / name, *owner)
             (base / name).chmod(mode)
@@ -124,9 +124,36 @@ def service_tree() -> Iterator[tuple[Path, int, int]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+SECCOMP_PROBE = """
+import errno, socket
+try:
+    socket.socket(socket.AF_ALG, socket.SOCK_SEQPACKET, 0)
+except OSError as exc:
+    assert exc.errno == errno.EPERM, exc  # RestrictAddressFamilies: refused by the filter
+else:
+    raise SystemExit("restricted: AF_ALG socket was allowed")
+try:
+    os.nice(1)  # setpriority is in @resources, removed from the allow list
+except PermissionError:
+    pass
+else:
+    raise SystemExit("restricted: setpriority was allowed")
+"""
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch user and mount namespace")
-def test_daemon_runs_under_the_unit_restrictions(service_tree: tuple[Path, int, int]) -> None:
+@pytest.mark.parametrize("with_seccomp", [False, True], ids=["fs-user-caps-mdwe", "+seccomp"])
+def test_daemon_runs_under_the_unit_restrictions(service_tree: tuple[Path, int, int],
+                                                 with_seccomp: bool) -> None:
     base, uid, gid = service_tree
+    seccomp_list = None
+    if with_seccomp:
+        assert subprocess.run(["/usr/bin/python3", "-c", "import seccomp"],
+                              capture_output=True, check=False, timeout=60).returncode == 0, \
+            "python3-seccomp is missing: apt-get install python3-seccomp"
+        seccomp_list = base / "etc" / "syscalls"
+        seccomp_list.write_text("\n".join(unit_syscalls()) + "\n")
+        seccomp_list.chmod(0o644)
     psk = base / "etc" / "alice.psk"
     psk.write_text(PSK_HEX + "\n")
     os.chown(psk, uid, gid)
@@ -159,11 +186,14 @@ for path in ("/etc/mobilityd-probe", os.environ["ETC"] + "/probe", "/var/lib/pro
         continue
     raise SystemExit(f"restricted: {path} is writable")
 """
+    if with_seccomp:
+        probe += SECCOMP_PROBE
     code = probe + "\nfrom mobilityd.service.daemon import main\n" \
         f"raise SystemExit(main(['--config', {str(config)!r}]))"
     argv = restricted_argv(code, [base / "run", base / "state"], uid, gid,
                            {"NOTIFY_SOCKET": notify.env_value, "PYTHONPATH": str(REPO),
-                            "ETC": str(base / "etc"), "WATCHDOG_USEC": "2000000"})
+                            "ETC": str(base / "etc"), "WATCHDOG_USEC": "2000000"},
+                           seccomp_list, stash_dir=base / "stash")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         try:
