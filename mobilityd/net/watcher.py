@@ -102,6 +102,7 @@ class NetlinkWatcher:
                  policy: UsabilityPolicy | None = None, rcvbuf: int | None = None) -> None:
         self.netns = netns
         self.resyncs = 0
+        self._routes_stale = False
         self._rcvbuf = rcvbuf
         self.state = NetworkState(policy)
         self.initial_events: list[NetEvent] = []
@@ -164,6 +165,12 @@ class NetlinkWatcher:
             raise WatcherError("watcher not started")
         while not self._closed:
             events: list[NetEvent] = []
+            if self._routes_stale:
+                # deferred from the batch with LinkUp, so that batch was not delayed
+                self._routes_stale = False
+                events.extend(await self._redump_routes())
+                if events:
+                    return events
             received = False
             try:
                 async for msg in self._ipr.get():
@@ -178,7 +185,7 @@ class NetlinkWatcher:
                 if self._overran():
                     events.extend(await self._resync())
             if any(isinstance(e, LinkUp) for e in events):
-                events.extend(await self._redump_routes())
+                self._routes_stale = True
             if events:
                 return events
             if not received:
