@@ -108,8 +108,8 @@ def _interpreter_home_dir() -> str | None:
 
 
 def restricted_argv(python_code: str, writable: Sequence[Path], uid: int, gid: int,
-                    extra_env: dict[str, str] | None = None,
-                    seccomp_list: Path | None = None, *, stash_dir: Path) -> list[str]:
+                    *, extra_env: dict[str, str] | None = None,
+                    seccomp_list: Path | None = None, stash_dir: Path) -> list[str]:
     """``unshare ... setpriv ... [seccomp_exec] python -c CODE`` (see the module doc)."""
     steps: list[str] = []
     hidden = [d for d in ("/home", "/root") if os.path.isdir(d)]
@@ -139,7 +139,8 @@ def restricted_argv(python_code: str, writable: Sequence[Path], uid: int, gid: i
     seccomp = ""
     if seccomp_list is not None:
         helper = Path(__file__).with_name("seccomp_exec.py")
-        seccomp = f"/usr/bin/python3 {shlex.quote(str(helper))} {shlex.quote(str(seccomp_list))} -- "
+        seccomp = (f"/usr/bin/python3 {shlex.quote(str(helper))} "
+                   f"{shlex.quote(str(seccomp_list))} -- ")
     steps.append(
         f"umask 0077; exec env -i PATH=/usr/bin:/bin {env} setpriv --reuid={uid} "
         f"--regid={gid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all "

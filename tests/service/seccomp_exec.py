@@ -12,13 +12,14 @@ This file uses libseccomp's Python binding (Debian: python3-seccomp), which is n
 in the project's virtualenv, so it runs under the system interpreter.
 """
 
+import contextlib
 import errno
 import os
 import socket
 import sys
 
 try:
-    import seccomp
+    import seccomp  # type: ignore[import-not-found]  # system package, not in the venv
 except ImportError:
     sys.exit("seccomp_exec: python3-seccomp is missing: apt-get install python3-seccomp")
 
@@ -35,10 +36,9 @@ def main() -> None:
     for name in allowed:
         if name == "socket":
             continue
-        try:
+        # a name this libseccomp does not know stays denied
+        with contextlib.suppress(RuntimeError, ValueError, OSError):
             flt.add_rule(seccomp.ALLOW, name)
-        except (RuntimeError, ValueError, OSError):
-            pass  # a name this libseccomp does not know: it stays denied
     for family in FAMILIES:
         flt.add_rule(seccomp.ALLOW, "socket", seccomp.Arg(0, seccomp.EQ, family))
     flt.load()

@@ -191,9 +191,9 @@ for path in ("/etc/mobilityd-probe", os.environ["ETC"] + "/probe", "/var/lib/pro
     code = probe + "\nfrom mobilityd.service.daemon import main\n" \
         f"raise SystemExit(main(['--config', {str(config)!r}]))"
     argv = restricted_argv(code, [base / "run", base / "state"], uid, gid,
-                           {"NOTIFY_SOCKET": notify.env_value, "PYTHONPATH": str(REPO),
+                           extra_env={"NOTIFY_SOCKET": notify.env_value, "PYTHONPATH": str(REPO),
                             "ETC": str(base / "etc"), "WATCHDOG_USEC": "2000000"},
-                           seccomp_list, stash_dir=base / "stash")
+                           seccomp_list=seccomp_list, stash_dir=base / "stash")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         try:
