@@ -136,13 +136,20 @@ class _Connection:
         try:
             request = parse_request(line)
             request_id = request.id
+            log_event(_log, logging.DEBUG, "control.request", call=request.args.get("call"),
+                      op=request.op.value, id=request.id,
+                      **{k: v for k, v in request.args.items() if k != "call"})
             if request.op is Op.SUBSCRIBE:
                 reply = self._subscribe(request, group)
             else:
                 reply = encode_result(request.id, await self._dispatcher.handle(request))
         except RequestError as exc:
+            log_event(_log, logging.DEBUG, "control.bad_request", code=exc.code.value,
+                      field=exc.field)
             reply = exc.reply()
         except ControlError as exc:
+            log_event(_log, logging.DEBUG, "control.refused", id=request_id,
+                      code=exc.code.value, field=exc.field)
             reply = encode_error(request_id, exc)
         except Exception as exc:  # a bug must not kill the connection or the daemon
             _log.exception("control request failed: %s", type(exc).__name__)
