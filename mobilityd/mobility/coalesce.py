@@ -89,7 +89,7 @@ class MoveCoalescer:
     def _apply(self, now: float, state: _CallState, routes: CallRoutes,
                usable: Set[str]) -> list[MoveEvent]:
         path = state.path
-        verdict = judge(path.local, state.lost, routes, usable)
+        verdict = judge(path.local, state.lost, routes, usable, path.remote_media)
         if verdict is Verdict.MOVE_OPTIONAL and state.last_move_at is not None:
             ready_at = state.last_move_at + self.hold_down
             if now < ready_at:
@@ -105,11 +105,12 @@ class MoveCoalescer:
         if verdict in (Verdict.MOVE_FORCED, Verdict.MOVE_OPTIONAL):
             new_local = routes.media_source
             assert new_local is not None  # judge() only moves toward an address
-            state.path = CallPath(path.call_id, new_local, path.remote_media,
-                                  path.remote_signalling)
+            remote = routes.media_remote or path.remote_media
+            state.path = path.moved(new_local, remote)
             state.lost = False
             state.last_move_at = now
-            return [CallPathChanged(path.call_id, path.local, new_local)]
+            return [CallPathChanged(path.call_id, path.local, new_local,
+                                    remote if remote != path.remote_media else None)]
         return []
 
     # ------------------------------------------------------------ timer

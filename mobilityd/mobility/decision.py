@@ -37,25 +37,48 @@ from mobilityd.mobility.events import check_ip
 
 @dataclass(frozen=True)
 class CallPath:
-    """A call as the mobility layer sees it: its local address and its peer's."""
+    """A call as the mobility layer sees it: its local address and its peer's.
+
+    ``remote_media_alternates`` are other addresses of the same peer's media (e.g. its
+    IPv6 address while the call runs over IPv4), tried in order when ``remote_media``
+    has no route: this is how a call survives an IPv4 -> IPv6 change (issue 5).
+    """
 
     call_id: str
     local: str
     remote_media: str
     remote_signalling: str
+    remote_media_alternates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_ip(self.local, f"call {self.call_id} local address")
         check_ip(self.remote_media, f"call {self.call_id} remote media address")
         check_ip(self.remote_signalling, f"call {self.call_id} remote signalling address")
+        for alternate in self.remote_media_alternates:
+            check_ip(alternate, f"call {self.call_id} alternate remote media address")
+
+    def remote_candidates(self) -> tuple[str, ...]:
+        """The peer's media addresses in the order to try: current one first."""
+        return (self.remote_media, *self.remote_media_alternates)
+
+    def moved(self, local: str, remote_media: str) -> CallPath:
+        """This call after a move to ``local`` -> ``remote_media``."""
+        others = tuple(a for a in self.remote_candidates() if a != remote_media)
+        return CallPath(self.call_id, local, remote_media, self.remote_signalling, others)
 
 
 @dataclass(frozen=True)
 class CallRoutes:
-    """The kernel's source address toward the call's remote media / signalling."""
+    """The kernel's answers for one call.
+
+    ``media_source``: source address toward the peer's media; ``media_remote``: which
+    of the peer's addresses that answer is for (``None``: the call's current
+    ``remote_media``); ``signalling_source``: source toward the remote signalling.
+    """
 
     media_source: str | None
     signalling_source: str | None = None
+    media_remote: str | None = None
 
 
 class Verdict(enum.Enum):
@@ -71,12 +94,19 @@ def chosen_source(routes: CallRoutes) -> str | None:
     return routes.media_source
 
 
-def judge(local: str, lost: bool, routes: CallRoutes, usable: Set[str]) -> Verdict:
-    """The verdict for one call (table in the module docstring)."""
+def judge(local: str, lost: bool, routes: CallRoutes, usable: Set[str],
+          remote: str | None = None) -> Verdict:
+    """The verdict for one call (table in the module docstring).
+
+    ``remote`` is the call's current remote media address; an answer for another of
+    the peer's addresses (``routes.media_remote``) is a different path even from the
+    same local address.
+    """
     chosen = chosen_source(routes)
     if chosen is None:
         return Verdict.STAY if lost else Verdict.LOSE
-    if chosen == local:
+    same_remote = routes.media_remote is None or routes.media_remote == remote
+    if chosen == local and same_remote:
         return Verdict.RESTORE if lost else Verdict.STAY
     if lost or local not in usable:
         return Verdict.MOVE_FORCED

@@ -41,11 +41,16 @@ class Endpoint:
 # ---------------------------------------------------------------- moving side
 @dataclass(frozen=True)
 class CallPathChanged:
-    """The call must move: rebind to ``new_local`` and send the re-INVITE (issue 5)."""
+    """The call must move: rebind to ``new_local`` and send the re-INVITE (issue 5).
+
+    ``new_remote_media`` is set when the peer must also be reached at another of its
+    addresses (IPv4 -> IPv6 change); ``None``: the peer's media address is unchanged.
+    """
 
     call_id: str
     old_local: str
     new_local: str
+    new_remote_media: str | None = None
 
 
 @dataclass(frozen=True)

@@ -117,13 +117,17 @@ class PathMonitor:
         routes: dict[str, CallRoutes] = {}
         for call_id in call_ids:
             path = calls[call_id]
-            media = await self._resolver.choose(path.remote_media, self.preferences)
-            signalling = media
-            if path.remote_signalling != path.remote_media:
-                signalling = await self._resolver.choose(path.remote_signalling,
-                                                         self.preferences)
+            media, media_remote = None, None
+            for remote in path.remote_candidates():  # current address first
+                media = await self._resolver.choose(remote, self.preferences)
+                if media is not None:
+                    media_remote = remote
+                    break
+            signalling = await self._resolver.choose(path.remote_signalling,
+                                                     self.preferences)
             routes[call_id] = CallRoutes(media.source if media else None,
-                                         signalling.source if signalling else None)
+                                         signalling.source if signalling else None,
+                                         media_remote)
         usable = {u.address for u in self.watcher.state.usable_addresses()}
         decisions: list[Decision] = []
         for move in self.coalescer.evaluate(now, routes, usable):

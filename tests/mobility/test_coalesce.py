@@ -148,3 +148,24 @@ def test_optional_moves_respect_hold_down(
                     assert now - last_move >= hold_down
                 local, last_move = event.new_local, now
         assert c.calls()[0].local == local
+
+
+def test_ipv4_to_ipv6_with_the_peers_alternate_address() -> None:
+    """Bob loses IPv4 entirely; Alice is also reachable at her IPv6 address."""
+    c = MoveCoalescer()
+    c.add_call(CallPath("c1", WLAN, ALICE, ALICE, remote_media_alternates=("fd00:1::2",)))
+    routes = CallRoutes("fd00:2::2", None, media_remote="fd00:1::2")
+    assert c.evaluate(0.0, {"c1": routes}, {"fd00:2::2"}) == [
+        CallPathChanged("c1", WLAN, "fd00:2::2", new_remote_media="fd00:1::2")]
+    moved = c.calls()[0]
+    assert (moved.local, moved.remote_media, moved.remote_media_alternates) == (
+        "fd00:2::2", "fd00:1::2", (ALICE,))
+    # the same answer again changes nothing
+    assert c.evaluate(0.1, {"c1": routes}, {"fd00:2::2"}) == []
+
+
+def test_same_local_other_remote_is_a_move() -> None:
+    assert judge(WLAN, False, CallRoutes(WLAN, None, media_remote="10.9.9.9"), {WLAN},
+                 remote=ALICE) is Verdict.MOVE_OPTIONAL
+    assert judge(WLAN, False, CallRoutes(WLAN, None, media_remote=ALICE), {WLAN},
+                 remote=ALICE) is Verdict.STAY

@@ -126,3 +126,28 @@ async def test_preference_for_wlan(roaming: RoamingTopology) -> None:
             CallPathChanged("c1", "10.4.0.2", "10.2.0.2")]
     finally:
         monitor.close()
+
+
+async def test_ipv4_to_ipv6(roaming: RoamingTopology) -> None:
+    """All of Bob's IPv4 goes away; the call moves to IPv6 toward Alice's IPv6 address."""
+    bob = roaming.bob
+    monitor = PathMonitor(netns=bob.ns)
+    await monitor.start()
+    try:
+        monitor.add_call(CallPath("c1", "10.4.0.2", ALICE, ALICE,
+                                  remote_media_alternates=(roaming.alice6,)))
+        bob.del_address("b1", "10.4.0.2/24")
+        bob.del_address("b0", "10.2.0.2/24")
+        seen: list[Decision] = []
+
+        def to_ipv6() -> list[CallPathChanged]:
+            return [d for d in seen if isinstance(d, CallPathChanged)
+                    and d.new_remote_media is not None]
+
+        while not to_ipv6():  # (a move to wlan's IPv4 may come first)
+            seen += await decisions_within(monitor)
+        move = to_ipv6()[0]
+        assert move.new_local == bob.kernel_source_for(roaming.alice6) == "fd00:4::2"
+        assert move.new_remote_media == roaming.alice6
+    finally:
+        monitor.close()
