@@ -136,9 +136,13 @@ class MediaSettings:
 
 @dataclass(frozen=True)
 class MobilitySettings:
+    """Inputs of :mod:`mobilityd.mobility` (``GracePeriods``, ``SourcePreferences``
+    prefer/avoid, the coalescer's ``hold_down``)."""
+
     grace_period: float
     interface_preference: tuple[str, ...]
-    debounce_ms: int
+    interface_avoid: tuple[str, ...]
+    hold_down: float
 
 
 @dataclass(frozen=True)
@@ -387,7 +391,8 @@ def _mobility(top: TableReader) -> MobilitySettings:
     return MobilitySettings(
         grace_period=t.number("grace_period", 30.0, lo=0.5, hi=3600.0),
         interface_preference=t.strings("interface_preference", ()),
-        debounce_ms=t.integer("debounce_ms", 50, lo=0, hi=10000),
+        interface_avoid=t.strings("interface_avoid", ()),
+        hold_down=t.number("hold_down", 1.0, lo=0.0, hi=60.0),
     )
 
 
