@@ -131,3 +131,23 @@ def test_mobilityctl_keys_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert '"created"' in capsys.readouterr().out
     cert = x509.load_pem_x509_certificate((tmp_path / "l.crt").read_bytes())
     assert certificate_sip_uris(cert) == ["sip:bob@example.org"]
+
+
+def test_mikey_accepts_the_device_certificate_for_the_user(tmp_path: Path) -> None:
+    """The certificate the CLI makes is what mobilityd.mikey.certs verifies for PKE/DH
+    (RFC 3830 §4.3: issued by the trusted CA, subjectAltName = the SIP identity)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from mobilityd.mikey.certs import verify_peer_certificate
+    from mobilityd.mikey.errors import MikeyError
+
+    ca = create_ca(tmp_path / "ca.key", tmp_path / "ca.crt", "CA", now=NOW, bits=2048)
+    cert = create_device_cert(tmp_path / "ca.key", tmp_path / "ca.crt", "sip:bob@example.org",
+                              "laptop", key_path=tmp_path / "l.key",
+                              cert_path=tmp_path / "l.crt", now=NOW)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    at = (NOW + datetime.timedelta(days=1)).timestamp()
+    verified = verify_peer_certificate(der, ca, at, expected_uri="sip:bob@example.org")
+    assert verified.sip_uris == ("sip:bob@example.org",)
+    with pytest.raises(MikeyError):
+        verify_peer_certificate(der, ca, at, expected_uri="sip:mallory@example.org")
