@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from mobilityd.mikey.constants import (
+    MAC_LENGTHS,
     DataType,
     EncrAlg,
     ErrorType,
@@ -55,6 +56,7 @@ from mobilityd.mikey.payloads import (
 )
 from mobilityd.mikey.protection import compute_mac, decrypt_key_data, encrypt_key_data, verify_mac
 from mobilityd.mikey.replay import ReplayCache
+from mobilityd.mikey.session_fast import encode_message
 from mobilityd.mikey.session_policy import SessionPolicy
 from mobilityd.mikey.signature import SignatureHash, sign_data, verify_signature
 from mobilityd.mikey.timestamps import check_freshness
@@ -69,6 +71,7 @@ __all__ = [
     "check_timestamp",
     "collect_policies",
     "decrypt_kemac",
+    "decrypt_key_chain",
     "encrypt_kemac",
     "expect_data_type",
     "id_payload",
@@ -77,7 +80,9 @@ __all__ = [
     "key_data_for",
     "key_material",
     "parse",
+    "policies_by_number",
     "require_rand",
+    "verification_prefix",
     "verify_signed",
     "verify_verification",
 ]
@@ -179,13 +184,28 @@ def decrypt_kemac(
     kemac: Kemac, keys: MessageKeys, csb_id: int, ts: Timestamp, *, pke: bool
 ) -> tuple[KeyData | IdPayload, ...]:
     """Decrypt and parse the KEMAC plaintext (§6.2): ID first in the public-key method."""
-    if not kemac.encr_data:
+    return decrypt_key_chain(
+        kemac.encr_alg, kemac.encr_data, keys, csb_id, ts.value_bytes, pke=pke
+    )
+
+
+def decrypt_key_chain(
+    encr_alg: EncrAlg | int,
+    encr_data: bytes,
+    keys: MessageKeys,
+    csb_id: int,
+    ts_bytes: bytes,
+    *,
+    pke: bool,
+) -> tuple[KeyData | IdPayload, ...]:
+    """:func:`decrypt_kemac` from the raw KEMAC fields."""
+    if not encr_data:
         return ()
-    plain = decrypt_key_data(kemac.encr_alg, keys, csb_id, ts.value_bytes, kemac.encr_data)
+    plain = decrypt_key_data(encr_alg, keys, csb_id, ts_bytes, encr_data)
     first = IdPayload.payload_type if pke else KeyData.payload_type
     try:
         return parse_key_data_chain(
-            plain, first=first, allow_zero_padding=kemac.encr_alg == EncrAlg.AES_KW_128
+            plain, first=first, allow_zero_padding=encr_alg == EncrAlg.AES_KW_128
         )
     except MikeyError as exc:
         # Authenticated but undecodable: the keys or the sender are wrong.
@@ -230,10 +250,14 @@ def key_data_for(tgk: bytes, salt: bytes | None = None) -> KeyData:
 
 def build_maced(
     header: CommonHeader, payloads: Sequence[Payload], mac_alg: MacAlg, auth_key: bytes
-) -> MikeyMessage:
-    """Build a message closed by KEMAC whose MAC covers the whole message (§5.2, §6.2)."""
-    msg = MikeyMessage.build(header, payloads)
-    return msg.with_auth_field(compute_mac(mac_alg, auth_key, msg.authenticated_bytes()))
+) -> bytes:
+    """Encode a message closed by KEMAC whose MAC covers the whole message (§5.2, §6.2).
+
+    The last payload must be a KEMAC with a placeholder MAC of the right length.
+    """
+    wire = encode_message(header, payloads)
+    covered = wire[: len(wire) - MAC_LENGTHS[mac_alg]]
+    return covered + compute_mac(mac_alg, auth_key, covered)
 
 
 def verification_input(msg: MikeyMessage, id_i: bytes, id_r: bytes, ts: Timestamp) -> bytes:
@@ -249,12 +273,19 @@ def build_verification(
     *,
     ids: tuple[bytes, bytes],
     ts: Timestamp,
-) -> MikeyMessage:
-    """A message closed by V (§6.9), its MAC computed as :func:`verification_input`."""
+) -> bytes:
+    """Encode a message closed by V (§6.9), its MAC as :func:`verification_input`."""
+    covered = verification_prefix(header, payloads, mac_alg)
+    return covered + compute_mac(mac_alg, auth_key, covered + ids[0] + ids[1] + ts.value_bytes)
+
+
+def verification_prefix(
+    header: CommonHeader, payloads: Sequence[Payload], mac_alg: MacAlg
+) -> bytes:
+    """The bytes of a V-closed message before its Ver data field."""
     v = Verification(mac_alg, _MAC_PLACEHOLDER[mac_alg])
-    msg = MikeyMessage.build(header, [*payloads, v])
-    mac = compute_mac(mac_alg, auth_key, verification_input(msg, ids[0], ids[1], ts))
-    return msg.with_auth_field(mac)
+    wire = encode_message(header, [*payloads, v])
+    return wire[: len(wire) - MAC_LENGTHS[mac_alg]]
 
 
 def verify_verification(
@@ -279,13 +310,12 @@ def build_signed(
     signing_key: rsa.RSAPrivateKey,
     sig_type: SignatureType,
     sig_hash: SignatureHash,
-) -> MikeyMessage:
-    """A message closed by SIGN over everything but the Signature field (§5.2, §6.5)."""
-    placeholder = Signature(sig_type, bytes((signing_key.key_size + 7) // 8))
-    msg = MikeyMessage.build(header, [*payloads, placeholder])
-    return msg.with_auth_field(
-        sign_data(signing_key, sig_type, msg.authenticated_bytes(), sig_hash)
-    )
+) -> bytes:
+    """Encode a message closed by SIGN over all but the Signature field (§5.2, §6.5)."""
+    sig_len = (signing_key.key_size + 7) // 8
+    wire = encode_message(header, [*payloads, Signature(sig_type, bytes(sig_len))])
+    covered = wire[: len(wire) - sig_len]
+    return covered + sign_data(signing_key, sig_type, covered, sig_hash)
 
 
 def verify_signed(
@@ -304,6 +334,11 @@ def verify_signed(
     )
 
 
+def policies_by_number(policies: Iterable[SecurityPolicy]) -> dict[int, SecurityPolicy]:
+    """SP payloads keyed by policy number (a later one wins)."""
+    return {sp.policy_no: sp for sp in policies}
+
+
 def collect_policies(
     msg: MikeyMessage, base: Mapping[int, SecurityPolicy] | None = None
 ) -> dict[int, SecurityPolicy]:
@@ -312,6 +347,26 @@ def collect_policies(
     for sp in msg.find_all(SecurityPolicy):
         policies[sp.policy_no] = sp
     return policies
+
+
+def check_policies(
+    cs_map: Sequence[SrtpCsEntry], policies: Mapping[int, SecurityPolicy]
+) -> None:
+    """Every SRTP parameter referenced by the CS map must be one we can run (§5.1.1)."""
+    checked: set[int] = set()
+    for entry in cs_map:
+        sp = policies.get(entry.policy_no)
+        if sp is None or entry.policy_no in checked:
+            continue
+        checked.add(entry.policy_no)
+        for param in sp.params:
+            allowed = _SUPPORTED.get(param.param_type)
+            if allowed is not None and int.from_bytes(param.value, "big") not in allowed:
+                raise MikeyError(
+                    f"SRTP policy {sp.policy_no}: {param.param_type.name}="
+                    f"{param.value.hex()} not supported",
+                    ErrorType.INVALID_SPPAR,
+                )
 
 
 _SUPPORTED: dict[SrtpParam, frozenset[int]] = {
@@ -325,22 +380,6 @@ _SUPPORTED: dict[SrtpParam, frozenset[int]] = {
     SrtpParam.SRTP_PREFIX_LEN: frozenset({0}),
 }
 
-
-def check_policies(
-    cs_map: Sequence[SrtpCsEntry], policies: Mapping[int, SecurityPolicy]
-) -> None:
-    """Every SRTP parameter referenced by the CS map must be one we can run (§5.1.1)."""
-    for entry in cs_map:
-        sp = policies.get(entry.policy_no)
-        if sp is None:
-            continue
-        for ptype, allowed in _SUPPORTED.items():
-            value = sp.get_int(ptype)
-            if value is not None and value not in allowed:
-                raise MikeyError(
-                    f"SRTP policy {sp.policy_no}: {ptype.name}={value} not supported",
-                    ErrorType.INVALID_SPPAR,
-                )
 
 
 def require_rand(msg: MikeyMessage, policy: SessionPolicy) -> bytes:

@@ -45,6 +45,7 @@ from mobilityd.mikey.session_common import (
     identities,
     ids_in,
     parse,
+    policies_by_number,
     require_rand,
     verify_signed,
 )
@@ -99,13 +100,13 @@ class DhInitiator:
             *self.policies,
             DhPayload(self.group, self._pair.public_value),
         ]
-        msg = build_signed(
+        wire = build_signed(
             header, payloads, self.credentials.private_key, self.policy.sig_type,
             self.policy.sig_hash,
         )
-        self._policies = collect_policies(msg)
+        self._policies = policies_by_number(self.policies)
         self.state = InitiatorState.WAITING
-        return bytes(msg)
+        return wire
 
     @property
     def context(self) -> CryptoContext | None:
@@ -214,7 +215,7 @@ def respond_dh(  # noqa: PLR0917
         DhPayload(group, dh_i.value),
     ]
     reply = build_signed(header, payloads, pk.private_key, policy.sig_type, policy.sig_hash)
-    return context, bytes(reply)
+    return context, reply
 
 
 def _no_rng(n: int) -> bytes:

@@ -79,9 +79,7 @@ def build_error_message(
     if v_key is None:
         return bytes(MikeyMessage.build(header, payloads))
     mac_alg, auth_key, id_i, id_r = v_key
-    return bytes(
-        build_verification(header, payloads, mac_alg, auth_key, ids=(id_i, id_r), ts=timestamp)
-    )
+    return build_verification(header, payloads, mac_alg, auth_key, ids=(id_i, id_r), ts=timestamp)
 
 
 def error_response(data: bytes, error: MikeyError, now: float) -> bytes | None:

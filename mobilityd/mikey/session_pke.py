@@ -71,7 +71,9 @@ from mobilityd.mikey.session_common import (
     key_data_for,
     key_material,
     parse,
+    policies_by_number,
     require_rand,
+    verification_prefix,
     verify_signed,
     verify_verification,
 )
@@ -81,6 +83,7 @@ from mobilityd.mikey.session_psk import (
     check_response_header,
     initial_values,
     message_keys_for,
+    verify_expected_reply,
 )
 from mobilityd.mikey.timestamps import timestamp_payload
 
@@ -108,6 +111,7 @@ class PkeInitiator:
     state: InitiatorState = InitiatorState.IDLE
     _pending: CryptoContext | None = field(default=None, repr=False)
     _ts: Timestamp | None = field(default=None, repr=False)
+    _reply_prefix: bytes = field(default=b"", repr=False)
 
     def start(self, now: float, rng: Rng) -> bytes:
         """Build the I_MESSAGE (§3.2)."""
@@ -148,7 +152,7 @@ class PkeInitiator:
             CertHash(HashFunc.SHA1, cert_hash(peer_der)),
             pke,
         ]
-        msg = build_signed(
+        wire = build_signed(
             header,
             payloads,
             self.credentials.private_key,
@@ -156,13 +160,18 @@ class PkeInitiator:
             self.policy.sig_hash,
         )
         self._ts = ts
+        self._reply_prefix = verification_prefix(
+            CommonHeader(DataType.PK_RESP, values.csb_id, cs_map),
+            [ts, id_payload(self.peer_id)],
+            self.policy.mac_alg,
+        )
         self._pending = CryptoContext(
             mode=KeyMode.PKE,
             csb_id=values.csb_id,
             tgk=values.tgk,
             rand=values.rand,
             cs_map=cs_map,
-            policies=collect_policies(msg),
+            policies=policies_by_number(self.policies),
             local_id=self.local_id,
             peer_id=self.peer_id,
             is_initiator=True,
@@ -177,7 +186,7 @@ class PkeInitiator:
             last_timestamp=ts.value,
         )
         self.state = InitiatorState.WAITING if self.want_verification else InitiatorState.DONE
-        return bytes(msg)
+        return wire
 
     @property
     def context(self) -> CryptoContext | None:
@@ -190,11 +199,13 @@ class PkeInitiator:
         pending, ts = self._pending, self._ts
         if self.state is not InitiatorState.WAITING or pending is None or ts is None:
             raise MikeyError("no response expected", ErrorType.UNSPECIFIED)
-        msg = parse(data)
-        check_response_header(msg, pending.csb_id, ts, DataType.PK_RESP)
         keys = pending.secrets.message_keys
         assert keys is not None
-        verify_verification(msg, keys.auth_key, (self.local_id, self.peer_id), ts, self.policy)
+        ids = (self.local_id, self.peer_id)
+        if not verify_expected_reply(data, self._reply_prefix, keys.auth_key, ids, ts, self.policy):
+            msg = parse(data)
+            check_response_header(msg, pending.csb_id, ts, DataType.PK_RESP)
+            verify_verification(msg, keys.auth_key, ids, ts, self.policy)
         self.state = InitiatorState.DONE
         return pending
 
@@ -276,4 +287,4 @@ def respond_pke(  # noqa: PLR0917
     reply = build_verification(
         header, [ts, id_payload(id_r)], policy.mac_alg, keys.auth_key, ids=(id_i, id_r), ts=ts
     )
-    return context, bytes(reply)
+    return context, reply

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from mobilityd.mikey.constants import DataType, ErrorType
+from mobilityd.mikey.constants import MAC_LENGTHS, DataType, ErrorType
 from mobilityd.mikey.context import ContextSecrets, CryptoContext, KeyMode
 from mobilityd.mikey.errors import MikeyError
 from mobilityd.mikey.keys import MessageKeys, derive_message_keys
@@ -50,7 +50,9 @@ from mobilityd.mikey.session_common import (
     key_data_for,
     key_material,
     parse,
+    policies_by_number,
     require_rand,
+    verification_prefix,
     verify_verification,
 )
 from mobilityd.mikey.session_error import parse_error_message
@@ -65,6 +67,7 @@ __all__ = [
     "initial_values",
     "message_keys_for",
     "respond_psk",
+    "verify_expected_reply",
 ]
 
 
@@ -119,6 +122,7 @@ class PskInitiator:
     state: InitiatorState = InitiatorState.IDLE
     _pending: CryptoContext | None = field(default=None, repr=False)
     _ts: Timestamp | None = field(default=None, repr=False)
+    _reply_prefix: bytes = field(default=b"", repr=False)
 
     def start(self, now: float, rng: Rng) -> bytes:
         """Build the I_MESSAGE (§3.1)."""
@@ -142,15 +146,20 @@ class PskInitiator:
             *self.policies,
             kemac,
         ]
-        msg = build_maced(header, payloads, self.policy.mac_alg, keys.auth_key)
+        wire = build_maced(header, payloads, self.policy.mac_alg, keys.auth_key)
         self._ts = ts
+        self._reply_prefix = verification_prefix(
+            CommonHeader(DataType.PSK_RESP, values.csb_id, cs_map),
+            [ts, id_payload(self.peer_id)],
+            self.policy.mac_alg,
+        )
         self._pending = CryptoContext(
             mode=KeyMode.PSK,
             csb_id=values.csb_id,
             tgk=values.tgk,
             rand=values.rand,
             cs_map=cs_map,
-            policies=collect_policies(msg),
+            policies=policies_by_number(self.policies),
             local_id=self.local_id,
             peer_id=self.peer_id,
             is_initiator=True,
@@ -161,7 +170,7 @@ class PskInitiator:
             last_timestamp=ts.value,
         )
         self.state = InitiatorState.DONE if not self.want_verification else InitiatorState.WAITING
-        return bytes(msg)
+        return wire
 
     @property
     def context(self) -> CryptoContext | None:
@@ -174,13 +183,36 @@ class PskInitiator:
         pending, ts = self._pending, self._ts
         if self.state is not InitiatorState.WAITING or pending is None or ts is None:
             raise MikeyError("no response expected", ErrorType.UNSPECIFIED)
-        msg = parse(data)
-        check_response_header(msg, pending.csb_id, ts, DataType.PSK_RESP)
         keys = pending.secrets.message_keys
         assert keys is not None
-        verify_verification(msg, keys.auth_key, (self.local_id, self.peer_id), ts, self.policy)
+        ids = (self.local_id, self.peer_id)
+        if not verify_expected_reply(data, self._reply_prefix, keys.auth_key, ids, ts, self.policy):
+            msg = parse(data)
+            check_response_header(msg, pending.csb_id, ts, DataType.PSK_RESP)
+            verify_verification(msg, keys.auth_key, ids, ts, self.policy)
         self.state = InitiatorState.DONE
         return pending
+
+
+def verify_expected_reply(  # noqa: PLR0917
+    data: bytes,
+    prefix: bytes,
+    auth_key: bytes,
+    ids: tuple[bytes, bytes],
+    ts: Timestamp,
+    policy: SessionPolicy,
+) -> bool:
+    """Fast path: ``data`` is exactly the R_MESSAGE we expect (``prefix`` || V data).
+
+    True when its V verifies; False when the layout differs (the caller then parses
+    it in full). A wrong V on the expected layout is ``AUTH_FAILURE`` at once.
+    """
+    mac_len = len(data) - len(prefix)
+    if mac_len != MAC_LENGTHS[policy.mac_alg] or not data.startswith(prefix):
+        return False
+    verify_mac(policy.mac_alg, auth_key, prefix + ids[0] + ids[1] + ts.value_bytes,
+               data[len(prefix):])
+    return True
 
 
 def check_response_header(
@@ -255,4 +287,4 @@ def respond_psk(  # noqa: PLR0917
         ids=(id_i, id_r),
         ts=ts,
     )
-    return context, bytes(reply)
+    return context, reply

@@ -9,7 +9,8 @@ Same CSB ID, a new timestamp, **no RAND** (§4.5 MUST NOT). Keys: the message ke
 §4.1.4 are derived from the PSK / cached envelope key with the CSB ID and the RAND *of
 the initial exchange* (RFC 3830 does not say which RAND an update uses, since it carries
 none; the initial one is the only one both sides share). They are computed once per
-context, so an update costs one HMAC (plus one AES-CM block run with a new TGK).
+context, so an update costs one HMAC (plus one AES-CM run when it carries a new TGK).
+We always send IDi and IDr; a received update may omit them.
 
 A PKE context always updates with a pre-shared key message keyed by its cached envelope
 key (§4.5: "it MUST NOT be a public key message" when cached; our PKE initiator always
@@ -19,16 +20,28 @@ asks for caching for the CSB). A DH context signs its update and carries no DH v
 
 Either side may send an update (the Responder of the initial exchange acts as the
 update's Initiator when it moves); the receiver knows the sender from the context.
+
+Hot path: a PSK-style update of the usual layout is built from and recognised by the
+context's :class:`~mobilityd.mikey.session_fast.UpdateTemplate`; all other updates take
+the general path. Both apply the same checks in the same order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
-from mobilityd.mikey.constants import DataType, ErrorType
+from mobilityd.mikey.constants import (
+    MAC_LENGTHS,
+    DataType,
+    EncrAlg,
+    ErrorType,
+    MacAlg,
+    PayloadType,
+    TsType,
+)
 from mobilityd.mikey.context import CryptoContext, KeyMode, PreparedUpdate
 from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.keys import MessageKeys
 from mobilityd.mikey.message import MikeyMessage
 from mobilityd.mikey.payloads import (
     CommonHeader,
@@ -40,15 +53,16 @@ from mobilityd.mikey.payloads import (
     SrtpCsEntry,
     Timestamp,
 )
-from mobilityd.mikey.protection import verify_mac
+from mobilityd.mikey.protection import compute_mac, encrypt_key_data, verify_mac
 from mobilityd.mikey.session_common import (
+    KeyMaterial,
     build_maced,
     build_signed,
     check_policies,
     check_protection_algs,
     check_timestamp,
     collect_policies,
-    decrypt_kemac,
+    decrypt_key_chain,
     encrypt_kemac,
     expect_data_type,
     id_payload,
@@ -58,8 +72,9 @@ from mobilityd.mikey.session_common import (
     parse,
     verify_signed,
 )
+from mobilityd.mikey.session_fast import MatchedUpdate
 from mobilityd.mikey.session_policy import Rng
-from mobilityd.mikey.timestamps import timestamp_payload
+from mobilityd.mikey.timestamps import check_freshness, timestamp_payload
 
 __all__ = ["prepare_update", "verify_update"]
 
@@ -70,6 +85,29 @@ def _next_timestamp(ctx: CryptoContext, now: float) -> Timestamp:
     if ts.value <= ctx.last_timestamp:
         ts = Timestamp(ts.ts_type, ctx.last_timestamp + 1)
     return ts
+
+
+def _fast_psk_update(
+    ctx: CryptoContext,
+    keys: MessageKeys,
+    ts: Timestamp,
+    cs_map: Sequence[SrtpCsEntry],
+    new_tgk: bytes | None,
+) -> bytes:
+    """``HDR, T, IDi, IDr, KEMAC`` from the context's template (same bytes as the codec)."""
+    policy = ctx.policy
+    encr = b""
+    if new_tgk is not None:
+        plain = bytes(key_data_for(new_tgk))
+        encr = encrypt_key_data(policy.encr_alg, keys, ctx.csb_id, ts.value_bytes, plain)
+    covered = (
+        ctx.outgoing_update_template.head(cs_map, ts.value)
+        + bytes((PayloadType.LAST, policy.encr_alg))
+        + len(encr).to_bytes(2, "big")
+        + encr
+        + bytes((policy.mac_alg,))
+    )
+    return covered + compute_mac(policy.mac_alg, keys.auth_key, covered)
 
 
 def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_update
@@ -86,20 +124,23 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
         raise ValueError("new_tgk must not be empty")
     ts = _next_timestamp(ctx, now)
     cs_map = tuple(new_cs_map) if new_cs_map is not None else ctx.cs_map
-    ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
     keys = ctx.secrets.message_keys
-    msg: MikeyMessage
     if ctx.mode is not KeyMode.DH and keys is not None:
-        header = CommonHeader(DataType.PSK_INIT, ctx.csb_id, cs_map)
-        items = [key_data_for(new_tgk)] if new_tgk is not None else []
-        kemac = encrypt_kemac(items, keys, ctx.csb_id, ts, ctx.policy)
-        payloads: list[Payload] = [ts, *ids, *new_policies, kemac]
-        msg = build_maced(header, payloads, ctx.policy.mac_alg, keys.auth_key)
+        if not new_policies:
+            wire = _fast_psk_update(ctx, keys, ts, cs_map, new_tgk)
+        else:
+            header = CommonHeader(DataType.PSK_INIT, ctx.csb_id, cs_map)
+            items = [key_data_for(new_tgk)] if new_tgk is not None else []
+            kemac = encrypt_kemac(items, keys, ctx.csb_id, ts, ctx.policy)
+            ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
+            payloads: list[Payload] = [ts, *ids, *new_policies, kemac]
+            wire = build_maced(header, payloads, ctx.policy.mac_alg, keys.auth_key)
     elif ctx.mode is KeyMode.DH and ctx.secrets.signing_key is not None:
         if new_tgk is not None:
             raise ValueError("a DH CSB cannot carry a new TGK in an update (RFC 3830 §4.5)")
         header = CommonHeader(DataType.DH_INIT, ctx.csb_id, cs_map)
-        msg = build_signed(
+        ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
+        wire = build_signed(
             header,
             [ts, *ids, *new_policies],
             ctx.secrets.signing_key,
@@ -108,16 +149,56 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
         )
     else:
         raise ValueError("this context has no key to authenticate updates")
-    updated = replace(
-        ctx,
+    policies = ctx.policies
+    if new_policies:
+        policies = {**ctx.policies, **{sp.policy_no: sp for sp in new_policies}}
+    updated = ctx.evolve(
         tgk=new_tgk if new_tgk is not None else ctx.tgk,
         tgk_salt=None if new_tgk is not None else ctx.tgk_salt,
         tek_direct=False if new_tgk is not None else ctx.tek_direct,
         cs_map=cs_map,
-        policies=collect_policies(msg, ctx.policies),
+        policies=policies,
         last_timestamp=ts.value,
     )
-    return PreparedUpdate(message=bytes(msg), context=updated)
+    return PreparedUpdate(message=wire, context=updated)
+
+
+def _accept(
+    ctx: CryptoContext,
+    new_key: KeyMaterial | None,
+    cs_map: tuple[SrtpCsEntry, ...],
+    policies: dict[int, SecurityPolicy] | None,
+    ts_value: int,
+) -> CryptoContext:
+    changes: dict[str, object] = {"cs_map": cs_map, "last_timestamp": ts_value}
+    if policies is not None:
+        changes["policies"] = policies
+    if new_key is not None:
+        changes.update(tgk=new_key.key, tgk_salt=new_key.salt, tek_direct=new_key.tek_direct)
+    return ctx.evolve(**changes)
+
+
+def _verify_matched(
+    ctx: CryptoContext, keys: MessageKeys, m: MatchedUpdate, now: float
+) -> CryptoContext:
+    """The checks of :func:`verify_update` on a template-recognised update."""
+    policy = ctx.policy
+    ts = Timestamp(TsType.NTP_UTC, m.ts_value)
+    when = check_freshness(ts, now, policy.clock_skew)
+    replay_key = (ctx.peer_id, ctx.csb_id, m.ts_value)
+    ctx.replay_cache.check(replay_key, when, now)
+    if not policy.allow_null and m.encr_alg == EncrAlg.NULL:
+        raise MikeyError("NULL encryption refused by policy", ErrorType.INVALID_EA)
+    if not policy.allow_null and m.mac_alg == MacAlg.NULL:
+        raise MikeyError("NULL MAC refused by policy", ErrorType.INVALID_MAC)
+    verify_mac(m.mac_alg, keys.auth_key, m.mac_input, m.mac)
+    items = decrypt_key_chain(m.encr_alg, m.encr_data, keys, ctx.csb_id, m.ts_bytes, pke=False)
+    new_key = key_material(items)
+    cs_map = m.cs_map or ctx.cs_map
+    if cs_map != ctx.cs_map:
+        check_policies(cs_map, ctx.policies)
+    ctx.replay_cache.remember(replay_key, when, now)
+    return _accept(ctx, new_key, cs_map, None, m.ts_value)
 
 
 def _check_update_ids(msg: MikeyMessage, ctx: CryptoContext) -> None:
@@ -131,10 +212,14 @@ def _check_update_ids(msg: MikeyMessage, ctx: CryptoContext) -> None:
 
 def verify_update(ctx: CryptoContext, data: bytes, now: float) -> CryptoContext:
     """Verify an update from the peer (see :meth:`CryptoContext.verify_update`)."""
-    msg = parse(data)
     keys = ctx.secrets.message_keys if ctx.mode is not KeyMode.DH else None
     if ctx.mode is not KeyMode.DH and keys is None:
         raise MikeyError("this CSB did not cache its envelope key", ErrorType.INVALID_DT)
+    if keys is not None and isinstance(data, bytes):
+        matched = ctx.incoming_update_template.match(data)
+        if matched is not None and len(matched.mac) == MAC_LENGTHS[MacAlg(matched.mac_alg)]:
+            return _verify_matched(ctx, keys, matched, now)
+    msg = parse(data)
     expect_data_type(msg, DataType.PSK_INIT if keys is not None else DataType.DH_INIT)
     if msg.header.csb_id != ctx.csb_id:
         raise MikeyError(
@@ -152,7 +237,11 @@ def verify_update(ctx: CryptoContext, data: bytes, now: float) -> CryptoContext:
             raise MikeyError("update must end with KEMAC", ErrorType.AUTH_FAILURE)
         check_protection_algs(kemac, ctx.policy)
         verify_mac(kemac.mac_alg, keys.auth_key, msg.authenticated_bytes(), kemac.mac)
-        new_key = key_material(decrypt_kemac(kemac, keys, ctx.csb_id, ts, pke=False))
+        new_key = key_material(
+            decrypt_key_chain(
+                kemac.encr_alg, kemac.encr_data, keys, ctx.csb_id, ts.value_bytes, pke=False
+            )
+        )
     else:
         if ctx.secrets.peer_public_key is None:
             raise MikeyError("no peer key to verify the update", ErrorType.AUTH_FAILURE)
@@ -163,14 +252,4 @@ def verify_update(ctx: CryptoContext, data: bytes, now: float) -> CryptoContext:
     policies = collect_policies(msg, ctx.policies)
     check_policies(cs_map, policies)
     ctx.replay_cache.remember((ctx.peer_id, ctx.csb_id, ts.value), when, now)
-    if new_key is None:
-        return replace(ctx, cs_map=cs_map, policies=policies, last_timestamp=ts.value)
-    return replace(
-        ctx,
-        tgk=new_key.key,
-        tgk_salt=new_key.salt,
-        tek_direct=new_key.tek_direct,
-        cs_map=cs_map,
-        policies=policies,
-        last_timestamp=ts.value,
-    )
+    return _accept(ctx, new_key, cs_map, policies, ts.value)

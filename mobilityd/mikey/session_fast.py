@@ -1,0 +1,154 @@
+"""Hot paths of the MIKEY engine: message encoding and update messages (RFC 3830 §4.5).
+
+Nothing here changes what is accepted; it only avoids work:
+
+* :func:`encode_message` encodes HDR and payloads once, writing each Next payload field
+  (the first byte of every payload but SIGN, the third of HDR, §6.1) instead of
+  copying payload objects; it produces exactly ``bytes(MikeyMessage.build(...))``.
+* :class:`UpdateTemplate` holds the constant parts of a PSK-style update of one CSB
+  (ID payloads, lengths), so building one is a few concatenations and one HMAC, and
+  :meth:`UpdateTemplate.match` recognises the common update layout
+  ``HDR, T, IDi, IDr, KEMAC`` without the general parser. Anything else — and every
+  malformed message — goes through the general path, which gives the typed error.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mobilityd.mikey.constants import (
+    MAC_LENGTHS,
+    MIKEY_VERSION,
+    CsIdMapType,
+    DataType,
+    EncrAlg,
+    IdType,
+    MacAlg,
+    PayloadType,
+    TsType,
+)
+from mobilityd.mikey.message import MAX_MESSAGE_SIZE
+from mobilityd.mikey.payloads import CommonHeader, Payload, Signature, SrtpCsEntry
+
+__all__ = ["MatchedUpdate", "UpdateTemplate", "encode_message"]
+
+_LAST = PayloadType.LAST
+
+
+def encode_message(header: CommonHeader, payloads: Sequence[Payload]) -> bytes:
+    """``bytes(MikeyMessage.build(header, payloads))`` without copying payload objects."""
+    count = len(payloads)
+    out = bytearray(bytes(header))
+    out[2] = payloads[0].payload_type if count else _LAST
+    for index, payload in enumerate(payloads):
+        encoded = bytes(payload)
+        if isinstance(payload, Signature):
+            if index != count - 1:
+                raise ValueError("the SIGN payload must be the last payload (RFC 3830 §6.5)")
+            out += encoded
+            continue
+        out.append(payloads[index + 1].payload_type if index + 1 < count else _LAST)
+        out += encoded[1:]
+    if len(out) > MAX_MESSAGE_SIZE:
+        raise ValueError(f"message of {len(out)} bytes exceeds {MAX_MESSAGE_SIZE}")
+    return bytes(out)
+
+
+def encode_cs_map(cs_map: Sequence[SrtpCsEntry]) -> bytes:
+    """``#CS || map type || entries`` of an SRTP-ID map (§6.1, §6.1.1)."""
+    return bytes((len(cs_map), CsIdMapType.SRTP_ID)) + b"".join(
+        struct.pack("!BII", e.policy_no, e.ssrc, e.roc) for e in cs_map
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedUpdate:
+    """The fields of an update recognised by :meth:`UpdateTemplate.match`."""
+
+    cs_map: tuple[SrtpCsEntry, ...]
+    ts_value: int
+    ts_bytes: bytes
+    encr_alg: int
+    encr_data: bytes
+    mac_alg: int
+    mac: bytes
+    mac_input: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateTemplate:
+    """Constant parts of the PSK-style updates one side sends or receives (§4.5).
+
+    ``ids`` is the encoded ``IDi, IDr`` pair (Next payload of IDr = KEMAC) for the
+    direction this template describes.
+    """
+
+    csb_id: int
+    ids: bytes
+
+    @classmethod
+    def for_direction(cls, csb_id: int, id_i: bytes, id_r: bytes) -> UpdateTemplate:
+        id_i_payload = bytes((PayloadType.ID, IdType.URI)) + len(id_i).to_bytes(2, "big") + id_i
+        id_r_payload = (
+            bytes((PayloadType.KEMAC, IdType.URI)) + len(id_r).to_bytes(2, "big") + id_r
+        )
+        return cls(csb_id, id_i_payload + id_r_payload)
+
+    def head(self, cs_map: Sequence[SrtpCsEntry], ts_value: int) -> bytes:
+        """HDR, T (NTP-UTC), IDi, IDr — everything before the KEMAC payload."""
+        return (
+            bytes((MIKEY_VERSION, DataType.PSK_INIT, PayloadType.T, 0))
+            + self.csb_id.to_bytes(4, "big")
+            + encode_cs_map(cs_map)
+            + bytes((PayloadType.ID, TsType.NTP_UTC))
+            + ts_value.to_bytes(8, "big")
+            + self.ids
+        )
+
+    def match(self, data: bytes) -> MatchedUpdate | None:
+        """Recognise ``HDR, T(NTP-UTC/NTP), IDi, IDr, KEMAC`` of this CSB, or None.
+
+        Only the layout is checked here (the caller still checks time, replay and MAC);
+        None sends the message to the general parser.
+        """
+        if len(data) < 10 or len(data) > MAX_MESSAGE_SIZE:
+            return None
+        if data[0] != MIKEY_VERSION or data[1] != DataType.PSK_INIT or data[2] != PayloadType.T:
+            return None
+        if data[3] != 0 or int.from_bytes(data[4:8], "big") != self.csb_id:
+            return None
+        count, map_type = data[8], data[9]
+        pos = 10 + 9 * count
+        if map_type != CsIdMapType.SRTP_ID or len(data) < pos + 10:
+            return None
+        cs_map = tuple(
+            SrtpCsEntry(*struct.unpack_from("!BII", data, 10 + 9 * i)) for i in range(count)
+        )
+        if data[pos] != PayloadType.ID or data[pos + 1] not in (TsType.NTP_UTC, TsType.NTP):
+            return None
+        ts_bytes = data[pos + 2 : pos + 10]
+        pos += 10
+        end_ids = pos + len(self.ids)
+        if data[pos:end_ids] != self.ids or len(data) < end_ids + 4:
+            return None
+        if data[end_ids] != _LAST or data[end_ids + 1] not in EncrAlg._value2member_map_:
+            return None
+        encr_len = int.from_bytes(data[end_ids + 2 : end_ids + 4], "big")
+        mac_at = end_ids + 4 + encr_len
+        if len(data) <= mac_at or data[mac_at] not in MacAlg._value2member_map_:
+            return None
+        mac_len = MAC_LENGTHS[MacAlg(data[mac_at])]
+        if len(data) != mac_at + 1 + mac_len:
+            return None
+        return MatchedUpdate(
+            cs_map=cs_map,
+            ts_value=int.from_bytes(ts_bytes, "big"),
+            ts_bytes=ts_bytes,
+            encr_alg=data[end_ids + 1],
+            encr_data=data[end_ids + 4 : mac_at],
+            mac_alg=data[mac_at],
+            mac=data[mac_at + 1 :],
+            mac_input=data[: mac_at + 1],
+        )
