@@ -37,6 +37,8 @@ class TimerConfig:
 class TimerName(Enum):
     """The §17 transaction timers (RFC 3261 Table 4; L and M from RFC 6026 §8.4, §8.7)."""
 
+    __hash__ = object.__hash__  # members are singletons: identity hash, in C
+
     A = "A"  # INVITE request retransmit (client, unreliable)
     B = "B"  # INVITE transaction timeout (client)
     D = "D"  # wait for response retransmits (INVITE client, Completed)

@@ -60,6 +60,7 @@ from mobilityd.sip.ua.session import (
 from mobilityd.sip.uri import NameAddr, SipUri
 
 Rng = Callable[[int], bytes]
+_ALL_UA_TIMERS = tuple(UaTimer)
 _COPIED_TO_RESPONSE = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
 _SIPFRAG_RE = re.compile(r"SIP/2\.0 ([1-6][0-9]{2}) ?([^\r\n]*)")
 _KNOWN_EXTENSIONS = frozenset({"replaces", "timer"})
@@ -117,9 +118,9 @@ class UserAgent:
         transport: TransportKind = TransportKind.UDP,
     ) -> None:
         """Feed one received message (bytes of one datagram/frame, or parsed)."""
-        if isinstance(data, bytes | bytearray):
-            if not data.strip(b"\r\n"):
-                return  # RFC 5626 §3.5.1 keep-alive CRLF
+        if isinstance(data, (bytes, bytearray)):
+            if len(data) <= 4 and not data.strip(b"\r\n"):
+                return  # RFC 5626 §3.5.1 keep-alive (CRLF or double CRLF)
             try:
                 message = parse_message(bytes(data), datagram=transport is TransportKind.UDP)
             except SipParseError as exc:
@@ -1073,8 +1074,9 @@ class UserAgent:
         for name, value in tx.request.headers:
             if name in _COPIED_TO_RESPONSE:
                 if name == "To" and add_tag:
-                    value = f"{value};tag={to_tag}"
-                items.append((name, value))
+                    items.append((name, f"{value};tag={to_tag}"))
+                else:
+                    items.append((name, value))
         if headers:
             items.extend(headers)
         if body:
@@ -1208,7 +1210,7 @@ class UserAgent:
         session.phase = CallPhase.ENDED
         if session.dialog is not None:
             session.dialog.state = DialogState.TERMINATED
-        self._timers.cancel_all(session, tuple(UaTimer))
+        self._timers.cancel_all(session, _ALL_UA_TIMERS)
         session.unacked = None
         if emit:
             self._emit(ev.CallEnded(session.call_id, by_peer, reason))

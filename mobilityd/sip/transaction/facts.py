@@ -64,6 +64,11 @@ def split_tag(value: str) -> tuple[str, str | None]:
     Header parameters start after the ``>`` of a name-addr, or after the first ``;``
     of a bare addr-spec (which cannot hold ``;`` in its URI, §20.10).
     """
+    close = value.rfind(">")
+    if close > 0:  # fast path: name-addr whose only parameter is the tag
+        at = value.find(";tag=", close)
+        if at == close + 1 and value.find(";", at + 5) < 0:
+            return value[: close + 1], value[at + 5 :].rstrip(" \t")
     start = 0
     if value.startswith('"'):
         index = 1

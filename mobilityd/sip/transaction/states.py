@@ -29,6 +29,8 @@ class TxKind(IntEnum):
 class TxState(Enum):
     """States of Figures 5-8 (RFC 3261 §17) plus Accepted (RFC 6026 §7)."""
 
+    __hash__ = object.__hash__  # members are singletons: identity hash, in C
+
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -40,6 +42,8 @@ class TxState(Enum):
 
 class TxInput(Enum):
     """What can happen to a transaction: a timer, a message, a TU call, an error."""
+
+    __hash__ = object.__hash__  # members are singletons: identity hash, in C
 
     TIMER_A = "timer A"
     TIMER_B = "timer B"
@@ -67,6 +71,8 @@ class TxInput(Enum):
 
 class TxAction(Enum):
     """Side effects a transition asks the transaction object to perform."""
+
+    __hash__ = object.__hash__  # members are singletons: identity hash, in C
 
     RETRANSMIT_REQUEST = "retransmit request"
     DOUBLE_TIMER_A = "restart A at twice its interval"

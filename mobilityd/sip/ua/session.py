@@ -31,6 +31,8 @@ class CallPhase(Enum):
 class UaTimer(Enum):
     """Timers the UA core (not the transaction layer) runs."""
 
+    __hash__ = object.__hash__  # members are singletons: identity hash, in C
+
     RETRANSMIT_2XX = "2xx retransmission (§13.3.1.4)"
     ACK_TIMEOUT = "no ACK for 64*T1 (§13.3.1.4)"
     GLARE_RETRY = "re-INVITE retry after 491 (§14.1)"
