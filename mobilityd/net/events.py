@@ -53,7 +53,7 @@ class LinkFlag(enum.IntFlag):
     LOWER_UP = 0x10000
 
 
-def _check_address(address: str, family: AddressFamily, prefixlen: int) -> None:
+def check_address(address: str, family: AddressFamily, prefixlen: int) -> None:
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError as exc:
@@ -77,7 +77,7 @@ class AddressAdded:
     flags: AddressFlag
 
     def __post_init__(self) -> None:
-        _check_address(self.address, self.family, self.prefixlen)
+        check_address(self.address, self.family, self.prefixlen)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class AddressRemoved:
     flags: AddressFlag
 
     def __post_init__(self) -> None:
-        _check_address(self.address, self.family, self.prefixlen)
+        check_address(self.address, self.family, self.prefixlen)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mobilityd.net.events import AddressFamily, AddressFlag, LinkFlag
+from mobilityd.net.events import AddressFamily, AddressFlag, LinkFlag, check_address
 
 MAIN_TABLE = 254
 """``RT_TABLE_MAIN`` (``linux/rtnetlink.h``)."""
@@ -38,7 +38,11 @@ class LinkRecord:
 
 @dataclass(frozen=True)
 class AddressRecord:
-    """RTM_NEWADDR / RTM_DELADDR: one interface address and its ``IFA_F_*`` flags."""
+    """RTM_NEWADDR / RTM_DELADDR: one interface address and its ``IFA_F_*`` flags.
+
+    Validates itself: :class:`NetEventError` for an address that does not parse, does
+    not match ``family`` or has an impossible prefix length.
+    """
 
     ifindex: int
     address: str
@@ -46,6 +50,9 @@ class AddressRecord:
     family: AddressFamily
     flags: AddressFlag
     deleted: bool = False
+
+    def __post_init__(self) -> None:
+        check_address(self.address, self.family, self.prefixlen)
 
 
 @dataclass(frozen=True)

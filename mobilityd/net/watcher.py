@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,7 +40,7 @@ from pyroute2.netlink.rtnl import (
 )
 
 from mobilityd.net.addresses import UsabilityPolicy
-from mobilityd.net.errors import WatcherError
+from mobilityd.net.errors import NetEventError, WatcherError
 from mobilityd.net.events import AddressFamily, AddressFlag, LinkFlag, LinkUp, NetEvent
 from mobilityd.net.records import AddressRecord, LinkRecord, RouteRecord
 from mobilityd.net.state import NetworkState, Record
@@ -48,11 +49,21 @@ WATCHED_GROUPS = (
     RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
 )
 RTN_UNICAST = 1
+log = logging.getLogger(__name__)
 _FAMILIES = {int(f) for f in AddressFamily}
 
 
 def record_from_message(msg: Any) -> Record | None:
-    """Convert one pyroute2 rtnetlink message into a record (``None``: not of interest)."""
+    """Convert one pyroute2 rtnetlink message into a record (``None``: not of interest,
+    or a message whose values cannot be right -- logged and skipped)."""
+    try:
+        return _record_from_message(msg)
+    except (NetEventError, KeyError, TypeError, ValueError) as exc:
+        log.warning("skipping malformed rtnetlink message %s: %s", msg.get("event"), exc)
+        return None
+
+
+def _record_from_message(msg: Any) -> Record | None:
     event = msg.get("event")
     if event in ("RTM_NEWLINK", "RTM_DELLINK"):
         return LinkRecord(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mobilityd.net.addresses import Unusable, UsabilityPolicy, unusable_reason
 from mobilityd.net.errors import NetEventError
@@ -52,7 +54,6 @@ def state_with_link(ifindex: int = 2, name: str = "b0") -> NetworkState:
         ("2001:db8::1", PERM | AddressFlag.DEPRECATED, Unusable.DEPRECATED),
         ("224.0.0.1", PERM, Unusable.MULTICAST),
         ("0.0.0.0", PERM, Unusable.UNSPECIFIED),
-        ("not-an-ip", PERM, Unusable.MALFORMED),
     ],
 )
 def test_usability_filter(address: str, flags: AddressFlag, reason: Unusable | None) -> None:
@@ -154,6 +155,15 @@ def test_default_route_best_metric_and_changes() -> None:
         DefaultRouteChanged(V4, None, None, None)]
 
 
+def test_record_validates_itself() -> None:
+    with pytest.raises(NetEventError):
+        AddressRecord(2, "fd00:2::2", 64, V4, PERM)
+    with pytest.raises(NetEventError):
+        AddressRecord(2, "10.0.0.1", 40, V4, PERM)
+    with pytest.raises(NetEventError):
+        AddressRecord(2, "not-an-ip", 24, V4, PERM)
+
+
 def test_event_validates_itself() -> None:
     with pytest.raises(NetEventError):
         AddressAdded(2, "b0", "10.0.0.1", 33, V4, PERM)
@@ -188,3 +198,52 @@ def test_resync_to_nothing_loses_all() -> None:
     state.handle(addr("10.2.0.2"))
     only_link: list[Record] = [LinkRecord(2, "b0", UP)]
     assert state.resync(only_link)[-1] == AllAddressesLost()
+
+
+records = st.one_of(
+    st.builds(LinkRecord, st.sampled_from([2, 3]), st.sampled_from(["b0", "b1"]),
+              st.sampled_from([UP, LinkFlag.UP, LinkFlag.NONE]), st.booleans()),
+    st.builds(addr, st.sampled_from(["10.2.0.2", "10.4.0.2", "fd00:2::2", "fe80::1"]),
+              st.just(24),
+              st.sampled_from([PERM, PERM | AddressFlag.TENTATIVE,
+                               AddressFlag.DEPRECATED, AddressFlag.DADFAILED]),
+              ifindex=st.sampled_from([2, 3]), deleted=st.booleans()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(records, max_size=50))
+def test_state_matches_a_model(seq: list[Record]) -> None:
+    """Property: the usable set equals "last record per address was usable, on a link
+    that is up"; Added/Removed alternate per address; AllAddressesLost exactly when
+    the last usable address went away."""
+    state = NetworkState()
+    links: dict[int, LinkRecord] = {}
+    last: dict[tuple[int, str], AddressRecord] = {}
+    announced: set[tuple[int, str]] = set()
+    for record in seq:
+        before = state.has_usable_address()
+        events = state.handle(record)
+        if isinstance(record, LinkRecord):
+            links[record.ifindex] = record
+            if record.deleted:  # forgotten: a link not known counts as up
+                del links[record.ifindex]
+                last = {k: v for k, v in last.items() if k[0] != record.ifindex}
+                announced = {k for k in announced if k[0] != record.ifindex}
+        elif isinstance(record, AddressRecord):
+            last[(record.ifindex, record.address)] = record
+        for event in events:
+            if isinstance(event, AddressAdded):
+                assert (event.ifindex, event.address) not in announced
+                announced.add((event.ifindex, event.address))
+            elif isinstance(event, AddressRemoved):
+                assert (event.ifindex, event.address) in announced
+                announced.discard((event.ifindex, event.address))
+        usable_keys = {k for k, r in last.items()
+                       if not r.deleted and unusable_reason(r) is None}
+        link_up = {i for i, link in links.items() if link.is_up}
+        expected = {k[1] for k in usable_keys
+                    if k[0] in link_up or k[0] not in links}
+        assert {u.address for u in state.usable_addresses()} == expected
+        lost = [e for e in events if isinstance(e, AllAddressesLost)]
+        assert bool(lost) == (before and not expected)
