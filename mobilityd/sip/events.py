@@ -104,13 +104,23 @@ class CallEnded(Event):
 
 @dataclass(frozen=True, slots=True)
 class ReinviteReceived(Event):
-    """The peer sent a re-INVITE.  Decide with ``UserAgent.accept_reinvite`` or
-    ``UserAgent.refuse_reinvite``; the dialog (remote target included) is unchanged
-    until it is accepted (§12.2.2, §14.2)."""
+    """The peer sent a re-INVITE (or an UPDATE, RFC 3311: see ``request.method``).
+
+    Decide with ``UserAgent.accept_reinvite`` or ``UserAgent.refuse_reinvite``; the
+    dialog (remote target included) is unchanged until it is accepted (§12.2.2, §14.2).
+    """
 
     call_id: str
     request: Request
     new_remote_target: SipUri | None  # the Contact, when it differs from the current one
+
+
+@dataclass(frozen=True, slots=True)
+class ReinviteCancelled(Event):
+    """The peer CANCELled its re-INVITE before we decided (§9.2: 487 was sent); the
+    pending decision is void and the dialog unchanged."""
+
+    call_id: str
 
 
 @dataclass(frozen=True, slots=True)

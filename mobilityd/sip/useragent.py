@@ -294,6 +294,34 @@ class UserAgent:
             session.local_content_type = content_type or session.local_content_type
         self._send_reinvite(session, now)
 
+    def update(
+        self,
+        call_id: str,
+        now: float,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Send an UPDATE (RFC 3311 §5.1) carrying our current Contact: a target
+        refresh without an INVITE transaction.  Answers arrive as ``ReinviteAccepted``
+        / ``ReinviteFailed`` (491 glare is retried with a re-INVITE after §14.1 back-off).
+        """
+        session = self._established(call_id)
+        if session.reinvite_in_progress or session.glare_retry is not None:
+            raise UsageError("an offer is already in progress (RFC 3311 §5.1)")
+        if body is not None:
+            session.local_body = body
+            session.local_content_type = content_type or session.local_content_type
+        session.outgoing_reinvite = self._send_in_dialog(
+            session,
+            "UPDATE",
+            now,
+            extra=[("Allow", rq.ALLOW), ("Supported", rq.SUPPORTED)],
+            body=session.local_body,
+            content_type=session.local_content_type,
+            contact=True,
+        )
+
     def refer(
         self,
         call_id: str,
@@ -414,8 +442,9 @@ class UserAgent:
     def accept_reinvite(
         self, call_id: str, now: float, *, body: bytes = b"", content_type: str = "application/sdp"
     ) -> None:
-        """Accept the pending re-INVITE: 2xx, and only now the remote target moves
-        (§12.2.2) - ``RemoteTargetRefreshed`` is emitted when it changed."""
+        """Accept the pending re-INVITE (or UPDATE, RFC 3311 §5.2): 2xx, and only now
+        the remote target moves (§12.2.2) - ``RemoteTargetRefreshed`` is emitted when it
+        changed."""
         session = self.call(call_id)
         pending = session.incoming_reinvite
         dialog = session.dialog
@@ -437,7 +466,10 @@ class UserAgent:
         if pending.new_target is not None:
             old = dialog.set_remote_target(pending.new_target)
             self._emit(ev.RemoteTargetRefreshed(call_id, old, pending.new_target))
-        self._start_2xx_retransmission(session, pending.transaction, data, initial=False, now=now)
+        if pending.transaction.kind is TxKind.INVITE_SERVER:  # UPDATE: no ACK (RFC 3311)
+            self._start_2xx_retransmission(
+                session, pending.transaction, data, initial=False, now=now
+            )
         self._arm_session_timer(session, now)
 
     def refuse_reinvite(
@@ -569,7 +601,7 @@ class UserAgent:
             )  # §12.2.2
         dialog.check_remote_seq(facts.cseq.seq, method)
         tx.owner = session
-        if method == "INVITE":
+        if method in ("INVITE", "UPDATE"):
             self._on_reinvite(session, tx, request, now)
         elif method == "BYE":
             self._on_bye(session, tx, now)
@@ -637,7 +669,8 @@ class UserAgent:
         if session.outgoing_reinvite is not None:
             raise SipError(StatusCode.REQUEST_PENDING, "Request Pending")  # §14.2 glare
         unacked = session.unacked
-        if unacked is not None and tx.request.cseq.seq > unacked.cseq:
+        if unacked is not None and request.method == "INVITE" \
+                and tx.request.cseq.seq > unacked.cseq:
             # The peer sends a new INVITE, so its previous INVITE transaction is over: it
             # got our 2xx (§14.1) and only its ACK was lost.  Take it as acknowledged.
             self._acknowledged(session, request, now)
@@ -654,7 +687,7 @@ class UserAgent:
             return
         contacts = request.contacts
         contact = contacts[0].uri if len(contacts) == 1 else None
-        new_target = dialog.target_refresh_of("INVITE", contact)
+        new_target = dialog.target_refresh_of(request.method, contact)
         session.incoming_reinvite = PendingReinvite(tx, request, new_target)
         self._emit(ev.ReinviteReceived(session.call_id, request, new_target))
 
@@ -695,6 +728,7 @@ class UserAgent:
             and session.incoming_reinvite.transaction is invite_tx
         ):
             session.incoming_reinvite = None
+            self._emit(ev.ReinviteCancelled(session.call_id))
 
     def _on_refer(self, session: Session, tx: Transaction, request: Request) -> None:
         refer_to = request.refer_to
@@ -803,6 +837,7 @@ class UserAgent:
         if tx is session.invite_transaction:
             self._on_invite_response(session, response, now)
         elif tx is session.outgoing_reinvite or tx.kind is TxKind.INVITE_CLIENT:
+            # re-INVITE or UPDATE (both target refresh requests, §12.2, RFC 3311)
             self._on_reinvite_response(session, tx, response, now)
         elif response.status >= 200:
             method = tx.method
@@ -877,12 +912,13 @@ class UserAgent:
         if status < 200 or dialog is None:
             return
         if status < 300:
-            seq = response.cseq.seq
-            ack = session.acks.get(seq)
-            if ack is not None:
-                self._layer.resend(ack, session.destination, session.transport)
-                return
-            self._send_ack(session, dialog, seq)
+            if tx.kind is TxKind.INVITE_CLIENT:
+                seq = response.cseq.seq
+                ack = session.acks.get(seq)
+                if ack is not None:
+                    self._layer.resend(ack, session.destination, session.transport)
+                    return
+                self._send_ack(session, dialog, seq)
             if tx is session.outgoing_reinvite:
                 session.outgoing_reinvite = None
             contacts = response.contacts

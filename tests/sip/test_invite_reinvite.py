@@ -173,3 +173,47 @@ def test_lower_cseq_gets_500() -> None:
     answers = [e.response.status for e in alice.of_type(ev.RequestAnswered)
                if isinstance(e, ev.RequestAnswered)]
     assert answers == [200, 500]
+
+
+def test_update_is_a_target_refresh_too() -> None:
+    """RFC 3311 §5.2 + RFC 3261 §12.2.2: an UPDATE with a new Contact moves the
+    remote target once accepted; no ACK, no 2xx retransmission."""
+    net, alice, bob = pair()
+    call_id = established(net, alice, bob)
+    alice.ua.set_local_address(*NEW_ALICE)
+    net.move(alice, NEW_ALICE)
+    alice.ua.update(call_id, net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.ReinviteAccepted)))
+    (received,) = bob.of_type(ev.ReinviteReceived)
+    assert isinstance(received, ev.ReinviteReceived) and received.request.method == "UPDATE"
+    dialog = bob.ua.call(call_id).dialog
+    assert dialog is not None and dialog.remote_target.host == NEW_ALICE[0]
+    assert bob.ua.call(call_id).unacked is None
+    net.run()
+    assert bob.ua.transactions == 0 and alice.ua.transactions == 0
+
+
+def test_cancelled_reinvite_voids_the_decision() -> None:
+    """§9.2: a CANCEL of a pending re-INVITE gets 487 for it; the dialog is unchanged."""
+    def undecided(node, event, now):  # type: ignore[no-untyped-def]
+        if isinstance(event, ev.IncomingCallReceived):
+            node.ua.answer_call(event.call_id, now, 200, body=SDP)
+
+    net, alice, bob = pair(bob_handler=undecided)
+    call_id = established(net, alice, bob)
+    alice.ua.set_local_address(*NEW_ALICE)
+    net.move(alice, NEW_ALICE)
+    alice.ua.reinvite(call_id, net.now, body=SDP)
+    net.advance(1.0)  # bob's 100 Trying arrived: a CANCEL may be sent (§9.1)
+    session = alice.ua.call(call_id)
+    assert session.outgoing_reinvite is not None
+    # The UA API cancels initial INVITEs only; cancel the re-INVITE by hand (§9.1).
+    from mobilityd.sip.ua.requests import cancel_for
+    cancel = cancel_for(session.outgoing_reinvite.request)
+    bob.ua.receive(bytes(cancel), NEW_ALICE, net.now)
+    net.run(lambda: bool(alice.of_type(ev.ReinviteFailed)))
+    assert bob.of_type(ev.ReinviteCancelled) == [ev.ReinviteCancelled(call_id)]
+    assert alice.of_type(ev.ReinviteFailed)[0] == ev.ReinviteFailed(
+        call_id, 487, "Request Terminated")
+    dialog = bob.ua.call(call_id).dialog
+    assert dialog is not None and dialog.remote_target.host == "10.0.0.1"
