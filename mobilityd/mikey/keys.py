@@ -55,17 +55,16 @@ class MessageKeyConstant(IntEnum):
     SALT_KEY = 0x29B88916
 
 
-def _hmac_sha1(key: bytes, data: bytes) -> bytes:
-    return hmac.digest(key, data, "sha1")
-
-
 def _p_function(secret: bytes, label: bytes, blocks: int) -> bytes:
     """``P(s, label, m)`` of RFC 3830 §4.1.2: ``A_0 = label``, ``A_i = HMAC(s, A_(i-1))``."""
-    out = bytearray()
-    a_i = label
-    for _ in range(blocks):
-        a_i = _hmac_sha1(secret, a_i)
-        out += _hmac_sha1(secret, a_i + label)
+    digest = hmac.digest
+    a_i = digest(secret, label, "sha1")
+    if blocks == 1:
+        return digest(secret, a_i + label, "sha1")
+    out = bytearray(digest(secret, a_i + label, "sha1"))
+    for _ in range(blocks - 1):
+        a_i = digest(secret, a_i, "sha1")
+        out += digest(secret, a_i + label, "sha1")
     return bytes(out)
 
 
@@ -87,6 +86,8 @@ def prf(inkey: bytes, label: bytes, out_len: int) -> bytes:
     if out_len == 0:
         return b""
     blocks = -(-out_len // _SHA1_LEN)
+    if len(inkey) <= _INKEY_BLOCK:  # n = 1: nothing to XOR (the common case)
+        return _p_function(inkey, label, blocks)[:out_len]
     result = 0
     for start in range(0, len(inkey), _INKEY_BLOCK):
         chunk = _p_function(inkey[start : start + _INKEY_BLOCK], label, blocks)

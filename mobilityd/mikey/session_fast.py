@@ -30,11 +30,39 @@ from mobilityd.mikey.constants import (
     TsType,
 )
 from mobilityd.mikey.message import MAX_MESSAGE_SIZE
-from mobilityd.mikey.payloads import CommonHeader, Payload, Signature, SrtpCsEntry
+from mobilityd.mikey.payloads import (
+    CommonHeader,
+    Payload,
+    SecurityPolicy,
+    Signature,
+    SrtpCsEntry,
+)
 
 __all__ = ["MatchedUpdate", "UpdateTemplate", "encode_message"]
 
 _LAST = PayloadType.LAST
+
+
+_SP_CACHE: dict[int, tuple[SecurityPolicy, bytes]] = {}
+_SP_CACHE_MAX = 64
+
+
+def _encoded(payload: Payload) -> bytes:
+    """``bytes(payload)``; SP payloads (long, usually shared constants) are memoised.
+
+    The cache is keyed by object identity and keeps the object alive, so an identity is
+    never reused while cached; payloads are frozen, so their encoding cannot change.
+    """
+    if not isinstance(payload, SecurityPolicy):
+        return bytes(payload)
+    hit = _SP_CACHE.get(id(payload))
+    if hit is not None and hit[0] is payload:
+        return hit[1]
+    encoded = bytes(payload)
+    if len(_SP_CACHE) >= _SP_CACHE_MAX:
+        _SP_CACHE.clear()
+    _SP_CACHE[id(payload)] = (payload, encoded)
+    return encoded
 
 
 def encode_message(header: CommonHeader, payloads: Sequence[Payload]) -> bytes:
@@ -43,7 +71,7 @@ def encode_message(header: CommonHeader, payloads: Sequence[Payload]) -> bytes:
     out = bytearray(bytes(header))
     out[2] = payloads[0].payload_type if count else _LAST
     for index, payload in enumerate(payloads):
-        encoded = bytes(payload)
+        encoded = _encoded(payload)
         if isinstance(payload, Signature):
             if index != count - 1:
                 raise ValueError("the SIGN payload must be the last payload (RFC 3830 §6.5)")
