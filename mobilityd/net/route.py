@@ -135,10 +135,17 @@ class RouteResolver:
         return RouteChoice(destination=str(dest), source=answer.prefsrc, ifindex=answer.oif,
                            ifname=await self._ifname(answer.oif), gateway=answer.gateway)
 
+    def source_for(self, dest_ip: str) -> str | None:
+        """Source address the kernel would use toward ``dest_ip``; ``None``: no route.
+
+        Synchronous and without link names: the fast path for a single answer.
+        """
+        answer = self._ask(parse_destination(dest_ip), None)
+        return answer.prefsrc if answer is not None else None
+
     async def source_address_for(self, dest_ip: str) -> str | None:
-        """Source address the kernel would use toward ``dest_ip``; ``None``: no route."""
-        choice = await self.lookup(dest_ip)
-        return choice.source if choice is not None else None
+        """Async spelling of :meth:`source_for`."""
+        return self.source_for(dest_ip)
 
     async def _connected_prefixes(self) -> dict[int, list[ipaddress.IPv4Network
                                                        | ipaddress.IPv6Network]]:
@@ -174,15 +181,17 @@ class RouteResolver:
         return apply_preferences(kernel, await self.candidates(dest_ip), prefs)
 
 
-async def source_address_for(dest_ip: str, *, netns: str | None = None) -> str | None:
+def source_address_for(dest_ip: str, *, netns: str | None = None) -> str | None:
     """Source address the kernel would use toward ``dest_ip`` (``None``: unreachable).
 
+    Synchronous (the kernel answers RTM_GETROUTE within the send call); opens one
+    netlink socket per call -- use :class:`RouteResolver` for repeated lookups.
     Raises :class:`InvalidAddressError` for a malformed destination and
     :class:`RouteLookupError` when the kernel refuses for another reason.
     """
-    parse_destination(dest_ip)
+    dest = parse_destination(dest_ip)
     resolver = RouteResolver(netns=netns)
     try:
-        return await resolver.source_address_for(dest_ip)
+        return resolver.source_for(str(dest))
     finally:
         resolver.close()

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.netns
 
 
 @pytest.mark.parametrize("dest", ["10.1.0.2", "fd00:1::2"])
-async def test_kernel_choice_by_metric(roaming: RoamingTopology, dest: str) -> None:
+def test_kernel_choice_by_metric(roaming: RoamingTopology, dest: str) -> None:
     bob = roaming.bob
     kernel = bob.kernel_source_for(dest)
     assert kernel in ("10.4.0.2", "fd00:4::2")  # eth: metric 100 beats wlan 600
-    assert await source_address_for(dest, netns=bob.ns) == kernel
+    assert source_address_for(dest, netns=bob.ns) == kernel
 
 
 @pytest.mark.parametrize("dest", ["10.1.0.2", "fd00:1::2"])
@@ -36,13 +36,13 @@ async def test_follows_the_kernel_when_eth_goes_down(roaming: RoamingTopology,
         assert (choice.ifname, choice.source) in (("b0", "10.2.0.2"), ("b0", "fd00:2::2"))
 
 
-async def test_policy_routing_is_respected(roaming: RoamingTopology) -> None:
+def test_policy_routing_is_respected(roaming: RoamingTopology) -> None:
     """A rule sending Alice's traffic through table 100 (via wlan) wins over metrics."""
     bob = roaming.bob
     bob.ip("route", "add", "default", "via", "10.2.0.1", "dev", "b0", "table", "100")
     bob.ip("rule", "add", "to", "10.1.0.0/24", "lookup", "100", "priority", "100")
     assert bob.kernel_source_for("10.1.0.2") == "10.2.0.2"
-    assert await source_address_for("10.1.0.2", netns=bob.ns) == "10.2.0.2"
+    assert source_address_for("10.1.0.2", netns=bob.ns) == "10.2.0.2"
 
 
 async def test_preferences_on_top(roaming: RoamingTopology) -> None:
@@ -74,23 +74,28 @@ async def test_on_link_guess_is_not_a_candidate(roaming: RoamingTopology) -> Non
         assert choice is not None and choice.ifname == "b1"
 
 
-async def test_unreachable_is_none(topology: Topology) -> None:
+def test_unreachable_is_none(topology: Topology) -> None:
     host = topology.add_host("h")
     peer = topology.add_host("p")
     topology.connect(host, "h0", peer, "p0")
     host.add_address("h0", "10.7.0.2/24")
     assert host.kernel_source_for("192.0.2.1") is None
-    assert await source_address_for("192.0.2.1", netns=host.ns) is None
-    assert await source_address_for("2001:db8::1", netns=host.ns) is None
-    assert await source_address_for("10.7.0.9", netns=host.ns) == "10.7.0.2"
+    assert source_address_for("192.0.2.1", netns=host.ns) is None
+    assert source_address_for("2001:db8::1", netns=host.ns) is None
+    assert source_address_for("10.7.0.9", netns=host.ns) == "10.7.0.2"
 
 
 @pytest.mark.parametrize("bad", ["", "10.1.0", "bob.example", "224.0.0.1", "::"])
-async def test_bad_destination_is_a_typed_error(bad: str) -> None:
+def test_bad_destination_is_a_typed_error(bad: str) -> None:
     with pytest.raises(InvalidAddressError):
-        await source_address_for(bad)
+        source_address_for(bad)
 
 
-async def test_missing_namespace_is_a_typed_error() -> None:
+def test_missing_namespace_is_a_typed_error() -> None:
     with pytest.raises(RouteLookupError):
-        await source_address_for("10.1.0.2", netns="mobilityd-no-such-namespace")
+        source_address_for("10.1.0.2", netns="mobilityd-no-such-namespace")
+
+
+def test_current_namespace_lookup() -> None:
+    """Without netns the lookup runs where we are; loopback always has a route."""
+    assert source_address_for("127.0.0.1") == "127.0.0.1"
