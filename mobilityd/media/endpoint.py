@@ -24,7 +24,6 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from mobilityd.media.errors import MediaLocalError, SrtpError, SrtpReplayError
 from mobilityd.media.events import (
@@ -39,6 +38,7 @@ from mobilityd.media.events import (
 )
 from mobilityd.media.rtp import RTCP_MUX_FIRST, RTCP_MUX_LAST, RTP_VERSION
 from mobilityd.media.srtp import SrtpSession
+from mobilityd.media.udp import UdpChannel
 
 _PAIR_ATTEMPTS = 64
 _UNCONFIRMED_REPORT_LIMIT = 16
@@ -56,14 +56,14 @@ class EndpointCounters:
         "rtcp_sent",
         "rtp_received",
         "rtp_sent",
-        "send_errors",
+        "socket_errors",
         "unconfirmed_source",
     )
 
     def __init__(self) -> None:
         self.rtp_sent = self.rtcp_sent = self.rtp_received = self.rtcp_received = 0
         self.auth_failures = self.replays = self.malformed = 0
-        self.unconfirmed_source = self.dropped_no_remote = self.send_errors = 0
+        self.unconfirmed_source = self.dropped_no_remote = self.socket_errors = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -74,19 +74,6 @@ class _Proposal:
     rtp: Address | None
     rtcp: Address | None
     any_source: bool
-
-
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, handler: Callable[[bytes, Address], None],
-                 on_error: Callable[[Exception], None]) -> None:
-        self.handler = handler
-        self.on_error = on_error
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.handler(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        self.on_error(exc)
 
 
 def _family(ip: str) -> socket.AddressFamily:
@@ -167,8 +154,8 @@ class MediaEndpoint:
         self._remote_rtp: Address | None = None
         self._remote_rtcp: Address | None = None
         self._proposal: _Proposal | None = None
-        self._rtp_transport: asyncio.DatagramTransport | None = None
-        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self._rtp_channel: UdpChannel | None = None
+        self._rtcp_channel: UdpChannel | None = None
         self._local_rtp: Address | None = None
         self._local_rtcp: Address | None = None
         self._seen_ssrcs: set[int] = set()
@@ -230,7 +217,7 @@ class MediaEndpoint:
 
     async def open(self) -> None:
         """Bind the sockets (RTP even port + RTCP next, or one muxed port)."""
-        if self._rtp_transport is not None:
+        if self._rtp_channel is not None:
             raise MediaLocalError("endpoint already open")
         self._loop = asyncio.get_running_loop()
         try:
@@ -241,32 +228,23 @@ class MediaEndpoint:
             raise MediaLocalError(
                 f"cannot bind {self._local_ip}:{self._requested_port}: {exc}"
             ) from exc
-        await self._attach(rtp_sock, rtcp_sock)
+        self._attach(rtp_sock, rtcp_sock)
 
-    async def _attach(self, rtp_sock: socket.socket, rtcp_sock: socket.socket | None) -> None:
+    def _attach(self, rtp_sock: socket.socket, rtcp_sock: socket.socket | None) -> None:
         loop = asyncio.get_running_loop()
-        rtp_transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Receiver(self._rtp_in, self._send_error), sock=rtp_sock
-        )
-        rtcp_transport = None
+        self._rtp_channel = UdpChannel(loop, rtp_sock, self._rtp_in, self._socket_error)
+        self._rtcp_channel = None
         if rtcp_sock is not None:
-            rtcp_transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Receiver(self._rtcp_in, self._send_error), sock=rtcp_sock
-            )
-        self._rtp_transport = rtp_transport
-        self._rtcp_transport = rtcp_transport
-        name = rtp_sock.getsockname()
-        self._local_rtp = (str(name[0]), int(name[1]))
-        if rtcp_sock is None:
-            self._local_rtcp = self._local_rtp
-        else:
-            rtcp_name = rtcp_sock.getsockname()
-            self._local_rtcp = (str(rtcp_name[0]), int(rtcp_name[1]))
+            self._rtcp_channel = UdpChannel(loop, rtcp_sock, self._rtcp_in, self._socket_error)
+        self._local_rtp = self._rtp_channel.local
+        self._local_rtcp = (
+            self._local_rtp if self._rtcp_channel is None else self._rtcp_channel.local
+        )
 
     async def rebind(self, new_local_ip: str) -> None:
         """Move both sockets to ``new_local_ip``, same ports where free; the SRTP
         sessions (and so keys, SSRCs, ROC and indices) are kept as they are."""
-        if self._rtp_transport is None or self._local_rtp is None:
+        if self._rtp_channel is None or self._local_rtp is None:
             raise MediaLocalError("rebind() before open()")
         previous = self._local_rtp
         try:
@@ -276,8 +254,8 @@ class MediaEndpoint:
                 rtp_sock, rtcp_sock = bind_port_pair(new_local_ip, 0, self.rtcp_mux)
             except OSError as exc:
                 raise MediaLocalError(f"cannot bind on {new_local_ip}: {exc}") from exc
-        old_rtp, old_rtcp = self._rtp_transport, self._rtcp_transport
-        await self._attach(rtp_sock, rtcp_sock)
+        old_rtp, old_rtcp = self._rtp_channel, self._rtcp_channel
+        self._attach(rtp_sock, rtcp_sock)
         self._local_ip = new_local_ip
         old_rtp.close()
         if old_rtcp is not None:
@@ -285,10 +263,10 @@ class MediaEndpoint:
         self._emit(LocalAddressChanged(previous, self.local_rtp, self.local_rtcp))
 
     def close(self) -> None:
-        for transport in (self._rtp_transport, self._rtcp_transport):
-            if transport is not None:
-                transport.close()
-        self._rtp_transport = self._rtcp_transport = None
+        for channel in (self._rtp_channel, self._rtcp_channel):
+            if channel is not None:
+                channel.close()
+        self._rtp_channel = self._rtcp_channel = None
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -297,47 +275,50 @@ class MediaEndpoint:
 
         Returns False (and counts) when no remote is known yet.
         """
-        transport = self._rtp_transport
-        if transport is None:
+        channel = self._rtp_channel
+        if channel is None:
             raise MediaLocalError("send_rtp() on a closed endpoint")
         remote = self._remote_rtp
         if remote is None:
             self.counters.dropped_no_remote += 1
             return False
         data = self.tx.protect(rtp) if self.tx is not None else rtp
-        transport.sendto(data, remote)
-        self.counters.rtp_sent += 1
-        return True
+        if channel.sendto(data, remote):
+            self.counters.rtp_sent += 1
+            return True
+        return False
 
     def send_protected_rtp(self, srtp: bytes) -> bool:
         """Send an already protected packet (the paced sender protects itself)."""
-        transport = self._rtp_transport
-        if transport is None:
+        channel = self._rtp_channel
+        if channel is None:
             raise MediaLocalError("send on a closed endpoint")
         remote = self._remote_rtp
         if remote is None:
             self.counters.dropped_no_remote += 1
             return False
-        transport.sendto(srtp, remote)
-        self.counters.rtp_sent += 1
-        return True
+        if channel.sendto(srtp, remote):
+            self.counters.rtp_sent += 1
+            return True
+        return False
 
     def send_rtcp(self, rtcp: bytes) -> bool:
         """Protect (SRTCP) and send one compound RTCP packet (muxed or on the RTCP port)."""
-        transport = self._rtcp_transport or self._rtp_transport
-        if transport is None:
+        channel = self._rtcp_channel or self._rtp_channel
+        if channel is None:
             raise MediaLocalError("send_rtcp() on a closed endpoint")
         remote = self._remote_rtcp
         if remote is None:
             self.counters.dropped_no_remote += 1
             return False
         data = self.tx.protect_rtcp(rtcp) if self.tx is not None else rtcp
-        transport.sendto(data, remote)
-        self.counters.rtcp_sent += 1
-        return True
+        if channel.sendto(data, remote):
+            self.counters.rtcp_sent += 1
+            return True
+        return False
 
-    def _send_error(self, exc: Exception) -> None:
-        self.counters.send_errors += 1
+    def _socket_error(self, exc: OSError) -> None:
+        self.counters.socket_errors += 1
 
     # -- receiving -------------------------------------------------------------------------
 
