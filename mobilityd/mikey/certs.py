@@ -100,10 +100,43 @@ def _check_validity(cert: x509.Certificate, now: float, what: str) -> None:
         raise MikeyError(f"{what} certificate is not valid at this time", ErrorType.INVALID_CERT)
 
 
+_VERIFIED: dict[tuple[bytes, int], tuple[x509.Certificate, VerifiedCertificate]] = {}
+_VERIFIED_MAX = 256
+
+
 def verify_peer_certificate(
     der: bytes, ca: x509.Certificate, now: float, expected_uri: str | None = None
 ) -> VerifiedCertificate:
-    """Verify a peer's certificate against ``ca`` at Unix time ``now`` (module docstring)."""
+    """Verify a peer's certificate against ``ca`` at Unix time ``now`` (module docstring).
+
+    The signature check (and parsing) of a certificate already verified against the same
+    CA object is memoised — it cannot change — while validity dates and the expected
+    identity are checked on every call.
+    """
+    hit = _VERIFIED.get((der, id(ca)))
+    if hit is not None and hit[0] is ca:
+        verified = hit[1]
+        _check_validity(ca, now, "CA")
+        _check_validity(verified.cert, now, "peer")
+        _check_identity(verified.sip_uris, expected_uri)
+        return verified
+    verified = _verify_uncached(der, ca, now, expected_uri)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[(der, id(ca))] = (ca, verified)
+    return verified
+
+
+def _check_identity(uris: tuple[str, ...], expected_uri: str | None) -> None:
+    if expected_uri is not None and not any(_same_sip_uri(expected_uri, u) for u in uris):
+        raise MikeyError(
+            f"certificate does not authenticate {expected_uri}", ErrorType.AUTH_FAILURE
+        )
+
+
+def _verify_uncached(
+    der: bytes, ca: x509.Certificate, now: float, expected_uri: str | None
+) -> VerifiedCertificate:
     cert = load_certificate(der)
     _check_validity(ca, now, "CA")
     try:
@@ -124,10 +157,7 @@ def verify_peer_certificate(
     uris = sip_uris(cert)
     if not uris:
         raise MikeyError("certificate names no SIP URI in subjectAltName", ErrorType.INVALID_CERT)
-    if expected_uri is not None and not any(_same_sip_uri(expected_uri, u) for u in uris):
-        raise MikeyError(
-            f"certificate does not authenticate {expected_uri}", ErrorType.AUTH_FAILURE
-        )
+    _check_identity(uris, expected_uri)
     return VerifiedCertificate(cert=cert, der=der, public_key=public_key, sip_uris=uris)
 
 

@@ -113,3 +113,16 @@ def test_chash_rfc3830_6_8(pki) -> None:  # type: ignore[no-untyped-def]
     check_cert_hash(der, HashFunc.SHA1, hashlib.sha1(der).digest())
     expect(ErrorType.INVALID_CERT, check_cert_hash, der, HashFunc.SHA1, bytes(20))
     expect(ErrorType.INVALID_HA, cert_hash, der, 9)
+
+
+def test_memoised_verification_still_checks_time_and_identity(pki) -> None:  # type: ignore[no-untyped-def]
+    der = certificate_der(pki["alice"])
+    first = verify_peer_certificate(der, pki["ca"], NOW)
+    assert verify_peer_certificate(der, pki["ca"], NOW, "sip:alice@example.org") is first
+    expect(ErrorType.INVALID_CERT, verify_peer_certificate, der, pki["ca"], NOW + 2 * 86400)
+    expect(ErrorType.AUTH_FAILURE, verify_peer_certificate, der, pki["ca"], NOW,
+           "sip:bob@example.org")
+    other_ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other_ca = issue_certificate(other_ca_key.public_key(), other_ca_key, "Other CA",
+                                 not_before=NOW - YEAR, not_after=NOW + YEAR, is_ca=True)
+    expect(ErrorType.INVALID_CERT, verify_peer_certificate, der, other_ca, NOW)
