@@ -10,7 +10,7 @@ One process pinned to one core (``os.sched_setaffinity``) runs, in turn:
   build RTP -> SRTP protect -> send, as fast as the loop goes;
 * **pacing**: 100 (``--calls``) paced 20 ms senders on one :class:`FrameScheduler`
   (start times spread over the period, as independent calls would be), SRTP-protecting
-  and sending; the lateness of every tick against its absolute deadline is the jitter.
+  and sending; the jitter is |actual send time - absolute deadline| of every tick.
 
 The load generator is a separate process (pinned to another core when there is one)
 that SRTP-protects on the fly with each call's key and sends round-robin to the calls'
@@ -280,8 +280,8 @@ async def phase_pacing(settings: Settings) -> dict[str, float]:
         sink.close()
     raw = scheduler.lateness or []
     warmup_ticks = settings.pacing_calls * 25  # the first 0.5 s: start-up, allocation
-    steady_ms = sorted(1000 * x for x in (raw[warmup_ticks:] if len(raw) > 2 * warmup_ticks
-                                          else raw))
+    steady_ms = sorted(abs(1000 * x) for x in (raw[warmup_ticks:] if len(raw) > 2 * warmup_ticks
+                                               else raw))
     return {
         "pacing_jitter_ms_p50": percentile(steady_ms, 50),
         "pacing_jitter_ms_p99": percentile(steady_ms, 99),

@@ -5,7 +5,13 @@ Frame ``n`` of a stream started at ``t0`` is due at ``t0 + n * period`` (never
 one ``loop.call_at`` serve all streams (a timer wheel rather than a task per stream).
 If the loop falls behind, due frames are sent back to back up to ``max_burst`` per
 stream; older ones are skipped (the RTP timestamp still follows the frame number).
-The lateness of every tick (actual - deadline) can be recorded for the benchmark.
+
+Timer granularity: asyncio's epoll selector rounds every wait *up* to a whole
+millisecond, so a timer armed for the deadline fires 0..1 ms late (uniformly), which
+alone would put the p99 jitter at ~1 ms. The scheduler therefore arms its timer
+``early_tolerance`` (default 0.5 ms) before the first deadline and sends every frame
+due within that tolerance: the error becomes -0.5..+0.5 ms instead of 0..1 ms.
+The signed error of every tick (actual - deadline) can be recorded for the benchmark.
 """
 
 from __future__ import annotations
@@ -81,10 +87,12 @@ class FrameScheduler:
         *,
         max_burst: int = 3,
         record_lateness: bool = False,
+        early_tolerance: float = 0.0005,
     ) -> None:
         self._loop = loop or asyncio.get_running_loop()
         self.period = period
         self.max_burst = max_burst
+        self.early_tolerance = early_tolerance
         self._heap: list[tuple[float, int, ScheduledStream]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -122,20 +130,21 @@ class FrameScheduler:
         if self._timer is not None:
             self._timer.cancel()
         self._armed_for = deadline
-        self._timer = self._loop.call_at(deadline, self._fire)
+        self._timer = self._loop.call_at(deadline - self.early_tolerance, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
         self._armed_for = None
         now = self._loop.time()
+        horizon = now + self.early_tolerance
         heap = self._heap
         lateness = self.lateness
         period = self.period
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= horizon:
             deadline, _, stream = heapq.heappop(heap)
             if not stream.active:
                 continue
-            behind = int((now - deadline) / period)
+            behind = int((now - deadline) / period) if now > deadline else 0
             if behind >= self.max_burst:
                 skip = behind - self.max_burst + 1
                 stream.frame += skip

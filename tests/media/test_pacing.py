@@ -87,7 +87,7 @@ def test_absolute_deadlines_do_not_drift() -> None:
     """Every tick fires 0.3 ms late, yet tick n stays due at start + n * 20 ms."""
     clock = HandClock()
     frames: list[tuple[int, float]] = []
-    sched = scheduler(clock, record_lateness=True)
+    sched = scheduler(clock, record_lateness=True, early_tolerance=0.0)
     sched.add(lambda n: frames.append((n, clock.now)), start=1000.0)
     clock.run_until(1000.0 + 0.02 * 999, lateness=0.0003)
     assert [n for n, _ in frames] == list(range(1000))
@@ -96,9 +96,26 @@ def test_absolute_deadlines_do_not_drift() -> None:
     assert max(sched.lateness) == pytest.approx(0.0003)
 
 
+def test_early_tolerance_centres_the_error() -> None:
+    """The timer is armed 0.5 ms early; a wake-up anywhere within +-0.5 ms of the
+    deadline sends the frame (epoll rounds waits up to whole ms)."""
+    clock = HandClock()
+    sched = scheduler(clock, record_lateness=True)
+    frames: list[int] = []
+    sched.add(frames.append, start=1000.0)
+    assert min(when for when, _, _ in clock.timers) == pytest.approx(1000.0 - 0.0005)
+    clock.run_until(1000.0 + 0.02 * 9, lateness=0.0008)  # wakes 0.3 ms after deadlines
+    assert frames == list(range(10))
+    assert sched.lateness is not None
+    assert all(x == pytest.approx(0.0003) for x in sched.lateness)
+    clock.run_until(1000.0 + 0.02 * 19, lateness=0.0)  # wakes 0.5 ms before deadlines
+    assert frames == list(range(20))
+    assert all(x == pytest.approx(-0.0005) for x in sched.lateness[10:])
+
+
 def test_many_streams_one_timer() -> None:
     clock = HandClock()
-    sched = scheduler(clock)
+    sched = scheduler(clock, early_tolerance=0.0)
     seen: dict[int, list[int]] = {i: [] for i in range(50)}
     for i in range(50):
         sched.add(seen[i].append, start=1000.0 + i * 0.0004)
