@@ -42,6 +42,9 @@ from mobilityd.media.udp import UdpChannel
 
 _PAIR_ATTEMPTS = 64
 _UNCONFIRMED_REPORT_LIMIT = 16
+#: How long an authenticated packet from a new address counts as proof for a later
+#: proposal: 64*T1 = 32 s, the life of the re-INVITE transaction (RFC 3261 §17.1.1.2).
+DEFAULT_PROOF_LIFETIME = 32.0
 
 
 class EndpointCounters:
@@ -160,6 +163,8 @@ class MediaEndpoint:
         self._local_rtcp: Address | None = None
         self._seen_ssrcs: set[int] = set()
         self._unconfirmed_reported: set[Address] = set()
+        self._recent_unconfirmed: tuple[Address, bool, float] | None = None
+        self.proof_lifetime = DEFAULT_PROOF_LIFETIME
         self._loop: asyncio.AbstractEventLoop | None = None
         if remote_rtp is not None:
             self.set_remote(remote_rtp, remote_rtcp)
@@ -206,12 +211,26 @@ class MediaEndpoint:
         ``rtp``/``rtcp``. We keep sending to the old address until an authenticated packet
         comes from the candidate. With ``any_source`` the candidate is wherever the next
         authenticated packet from a new address comes from (the SDP ``c=`` line is not
-        integrity-protected by MIKEY, so it is only a hint)."""
+        integrity-protected by MIKEY, so it is only a hint).
+
+        Either order works: if an authenticated packet from a qualifying new address
+        arrived within the last ``proof_lifetime`` seconds (the moving side sends from its
+        new address at once, often before its re-INVITE arrives), the move is confirmed
+        now. Each proposal is consumed by one confirmation."""
         if rtp is None and not any_source:
             raise MediaLocalError("propose_remote needs an address or any_source=True")
         rtcp_address = rtcp or (self._default_rtcp(rtp) if rtp is not None else None)
-        self._proposal = _Proposal(rtp, rtcp_address, any_source)
+        proposal = _Proposal(rtp, rtcp_address, any_source)
+        self._proposal = proposal
         self._emit(RemoteAddressProposed(rtp, rtcp_address))
+        recent = self._recent_unconfirmed
+        if recent is not None and self._now() - recent[2] <= self.proof_lifetime:
+            source, by_rtcp, _ = recent
+            wanted = proposal.rtcp if by_rtcp else proposal.rtp
+            if source == wanted:
+                self._confirm(source, rtcp=by_rtcp, rtp=proposal.rtp, rtcp_address=proposal.rtcp)
+            elif any_source and source not in (self._remote_rtp, self._remote_rtcp):
+                self._confirm(source, rtcp=by_rtcp, rtp=None, rtcp_address=None)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -393,6 +412,7 @@ class MediaEndpoint:
                 self._confirm(source, rtcp=rtcp, rtp=None, rtcp_address=None)
                 return
         self.counters.unconfirmed_source += 1
+        self._recent_unconfirmed = (source, rtcp, self._now())
         if (
             source not in self._unconfirmed_reported
             and len(self._unconfirmed_reported) < _UNCONFIRMED_REPORT_LIMIT
@@ -413,6 +433,7 @@ class MediaEndpoint:
         previous = self._remote_rtp
         self._remote_rtp, self._remote_rtcp = rtp, rtcp_address
         self._proposal = None
+        self._recent_unconfirmed = None
         self._unconfirmed_reported.clear()
         self._emit(RemoteAddressConfirmed(previous, rtp, rtcp_address, rtcp, self._now()))
 

@@ -183,7 +183,10 @@ async def test_rebind_keeps_sessions_and_gate_confirms_on_authenticated_packet()
         assert bob.endpoint.remote_rtp == old
         assert bob.events_of(UnconfirmedSourceSeen)
 
-        # The verified update arrives: propose, then the next authenticated packet confirms.
+        # The verified update arrives: propose, then the next authenticated packet confirms
+        # (the earlier packet is not taken as proof here: lifetime 0).
+        bob.endpoint.proof_lifetime = 0.0
+        await asyncio.sleep(0.01)
         bob.endpoint.propose_remote(new)
         assert bob.endpoint.remote_rtp == old
         alice.send(A_SSRC)
@@ -200,6 +203,28 @@ async def test_rebind_keeps_sessions_and_gate_confirms_on_authenticated_packet()
         assert bob.rx.counters(A_SSRC).packets == 5 and bob.rx.counters(A_SSRC).lost == 0
         assert bob.rx.get_roc(A_SSRC) == alice.tx.get_roc(A_SSRC)
         assert bob.endpoint.counters.auth_failures == alice.endpoint.counters.auth_failures == 0
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_packet_before_proposal_counts_as_proof() -> None:
+    """Either order (issue 5 step 4): the moving side's first packet from its new address
+    often arrives before the verified update; the proposal then confirms at once."""
+    alice, bob = await call()
+    try:
+        await alice.endpoint.rebind("127.0.0.2")
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        assert bob.endpoint.remote_rtp != alice.endpoint.local_rtp
+        bob.endpoint.propose_remote(None, any_source=True)
+        assert bob.endpoint.remote_rtp == alice.endpoint.local_rtp
+        assert bob.endpoint.pending_remote is None
+        # the proposal was consumed: a later unauthenticated or unproposed move changes nothing
+        await alice.endpoint.rebind("127.0.0.4")
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 2)
+        assert bob.endpoint.remote_rtp == ("127.0.0.2", alice.endpoint.local_rtp[1])
     finally:
         alice.endpoint.close()
         bob.endpoint.close()
