@@ -14,8 +14,8 @@ owns the deduplication that keeps no-op notifications from reaching the mobility
   up goes away (link down, address deleted or deprecated).
 
 IPv4 routes through a device that goes administratively down are flushed by the
-kernel without RTM_DELROUTE, so a :class:`LinkDown` also forgets the default routes
-through that link.
+kernel without RTM_DELROUTE, so that also forgets the default routes through that
+link; on carrier loss the kernel keeps them (flagged ``linkdown``) and so does this.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from mobilityd.net.events import (
     AllAddressesLost,
     DefaultRouteChanged,
     LinkDown,
+    LinkFlag,
     LinkUp,
     NetEvent,
 )
@@ -162,6 +163,9 @@ class NetworkState:
             events.append(LinkUp(record.ifindex, record.ifname))
         elif was_up and not record.is_up:
             events.append(LinkDown(record.ifindex, record.ifname))
+        if record.deleted or not record.flags & LinkFlag.UP:
+            # Administratively down: the kernel flushed the IPv4 routes through it
+            # without RTM_DELROUTE. (On carrier loss they stay, marked linkdown.)
             events.extend(self._forget_routes_via(record.ifindex))
         return events
 

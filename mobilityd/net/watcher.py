@@ -41,7 +41,7 @@ from pyroute2.netlink.rtnl import (
 
 from mobilityd.net.addresses import UsabilityPolicy
 from mobilityd.net.errors import NetEventError, WatcherError
-from mobilityd.net.events import AddressFamily, AddressFlag, LinkFlag, LinkUp, NetEvent
+from mobilityd.net.events import AddressFamily, AddressFlag, LinkFlag, NetEvent
 from mobilityd.net.records import AddressRecord, LinkRecord, RouteRecord
 from mobilityd.net.state import NetworkState, Record
 
@@ -113,7 +113,6 @@ class NetlinkWatcher:
                  policy: UsabilityPolicy | None = None, rcvbuf: int | None = None) -> None:
         self.netns = netns
         self.resyncs = 0
-        self._routes_stale = False
         self._rcvbuf = rcvbuf
         self.state = NetworkState(policy)
         self.initial_events: list[NetEvent] = []
@@ -176,12 +175,6 @@ class NetlinkWatcher:
             raise WatcherError("watcher not started")
         while not self._closed:
             events: list[NetEvent] = []
-            if self._routes_stale:
-                # deferred from the batch with LinkUp, so that batch was not delayed
-                self._routes_stale = False
-                events.extend(await self._redump_routes())
-                if events:
-                    return events
             received = False
             try:
                 async for msg in self._ipr.get():
@@ -195,24 +188,11 @@ class NetlinkWatcher:
             else:
                 if self._overran():
                     events.extend(await self._resync())
-            if any(isinstance(e, LinkUp) for e in events):
-                self._routes_stale = True
             if events:
                 return events
             if not received:
                 break  # terminator from close()
         return []
-
-    async def _redump_routes(self) -> list[NetEvent]:
-        # Routes through a link that went down may have been flushed or kept without
-        # any notification (IPv4); ask again once it is back up.
-        events: list[NetEvent] = []
-        try:
-            async for msg in await self._ipr.get_routes():
-                events.extend(self._feed(msg))
-        except OSError as exc:
-            raise WatcherError(f"route dump failed: {exc}") from exc
-        return events
 
     async def __aiter__(self) -> AsyncIterator[NetEvent]:
         while True:

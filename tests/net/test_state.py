@@ -247,3 +247,12 @@ def test_state_matches_a_model(seq: list[Record]) -> None:
         assert {u.address for u in state.usable_addresses()} == expected
         lost = [e for e in events if isinstance(e, AllAddressesLost)]
         assert bool(lost) == (before and not expected)
+
+
+def test_carrier_loss_keeps_default_routes() -> None:
+    """Carrier lost but administratively up: the kernel keeps the routes (linkdown)."""
+    state = state_with_link()
+    state.handle(route("10.2.0.1", 2, 600))
+    assert state.handle(LinkRecord(2, "b0", LinkFlag.UP)) == [LinkDown(2, "b0")]
+    assert state.default_route(V4).gateway == "10.2.0.1"
+    assert state.handle(LinkRecord(2, "b0", UP)) == [LinkUp(2, "b0")]

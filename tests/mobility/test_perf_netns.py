@@ -1,0 +1,30 @@
+"""The move-decision measurement used by the handover benchmark (prints, never asserts
+speed)."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+
+import pytest
+
+from mobilityd.mobility.perf import measure_move_decision
+from mobilityd.net.perf import PerfSetupError
+
+pytestmark = pytest.mark.netns
+
+
+def namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_measure_move_decision() -> None:
+    before = namespaces()
+    values = measure_move_decision(3)
+    assert len(values) == 3 and all(v >= 0 for v in values)
+    assert namespaces() == before
+    print(f"\nlink down -> move decided: median {statistics.median(values):.3f} ms")
+    with pytest.raises(PerfSetupError):
+        measure_move_decision(0)
