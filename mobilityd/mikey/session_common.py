@@ -56,7 +56,7 @@ from mobilityd.mikey.payloads import (
 )
 from mobilityd.mikey.protection import compute_mac, decrypt_key_data, encrypt_key_data, verify_mac
 from mobilityd.mikey.replay import ReplayCache
-from mobilityd.mikey.session_fast import encode_message
+from mobilityd.mikey.session_fast import encode_message, parse_message
 from mobilityd.mikey.session_policy import SessionPolicy
 from mobilityd.mikey.signature import SignatureHash, sign_data, verify_signature
 from mobilityd.mikey.timestamps import check_freshness
@@ -92,7 +92,7 @@ _MAC_PLACEHOLDER = {MacAlg.NULL: b"", MacAlg.HMAC_SHA1_160: bytes(20)}
 
 def parse(data: bytes) -> MikeyMessage:
     """Parse a message; only :class:`MikeyError` escapes (RFC 3830 §5.3)."""
-    return MikeyMessage.parse(data)
+    return parse_message(data)
 
 
 def expect_data_type(msg: MikeyMessage, *allowed: DataType) -> None:

@@ -29,16 +29,19 @@ from mobilityd.mikey.constants import (
     PayloadType,
     TsType,
 )
-from mobilityd.mikey.message import MAX_MESSAGE_SIZE
+from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.message import MAX_MESSAGE_SIZE, MAX_PAYLOADS, MikeyMessage
 from mobilityd.mikey.payloads import (
+    PAYLOAD_CLASSES,
     CommonHeader,
     Payload,
     SecurityPolicy,
     Signature,
     SrtpCsEntry,
 )
+from mobilityd.mikey.payloads._wire import Reader
 
-__all__ = ["MatchedUpdate", "UpdateTemplate", "encode_message"]
+__all__ = ["MatchedUpdate", "UpdateTemplate", "encode_message", "parse_message"]
 
 _LAST = PayloadType.LAST
 
@@ -82,6 +85,64 @@ def encode_message(header: CommonHeader, payloads: Sequence[Payload]) -> bytes:
     if len(out) > MAX_MESSAGE_SIZE:
         raise ValueError(f"message of {len(out)} bytes exceeds {MAX_MESSAGE_SIZE}")
     return bytes(out)
+
+
+_SP_PARSED: dict[bytes, SecurityPolicy] = {}
+_SP_HEAD = 5  # Next payload, Policy no, Prot type, Policy param length (16 bits), §6.10
+
+
+def parse_message(data: bytes) -> MikeyMessage:
+    """``MikeyMessage.parse(data)`` with SP payloads memoised by their raw bytes.
+
+    The SRTP policy list is the costliest payload to decode and is usually the same in
+    every message; a parsed SP is immutable, so identical bytes may share one object.
+    The payload chain is walked with the codec's own payload readers; on any error the
+    codec's ``MikeyMessage.parse`` runs instead, so errors are exactly the codec's.
+    """
+    if not isinstance(data, bytes) or len(data) > MAX_MESSAGE_SIZE:
+        return MikeyMessage.parse(data)
+    try:
+        reader = Reader(data)
+        header = CommonHeader.read(reader)
+        payloads: list[Payload] = []
+        next_type = header.next_payload
+        while next_type != _LAST:
+            if len(payloads) >= MAX_PAYLOADS:
+                return MikeyMessage.parse(data)
+            payload: Payload
+            if next_type == PayloadType.SP:
+                payload = _read_policy(reader)
+            else:
+                payload_class = PAYLOAD_CLASSES.get(next_type)
+                if payload_class is None:
+                    return MikeyMessage.parse(data)
+                payload = payload_class.read(reader)
+            payloads.append(payload)
+            next_type = payload.next_payload
+        if not reader.at_end():
+            return MikeyMessage.parse(data)
+        message = MikeyMessage(header, tuple(payloads))
+    except (MikeyError, ValueError):
+        return MikeyMessage.parse(data)
+    message.__dict__["wire"] = data
+    return message
+
+
+def _read_policy(reader: Reader) -> SecurityPolicy:
+    start = reader.pos
+    data = reader.data
+    if start + _SP_HEAD <= len(data):
+        end = start + _SP_HEAD + int.from_bytes(data[start + 3 : start + 5], "big")
+        raw = data[start:end]
+        cached = _SP_PARSED.get(raw) if end <= len(data) else None
+        if cached is not None:
+            reader.pos = end
+            return cached
+    policy = SecurityPolicy.read(reader)
+    if len(_SP_PARSED) >= _SP_CACHE_MAX:
+        _SP_PARSED.clear()
+    _SP_PARSED[data[start : reader.pos]] = policy
+    return policy
 
 
 def encode_cs_map(cs_map: Sequence[SrtpCsEntry]) -> bytes:

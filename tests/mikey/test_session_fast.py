@@ -90,3 +90,29 @@ def test_evolve_keeps_other_fields_and_refuses_unknown_ones() -> None:
         pass
     else:
         raise AssertionError("unknown field accepted")
+
+
+def test_memoised_parse_equals_codec_parse_on_valid_and_broken_input() -> None:
+    from mobilityd.mikey.errors import MikeyError
+    from mobilityd.mikey.session_fast import parse_message
+
+    wire = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP).start(
+        NOW, random.Random(3).randbytes)
+    for _ in range(2):  # second round hits the SP memo
+        assert parse_message(wire) == MikeyMessage.parse(wire)
+    r = random.Random(4)
+    for i in range(600):
+        broken = bytearray(wire)
+        broken[r.randrange(len(wire))] = r.randrange(256)
+        data = bytes(broken[: r.randrange(len(wire) + 1)] if i % 3 == 0 else broken)
+        try:
+            expected = MikeyMessage.parse(data)
+        except MikeyError as exc:
+            try:
+                parse_message(data)
+            except MikeyError as got:
+                assert (type(got), str(got)) == (type(exc), str(exc))
+            else:
+                raise AssertionError("memoised parse accepted what the codec refuses") from None
+        else:
+            assert parse_message(data) == expected
