@@ -29,3 +29,7 @@ class MobilityConfigError(MobilityError, ValueError):
 
 class UnexpectedEventError(MobilityError, TypeError):
     """An engine was handed an event type it does not handle."""
+
+
+class MonitorNotStartedError(MobilityError, RuntimeError):
+    """The path monitor was used before ``await start()``."""

@@ -16,7 +16,7 @@ Usage::
     while True:
         for decision in await monitor.next_decisions():
             ...  # CallPathChanged -> rebind + re-INVITE;
-                 # GracePeriodExpired -> BYE, then monitor.remove_call(call_id)
+                 # GracePeriodExpired -> BYE (the monitor has forgotten the call)
     monitor.close()
 """
 
@@ -24,21 +24,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 
 from mobilityd.mobility.coalesce import DEFAULT_HOLD_DOWN, MoveCoalescer
 from mobilityd.mobility.decision import CallPath, CallRoutes
-from mobilityd.mobility.events import GraceEvent, MoveEvent
+from mobilityd.mobility.errors import MonitorNotStartedError
+from mobilityd.mobility.events import GraceEvent, GracePeriodExpired, MoveEvent
 from mobilityd.mobility.grace import DEFAULT_GRACE_PERIOD, GracePeriods
 from mobilityd.net.addresses import UsabilityPolicy
-from mobilityd.net.errors import NetError
+from mobilityd.net.errors import NetError, RouteLookupError
 from mobilityd.net.events import NetEvent
 from mobilityd.net.preferences import SourcePreferences
 from mobilityd.net.route import RouteResolver
 from mobilityd.net.watcher import NetlinkWatcher
 
 Decision = MoveEvent | GraceEvent
+log = logging.getLogger(__name__)
 
 
 class PathMonitor:
@@ -59,6 +62,7 @@ class PathMonitor:
         self._resolver: RouteResolver | None = None
         self._net_events: asyncio.Queue[list[NetEvent] | NetError] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
+        self._expired: set[str] = set()
 
     async def start(self) -> None:
         """Start watching (initial dump) and open the route-lookup socket."""
@@ -77,12 +81,23 @@ class PathMonitor:
             self._net_events.put_nowait(exc)
 
     def add_call(self, path: CallPath) -> None:
+        self._expired.discard(path.call_id)
         self.coalescer.add_call(path)
         self.grace.add_call(path.call_id)
 
     def remove_call(self, call_id: str) -> None:
+        """Stop tracking a call (a call already forgotten after its grace period
+        expired is accepted too)."""
+        if call_id in self._expired:
+            self._expired.discard(call_id)
+            return
         self.coalescer.remove_call(call_id)
         self.grace.remove_call(call_id)
+
+    def _forget(self, call_id: str) -> None:
+        self.coalescer.remove_call(call_id)
+        self.grace.remove_call(call_id)
+        self._expired.add(call_id)
 
     def _next_deadline(self) -> float | None:
         deadlines = [d for d in (self.coalescer.get_timer(), self.grace.get_timer())
@@ -92,8 +107,11 @@ class PathMonitor:
     async def next_decisions(self) -> list[Decision]:
         """Wait until something must be done; return the decisions (never empty).
 
-        Raises the watcher's :class:`~mobilityd.net.errors.NetError` if it failed.
+        Raises the watcher's :class:`~mobilityd.net.errors.NetError` if it failed, and
+        :class:`MonitorNotStartedError` before :meth:`start`.
         """
+        if self._resolver is None:
+            raise MonitorNotStartedError("PathMonitor.start() has not been awaited")
         while True:
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
@@ -108,26 +126,34 @@ class PathMonitor:
             decisions: list[Decision] = list(self.grace.handle_timer(now))
             if due:
                 decisions += await self._evaluate(now, due)
+            for decision in decisions:
+                if isinstance(decision, GracePeriodExpired):
+                    self._forget(decision.call_id)
             if decisions:
                 return decisions
 
+    async def _routes_for(self, resolver: RouteResolver, path: CallPath) -> CallRoutes:
+        media, media_remote = None, None
+        for remote in path.remote_candidates():  # current address first
+            media = await resolver.choose(remote, self.preferences)
+            if media is not None:
+                media_remote = remote
+                break
+        signalling = await resolver.choose(path.remote_signalling, self.preferences)
+        return CallRoutes(media.source if media else None,
+                          signalling.source if signalling else None, media_remote)
+
     async def _evaluate(self, now: float, call_ids: list[str]) -> list[Decision]:
-        assert self._resolver is not None, "start() first"
+        if self._resolver is None:
+            raise MonitorNotStartedError("PathMonitor.start() has not been awaited")
         calls = {c.call_id: c for c in self.coalescer.calls()}
         routes: dict[str, CallRoutes] = {}
         for call_id in call_ids:
-            path = calls[call_id]
-            media, media_remote = None, None
-            for remote in path.remote_candidates():  # current address first
-                media = await self._resolver.choose(remote, self.preferences)
-                if media is not None:
-                    media_remote = remote
-                    break
-            signalling = await self._resolver.choose(path.remote_signalling,
-                                                     self.preferences)
-            routes[call_id] = CallRoutes(media.source if media else None,
-                                         signalling.source if signalling else None,
-                                         media_remote)
+            try:
+                routes[call_id] = await self._routes_for(self._resolver, calls[call_id])
+            except RouteLookupError as exc:
+                # an odd kernel refusal for one call: leave that call as it is
+                log.warning("route lookup for call %s failed: %s", call_id, exc)
         usable = {u.address for u in self.watcher.state.usable_addresses()}
         decisions: list[Decision] = []
         for move in self.coalescer.evaluate(now, routes, usable):

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mobilityd.mobility.decision import CallPath
+from mobilityd.mobility.errors import MonitorNotStartedError, UnknownCallError
 from mobilityd.mobility.events import (
     CallPathChanged,
     CallPathLost,
@@ -19,6 +20,7 @@ from mobilityd.mobility.events import (
     GracePeriodStarted,
 )
 from mobilityd.mobility.pathmonitor import Decision, PathMonitor
+from mobilityd.net.events import LinkUp
 from mobilityd.net.preferences import SourcePreferences
 from tests.netns import RoamingTopology, Topology, build_roaming
 
@@ -108,7 +110,28 @@ async def test_lost_for_longer_than_grace(topology: Topology) -> None:
         decisions = await decisions_within(monitor)
         assert decisions[0] == CallPathLost("c1")
         assert await decisions_within(monitor) == [GracePeriodExpired("c1")]
-        monitor.remove_call("c1")
+        assert monitor.coalescer.calls() == []  # forgotten: nothing more about c1
+        monitor.remove_call("c1")  # accepted once after expiry
+        with pytest.raises(UnknownCallError):
+            monitor.remove_call("c1")
+    finally:
+        monitor.close()
+
+
+async def test_used_before_start_is_a_typed_error() -> None:
+    monitor = PathMonitor()
+    monitor.add_call(CallPath("c1", "10.2.0.2", ALICE, ALICE))
+    with pytest.raises(MonitorNotStartedError):  # not a hang
+        await monitor.next_decisions()
+
+
+async def test_current_namespace_watcher_starts() -> None:
+    """Without netns the monitor watches the namespace it runs in (read only here)."""
+    monitor = PathMonitor()
+    await monitor.start()
+    try:
+        assert any(isinstance(e, LinkUp) and e.ifname == "lo"
+                   for e in monitor.watcher.initial_events)
     finally:
         monitor.close()
 
