@@ -1,0 +1,325 @@
+"""What the UA core does on its own: build and send requests and responses, end
+calls, run its timers (2xx retransmission §13.3.1.4, glare back-off §14.1, session
+timers RFC 4028)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from mobilityd.sip import events as ev
+from mobilityd.sip.dialog import Dialog, DialogState
+from mobilityd.sip.headers import Headers
+from mobilityd.sip.message import (
+    Request,
+    Response,
+    reason_phrase,
+)
+from mobilityd.sip.transaction.facts import split_tag
+from mobilityd.sip.transaction.machine import Transaction, TransactionStateError
+from mobilityd.sip.transaction.outbound import Addr
+from mobilityd.sip.ua import requests as rq
+from mobilityd.sip.ua.config import UsageError
+from mobilityd.sip.ua.core import UaCore
+from mobilityd.sip.ua.session import (
+    CallPhase,
+    Session,
+    UaTimer,
+    Unacked2xx,
+)
+
+_ALL_UA_TIMERS = tuple(UaTimer)
+_COPIED_TO_RESPONSE = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
+
+
+class UaActions(UaCore):
+    """Sending helpers, call teardown, dialog creation and UA timers."""
+
+    def _on_ua_timer(self, session: Session, name: UaTimer, now: float) -> None:
+        if name is UaTimer.FORGET:
+            if session.phase is CallPhase.ENDED and self._sessions.get(session.call_id) is session:
+                del self._sessions[session.call_id]
+        elif name is UaTimer.RETRANSMIT_2XX:
+            unacked = session.unacked
+            if unacked is not None:
+                self._layer.resend(unacked.data, unacked.destination, unacked.transport)
+                unacked.interval = min(2 * unacked.interval, self.config.timers.t2)
+                self._timers.schedule(session, UaTimer.RETRANSMIT_2XX, now + unacked.interval)
+        elif name is UaTimer.ACK_TIMEOUT:
+            if session.unacked is not None:
+                session.unacked = None
+                self._timers.cancel(session, UaTimer.RETRANSMIT_2XX)
+                self._send_bye(session, now, "no ACK for our 2xx (§13.3.1.4)")
+        elif name is UaTimer.GLARE_RETRY:
+            if session.glare_retry is not None and session.phase is CallPhase.ESTABLISHED:
+                session.local_body, session.local_content_type = session.glare_retry
+                session.glare_retry = None
+                if session.reinvite_in_progress:
+                    self._timers.schedule(
+                        session, UaTimer.GLARE_RETRY, now + self._glare_backoff(session)
+                    )
+                    session.glare_retry = (session.local_body, session.local_content_type)
+                else:
+                    self._send_reinvite(session, now)
+        elif name is UaTimer.SESSION_REFRESH:
+            if session.phase is CallPhase.ESTABLISHED and not session.reinvite_in_progress:
+                self._emit(ev.SessionRefreshDue(session.call_id))
+                self._send_reinvite(session, now)
+        elif name is UaTimer.SESSION_EXPIRY and session.phase is CallPhase.ESTABLISHED:
+            self._send_bye(session, now, "session expired (RFC 4028 §10)")
+
+    def _glare_backoff(self, session: Session) -> float:
+        """§14.1: owner of the Call-ID waits 2.1-4 s (10 ms units), the other 0-2 s."""
+        fraction = int.from_bytes(self._rng(4), "big") / 2**32
+        if session.owns_call_id:
+            return 2.1 + round(fraction * 190) / 100
+        return round(fraction * 200) / 100
+
+    def _start_2xx_retransmission(
+        self, session: Session, tx: Transaction, data: bytes, *, initial: bool, now: float
+    ) -> None:
+        t1 = self.config.timers.t1
+        seq = tx.facts.cseq.seq if tx.facts is not None else tx.request.cseq.seq
+        session.unacked = Unacked2xx(data, seq, tx.destination, tx.transport, t1, initial, tx)
+        self._timers.schedule(session, UaTimer.RETRANSMIT_2XX, now + t1)
+        self._timers.schedule(session, UaTimer.ACK_TIMEOUT, now + self.config.timers.timeout)
+
+    def _session_timer_answer(self, session: Session, request: Request) -> list[tuple[str, str]]:
+        """RFC 4028 §9: echo Session-Expires with a refresher in our 2xx."""
+        expires = request.session_expires
+        if expires is None:
+            return []
+        uac_supports = "timer" in (opt.lower() for opt in request.supported)
+        refresher = expires.refresher or ("uac" if uac_supports else "uas")
+        session.session_interval = expires.delta
+        session.we_refresh = refresher == "uas"  # we are the UAS of this request
+        headers = [("Session-Expires", f"{expires.delta};refresher={refresher}")]
+        if uac_supports:
+            headers.append(("Require", "timer"))
+        return headers
+
+    def _read_session_timer(self, session: Session, response: Response) -> None:
+        """RFC 4028 §7.2: the 2xx to our request says who refreshes (we are its UAC)."""
+        expires = response.session_expires
+        if expires is None:
+            return
+        session.session_interval = expires.delta
+        session.we_refresh = (expires.refresher or "uac") == "uac"
+
+    def _arm_session_timer(self, session: Session, now: float) -> None:
+        interval = session.session_interval
+        if interval is None or session.phase is not CallPhase.ESTABLISHED:
+            return
+        self._timers.cancel_all(session, (UaTimer.SESSION_REFRESH, UaTimer.SESSION_EXPIRY))
+        if session.we_refresh:
+            self._timers.schedule(session, UaTimer.SESSION_REFRESH, now + interval / 2)
+        else:  # §10: BYE at interval - min(32, interval/3) without a refresh
+            self._timers.schedule(
+                session, UaTimer.SESSION_EXPIRY, now + interval - min(32, interval / 3)
+            )
+
+    def _via(self, branch: str) -> str:
+        return rq.via_value(self.config.transport.name, self._sent_by, branch)
+
+    def _emit(self, event: ev.Event) -> None:
+        self._events.append(event)
+
+    def _established(self, call_id: str) -> Session:
+        session = self.call(call_id)
+        if session.dialog is None or session.phase not in (
+            CallPhase.ESTABLISHED,
+            CallPhase.CONNECTING,
+        ):
+            raise UsageError(f"call {call_id} is not established")
+        return session
+
+    def _response(  # noqa: PLR0917
+        self,
+        tx: Transaction,
+        status: int,
+        reason: str | None,
+        to_tag: str | None,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str = "application/sdp",
+    ) -> Response:
+        """§8.2.6.2: Via, From, To (plus our tag), Call-ID and CSeq copied verbatim."""
+        facts = tx.facts
+        assert facts is not None
+        add_tag = to_tag is not None and facts.to_tag is None and status != 100
+        items: list[tuple[str, str]] = []
+        for name, value in tx.request.headers:
+            if name in _COPIED_TO_RESPONSE:
+                if name == "To" and add_tag:
+                    items.append((name, f"{value};tag={to_tag}"))
+                else:
+                    items.append((name, value))
+        if headers:
+            items.extend(headers)
+        if body:
+            items.append(("Content-Type", content_type))
+        return Response(status, reason or reason_phrase(status), Headers(items), body)
+
+    def _reply(
+        self,
+        tx: Transaction,
+        status: int,
+        reason: str,
+        now: float,
+        headers: list[tuple[str, str]] | None = None,
+        *,
+        to_tag: str | None = None,
+    ) -> None:
+        if to_tag is None and status > 100:
+            to_tag = rq.new_tag(self._rng)
+        response = self._response(tx, status, reason, to_tag, headers)
+        with contextlib.suppress(TransactionStateError):
+            # already answered (e.g. a CANCEL raced our final response)
+            self._layer.send_response(tx, response, now)
+
+    def _capabilities(self) -> list[tuple[str, str]]:
+        return [
+            ("Allow", rq.ALLOW),
+            ("Accept", "application/sdp, message/sipfrag"),
+            ("Supported", rq.SUPPORTED),
+        ]
+
+    def _send_in_dialog(
+        self,
+        session: Session,
+        method: str,
+        now: float,
+        *,
+        extra: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        contact: bool = False,
+    ) -> Transaction:
+        dialog = session.dialog
+        assert dialog is not None
+        request = rq.in_dialog_request(
+            dialog,
+            method,
+            via=self._via(rq.new_branch(self._rng)),
+            cseq=dialog.next_local_seq(),
+            contact=contact,
+            body=body,
+            content_type=content_type,
+            extra=extra or (),
+        )
+        destination = self._dialog_destination(dialog)
+        session.destination = destination
+        tx = self._layer.send_request(request, destination, session.transport, now)
+        tx.owner = session
+        return tx
+
+
+    def _send_reinvite(self, session: Session, now: float) -> None:
+        extra = [("Allow", rq.ALLOW), ("Supported", rq.SUPPORTED)]
+        if session.session_interval is not None:
+            refresher = "uac" if session.we_refresh else "uas"
+            extra.append(("Session-Expires", f"{session.session_interval};refresher={refresher}"))
+        session.outgoing_reinvite = self._send_in_dialog(
+            session,
+            "INVITE",
+            now,
+            extra=extra,
+            body=session.local_body,
+            content_type=session.local_content_type,
+            contact=True,
+        )
+
+    def _send_ack(self, session: Session, dialog: Dialog, seq: int) -> None:
+        ack = rq.ack_for_2xx(dialog, via=self._via(rq.new_branch(self._rng)), cseq=seq)
+        destination = self._dialog_destination(dialog)
+        session.destination = destination
+        data = self._layer.send_stateless(ack, destination, session.transport)
+        session.acks[seq] = data
+
+    def _send_cancel(self, session: Session, now: float) -> None:
+        if session.cancel_sent:
+            return
+        session.cancel_sent = True  # a 2xx that races the CANCEL gets a BYE (§9.1)
+        cancel = rq.cancel_for(session.invite)
+        tx = self._layer.send_request(cancel, session.destination, session.transport, now)
+        tx.owner = session
+
+    def _send_bye(self, session: Session, now: float, reason: str) -> None:
+        if session.dialog is not None and not session.bye_sent:
+            session.bye_sent = True
+            self._send_in_dialog(session, "BYE", now)
+        self._end(session, now, by_peer=False, reason=reason)
+
+    def _send_bye_for(self, dialog: Dialog, session: Session, now: float) -> None:
+        request = rq.in_dialog_request(
+            dialog,
+            "BYE",
+            via=self._via(rq.new_branch(self._rng)),
+            cseq=dialog.next_local_seq(),
+            contact=False,
+        )
+        self._layer.send_request(request, self._dialog_destination(dialog), session.transport, now)
+
+    def _end_after_failure(self, session: Session, now: float, status: int) -> None:
+        """§12.2.1.2: 481 or 408 to an in-dialog request ends the dialog."""
+        if session.phase is not CallPhase.ENDED:
+            self._send_bye(session, now, f"in-dialog request answered {status}")
+
+    def _end(
+        self, session: Session, now: float, *, by_peer: bool, reason: str, emit: bool = True
+    ) -> None:
+        """Mark the call ended; it is forgotten once its transactions are gone."""
+        if session.phase is CallPhase.ENDED:
+            return
+        session.phase = CallPhase.ENDED
+        if session.dialog is not None:
+            session.dialog.state = DialogState.TERMINATED
+        self._timers.cancel_all(session, _ALL_UA_TIMERS)
+        session.unacked = None
+        if emit:
+            self._emit(ev.CallEnded(session.call_id, by_peer, reason))
+        # Keep the session for 64*T1 so that retransmitted 2xx/BYE still find it.
+        self._timers.schedule(session, UaTimer.FORGET, now + self.config.timers.timeout)
+
+    def _dialog_destination(self, dialog: Dialog) -> Addr:
+        """§12.2.1.1 then §8.1.2: the first route, else the outbound proxy we are
+        configured with, else the remote target."""
+        proxy = self.config.outbound_proxy
+        if dialog.route_set or proxy is None:
+            return rq.destination_of(dialog.next_hop())
+        return rq.destination_of(proxy)
+
+    def _uac_dialog(self, session: Session, response: Response, *, early: bool) -> Dialog:
+        invite = session.invite
+        contacts = response.contacts
+        return Dialog.as_uac(
+            call_id=session.call_id,
+            local_tag=session.local_tag,
+            local_uri=split_tag(invite.headers.get("From") or "")[0],
+            remote_uri=invite.headers.get("To") or "",
+            local_target=self._contact,
+            local_seq=invite.cseq.seq,
+            remote_tag=response.to.tag or "",
+            contact=contacts[0].uri if contacts else None,
+            record_route=response.record_route,
+            request_uri=invite.uri,
+            early=early,
+        )
+
+    def _uas_dialog(self, session: Session) -> Dialog:
+        invite = session.invite
+        facts = session.invite_transaction.facts
+        assert facts is not None and session.peer_contact is not None
+        dialog = Dialog.as_uas(
+            call_id=session.call_id,
+            local_tag=session.local_tag,
+            local_uri=facts.to_value,
+            remote_uri=facts.from_value,
+            local_target=self._contact,
+            remote_tag=facts.from_tag,
+            remote_seq=facts.cseq.seq,
+            contact=session.peer_contact,
+            record_route=invite.record_route if facts.has_record_route else [],
+            request_uri=invite.uri,
+        )
+        session.dialog = dialog
+        return dialog
