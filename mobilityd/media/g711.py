@@ -77,10 +77,28 @@ def _decode_table(law: G711PayloadType) -> tuple[bytes, ...]:
 
 
 @cache
-def _encode_table(law: G711PayloadType) -> bytes:
-    """All 65536 16-bit samples (indexed as unsigned) to their G.711 octet."""
-    encode = ulaw_encode_sample if law is G711PayloadType.PCMU else alaw_encode_sample
-    return bytes(encode(value - 65536 if value > 32767 else value) for value in range(65536))
+def encode_table(law: G711PayloadType) -> bytes:
+    """All 65536 16-bit samples (indexed as unsigned) to their G.711 octet.
+
+    Both laws only look at the top bits (µ-law: ``s >> 2``, the 14-bit sample of
+    G.711; A-law: ``s >> 3``, the 13-bit sample), so the table is computed on that
+    domain and each entry repeated; built once, on first use (or by
+    :class:`~mobilityd.media.pacing.G711Encoder` at call setup).
+    """
+    if law is G711PayloadType.PCMU:
+        encode, shift = ulaw_encode_sample, 2
+    else:
+        encode, shift = alaw_encode_sample, 3
+    entries = 1 << (16 - shift)
+    half = entries // 2
+    coarse = bytes(
+        encode((index - entries if index >= half else index) << shift) for index in range(entries)
+    )
+    table = bytearray(65536)
+    step = 1 << shift
+    for offset in range(step):
+        table[offset::step] = coarse
+    return bytes(table)
 
 
 def _samples(pcm: bytes) -> array[int]:
@@ -95,7 +113,7 @@ def _samples(pcm: bytes) -> array[int]:
 
 def encode(pcm: bytes, law: G711PayloadType = G711PayloadType.PCMU) -> bytes:
     """16-bit little-endian PCM to G.711 octets (one per sample)."""
-    table = _encode_table(law)
+    table = encode_table(law)
     return bytes(table[s] for s in _samples(pcm))
 
 

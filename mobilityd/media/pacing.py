@@ -50,6 +50,7 @@ class G711Encoder:
     def __init__(self, source: AudioSource, law: G711PayloadType = G711PayloadType.PCMU) -> None:
         self.source = source
         self.law = law
+        g711.encode_table(law)  # build the table now, not inside the first paced tick
 
     def read_payload(self) -> bytes:
         return g711.encode(self.source.read_frame(), self.law)

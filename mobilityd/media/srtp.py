@@ -54,6 +54,15 @@ class SrtpSuite(IntEnum):
         """Authentication tag length in octets (RFC 3711 §5.2: 80 or 32 bits)."""
         return 10 if self is SrtpSuite.AES_CM_128_HMAC_SHA1_80 else 4
 
+    @classmethod
+    def for_auth_tag_length(cls, octets: int) -> SrtpSuite:
+        """The suite for an SRTP auth tag length in octets, as the MIKEY SP payload
+        gives it (RFC 3830 §6.10.1 "Authentication tag length"): 10 or 4."""
+        for suite in cls:
+            if suite.tag_length == octets:
+                return suite
+        raise SrtpConfigError(f"no AES-CM/HMAC-SHA1 suite with a {octets}-octet tag")
+
 
 class Direction(Enum):
     """Which way a session works: we protect OUTBOUND packets, unprotect INBOUND ones."""
@@ -75,6 +84,13 @@ class SrtpKeys:
             raise SrtpConfigError(f"master key must be 16 octets, not {len(self.master_key)}")
         if len(self.master_salt) != MASTER_SALT_LEN:
             raise SrtpConfigError(f"master salt must be 14 octets, not {len(self.master_salt)}")
+
+    @classmethod
+    def from_master(
+        cls, master: tuple[bytes, bytes], suite: SrtpSuite = SrtpSuite.AES_CM_128_HMAC_SHA1_80
+    ) -> SrtpKeys:
+        """From ``CryptoContext.srtp_master(cs_id)`` (RFC 3830 §4.1.3)."""
+        return cls(master[0], master[1], suite)
 
     def __repr__(self) -> str:  # never log key material
         return f"SrtpKeys(suite={self.suite.name}, master_key=<hidden>, master_salt=<hidden>)"
