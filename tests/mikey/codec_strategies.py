@@ -144,29 +144,37 @@ def policies(draw: st.DrawFn) -> SecurityPolicy:
 
 
 general_ext_types = st.one_of(st.sampled_from(GeneralExtType), st.integers(5, 255))
+pkes = st.builds(Pke, st.sampled_from(CacheType), st.binary(max_size=80))
+ids = st.builds(IdPayload, st.sampled_from(IdType), short_bytes)
+certs = st.builds(CertPayload, st.sampled_from(CertType), st.binary(max_size=120))
+rands = st.builds(Rand, st.binary(max_size=32))
+error_payloads = st.builds(ErrorPayload, st.sampled_from(ErrorType), st.integers(0, 0xFFFF))
+extensions = st.builds(GeneralExtension, general_ext_types, short_bytes)
 
 middle_payloads: st.SearchStrategy[Payload] = st.one_of(
     kemacs(),
-    st.builds(Pke, st.sampled_from(CacheType), st.binary(max_size=80)),
+    pkes,
     dh_payloads(),
     timestamps(),
-    st.builds(IdPayload, st.sampled_from(IdType), short_bytes),
-    st.builds(CertPayload, st.sampled_from(CertType), st.binary(max_size=120)),
+    ids,
+    certs,
     cert_hashes(),
     verifications(),
     policies(),
-    st.builds(Rand, st.binary(max_size=32)),
-    st.builds(ErrorPayload, st.sampled_from(ErrorType), st.integers(0, 0xFFFF)),
-    st.builds(GeneralExtension, general_ext_types, short_bytes),
+    rands,
+    error_payloads,
+    extensions,
 )
 
 signatures = st.builds(Signature, st.sampled_from(SignatureType), st.binary(max_size=300))
 
 
 @st.composite
-def messages(draw: st.DrawFn) -> MikeyMessage:
+def messages(
+    draw: st.DrawFn, middle: st.SearchStrategy[Payload] = middle_payloads, max_payloads: int = 8
+) -> MikeyMessage:
     """Valid messages: any payloads in any order, optionally closed by SIGN."""
-    payloads = draw(st.lists(middle_payloads, max_size=8))
+    payloads = draw(st.lists(middle, max_size=max_payloads))
     if draw(st.booleans()):
         payloads.append(draw(signatures))
     return MikeyMessage.build(draw(headers()), payloads)
