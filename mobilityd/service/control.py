@@ -36,6 +36,8 @@ from mobilityd.service.protocol import (
 
 SOCKET_MODE = 0o660
 MAX_CLIENTS = 64
+CLOSE_GRACE = 2.0
+"""Seconds connections get to finish at shutdown before they are cancelled."""
 _log = logging.getLogger("mobilityd.control")
 
 
@@ -54,7 +56,7 @@ class ControlServer:
         self._max_clients = max_clients
         self._max_line = max_line
         self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.Task[None]] = set()
+        self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self) -> None:
         """Bind and listen; afterwards clients can connect (READY may be sent)."""
@@ -70,9 +72,14 @@ class ControlServer:
         if self._server is None:
             return  # never bound: the path may belong to another daemon
         self._server.close()
-        for task in list(self._clients):
-            task.cancel()
-        await asyncio.gather(*self._clients, return_exceptions=True)
+        if self._clients:
+            for writer in self._clients.values():
+                writer.transport.abort()  # the connection sees end of input and ends
+            _, stuck = await asyncio.wait(set(self._clients), timeout=CLOSE_GRACE)
+            for task in stuck:  # e.g. waiting for a long call operation
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck)
         await self._server.wait_closed()
         self._server = None
         with contextlib.suppress(FileNotFoundError):
@@ -83,8 +90,6 @@ class ControlServer:
         return len(self._clients)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
         if len(self._clients) >= self._max_clients:
             error = ControlError(ErrorCode.BUSY, f"too many clients ({self._max_clients})")
             writer.write(encode_error(None, error))
@@ -92,11 +97,15 @@ class ControlServer:
                 await writer.drain()
             writer.close()
             return
-        self._clients.add(task)
+        # The connection runs in a task of our own, awaited with asyncio.wait: cancelling
+        # it at shutdown then never surfaces in asyncio's handler-task callback.
+        connection = _Connection(reader, writer, self._dispatcher, self._bus, self._max_line)
+        task = asyncio.create_task(connection.run())
+        self._clients[task] = writer
         try:
-            await _Connection(reader, writer, self._dispatcher, self._bus, self._max_line).run()
+            await asyncio.wait({task})
         finally:
-            self._clients.discard(task)
+            self._clients.pop(task, None)
 
 
 class _Connection:

@@ -4,7 +4,8 @@ Life cycle, as systemd.service(5) ``Type=notify`` expects:
 
 1. load the configuration (an error prints one line naming file and key; exit 78,
    EX_CONFIG);
-2. start the call machinery and the control server, then ``READY=1`` and ``STATUS=``;
+2. read the first netlink dump, start the call machinery and the control server, then
+   ``READY=1`` and ``STATUS=``;
 3. run owned tasks in an :class:`asyncio.TaskGroup` (reload, watchdog, status) until the
    shutdown :class:`asyncio.Event` is set by SIGTERM or SIGINT (handlers only set
    events; no exception is thrown from a handler);
@@ -29,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mobilityd import __version__
+from mobilityd.net.errors import WatcherError
 from mobilityd.service.bus import EventBus
 from mobilityd.service.calls import CallManager, UnavailableCallManager
 from mobilityd.service.config import (
@@ -43,6 +45,7 @@ from mobilityd.service.dispatch import Dispatcher
 from mobilityd.service.errors import ConfigError
 from mobilityd.service.events import ConfigReloaded
 from mobilityd.service.logging import configure_logging, log_event, set_level
+from mobilityd.service.netreport import NetworkReporter
 from mobilityd.service.sdnotify import Notifier, watchdog_interval
 from mobilityd.service.state import DaemonState, ReloadOutcome
 
@@ -65,7 +68,9 @@ class Daemon:
                                  started_wall=time.time())
         self.shutdown = asyncio.Event()
         self._reload_requested = asyncio.Event()
-        self._server = ControlServer(config.control.socket, Dispatcher(self.state, self.calls),
+        self.network = NetworkReporter(self.bus)
+        self._server = ControlServer(config.control.socket,
+                                     Dispatcher(self.state, self.calls, network=self.network),
                                      self.bus)
 
     async def run(self) -> int:
@@ -74,6 +79,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self.shutdown.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
         try:
+            network_ok = await self._start_network()
             await self.calls.start()
             await self._server.start()
             self.notifier.notify("READY=1", f"STATUS={await self._status_line()}",
@@ -84,6 +90,8 @@ class Daemon:
             async with asyncio.TaskGroup() as group:
                 owned = [group.create_task(self._reloader()),
                          group.create_task(self._status_updater())]
+                if network_ok:
+                    owned.append(group.create_task(self.network.run()))
                 interval = watchdog_interval(os.environ, os.getpid())
                 if interval is not None and self.notifier.enabled:
                     owned.append(group.create_task(self._watchdog(interval)))
@@ -95,10 +103,27 @@ class Daemon:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            self.network.close()
             await self.calls.close()
             await self._server.close()
         log_event(_log, logging.INFO, "daemon.stopped")
         return EXIT_OK
+
+    async def _start_network(self) -> bool:
+        """Read the first netlink dump (before READY=1). Without netlink the daemon still
+        serves the control API; ``status.network`` shows why it has no network view."""
+        try:
+            await self.network.start()
+        except WatcherError as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug in the watcher must not stop the daemon
+            _log.exception("network watcher failed to start")
+            error = f"internal error: {type(exc).__name__}"
+        else:
+            return True
+        self.network.error = error
+        log_event(_log, logging.ERROR, "net.watcher_failed", error=error)
+        return False
 
     def reload(self) -> ReloadOutcome:
         """Re-read the configuration file; apply what may change live (SIGHUP)."""

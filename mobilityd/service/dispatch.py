@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mobilityd.service.calls import CallManager
 from mobilityd.service.errors import ControlError, ErrorCode
@@ -12,13 +12,22 @@ from mobilityd.service.protocol import Op, Request
 from mobilityd.service.state import DaemonState
 
 
+class NetworkView(Protocol):
+    """What ``status`` shows about the network (:class:`~mobilityd.service.netreport.
+    NetworkReporter`)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
 class Dispatcher:
     """Maps a validated :class:`Request` to the daemon state or the call manager."""
 
     def __init__(self, state: DaemonState, calls: CallManager,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 network: NetworkView | None = None) -> None:
         self.state = state
         self.calls = calls
+        self.network = network
         self._clock = clock
 
     async def handle(self, request: Request) -> Any:
@@ -56,4 +65,6 @@ class Dispatcher:
             status["calls"] = {"available": True, "count": len(calls), "list": calls}
         else:
             status["calls"] = {"available": False, "count": 0, "list": []}
+        if self.network is not None:
+            status["network"] = self.network.to_json()
         return status

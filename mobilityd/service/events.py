@@ -30,11 +30,29 @@ class ServiceEvent:
 
 @dataclass(frozen=True)
 class AddressChanged(ServiceEvent):
-    """A local address appeared or went away (from the netlink watcher)."""
+    """A usable local address (``address/prefix``) appeared (``old`` None) or went away
+    (``new`` None), as the netlink watcher reports it."""
 
     interface: str
     old: str | None
     new: str | None
+
+
+@dataclass(frozen=True)
+class LinkChanged(ServiceEvent):
+    """A link came up (with carrier) or went down."""
+
+    interface: str
+    state: str  # "up" | "down"
+
+
+@dataclass(frozen=True)
+class DefaultRouteChanged(ServiceEvent):
+    """The default route of IP ``family`` (4 or 6) changed; ``None``s: no route left."""
+
+    family: int
+    gateway: str | None
+    interface: str | None
 
 
 @dataclass(frozen=True)
@@ -90,7 +108,7 @@ class ConfigReloaded(ServiceEvent):
 
 
 EVENT_TYPES: tuple[type[ServiceEvent], ...] = (
-    AddressChanged, CallStateChanged, CallMoved, CallTransferred, SecurityFailed,
-    RegistrationUpdated, ConfigReloaded,
+    AddressChanged, LinkChanged, DefaultRouteChanged, CallStateChanged, CallMoved,
+    CallTransferred, SecurityFailed, RegistrationUpdated, ConfigReloaded,
 )
 EVENT_NAMES = frozenset(t.wire_name() for t in EVENT_TYPES)

@@ -54,3 +54,8 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+from tests.netns import topology  # noqa: E402  (namespace test hosts for the netns tier)
+
+__all__ = ["make_config", "topology"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -197,3 +198,18 @@ async def test_live_socket_is_not_taken_over_but_stale_one_is(
     assert (await client.ask(id=1, op="status"))["ok"] is True
     await client.close()
     await third.close()
+
+
+async def test_close_with_connected_clients_is_clean(
+        served: tuple[ControlServer, EventBus], caplog: pytest.LogCaptureFixture) -> None:
+    server, bus = served
+    idle = await Client.connect(server.path)
+    subscribed = await Client.connect(server.path)
+    assert (await subscribed.ask(id=1, op="subscribe"))["ok"] is True
+    assert (await idle.ask(id=1, op="status"))["ok"] is True
+    assert server.client_count == 2
+    await server.close()
+    assert await idle.reader.read() == b""
+    assert await subscribed.reader.read() == b""
+    assert server.client_count == 0 and bus.subscriber_count == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
