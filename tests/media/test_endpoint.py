@@ -289,3 +289,40 @@ async def test_ipv6_loopback() -> None:
     finally:
         alice.endpoint.close()
         bob.endpoint.close()
+
+
+@pytest.mark.parametrize("mux", [False, True], ids=["separate", "rtcp-mux"])
+async def test_garbage_is_counted_never_raised(mux: bool) -> None:
+    """Random datagrams on both sockets: each is counted as a failure, nothing escapes
+    into the event loop, nothing is delivered, the remote never changes."""
+    import random
+
+    loop = asyncio.get_running_loop()
+    loop_errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
+    alice, bob = await call(mux)
+    noise = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    noise.bind(("127.0.0.5", 0))
+    generator = random.Random(4711)
+    sent = 0
+    try:
+        for _ in range(150):
+            size = generator.choice([0, 1, 2, 7, 8, 11, 12, 13, 21, 22, 40, 172, 1400])
+            data = bytearray(generator.randbytes(size))
+            if size > 1 and generator.random() < 0.5:
+                data[0] = 0x80 | (data[0] & 0x3F)  # version 2, to pass the cheap checks
+            target = bob.endpoint.local_rtcp if generator.random() < 0.3 else (
+                bob.endpoint.local_rtp)
+            noise.sendto(bytes(data), target)
+            sent += 1
+        counters = bob.endpoint.counters
+        await until(lambda: counters.auth_failures + counters.replays + counters.malformed
+                    == sent)
+        assert bob.rtp == [] and bob.rtcp == []
+        assert bob.endpoint.remote_rtp == alice.endpoint.local_rtp
+        assert loop_errors == []
+    finally:
+        noise.close()
+        alice.endpoint.close()
+        bob.endpoint.close()
+        loop.set_exception_handler(None)
