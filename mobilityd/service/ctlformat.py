@@ -48,6 +48,12 @@ def status_text(status: Mapping[str, Any]) -> str:
         lines.append(f"peer       {peer['name']}  {peer['uri']}  ({peer['key_agreement']})")
     for device in status.get("devices", []):
         lines.append(f"device     {device['name']}  {device['contact']}")
+    network = status.get("network")
+    if network is not None and not network.get("available"):
+        lines.append(f"network    not watched: {network.get('error')}")
+    elif network is not None:
+        for entry in network.get("addresses", []):
+            lines.append(f"address    {entry['interface']}  {entry['address']}")
     reload = status.get("last_reload")
     if reload:
         when = time.strftime("%H:%M:%S", time.localtime(float(reload["at"])))

@@ -41,8 +41,13 @@ def test_status_text_with_calls_and_pending_restart() -> None:
               "log_level": "info", "peers": [], "devices": [], "reloads": 2,
               "last_reload": {"at": 0.0, "ok": False, "error": "x: y: z"},
               "restart_required": ["sip.port"],
-              "calls": {"available": True, "count": 1, "list": [CALL]}}
+              "calls": {"available": True, "count": 1, "list": [CALL]},
+              "network": {"available": True, "error": None, "resyncs": 0,
+                          "addresses": [{"interface": "wlan0", "address": "10.2.0.2/24"}]}}
     text = status_text(status)
+    assert "address    wlan0  10.2.0.2/24" in text
+    broken = status_text({**status, "network": {"available": False, "error": "no netlink"}})
+    assert "network    not watched: no netlink" in broken
     assert "mobilityd 0.1.0 (pid 7, up 1h02m, protocol v1)" in text
     assert "identity   Bob <sip:bob@example.org> (device pda)" in text
     assert "calls      1" in text
