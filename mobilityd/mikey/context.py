@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mobilityd.mikey.constants import SrtpParam
+from mobilityd.mikey.events import UpdateAccepted
 from mobilityd.mikey.keys import MessageKeys, derive_srtp_salt, derive_tek
 from mobilityd.mikey.payloads import SecurityPolicy, SrtpCsEntry
 from mobilityd.mikey.replay import ReplayCache
@@ -151,11 +152,18 @@ class CryptoContext:
         new_cs_map: tuple[SrtpCsEntry, ...] | list[SrtpCsEntry] | None = None,
         new_policies: tuple[SecurityPolicy, ...] = (),
         rng: Rng | None = None,
+        want_verification: bool = False,
     ) -> PreparedUpdate:
-        """Build an update message and the context this side uses once it is sent."""
+        """Build an update message and the context this side uses once it is sent.
+
+        ``want_verification`` sets the V flag: the peer then answers (see
+        :meth:`receive_update`) and :meth:`PreparedUpdate.verify_reply` checks it.
+        """
         from mobilityd.mikey.session_update import prepare_update  # noqa: PLC0415 (cycle)
 
-        return prepare_update(self, now, new_tgk, new_cs_map, new_policies, rng)
+        return prepare_update(
+            self, now, new_tgk, new_cs_map, new_policies, rng, want_verification
+        )
 
     def build_update(
         self,
@@ -186,10 +194,31 @@ class CryptoContext:
 
         return verify_update(self, data, now)
 
+    def receive_update(self, data: bytes, now: float) -> UpdateAccepted:
+        """:meth:`verify_update`, plus the answer when the update set the V flag.
+
+        The answer is ``HDR, T, IDr, V`` for PSK-style contexts and a signed
+        ``HDR, T, IDr, IDi, SIGNr`` (no DH values, §4.5 Figure 4.1) for DH contexts.
+        """
+        from mobilityd.mikey.session_update import receive_update  # noqa: PLC0415 (cycle)
+
+        return receive_update(self, data, now)
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedUpdate:
-    """An update message and the sender's context after sending it."""
+    """An update message and the sender's context after sending it.
+
+    ``ts`` is the update's timestamp value; ``wants_reply`` whether it set the V flag.
+    """
 
     message: bytes
     context: CryptoContext
+    ts: int = 0
+    wants_reply: bool = False
+
+    def verify_reply(self, data: bytes) -> CryptoContext:
+        """Check the peer's answer to this update; returns :attr:`context` or raises."""
+        from mobilityd.mikey.session_update import verify_update_reply  # noqa: PLC0415
+
+        return verify_update_reply(self, data)

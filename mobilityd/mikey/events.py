@@ -25,10 +25,15 @@ class KeyAgreementCompleted:
 
 @dataclass(frozen=True, slots=True)
 class UpdateAccepted:
-    """An authenticated update message (RFC 3830 §4.5) replaced a context."""
+    """An authenticated update message (RFC 3830 §4.5) replaced a context.
+
+    ``reply`` is the verification (PSK-style) or signed DH response to send back when
+    the update set the V flag, else None.
+    """
 
     previous: CryptoContext
     context: CryptoContext
+    reply: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

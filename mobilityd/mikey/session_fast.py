@@ -185,10 +185,10 @@ class UpdateTemplate:
         )
         return cls(csb_id, id_i_payload + id_r_payload)
 
-    def head(self, cs_map: Sequence[SrtpCsEntry], ts_value: int) -> bytes:
+    def head(self, cs_map: Sequence[SrtpCsEntry], ts_value: int, v_flag: bool = False) -> bytes:
         """HDR, T (NTP-UTC), IDi, IDr — everything before the KEMAC payload."""
         return (
-            bytes((MIKEY_VERSION, DataType.PSK_INIT, PayloadType.T, 0))
+            bytes((MIKEY_VERSION, DataType.PSK_INIT, PayloadType.T, 0x80 if v_flag else 0))
             + self.csb_id.to_bytes(4, "big")
             + encode_cs_map(cs_map)
             + bytes((PayloadType.ID, TsType.NTP_UTC))
@@ -206,7 +206,7 @@ class UpdateTemplate:
             return None
         if data[0] != MIKEY_VERSION or data[1] != DataType.PSK_INIT or data[2] != PayloadType.T:
             return None
-        if data[3] != 0 or int.from_bytes(data[4:8], "big") != self.csb_id:
+        if data[3] & 0x7F or int.from_bytes(data[4:8], "big") != self.csb_id:
             return None
         count, map_type = data[8], data[9]
         pos = 10 + 9 * count

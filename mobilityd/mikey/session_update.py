@@ -16,7 +16,9 @@ A PKE context always updates with a pre-shared key message keyed by its cached e
 key (§4.5: "it MUST NOT be a public key message" when cached; our PKE initiator always
 asks for caching for the CSB). A DH context signs its update and carries no DH values
 (re-keying a DH CSB needs a new DH exchange, which is not implemented as an update), so
-``new_tgk`` is refused for DH. The V flag of updates is not set: an update needs no answer.
+``new_tgk`` is refused for DH. With ``want_verification`` the V flag is set and the
+peer answers like the R_MESSAGE of the method (``HDR, T, IDr, V`` or, for DH, a signed
+``HDR, T, IDr, IDi, SIGNr`` without DH values, as Figure 4.1 requires when DHi is absent).
 
 Either side may send an update (the Responder of the initial exchange acts as the
 update's Initiator when it moves); the receiver knows the sender from the context.
@@ -41,6 +43,7 @@ from mobilityd.mikey.constants import (
 )
 from mobilityd.mikey.context import CryptoContext, KeyMode, PreparedUpdate
 from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.events import UpdateAccepted
 from mobilityd.mikey.keys import MessageKeys
 from mobilityd.mikey.message import MikeyMessage
 from mobilityd.mikey.payloads import (
@@ -58,6 +61,7 @@ from mobilityd.mikey.session_common import (
     KeyMaterial,
     build_maced,
     build_signed,
+    build_verification,
     check_policies,
     check_protection_algs,
     check_timestamp,
@@ -71,12 +75,14 @@ from mobilityd.mikey.session_common import (
     key_material,
     parse,
     verify_signed,
+    verify_verification,
 )
 from mobilityd.mikey.session_fast import MatchedUpdate
 from mobilityd.mikey.session_policy import Rng
+from mobilityd.mikey.session_psk import check_response_header
 from mobilityd.mikey.timestamps import check_freshness, timestamp_payload
 
-__all__ = ["prepare_update", "verify_update"]
+__all__ = ["prepare_update", "receive_update", "verify_update", "verify_update_reply"]
 
 
 def _next_timestamp(ctx: CryptoContext, now: float) -> Timestamp:
@@ -87,12 +93,13 @@ def _next_timestamp(ctx: CryptoContext, now: float) -> Timestamp:
     return ts
 
 
-def _fast_psk_update(
+def _fast_psk_update(  # noqa: PLR0917
     ctx: CryptoContext,
     keys: MessageKeys,
     ts: Timestamp,
     cs_map: Sequence[SrtpCsEntry],
     new_tgk: bytes | None,
+    v_flag: bool,
 ) -> bytes:
     """``HDR, T, IDi, IDr, KEMAC`` from the context's template (same bytes as the codec)."""
     policy = ctx.policy
@@ -101,7 +108,7 @@ def _fast_psk_update(
         plain = bytes(key_data_for(new_tgk))
         encr = encrypt_key_data(policy.encr_alg, keys, ctx.csb_id, ts.value_bytes, plain)
     covered = (
-        ctx.outgoing_update_template.head(cs_map, ts.value)
+        ctx.outgoing_update_template.head(cs_map, ts.value, v_flag)
         + bytes((PayloadType.LAST, policy.encr_alg))
         + len(encr).to_bytes(2, "big")
         + encr
@@ -117,6 +124,7 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
     new_cs_map: Sequence[SrtpCsEntry] | None,
     new_policies: Sequence[SecurityPolicy],
     rng: Rng | None,
+    want_verification: bool = False,
 ) -> PreparedUpdate:
     """Build an update message from ``ctx`` (module docstring) and the sender's new context."""
     del rng  # reserved for non-cached PKE updates (new envelope key)
@@ -127,9 +135,11 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
     keys = ctx.secrets.message_keys
     if ctx.mode is not KeyMode.DH and keys is not None:
         if not new_policies:
-            wire = _fast_psk_update(ctx, keys, ts, cs_map, new_tgk)
+            wire = _fast_psk_update(ctx, keys, ts, cs_map, new_tgk, want_verification)
         else:
-            header = CommonHeader(DataType.PSK_INIT, ctx.csb_id, cs_map)
+            header = CommonHeader(
+                DataType.PSK_INIT, ctx.csb_id, cs_map, v_flag=want_verification
+            )
             items = [key_data_for(new_tgk)] if new_tgk is not None else []
             kemac = encrypt_kemac(items, keys, ctx.csb_id, ts, ctx.policy)
             ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
@@ -138,7 +148,7 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
     elif ctx.mode is KeyMode.DH and ctx.secrets.signing_key is not None:
         if new_tgk is not None:
             raise ValueError("a DH CSB cannot carry a new TGK in an update (RFC 3830 §4.5)")
-        header = CommonHeader(DataType.DH_INIT, ctx.csb_id, cs_map)
+        header = CommonHeader(DataType.DH_INIT, ctx.csb_id, cs_map, v_flag=want_verification)
         ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
         wire = build_signed(
             header,
@@ -160,7 +170,9 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
         policies=policies,
         last_timestamp=ts.value,
     )
-    return PreparedUpdate(message=wire, context=updated)
+    return PreparedUpdate(
+        message=wire, context=updated, ts=ts.value, wants_reply=want_verification
+    )
 
 
 def _accept(
@@ -253,3 +265,53 @@ def verify_update(ctx: CryptoContext, data: bytes, now: float) -> CryptoContext:
     check_policies(cs_map, policies)
     ctx.replay_cache.remember((ctx.peer_id, ctx.csb_id, ts.value), when, now)
     return _accept(ctx, new_key, cs_map, policies, ts.value)
+
+
+def receive_update(ctx: CryptoContext, data: bytes, now: float) -> UpdateAccepted:
+    """Verify an update and, if it set the V flag, build the answer (§4.5 Figure 4.1)."""
+    updated = verify_update(ctx, data, now)
+    if not data[3] & 0x80:
+        return UpdateAccepted(previous=ctx, context=updated, reply=None)
+    msg = parse(data)  # authenticated already: this only recovers T as sent
+    ts = msg.require(Timestamp)
+    ids = (ctx.peer_id, ctx.local_id)  # the update's Initiator is the peer
+    keys = ctx.secrets.message_keys
+    if ctx.mode is not KeyMode.DH and keys is not None:
+        header = CommonHeader(DataType.PSK_RESP, ctx.csb_id, updated.cs_map)
+        reply = build_verification(
+            header, [ts, id_payload(ctx.local_id)], ctx.policy.mac_alg, keys.auth_key,
+            ids=ids, ts=ts,
+        )
+    else:
+        assert ctx.secrets.signing_key is not None
+        header = CommonHeader(DataType.DH_RESP, ctx.csb_id, updated.cs_map)
+        reply = build_signed(
+            header,
+            [ts, id_payload(ctx.local_id), id_payload(ctx.peer_id)],
+            ctx.secrets.signing_key,
+            ctx.policy.sig_type,
+            ctx.policy.sig_hash,
+        )
+    return UpdateAccepted(previous=ctx, context=updated, reply=reply)
+
+
+def verify_update_reply(prepared: PreparedUpdate, data: bytes) -> CryptoContext:
+    """Check the answer to an update we sent with the V flag (§4.5, §5.2)."""
+    ctx = prepared.context
+    if not prepared.wants_reply:
+        raise MikeyError("this update asked for no answer", ErrorType.UNSPECIFIED)
+    msg = parse(data)
+    keys = ctx.secrets.message_keys
+    psk_style = ctx.mode is not KeyMode.DH and keys is not None
+    sent = Timestamp(TsType.NTP_UTC, prepared.ts)
+    check_response_header(
+        msg, ctx.csb_id, sent, DataType.PSK_RESP if psk_style else DataType.DH_RESP
+    )
+    if psk_style:
+        assert keys is not None
+        verify_verification(msg, keys.auth_key, (ctx.local_id, ctx.peer_id), sent, ctx.policy)
+    else:
+        if ctx.secrets.peer_public_key is None:
+            raise MikeyError("no peer key to verify the answer", ErrorType.AUTH_FAILURE)
+        verify_signed(msg, ctx.secrets.peer_public_key, ctx.policy.sig_hash)
+    return ctx

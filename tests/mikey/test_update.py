@@ -201,3 +201,43 @@ def test_dh_context_updates_are_signed(pki) -> None:  # type: ignore[no-untyped-
     assert info.value.error_type is ErrorType.AUTH_FAILURE
     # Bob moves and signs his own update for Alice.
     assert alice.verify_update(bob.build_update(NOW + 7), NOW + 7).csb_id == alice.csb_id
+
+
+def test_update_with_v_flag_is_answered_and_checked() -> None:
+    alice, bob = psk_contexts()
+    prepared = alice.prepare_update(NOW + 5, new_tgk=b"\x0a" * 16, want_verification=True)
+    assert MikeyMessage.parse(prepared.message).header.v_flag
+    accepted = bob.receive_update(prepared.message, NOW + 5)
+    assert accepted.previous is bob and accepted.context.tgk == b"\x0a" * 16
+    assert accepted.reply is not None
+    reply = MikeyMessage.parse(accepted.reply)
+    assert reply.header.data_type is DataType.PSK_RESP
+    assert prepared.verify_reply(accepted.reply).tgk == b"\x0a" * 16
+    forged = bytearray(accepted.reply)
+    forged[-1] ^= 1
+    with pytest.raises(MikeyError) as info:
+        prepared.verify_reply(bytes(forged))
+    assert info.value.error_type is ErrorType.AUTH_FAILURE
+
+
+def test_update_without_v_flag_gets_no_answer() -> None:
+    alice, bob = psk_contexts()
+    accepted = bob.receive_update(alice.build_update(NOW + 5), NOW + 5)
+    assert accepted.reply is None
+
+
+def test_dh_update_with_v_flag_gets_a_signed_answer(pki) -> None:  # type: ignore[no-untyped-def]
+    initiator = DhInitiator(credentials=pki["alice"], local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    answer = Responder(local_id=BOB, pk=pki["bob"]).receive(initiator.start(NOW, rng()), NOW,
+                                                            rng(2))
+    assert answer.reply is not None
+    alice = initiator.receive_response(answer.reply, NOW)
+    prepared = alice.prepare_update(NOW + 5, want_verification=True)
+    accepted = answer.context.receive_update(prepared.message, NOW + 5)
+    assert accepted.reply is not None
+    assert MikeyMessage.parse(accepted.reply).header.data_type is DataType.DH_RESP
+    assert prepared.verify_reply(accepted.reply) is prepared.context
+    tampered = bytearray(accepted.reply)
+    tampered[20] ^= 1
+    with pytest.raises(MikeyError):
+        prepared.verify_reply(bytes(tampered))
