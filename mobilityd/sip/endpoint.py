@@ -155,7 +155,7 @@ class SipEndpoint:
     def _after_input(self) -> None:
         self._transmit()
         self._drain_events()
-        self._transmit()  # an event handler may not run here, but timers may have queued
+        self._transmit()  # what event handlers (event_received overrides) queued
         self._arm_timer()
 
     def _transmit(self) -> None:
@@ -164,9 +164,10 @@ class SipEndpoint:
             return
         for out in self.ua.datagrams_to_send():
             self._send(out.data, out.destination)
-        for out in self._registration_layer.outgoing:
-            self._send(out.data, out.destination)
-        self._registration_layer.outgoing = []
+        if self._registration_layer.outgoing:
+            for out in self._registration_layer.outgoing:
+                self._send(out.data, out.destination)
+            self._registration_layer.outgoing = []
 
     def _send(self, data: bytes, destination: Address) -> None:
         transport = self._transport
@@ -175,20 +176,30 @@ class SipEndpoint:
         elif transport is not None:
             transport.send(data, destination, self._server_names.get(destination))
 
+    def event_received(self, event: EndpointEvent) -> None:
+        """Called for every engine event; queues it on :attr:`events`.
+
+        Subclasses may override it to act at once (aioquic's ``quic_event_received``):
+        engine calls made here (with :meth:`now`) are transmitted right after.
+        """
+        self.events.put_nowait(event)
+
     def _drain_events(self) -> None:
         while (event := self.ua.next_event()) is not None:
             if isinstance(event, ev.CallEstablished):
                 self._established.add(event.call_id)
             elif isinstance(event, ev.CallEnded | ev.CallFailed):
                 self._established.discard(event.call_id)
-            self.events.put_nowait(event)
+            self.event_received(event)
         self._drain_registrations()
 
     def _arm_timer(self) -> None:
-        deadlines = [d for d in (self.ua.get_timer(), self._registration_layer.get_timer(),
-                                 *(c.get_timer() for c, _ in self._registrations.values()))
-                     if d is not None]
-        deadline = min(deadlines) if deadlines else None
+        deadline = self.ua.get_timer()
+        if self._registrations:
+            candidates = [self._registration_layer.get_timer(), deadline,
+                          *(c.get_timer() for c, _ in self._registrations.values())]
+            deadlines = [d for d in candidates if d is not None]
+            deadline = min(deadlines) if deadlines else None
         if deadline == self._timer_at:
             return
         if self._timer is not None:
@@ -218,7 +229,7 @@ class SipEndpoint:
         now = self.now()
         if isinstance(message, Request):
             with contextlib.suppress(SipParseError):  # the engine answers a broken Via
-                _stamp_received(message, flow.remote)
+                stamp_received(message, flow.remote)
             self.ua.receive(message, flow.remote, now, flow.kind)
         elif message.call_id in self._registrations:
             self._registration_layer.receive_response(message, flow.remote, now)
@@ -295,7 +306,7 @@ class SipEndpoint:
                 self._send_register(follow_up, registrar, now)
         for client, _ in self._registrations.values():
             while (event := client.next_event()) is not None:
-                self.events.put_nowait(event)
+                self.event_received(event)
 
     # -- mobility -----------------------------------------------------------------
 
@@ -330,9 +341,16 @@ class SipEndpoint:
             self._transport.release(old)
 
 
-def _stamp_received(request: Request, source: Address) -> None:
+def stamp_received(request: Request, source: Address) -> None:
     """RFC 3261 §18.2.1 and RFC 3581 §4: add ``received`` when the sent-by host differs
     from the source, and fill ``rport`` with the source port when the client asked."""
+    raw = request.headers.get("Via")
+    if raw is None:
+        return
+    sent_by = raw.split(None, 1)[1] if " " in raw else ""
+    if "rport" not in raw and sent_by.startswith(source[0]) and (
+            len(sent_by) == len(source[0]) or sent_by[len(source[0])] in ":;"):
+        return  # fast path: sent-by is the source address and no rport was asked for
     via = request.top_via
     params: dict[str, str | None] = {}
     if via.has_rport and via.rport is None:

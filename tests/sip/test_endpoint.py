@@ -12,7 +12,8 @@ from typing import TypeVar
 import pytest
 
 from mobilityd.sip import events as ev
-from mobilityd.sip.endpoint import SipEndpoint
+from mobilityd.sip.endpoint import SipEndpoint, stamp_received
+from mobilityd.sip.message import Request, parse_message
 from mobilityd.sip.transport import TransportKind
 from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig
@@ -150,3 +151,34 @@ async def test_received_and_rport_are_stamped_on_requests(pair) -> None:  # type
     assert via.rport is not None
     if alice.kind is TransportKind.UDP:
         assert via.rport == alice.local_address[1]
+
+
+def _request_with_via(via: str) -> Request:
+    message = parse_message(
+        f"OPTIONS sip:b@127.0.0.1 SIP/2.0\r\nVia: {via}\r\nVia: SIP/2.0/UDP 10.9.9.9\r\n"
+        "From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n"
+        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n".encode())
+    assert isinstance(message, Request)
+    return message
+
+
+@pytest.mark.parametrize(
+    ("via", "received", "rport"),
+    [
+        # RFC 3581 §4: rport asked -> filled with the source port, received added.
+        ("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1;rport", "127.0.0.9", 40000),
+        # RFC 3261 §18.2.1: sent-by differs from the source -> received.
+        ("SIP/2.0/UDP host.example:5070;branch=z9hG4bK1", "127.0.0.9", None),
+        # Same host, no rport: untouched.
+        ("SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bK1", None, None),
+        ("SIP/2.0/UDP 127.0.0.99:5070;branch=z9hG4bK1", "127.0.0.9", None),
+    ],
+)
+def test_received_and_rport_rules(via: str, received: str | None, rport: int | None) -> None:
+    request = _request_with_via(via)
+    stamp_received(request, ("127.0.0.9", 40000))
+    top = request.top_via
+    assert top.received == received
+    assert top.rport == rport
+    assert top.branch == "z9hG4bK1"
+    assert [v.host for v in request.vias][1:] == ["10.9.9.9"]  # lower Vias untouched

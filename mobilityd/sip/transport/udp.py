@@ -152,7 +152,7 @@ class UdpTransport(Generic[MessageT]):
         """RFC 3261 §18.3: one datagram is one message; CRLF-only keep-alives are skipped."""
         self.datagrams_received += 1
         flow = Flow(TransportKind.UDP, local, remote)
-        if not data.strip(b"\r\n"):
+        if data[:1] in (b"\r", b"\n", b"") and not data.strip(b"\r\n"):
             return
         try:
             message = self._codec.parse(data)
