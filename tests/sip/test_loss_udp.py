@@ -54,3 +54,18 @@ def test_twenty_percent_loss_every_call_completes(seed: int) -> None:
     # And everything was cleaned up afterwards.
     assert alice.ua.calls == bob.ua.calls == 0
     assert alice.ua.transactions == bob.ua.transactions == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(10, 20))
+def test_twenty_percent_loss_many_calls(seed: int) -> None:
+    """The exhaustive tier: 300 overlapping calls per seed, same guarantees."""
+    net, alice, bob = pair(loss=0.2, seed=seed, alice_handler=caller)
+    call_ids = [alice.ua.invite(bob_uri(), net.now + i * 0.01, body=SDP) for i in range(300)]
+    net.run(max_time=600.0)
+    byes = {e.call_id: e.response.status for e in alice.of_type(ev.RequestAnswered)
+            if isinstance(e, ev.RequestAnswered) and e.method == "BYE"}
+    assert byes == dict.fromkeys(call_ids, 200)
+    assert not alice.of_type(ev.CallFailed) and not alice.of_type(ev.RequestFailed)
+    assert alice.ua.calls == bob.ua.calls == 0
+    assert alice.ua.transactions == bob.ua.transactions == 0

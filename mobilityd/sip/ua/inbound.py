@@ -184,13 +184,16 @@ class InboundRequests(UaActions):
     def _on_bye(self, session: Session, tx: Transaction, now: float) -> None:
         """§15.1.2: answer 200, 487 to a pending INVITE of the dialog, end the call."""
         assert session.dialog is not None
+        local_tag = session.dialog.local_tag
         pending = session.incoming_reinvite
         if pending is not None:
             session.incoming_reinvite = None
+            self._reply(pending.transaction, 487, "Request Terminated", now, to_tag=local_tag)
+        if session.phase is CallPhase.INCOMING:  # BYE on an early dialog (§15)
             self._reply(
-                pending.transaction, 487, "Request Terminated", now, to_tag=session.dialog.local_tag
+                session.invite_transaction, 487, "Request Terminated", now, to_tag=local_tag
             )
-        self._reply(tx, 200, "OK", now, to_tag=session.dialog.local_tag)
+        self._reply(tx, 200, "OK", now, to_tag=local_tag)
         self._end(session, now, by_peer=True, reason="BYE received")
 
     def _on_cancel(
