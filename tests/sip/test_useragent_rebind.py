@@ -63,8 +63,8 @@ def test_bye_on_early_dialog_terminates_the_invite() -> None:
     session = alice.ua.call(call_id)
     assert session.dialog is not None and session.phase is CallPhase.CALLING
     from mobilityd.sip.ua import requests as rq
-    bye = rq.in_dialog_request(session.dialog, "BYE", via=f"SIP/2.0/UDP 10.0.0.1:5060;"
-                               f"branch=z9hG4bKearlybye", cseq=2, contact=False)
+    bye = rq.in_dialog_request(session.dialog, "BYE", via="SIP/2.0/UDP 10.0.0.1:5060;"
+                               "branch=z9hG4bKearlybye", cseq=2, contact=False)
     bob.ua.receive(bytes(bye), ("10.0.0.1", 5060), net.now)
     net.run()
     assert alice.of_type(ev.CallFailed) == [ev.CallFailed(call_id, 487, "Request Terminated")]
