@@ -41,7 +41,13 @@ from mobilityd.mikey.payloads import (
 )
 from mobilityd.mikey.payloads._wire import Reader
 
-__all__ = ["MatchedUpdate", "UpdateTemplate", "encode_message", "parse_message"]
+__all__ = [
+    "MatchedUpdate",
+    "UpdateTemplate",
+    "encode_message",
+    "parse_message",
+    "reply_prefix",
+]
 
 _LAST = PayloadType.LAST
 
@@ -149,6 +155,32 @@ def encode_cs_map(cs_map: Sequence[SrtpCsEntry]) -> bytes:
     """``#CS || map type || entries`` of an SRTP-ID map (§6.1, §6.1.1)."""
     return bytes((len(cs_map), CsIdMapType.SRTP_ID)) + b"".join(
         struct.pack("!BII", e.policy_no, e.ssrc, e.roc) for e in cs_map
+    )
+
+
+def reply_prefix(  # noqa: PLR0917
+    data_type: DataType,
+    csb_id: int,
+    cs_map: Sequence[SrtpCsEntry],
+    ts_type: TsType,
+    ts_value_bytes: bytes,
+    id_r: bytes,
+    mac_alg: MacAlg,
+) -> bytes:
+    """``HDR, T, IDr, V`` up to the Ver data: the R_MESSAGE of §3.1/§3.2 before its MAC.
+
+    Equal to ``session_common.verification_prefix`` for that payload list (tested).
+    """
+    return (
+        bytes((MIKEY_VERSION, data_type, PayloadType.T, 0))
+        + csb_id.to_bytes(4, "big")
+        + encode_cs_map(cs_map)
+        + bytes((PayloadType.ID, ts_type))
+        + ts_value_bytes
+        + bytes((PayloadType.V, IdType.URI))
+        + len(id_r).to_bytes(2, "big")
+        + id_r
+        + bytes((_LAST, mac_alg))
     )
 
 

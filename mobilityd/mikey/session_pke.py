@@ -58,7 +58,6 @@ from mobilityd.mikey.protection import compute_mac, verify_mac
 from mobilityd.mikey.replay import ReplayCache
 from mobilityd.mikey.session_common import (
     build_signed,
-    build_verification,
     check_policies,
     check_protection_algs,
     check_timestamp,
@@ -73,10 +72,10 @@ from mobilityd.mikey.session_common import (
     parse,
     policies_by_number,
     require_rand,
-    verification_prefix,
     verify_signed,
     verify_verification,
 )
+from mobilityd.mikey.session_fast import reply_prefix
 from mobilityd.mikey.session_policy import PkCredentials, Rng, SessionPolicy
 from mobilityd.mikey.session_psk import (
     InitiatorState,
@@ -160,9 +159,8 @@ class PkeInitiator:
             self.policy.sig_hash,
         )
         self._ts = ts
-        self._reply_prefix = verification_prefix(
-            CommonHeader(DataType.PK_RESP, values.csb_id, cs_map),
-            [ts, id_payload(self.peer_id)],
+        self._reply_prefix = reply_prefix(
+            DataType.PK_RESP, values.csb_id, cs_map, ts.ts_type, ts.value_bytes, self.peer_id,
             self.policy.mac_alg,
         )
         self._pending = CryptoContext(
@@ -283,8 +281,10 @@ def respond_pke(  # noqa: PLR0917
     )
     if not msg.header.v_flag:
         return context, None
-    header = CommonHeader(DataType.PK_RESP, msg.header.csb_id, msg.header.cs_map)
-    reply = build_verification(
-        header, [ts, id_payload(id_r)], policy.mac_alg, keys.auth_key, ids=(id_i, id_r), ts=ts
+    covered = reply_prefix(
+        DataType.PK_RESP, msg.header.csb_id, msg.header.cs_map, ts.ts_type, ts.value_bytes, id_r,
+        policy.mac_alg,
     )
+    reply = covered + compute_mac(policy.mac_alg, keys.auth_key, covered + id_i + id_r
+                                  + ts.value_bytes)
     return context, reply

@@ -33,11 +33,10 @@ from mobilityd.mikey.payloads import (
     SrtpCsEntry,
     Timestamp,
 )
-from mobilityd.mikey.protection import verify_mac
+from mobilityd.mikey.protection import compute_mac, verify_mac
 from mobilityd.mikey.replay import ReplayCache
 from mobilityd.mikey.session_common import (
     build_maced,
-    build_verification,
     check_policies,
     check_protection_algs,
     check_timestamp,
@@ -52,10 +51,10 @@ from mobilityd.mikey.session_common import (
     parse,
     policies_by_number,
     require_rand,
-    verification_prefix,
     verify_verification,
 )
 from mobilityd.mikey.session_error import parse_error_message
+from mobilityd.mikey.session_fast import reply_prefix
 from mobilityd.mikey.session_policy import Rng, SessionPolicy
 from mobilityd.mikey.timestamps import timestamp_payload
 
@@ -148,9 +147,8 @@ class PskInitiator:
         ]
         wire = build_maced(header, payloads, self.policy.mac_alg, keys.auth_key)
         self._ts = ts
-        self._reply_prefix = verification_prefix(
-            CommonHeader(DataType.PSK_RESP, values.csb_id, cs_map),
-            [ts, id_payload(self.peer_id)],
+        self._reply_prefix = reply_prefix(
+            DataType.PSK_RESP, values.csb_id, cs_map, ts.ts_type, ts.value_bytes, self.peer_id,
             self.policy.mac_alg,
         )
         self._pending = CryptoContext(
@@ -278,13 +276,10 @@ def respond_psk(  # noqa: PLR0917
     )
     if not msg.header.v_flag:
         return context, None
-    header = CommonHeader(DataType.PSK_RESP, msg.header.csb_id, msg.header.cs_map)
-    reply = build_verification(
-        header,
-        [ts, id_payload(id_r)],
+    covered = reply_prefix(
+        DataType.PSK_RESP, msg.header.csb_id, msg.header.cs_map, ts.ts_type, ts.value_bytes, id_r,
         policy.mac_alg,
-        keys.auth_key,
-        ids=(id_i, id_r),
-        ts=ts,
     )
+    reply = covered + compute_mac(policy.mac_alg, keys.auth_key, covered + id_i + id_r
+                                  + ts.value_bytes)
     return context, reply

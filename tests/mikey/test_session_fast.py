@@ -116,3 +116,27 @@ def test_memoised_parse_equals_codec_parse_on_valid_and_broken_input() -> None:
                 raise AssertionError("memoised parse accepted what the codec refuses") from None
         else:
             assert parse_message(data) == expected
+
+
+def test_reply_prefix_equals_the_codec_encoding_and_is_hit() -> None:
+    from mobilityd.mikey.constants import TsType
+    from mobilityd.mikey.payloads import Timestamp
+    from mobilityd.mikey.session_common import verification_prefix
+    from mobilityd.mikey.session_fast import reply_prefix
+
+    ts = Timestamp(TsType.NTP, 0x1122334455667788)
+    for data_type in (DataType.PSK_RESP, DataType.PK_RESP):
+        assert reply_prefix(data_type, 7, CS_MAP, ts.ts_type, ts.value_bytes, BOB,
+                            MacAlg.HMAC_SHA1_160) == verification_prefix(
+            CommonHeader(data_type, 7, CS_MAP), [ts, id_payload(BOB)], MacAlg.HMAC_SHA1_160)
+    # The initiator's exact-match check recognises the responder's answer.
+    from mobilityd.mikey.session_psk import verify_expected_reply
+
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    answer = Responder(local_id=BOB, psk=PSK).receive(
+        initiator.start(NOW, random.Random(5).randbytes), NOW)
+    assert answer.reply is not None
+    keys = answer.context.secrets.message_keys
+    assert keys is not None
+    assert verify_expected_reply(answer.reply, initiator._reply_prefix, keys.auth_key,
+                                 (ALICE, BOB), initiator._ts, SessionPolicy())  # type: ignore[arg-type]
