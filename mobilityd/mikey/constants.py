@@ -3,9 +3,9 @@
 Every field value that MIKEY puts on the wire as a number is an :class:`enum.IntEnum`
 here. Values added by later RFCs are marked with the RFC that defines them:
 RFC 4563 (Key ID / empty map), RFC 4567 (SDP IDs), RFC 4650 (DHHMAC), RFC 4738
-(RSA-R), RFC 6043 (MIKEY-TICKET). RFC 6309 only changes IANA rules and clarifies the
-valid ranges of the 2- and 4-bit fields (C: 0-3, S type: 0-15, key data type: 0-15,
-KV type: 0-15), which the codec enforces through the field widths.
+(RSA-R), RFC 6043 (MIKEY-TICKET), RFC 7714 (AES-GCM for SRTP). RFC 6309 only changes
+IANA rules and clarifies the valid ranges of the 2- and 4-bit fields (C: 0-3, S type:
+0-15, key data type: 0-15, KV type: 0-15), which the codec enforces by field width.
 """
 
 from __future__ import annotations
@@ -191,6 +191,7 @@ class SrtpParam(IntEnum):
     SRTP_AUTHENTICATION = 10
     AUTH_TAG_LEN = 11
     SRTP_PREFIX_LEN = 12
+    AEAD_AUTH_TAG_LEN = 20  # RFC 7714 §14.3
 
 
 class SrtpEncrAlg(IntEnum):
@@ -199,6 +200,7 @@ class SrtpEncrAlg(IntEnum):
     NULL = 0
     AES_CM = 1
     AES_F8 = 2
+    AES_GCM = 6  # RFC 7714 §14.3
 
 
 class SrtpAuthAlg(IntEnum):

@@ -132,10 +132,13 @@ def verifications(draw: st.DrawFn) -> Verification:
 @st.composite
 def policies(draw: st.DrawFn) -> SecurityPolicy:
     defaults = dict(SRTP_DEFAULTS)
-    chosen = draw(st.lists(st.sampled_from(SrtpParam), max_size=13))
+    chosen = draw(st.lists(st.sampled_from(SrtpParam), max_size=14))
     params = []
     for ptype in chosen:
-        if ptype in (SrtpParam.KEY_DERIVATION_RATE, SrtpParam.SESSION_ENCR_KEY_LEN):
+        if ptype not in defaults or ptype in (
+            SrtpParam.KEY_DERIVATION_RATE,
+            SrtpParam.SESSION_ENCR_KEY_LEN,
+        ):
             value = draw(st.binary(min_size=1, max_size=4))
         else:
             value = bytes((defaults[ptype],))
