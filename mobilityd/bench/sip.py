@@ -1,0 +1,305 @@
+"""``python -m mobilityd.bench sip [--json] [--quick]``: the SIP benchmark (issue 3).
+
+(a) ``invite_parse_serialize_us``: parse + serialize of a typical INVITE with SDP
+    (``mobilityd.sip.perf.bench_parse_serialize``), median of several runs.
+(b) ``uas_calls_per_s``: the highest SIPp call rate (``-sn uac``: INVITE -> 200 -> ACK
+    -> BYE -> 200) our UAS completes with zero failed calls, found by stepping the rate;
+    our server runs as a subprocess pinned with ``taskset -c 0``, SIPp on core 1 with
+    ``-buff_size 4194304``. ``uas_cpu_us_per_call`` is the server's CPU time (utime +
+    stime from /proc) divided by the completed calls, at the sustained rate.
+(c) ``floor_calls_per_s``: the same stepping against a bare asyncio UDP responder that
+    answers from pre-built responses: the floor that shows our overhead.
+(d) ``overload_completed_calls_per_s``: SIPp at 1.5x our sustained rate; completed
+    (successful) calls per second of the run.
+
+Figures are medians where repeated; nothing here asserts on time. The server roles are
+also runnable alone: ``python -m mobilityd.bench.sip --serve {uas,floor} --port N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import cast
+
+from mobilityd.sip import events as ev
+from mobilityd.sip.endpoint import EndpointEvent, SipEndpoint
+from mobilityd.sip.transport import TransportKind
+from mobilityd.sip.uri import NameAddr
+from mobilityd.sip.useragent import UaConfig
+
+LOOPBACK = "127.0.0.1"
+SIPP_BUFFER = "4194304"
+SERVER_CPU = "0"
+SIPP_CPU = "1"
+
+
+# ---------------------------------------------------------------- the floor responder
+
+
+def _header_lines(data: bytes, names: tuple[bytes, ...]) -> list[bytes]:
+    """The raw header lines whose lower-cased name is in ``names`` (bytes only)."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    return [line for line in head.split(b"\r\n")[1:]
+            if line.split(b":", 1)[0].strip().lower() in names]
+
+
+_ECHO = (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq")
+
+
+class FloorResponder(asyncio.DatagramProtocol):
+    """Answers INVITE and BYE with pre-built 200s (echoing the §8.2.6 headers), ignores
+    ACK: no parsing, no transactions, no retransmission handling. The benchmark floor."""
+
+    def __init__(self, local: tuple[str, int]) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        contact = f"Contact: <sip:floor@{local[0]}:{local[1]}>\r\n".encode()
+        self._invite_tail = (contact + b"Content-Type: application/sdp\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(_FLOOR_SDP) + _FLOOR_SDP)
+        self._bye_tail = b"Content-Length: 0\r\n\r\n"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if self.transport is None or data.startswith(b"ACK "):
+            return
+        if data.startswith(b"INVITE "):
+            tail = self._invite_tail
+        elif data.startswith(b"BYE "):
+            tail = self._bye_tail
+        else:
+            return
+        lines = []
+        for line in _header_lines(data, _ECHO):
+            is_to = line[:3].lower() == b"to:" or line[:2].lower() == b"t:"
+            lines.append(line + b";tag=floor" if is_to and b"tag=" not in line else line)
+        self.transport.sendto(b"SIP/2.0 200 OK\r\n" + b"\r\n".join(lines) + b"\r\n" + tail,
+                              addr)
+
+
+_FLOOR_SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+              b"m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+async def serve_floor(port: int) -> None:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+    sock.bind((LOOPBACK, port))
+    await loop.create_datagram_endpoint(lambda: FloorResponder((LOOPBACK, port)), sock=sock)
+    await _serve_until_signal()
+
+
+async def _serve_until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print("READY", flush=True)
+    await stop.wait()
+
+
+class AnsweringEndpoint(SipEndpoint):
+    """Our UAS for the load test: answers every INVITE at once with 200 + SDP."""
+
+    def event_received(self, event: EndpointEvent) -> None:
+        if isinstance(event, ev.IncomingCallReceived):
+            self.ua.answer_call(event.call_id, self.now(), body=_FLOOR_SDP)
+
+
+async def serve_uas(port: int) -> None:
+    config = UaConfig(local_uri=NameAddr.parse(f"<sip:uas@{LOOPBACK}>"), host=LOOPBACK,
+                      port=port, transport=TransportKind.UDP, contact_user="uas")
+    endpoint = await AnsweringEndpoint.open(config, os.urandom)
+    try:
+        await _serve_until_signal()
+    finally:
+        await endpoint.close()
+
+
+# ---------------------------------------------------------------- the harness
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One SIPp run at a fixed rate."""
+
+    rate: float
+    calls: int
+    successful: int
+    failed: int
+    retransmissions: int
+    elapsed_s: float
+    server_cpu_s: float
+
+    @property
+    def completed_per_s(self) -> float:
+        return self.successful / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def cpu_us_per_call(self) -> float:
+        return 1e6 * self.server_cpu_s / self.successful if self.successful else 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (proc(5) fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server_process(role: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Start ``--serve role`` pinned to core 0; always killed (by pid) afterwards."""
+    port = _free_udp_port()
+    command = [sys.executable, "-m", "mobilityd.bench.sip", "--serve", role,
+               "--port", str(port)]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", SERVER_CPU, *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "READY":
+            raise RuntimeError(f"{role} server did not start")
+        yield process, port
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_sipp(port: int, server_pid: int, rate: float, seconds: float,
+             workdir: Path) -> LoadResult:
+    """``sipp -sn uac`` at ``rate`` for about ``seconds``; read its -trace_stat CSV."""
+    calls = max(int(rate * seconds), 1)
+    limit = int(seconds * 2 + 4)  # SIPp gives up (counts the rest unfinished) after this
+    stats = workdir / f"stats-{int(rate)}-{time.monotonic_ns()}.csv"
+    command = ["sipp", "-sn", "uac", "-i", LOOPBACK, "-p", str(_free_udp_port()),
+               "-r", str(int(rate)), "-rp", "1000", "-m", str(calls), "-d", "0",
+               "-buff_size", SIPP_BUFFER, "-nostdin", "-trace_stat", "-stf", str(stats),
+               "-fd", "1", "-timeout", str(limit),
+               "-max_recv_loops", "10000", "-max_sched_loops", "10000",
+               f"{LOOPBACK}:{port}"]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", SIPP_CPU, *command]
+    cpu_before = _cpu_seconds(server_pid)
+    started = time.monotonic()
+    subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, cwd=workdir, check=False, timeout=limit + 30)
+    elapsed = time.monotonic() - started
+    cpu = _cpu_seconds(server_pid) - cpu_before
+    with stats.open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    last = rows[-1]
+    return LoadResult(rate=rate, calls=calls, successful=int(last["SuccessfulCall(C)"]),
+                      failed=int(last["FailedCall(C)"]),
+                      retransmissions=int(last["Retransmissions(C)"]),
+                      elapsed_s=round(elapsed, 3), server_cpu_s=round(cpu, 3))
+
+
+def sustained(result: LoadResult, seconds: float) -> bool:
+    """Every call completed, none failed, and the run kept up with the offered rate."""
+    return (result.failed == 0 and result.successful == result.calls
+            and result.elapsed_s <= seconds * 1.25 + 1.0)
+
+
+def find_sustained_rate(role: str, rates: list[int], seconds: float, workdir: Path
+                        ) -> tuple[LoadResult | None, list[LoadResult]]:
+    """Step up through ``rates``; the sustained rate is the last with zero failures
+    and every call completed. Each step uses a fresh server process."""
+    best: LoadResult | None = None
+    runs: list[LoadResult] = []
+    for rate in rates:
+        with server_process(role) as (process, port):
+            result = run_sipp(port, process.pid, rate, seconds, workdir)
+        runs.append(result)
+        if not sustained(result, seconds):
+            break
+        best = result
+    return best, runs
+
+
+def parse_serialize_us(quick: bool) -> float:
+    """Median µs (process CPU time) of parse + serialize of a typical INVITE with SDP."""
+    from mobilityd.sip import perf  # noqa: PLC0415 - imported only when measured
+
+    return round(perf.bench_parse_serialize(n=2000 if quick else 20000,
+                                            runs=3 if quick else 7), 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mobilityd.bench sip")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="finish within 60 s")
+    parser.add_argument("--serve", choices=("uas", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=5060, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(serve_floor(args.port) if args.serve == "floor" else serve_uas(args.port))
+        return 0
+    if shutil.which("sipp") is None:
+        print("sipp not found: install the Debian package 'sip-tester'", file=sys.stderr)
+        return 2
+    seconds = 1.5 if args.quick else 5.0
+    rates = ([250, 500, 1000, 2000, 3500, 5000, 6500] if args.quick
+             else [250, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 7000, 8000,
+                   10000, 12000])
+    floor_rates = ([1000, 2000, 4000, 8000, 12000, 16000] if args.quick
+                   else [*rates, 14000, 16000, 18000, 20000])
+    result: dict[str, object] = {"invite_parse_serialize_us": parse_serialize_us(args.quick)}
+    with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:
+        workdir = Path(tmp)
+        uas, uas_runs = find_sustained_rate("uas", rates, seconds, workdir)
+        floor, floor_runs = find_sustained_rate("floor", floor_rates, seconds, workdir)
+        overload = None
+        if uas is not None:
+            with server_process("uas") as (process, port):
+                overload = run_sipp(port, process.pid, uas.rate * 1.5, seconds, workdir)
+    result.update({
+        "uas_calls_per_s": uas.rate if uas else 0,
+        "uas_completed_calls_per_s": round(uas.completed_per_s, 1) if uas else 0,
+        "uas_failed_calls": uas.failed if uas else None,
+        "uas_cpu_us_per_call": round(uas.cpu_us_per_call, 1) if uas else None,
+        "floor_calls_per_s": floor.rate if floor else 0,
+        "floor_cpu_us_per_call": round(floor.cpu_us_per_call, 1) if floor else None,
+        "overload_offered_calls_per_s": overload.rate if overload else None,
+        "overload_completed_calls_per_s": (round(overload.completed_per_s, 1)
+                                           if overload else None),
+        "overload_failed_calls": overload.failed if overload else None,
+        "steps": {"uas": [asdict(r) for r in uas_runs],
+                  "floor": [asdict(r) for r in floor_runs]},
+        "quick": args.quick,
+    })
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            if key != "steps":
+                print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
