@@ -60,43 +60,61 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds to wait for an answer (long operations: x6)")
+    # the same options after the command too: "mobilityctl status --json"
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--socket", type=Path, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("status", help="daemon status and metrics")
-    sub.add_parser("calls", help="list calls")
-    p = sub.add_parser("place", help="place a secure call")
-    p.add_argument("uri", help="SIP URI to call")
-    p.add_argument("--peer", help="configured peer name whose keys to use")
-    for name, text in (("answer", "answer a ringing call"), ("hangup", "end a call"),
-                       ("pull", "pull a call from another of your devices to this one")):
-        sub.add_parser(name, help=text).add_argument("id", help="call id")
-    p = sub.add_parser("reject", help="reject a ringing call")
-    p.add_argument("id", help="call id")
-    p.add_argument("--reason", help="reason given to the caller")
-    p = sub.add_parser("move", help="move a call to another of your devices")
-    p.add_argument("id", help="call id")
-    p.add_argument("device", help="device name from [[devices]]")
-    p = sub.add_parser("watch", help="live view of events (Ctrl-C to stop)")
-    p.add_argument("--events", help="comma-separated event names (default: all)")
-    _add_keys(sub)
+    _add_calls(sub, common)
+    _add_keys(sub, common)
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash",))
     return parser
 
 
-def _add_keys(sub: Any) -> None:
+def _add_calls(sub: Any, common: argparse.ArgumentParser) -> None:
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=text, parents=[common])
+        return parser
+
+    add("status", "daemon status and metrics")
+    add("calls", "list calls")
+    p = add("place", "place a secure call")
+    p.add_argument("uri", help="SIP URI to call")
+    p.add_argument("--peer", help="configured peer name whose keys to use")
+    for name, text in (("answer", "answer a ringing call"), ("hangup", "end a call"),
+                       ("pull", "pull a call from another of your devices to this one")):
+        add(name, text).add_argument("id", help="call id")
+    p = add("reject", "reject a ringing call")
+    p.add_argument("id", help="call id")
+    p.add_argument("--reason", help="reason given to the caller")
+    p = add("move", "move a call to another of your devices")
+    p.add_argument("id", help="call id")
+    p.add_argument("device", help="device name from [[devices]]")
+    p = add("watch", "live view of events (Ctrl-C to stop)")
+    p.add_argument("--events", help="comma-separated event names (default: all)")
+
+
+def _add_keys(sub: Any, common: argparse.ArgumentParser) -> None:
     keys = sub.add_parser("keys", help="create PSKs, a local CA, device certificates")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="KIND")
-    p = ksub.add_parser("psk", help="a pre-shared key file (hex, mode 0600)")
+    p = ksub.add_parser("psk", help="a pre-shared key file (hex, mode 0600)", parents=[common])
     p.add_argument("out", type=Path, help="file to create")
     p.add_argument("--bytes", type=int, default=32, help="key length (default 32)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
-    p = ksub.add_parser("ca", help="a local CA key (0600) and self-signed certificate")
+    p = ksub.add_parser("ca", help="a local CA key (0600) and self-signed certificate",
+                        parents=[common])
     p.add_argument("--key", type=Path, required=True, help="CA private key to create")
     p.add_argument("--cert", type=Path, required=True, help="CA certificate to create")
     p.add_argument("--name", default="mobilityd local CA", help="CA common name")
     p.add_argument("--days", type=int, default=CA_DAYS)
     p.add_argument("--force", action="store_true")
-    p = ksub.add_parser("device-cert", help="a device key and certificate signed by the CA")
+    p = ksub.add_parser("device-cert", help="a device key and certificate signed by the CA",
+                        parents=[common])
     p.add_argument("--ca-key", type=Path, required=True)
     p.add_argument("--ca-cert", type=Path, required=True)
     p.add_argument("--uri", required=True, help="the user's SIP URI (subjectAltName)")

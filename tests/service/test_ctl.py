@@ -70,6 +70,9 @@ def test_status_table_and_json(daemon: tuple[Path, DaemonProcess],
     code, out, _ = ctl(capsys, socket, "--json", "status")
     assert code == EXIT_OK
     assert json.loads(out)["devices"][1]["name"] == "pda"
+    # options after the command work too
+    assert main(["status", "--json", "--socket", str(socket)]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["pid"] == process.proc.pid
 
 
 @pytest.mark.parametrize("args", [["calls"], ["answer", "c1"], ["reject", "c1"],
@@ -164,4 +167,4 @@ def test_bash_completion(tmp_path: Path) -> None:
     assert set(complete("")) >= {"status", "calls", "move", "watch", "keys", "--json"}
     assert set(complete("keys", "")) == {"ca", "device-cert", "psk", "--help"}
     assert "--ca-key" in complete("keys", "device-cert", "--")
-    assert set(complete("watch", "--")) == {"--events", "--help"}
+    assert set(complete("watch", "--")) >= {"--events", "--help", "--json", "--socket"}
