@@ -135,6 +135,8 @@ class SrtpSession:
         self._session = pylibsrtp.Session(template)
         self._streams: dict[int, StreamCounters] = {}
         self.unknown_ssrc_auth_failures = 0
+        #: protect() calls refused because the (SSRC, index) was already used (§9.1)
+        self.index_reuse_refused = 0
         self.malformed = 0
         self.index_history: set[tuple[int, int]] | None = set() if keep_index_history else None
         for ssrc in ssrcs:
@@ -215,6 +217,7 @@ class SrtpSession:
         seq = (rtp[2] << 8) | rtp[3]
         last = stream.last_index
         if last is not None and stream.index_of(seq) <= last:
+            self.index_reuse_refused += 1
             raise SrtpIndexReuseError(
                 f"SSRC {ssrc:#010x} index {stream.index_of(seq)} not above {last}: "
                 "keystream would be reused (RFC 3711 §9.1)"

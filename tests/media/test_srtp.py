@@ -193,6 +193,7 @@ def test_index_never_reused() -> None:
     sender.protect(other)
     assert sender.index_history is not None
     assert len(sender.index_history) == 5
+    assert sender.index_reuse_refused == 3
     assert sender.counters(SSRC).packets == 4
 
 
