@@ -19,6 +19,7 @@ Choices where RFC 3830 is ambiguous (also in ``docs/mikey.md``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -74,6 +75,7 @@ __all__ = [
     "decrypt_key_chain",
     "encrypt_kemac",
     "expect_data_type",
+    "first_of",
     "id_payload",
     "identities",
     "ids_in",
@@ -86,6 +88,8 @@ __all__ = [
     "verify_signed",
     "verify_verification",
 ]
+
+P = TypeVar("P", bound=Payload)
 
 _MAC_PLACEHOLDER = {MacAlg.NULL: b"", MacAlg.HMAC_SHA1_160: bytes(20)}
 
@@ -111,7 +115,15 @@ def id_payload(uri: bytes) -> IdPayload:
 
 def ids_in(msg: MikeyMessage) -> list[bytes]:
     """The data of the message's top-level ID payloads, in wire order."""
-    return [p.data for p in msg.find_all(IdPayload)]
+    return [p.data for p in msg.payloads if type(p) is IdPayload]
+
+
+def first_of(msg: MikeyMessage, kind: type[P]) -> P | None:
+    """The first payload of exactly class ``kind`` (a cheaper ``msg.find``)."""
+    for payload in msg.payloads:
+        if type(payload) is kind:
+            return payload
+    return None
 
 
 def identities(
@@ -149,7 +161,7 @@ def check_timestamp(
     peer_id: bytes,
 ) -> tuple[Timestamp, float]:
     """§5.3 step one: T within the skew and not in the replay cache (not yet recorded)."""
-    ts = msg.find(Timestamp)
+    ts = first_of(msg, Timestamp)
     if ts is None:
         raise MikeyError("message has no timestamp", ErrorType.INVALID_TS)
     when = check_freshness(ts, now, policy.clock_skew)
@@ -344,8 +356,9 @@ def collect_policies(
 ) -> dict[int, SecurityPolicy]:
     """SP payloads by policy number; later ones (and the message's) override ``base``."""
     policies = dict(base or {})
-    for sp in msg.find_all(SecurityPolicy):
-        policies[sp.policy_no] = sp
+    for sp in msg.payloads:
+        if type(sp) is SecurityPolicy:
+            policies[sp.policy_no] = sp
     return policies
 
 
@@ -359,6 +372,8 @@ def check_policies(
         if sp is None or entry.policy_no in checked:
             continue
         checked.add(entry.policy_no)
+        if _POLICIES_OK.get(id(sp)) is sp:
+            continue
         for param in sp.params:
             allowed = _SUPPORTED.get(param.param_type)
             if allowed is not None and int.from_bytes(param.value, "big") not in allowed:
@@ -367,7 +382,14 @@ def check_policies(
                     f"{param.value.hex()} not supported",
                     ErrorType.INVALID_SPPAR,
                 )
+        if len(_POLICIES_OK) >= _POLICIES_OK_MAX:
+            _POLICIES_OK.clear()
+        _POLICIES_OK[id(sp)] = sp
 
+
+_POLICIES_OK: dict[int, SecurityPolicy] = {}
+"""SP payloads already found acceptable, by identity (kept alive, so ids stay unique)."""
+_POLICIES_OK_MAX = 64
 
 _SUPPORTED: dict[SrtpParam, frozenset[int]] = {
     SrtpParam.ENCR_ALG: frozenset({SrtpEncrAlg.NULL, SrtpEncrAlg.AES_CM}),
@@ -384,7 +406,7 @@ _SUPPORTED: dict[SrtpParam, frozenset[int]] = {
 
 def require_rand(msg: MikeyMessage, policy: SessionPolicy) -> bytes:
     """The RAND of an initial message (§3: always in the first message, §6.11)."""
-    rand = msg.find(Rand)
+    rand = first_of(msg, Rand)
     if rand is None:
         raise MikeyError("initial message without RAND")
     if len(rand.rand) < policy.min_rand_len:
