@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from mobilityd.mikey.context import CryptoContext, KeyMode, PreparedUpdate
-from mobilityd.mikey.events import KeyAgreementCompleted
+from mobilityd.mikey.events import KeyAgreementCompleted, UpdateAccepted
 from mobilityd.mikey.session_dh import DhInitiator
 from mobilityd.mikey.session_error import (
     PeerReportedError,
@@ -40,6 +40,7 @@ __all__ = [
     "Responder",
     "Rng",
     "SessionPolicy",
+    "UpdateAccepted",
     "build_error_message",
     "error_response",
     "parse_error_message",
