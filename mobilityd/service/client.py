@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +62,6 @@ class ControlClient:
         if not line:
             raise DaemonUnreachable(f"mobilityd closed the connection ({self.path})")
         return parse_server_line(line)
-
-    def raw_lines(self) -> Iterator[dict[str, Any]]:
-        """Every line from the daemon as JSON (``watch --json``), until it hangs up."""
-        for line in self._lines:
-            value = json.loads(line)
-            if isinstance(value, dict):
-                yield value
 
     def request(self, op: Op, **args: Any) -> Reply:
         """Send one request and wait for its reply (events in between are skipped)."""

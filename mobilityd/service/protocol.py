@@ -167,14 +167,17 @@ def parse_server_line(line: bytes) -> Reply | EventMessage:
         raise ControlError(ErrorCode.UNSUPPORTED_VERSION,
                            f"daemon answered with an unknown protocol version: {line[:80]!r}")
     if isinstance(obj.get("event"), str):
-        data = obj.get("data")
-        return EventMessage(obj["event"], int(obj.get("seq", 0)),
+        data, seq = obj.get("data"), obj.get("seq")
+        return EventMessage(obj["event"],
+                            seq if isinstance(seq, int) and not isinstance(seq, bool) else 0,
                             data if isinstance(data, dict) else {})
     ok = obj.get("ok")
     if not isinstance(ok, bool):
         raise ControlError(ErrorCode.BAD_REQUEST, "daemon reply lacks a boolean 'ok'", "ok")
-    error = obj.get("error")
-    return Reply(id=obj.get("id"), ok=ok, result=obj.get("result"),
+    error, reply_id = obj.get("error"), obj.get("id")
+    if reply_id is not None and (isinstance(reply_id, bool) or not isinstance(reply_id, int)):
+        raise ControlError(ErrorCode.BAD_REQUEST, "daemon reply has a non-integer 'id'", "id")
+    return Reply(id=reply_id, ok=ok, result=obj.get("result"),
                  error=error if isinstance(error, dict) else None)
 
 

@@ -141,3 +141,13 @@ def test_only_request_errors_escape_parse_request(data: bytes) -> None:
 def test_only_request_errors_escape_for_json_objects(obj: dict[str, object]) -> None:
     with contextlib.suppress(RequestError):
         parse_request(json.dumps(obj).encode())
+
+
+@given(st.binary(max_size=200) | st.dictionaries(
+    st.sampled_from(["v", "id", "ok", "event", "seq", "data", "error", "result"]),
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=4),
+              st.just(1), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)))
+    .map(lambda d: json.dumps(d).encode()))
+def test_only_control_errors_escape_on_the_client_side(line: bytes) -> None:
+    with contextlib.suppress(ControlError):
+        parse_server_line(line)
