@@ -65,6 +65,9 @@ class TransportOptions:
     tls_client: ssl.SSLContext | None = None
     stream_limits: StreamLimits | None = None
     tls_server_names: tuple[tuple[Address, str], ...] = ()  # RFC 5922 names to verify
+    #: Asked for a usable local IP toward a destination when a send finds our address
+    #: gone (e.g. ``mobilityd.net.route.source_address_for``); None: no fallback.
+    address_fallback: Callable[[str], str | None] | None = None
 
 
 class SipEndpoint:
@@ -83,6 +86,8 @@ class SipEndpoint:
         self._registrations: dict[str, tuple[RegistrationClient, Address]] = {}
         self._established: set[str] = set()
         self._server_names = dict(options.tls_server_names)
+        self._recoveries: set[asyncio.Task[None]] = set()
+        self._move: asyncio.Task[None] | None = None
         self.events: asyncio.Queue[EndpointEvent] = asyncio.Queue()
         self.messages_received = 0
         self.messages_rejected = 0
@@ -249,10 +254,33 @@ class SipEndpoint:
         self._after_input()
 
     def send_failed(self, error: TransportError, flow: Flow) -> None:
-        """RFC 3261 §18.4: the transactions learn it from their timers (Timer B/F);
-        the failure is logged and counted."""
+        """A send failed (RFC 3261 §18.4). When our local address is gone and a
+        fallback address is known, move there and send the message again; otherwise the
+        transaction learns it from its timers (Timer B/F)."""
         self.send_failures += 1
         logger.warning("send to %s failed: %s", error.remote, error.detail)
+        fallback = self._options.address_fallback
+        if not (error.address_gone and error.data and fallback is not None):
+            return
+        new_ip = fallback(error.remote[0])
+        if new_ip is None or new_ip == self.local_address[0]:
+            return
+        task = self._loop.create_task(self._move_and_resend(new_ip, error))
+        self._recoveries.add(task)
+        task.add_done_callback(self._recoveries.discard)
+
+    async def _move_and_resend(self, new_ip: str, error: TransportError) -> None:
+        """Rebind to ``new_ip`` (once, however many sends failed) and resend."""
+        if self._move is None or self._move.done():
+            self._move = self._loop.create_task(self._move_to(new_ip))
+        await asyncio.shield(self._move)
+        self._send(error.data, error.remote)
+
+    async def _move_to(self, new_ip: str) -> None:
+        if self.local_address[0] != new_ip:
+            old = self.local_address
+            await self.rebind(new_ip)
+            self.release(old)
 
     # -- registration -------------------------------------------------------------
 

@@ -37,10 +37,13 @@ class Flow:
 class TransportError(Exception):
     """A send that could not be done (RFC 3261 §18.4: reported to the transaction)."""
 
-    def __init__(self, remote: Address, detail: str) -> None:
+    def __init__(self, remote: Address, detail: str, *, data: bytes = b"",
+                 address_gone: bool = False) -> None:
         super().__init__(f"{remote[0]}:{remote[1]}: {detail}")
         self.remote = remote
         self.detail = detail
+        self.data = data  # what could not be sent, for a retry on another path
+        self.address_gone = address_gone  # our local address is no longer usable
 
 
 class TransportClosed(TransportError):

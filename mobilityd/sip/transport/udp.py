@@ -174,9 +174,11 @@ class UdpTransport(Generic[MessageT]):
         except OSError as exc:
             flow = Flow(TransportKind.UDP, current.local, remote)
             detail = exc.strerror or str(exc)
-            if exc.errno in ADDRESS_GONE:
+            gone = exc.errno in ADDRESS_GONE
+            if gone:
                 detail = f"local address {current.local[0]} unusable: {detail}"
-            self._sink.send_failed(TransportError(remote, detail), flow)
+            self._sink.send_failed(
+                TransportError(remote, detail, data=data, address_gone=gone), flow)
 
     def close(self) -> None:
         """Close every socket."""
