@@ -63,7 +63,20 @@ def status_text(status: Mapping[str, Any]) -> str:
         lines.append("restart    needed for " + ", ".join(status["restart_required"]))
     if calls.get("available") and calls.get("list"):
         lines += ["", calls_table(calls["list"])]
+        lines += moves_text(calls["list"])
     return "\n".join(lines)
+
+
+def moves_text(calls: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The move history of each call with its measured gaps (roams and transfers)."""
+    lines = []
+    for call in calls:
+        for move in call.get("moves") or []:
+            gap = move.get("gap_ms")
+            gap_text = f"gap {gap:.1f} ms" if isinstance(gap, int | float) else "gap -"
+            lines.append(f"  {call.get('id')}  {move.get('kind', 'move'):<8} "
+                         f"{_cell(move.get('from'))} -> {_cell(move.get('to'))}  {gap_text}")
+    return ["", "moves:", *lines] if lines else []
 
 
 def event_line(event: str, data: Mapping[str, Any], at: float) -> str:

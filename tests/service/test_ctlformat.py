@@ -15,7 +15,8 @@ from mobilityd.service.ctlformat import calls_table, event_line, status_text, ta
 CALL = {"id": "c1", "peer": "sip:alice@example.net", "state": "established",
         "key_agreement": "psk", "srtp_suite": "AES_CM_128_HMAC_SHA1_80",
         "local": "10.2.0.2:16384", "remote": "10.1.0.2:16384",
-        "moves": [{"kind": "roam", "gap_ms": 40.0}, {"kind": "transfer", "gap_ms": 90.5}]}
+        "moves": [{"kind": "roam", "from": "10.2.0.2", "to": "10.3.0.7", "gap_ms": 40.0},
+                  {"kind": "transfer", "from": "laptop", "to": "pda", "gap_ms": 90.5}]}
 
 
 def test_table_aligns_columns() -> None:
@@ -53,7 +54,8 @@ def test_status_text_with_calls_and_pending_restart() -> None:
     assert "calls      1" in text
     assert "FAILED: x: y: z" in text
     assert "restart    needed for sip.port" in text
-    assert "c1" in text.splitlines()[-1]
+    assert text.splitlines()[-3:] == ["moves:", "  c1  roam     10.2.0.2 -> 10.3.0.7  gap 40.0 ms",
+                                      "  c1  transfer laptop -> pda  gap 90.5 ms"]
 
 
 def test_event_line() -> None:
