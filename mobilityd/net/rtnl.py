@@ -26,6 +26,19 @@ from dataclasses import dataclass
 
 from mobilityd.net.errors import NetError
 
+
+class RtnlParseError(NetError):
+    """An rtnetlink answer that cannot be decoded (truncated, bad lengths, bad family)."""
+
+
+class RtnlRefusedError(NetError):
+    """The kernel answered NLMSG_ERROR; ``errno`` is the positive error number."""
+
+    def __init__(self, errno: int) -> None:
+        super().__init__(f"kernel refused the request: errno {errno}")
+        self.errno = errno
+
+
 _NLMSGHDR = struct.Struct("=IHHII")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _RTATTR = struct.Struct("=HH")
@@ -39,7 +52,15 @@ class NlMsgType(enum.IntEnum):
     NOOP = 1
     ERROR = 2
     DONE = 3
+    OVERRUN = 4
+    RTM_NEWLINK = 16
+    RTM_DELLINK = 17
+    RTM_GETLINK = 18
+    RTM_NEWADDR = 20
+    RTM_DELADDR = 21
+    RTM_GETADDR = 22
     RTM_NEWROUTE = 24
+    RTM_DELROUTE = 25
     RTM_GETROUTE = 26
 
 
@@ -47,6 +68,82 @@ class NlFlag(enum.IntFlag):
     NONE = 0
     REQUEST = 0x1
     MULTI = 0x2
+    ACK = 0x4
+    ECHO = 0x8
+    DUMP_INTR = 0x10  # the dump changed while it was read: read it again
+    ROOT = 0x100
+    MATCH = 0x200
+    DUMP = ROOT | MATCH
+
+
+@dataclass(frozen=True)
+class NetlinkMessage:
+    """One message of a datagram: header fields and the bytes after the header."""
+
+    kind: int
+    flags: int
+    sequence: int
+    port: int
+    body: bytes
+
+
+def split_messages(data: bytes) -> list[NetlinkMessage]:
+    """The messages of one netlink datagram (each ``NLMSG_ALIGN``-ed, linux/netlink.h)."""
+    messages: list[NetlinkMessage] = []
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < _NLMSGHDR.size:
+            raise RtnlParseError(f"{len(data) - offset} stray bytes after the messages")
+        length, kind, flags, sequence, port = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size or offset + length > len(data):
+            raise RtnlParseError(f"netlink length {length} at offset {offset}")
+        messages.append(NetlinkMessage(kind, flags, sequence, port,
+                                       data[offset + _NLMSGHDR.size:offset + length]))
+        offset += length + (-length % 4)
+    return messages
+
+
+def parse_attrs(data: bytes, offset: int) -> dict[int, bytes]:
+    """``rtattr`` list from ``offset`` to the end (first of each type kept)."""
+    attrs: dict[int, bytes] = {}
+    while offset + _RTATTR.size <= len(data):
+        attr_len, attr_type = _RTATTR.unpack_from(data, offset)
+        if attr_len < _RTATTR.size or offset + attr_len > len(data):
+            raise RtnlParseError(f"attribute length {attr_len} at offset {offset}")
+        attrs.setdefault(attr_type & 0x3FFF, data[offset + _RTATTR.size:offset + attr_len])
+        offset += attr_len + (-attr_len % 4)
+    if offset < len(data):
+        raise RtnlParseError(f"{len(data) - offset} stray bytes after the attributes")
+    return attrs
+
+
+def error_code(message: NetlinkMessage) -> int:
+    """The positive errno of an NLMSG_ERROR message (0 for an acknowledgement)."""
+    if len(message.body) < _I32.size:
+        raise RtnlParseError("truncated NLMSG_ERROR")
+    (error,) = _I32.unpack_from(message.body)
+    return int(-error if error < 0 else error)
+
+
+@dataclass(frozen=True)
+class DumpRequest:
+    """RTM_GETLINK / RTM_GETADDR / RTM_GETROUTE with NLM_F_DUMP for all families."""
+
+    kind: NlMsgType
+    sequence: int
+
+    def __bytes__(self) -> bytes:
+        if self.kind is NlMsgType.RTM_GETLINK:
+            body = bytes(16)  # ifinfomsg, AF_UNSPEC
+        elif self.kind is NlMsgType.RTM_GETADDR:
+            body = bytes(8)  # ifaddrmsg, AF_UNSPEC
+        elif self.kind is NlMsgType.RTM_GETROUTE:
+            body = bytes(12)  # rtmsg, AF_UNSPEC: both families on current kernels
+        else:
+            raise ValueError(f"{self.kind!r} is not a dump request")
+        header = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), self.kind,
+                                NlFlag.REQUEST | NlFlag.DUMP, self.sequence & 0xFFFFFFFF, 0)
+        return header + body
 
 
 class RtAttr(enum.IntEnum):
@@ -76,18 +173,6 @@ class RtType(enum.IntEnum):
     PROHIBIT = 8
     THROW = 9
     NAT = 10
-
-
-class RtnlParseError(NetError):
-    """An rtnetlink answer that cannot be decoded (truncated, bad lengths, bad family)."""
-
-
-class RtnlRefusedError(NetError):
-    """The kernel answered NLMSG_ERROR; ``errno`` is the positive error number."""
-
-    def __init__(self, errno: int) -> None:
-        super().__init__(f"kernel refused the request: errno {errno}")
-        self.errno = errno
 
 
 def _attr(kind: int, value: bytes) -> bytes:
@@ -157,16 +242,7 @@ class RouteAnswer:
             data, _NLMSGHDR.size)
         if family not in (socket.AF_INET, socket.AF_INET6):
             raise RtnlParseError(f"address family {family} in a route answer")
-        attrs: dict[int, bytes] = {}
-        offset = _NLMSGHDR.size + _RTMSG.size
-        while offset + _RTATTR.size <= length:
-            attr_len, attr_type = _RTATTR.unpack_from(data, offset)
-            if attr_len < _RTATTR.size or offset + attr_len > length:
-                raise RtnlParseError(f"attribute length {attr_len} at offset {offset}")
-            attrs.setdefault(attr_type, data[offset + _RTATTR.size:offset + attr_len])
-            offset += attr_len + (-attr_len % 4)
-        if offset < length:
-            raise RtnlParseError(f"{length - offset} stray bytes after the attributes")
+        attrs = parse_attrs(data[:length], _NLMSGHDR.size + _RTMSG.size)
 
         def u32(kind: RtAttr) -> int | None:
             value = attrs.get(kind)

@@ -58,6 +58,7 @@ async def test_initial_dump(roaming: RoamingTopology) -> None:
         assert DefaultRouteChanged(AddressFamily.INET, "10.4.0.1", roaming.bob.ifindex("b1"),
                                    "b1") == watcher.state.default_route(AddressFamily.INET)
         assert routes
+        assert watcher.state.default_route(AddressFamily.INET6).gateway == "fd00:4::1"
 
 
 async def test_address_add_del_and_latency(roaming: RoamingTopology) -> None:
