@@ -183,3 +183,19 @@ def test_paced_sender_protects_with_continuing_index() -> None:
 def test_repeating_payloads() -> None:
     source = RepeatingPayloads([b"a", b"b"])
     assert [source.read_payload() for _ in range(3)] == [b"a", b"b", b"a"]
+
+
+def test_realtime_scheduling_round_trip() -> None:
+    """As root (CI) SCHED_FIFO is granted and given back; elsewhere it says no."""
+    import os
+
+    from mobilityd.media.pacing import disable_realtime_scheduling, enable_realtime_scheduling
+
+    granted = enable_realtime_scheduling()
+    try:
+        if granted:
+            assert os.sched_getscheduler(0) == os.SCHED_FIFO
+    finally:
+        disable_realtime_scheduling()
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    assert granted or os.geteuid() != 0
