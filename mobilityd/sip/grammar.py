@@ -265,7 +265,7 @@ _USERINFO_NO_SEMI = r"(?:[A-Za-z0-9\-_.!~*'()&=+$/]+(?::[A-Za-z0-9\-_.!~*'()&=+$
 
 #   name-addr with a sip/sips URI, then *( SEMI generic-param )      (RFC 3261 §25.1)
 NAME_ADDR_SYNTAX_RE = re.compile(
-    rf"(?:{QUOTED_STRING}[ \t]*|(?:{TOKEN}[ \t]*)*)"
+    rf"(?:{QUOTED_STRING}[ \t]*|(?:{TOKEN}(?:[ \t]+{TOKEN})*[ \t]*)?)"
     rf"<sips?:{_USERINFO}{_HOSTPORT_STRICT}{_URI_TAIL}>{_PLAIN_PARAMS}"
 )
 #   addr-spec form: the URI has no parameters or headers of its own  (RFC 3261 §20.10)

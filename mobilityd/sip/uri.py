@@ -281,7 +281,8 @@ def check_request_uri_scheme(uri: SipUri, schemes: frozenset[str] = SIP_SCHEMES)
 #   name-addr = [ display-name ] LAQUOT addr-spec RAQUOT ; display-name = *(token LWS) /
 #   quoted-string (RFC 3261 §25.1; no LWS before "<" is tolerated, RFC 4475 §3.1.1.6)
 _NAME_ADDR_RE = re.compile(
-    rf"(?:({g.QUOTED_STRING})[ \t]*|((?:{g.TOKEN}[ \t]*)*))<([^<>\s\"]+)>[ \t]*(;.*)?",
+    rf"(?:({g.QUOTED_STRING})[ \t]*|((?:{g.TOKEN}(?:[ \t]+{g.TOKEN})*[ \t]*)?))"
+    rf"<([^<>\s\"]+)>[ \t]*(;.*)?",
     re.S,
 )
 

@@ -163,3 +163,11 @@ def test_with_tag_builds_a_new_value() -> None:
 def test_bad_name_addr(text: str) -> None:
     with pytest.raises(SipParseError):
         NameAddr.parse(text)
+
+
+def test_long_token_display_name_without_uri_is_refused_promptly() -> None:
+    # Regression: "(token LWS?)*" backtracked exponentially on this shape (found by the
+    # fuzz test); the rule is now "token *(LWS token)" (RFC 3261 §25.1 display-name).
+    for text in ["tok" * 40 + "!", "a" * 200 + " <sip:x@y", "a b " * 100 + '"']:
+        with pytest.raises(SipParseError):
+            NameAddr.parse(text)
