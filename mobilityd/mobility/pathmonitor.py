@@ -37,7 +37,7 @@ from mobilityd.net.addresses import UsabilityPolicy
 from mobilityd.net.errors import NetError, RouteLookupError
 from mobilityd.net.events import NetEvent
 from mobilityd.net.preferences import SourcePreferences
-from mobilityd.net.route import RouteResolver
+from mobilityd.net.route import RouteResolver, prefixes_of
 from mobilityd.net.watcher import NetlinkWatcher
 
 Decision = MoveEvent | GraceEvent
@@ -67,7 +67,10 @@ class PathMonitor:
     async def start(self) -> None:
         """Start watching (initial dump) and open the route-lookup socket."""
         await self.watcher.start()
-        self._resolver = RouteResolver(netns=self._netns, link_names=self.watcher.state.ifname)
+        state = self.watcher.state
+        self._resolver = RouteResolver(
+            netns=self._netns, link_names=state.ifname,
+            local_prefixes=lambda: prefixes_of(state.usable_addresses()))
         self._reader = asyncio.create_task(self._read_network(), name="path-monitor-netlink")
 
     async def _read_network(self) -> None:

@@ -22,7 +22,7 @@ import ipaddress
 import itertools
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
@@ -32,6 +32,7 @@ from pyroute2.netns import create_socket as netns_socket
 from mobilityd.net.errors import InvalidAddressError, RouteLookupError
 from mobilityd.net.preferences import RouteChoice, SourcePreferences, apply_preferences
 from mobilityd.net.rtnl import RouteAnswer, RouteQuery, RtnlParseError, RtnlRefusedError
+from mobilityd.net.state import UsableAddress
 
 NETLINK_ROUTE = 0
 LOOKUP_TIMEOUT = 1.0
@@ -40,6 +41,16 @@ RECV_SIZE = 65536
 _NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errno.EPERM,
                        errno.ENODEV, errno.EINVAL, errno.ENETDOWN})
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def prefixes_of(addresses: Iterable[UsableAddress]) -> dict[int, list[_Network]]:
+    """Per-link prefixes of a watcher's usable addresses (for ``local_prefixes``)."""
+    prefixes: dict[int, list[_Network]] = {}
+    for usable in addresses:
+        net = ipaddress.ip_network(f"{usable.address}/{usable.prefixlen}", strict=False)
+        prefixes.setdefault(usable.ifindex, []).append(net)
+    return prefixes
 
 
 def parse_destination(dest_ip: str) -> _IPAddress:
@@ -57,15 +68,20 @@ class RouteResolver:
     """Route lookups in one network namespace (``netns=None``: the current one).
 
     ``link_names`` (e.g. ``NetworkState.ifname`` of a running watcher) names links
-    without another netlink request; without it names are asked from the kernel.
+    without another netlink request, and ``local_prefixes`` (e.g.
+    :func:`prefixes_of` a watcher's state) gives the prefixes configured per link;
+    without them both are asked from the kernel (pyroute2, milliseconds).
     """
 
     def __init__(self, *, netns: str | None = None,
-                 link_names: Callable[[int], str] | None = None) -> None:
+                 link_names: Callable[[int], str] | None = None,
+                 local_prefixes: Callable[[], Mapping[int, list[_Network]]] | None = None
+                 ) -> None:
         if netns is not None and not os.path.exists(f"/var/run/netns/{netns}"):
             raise RouteLookupError(f"network namespace {netns!r} does not exist")
         self.netns = netns
         self._link_names = link_names
+        self._local_prefixes = local_prefixes
         self._sequence = itertools.count(1)
         try:
             self._sock = netns_socket(netns=netns, family=socket.AF_NETLINK,
@@ -147,9 +163,10 @@ class RouteResolver:
         """Async spelling of :meth:`source_for`."""
         return self.source_for(dest_ip)
 
-    async def _connected_prefixes(self) -> dict[int, list[ipaddress.IPv4Network
-                                                       | ipaddress.IPv6Network]]:
-        prefixes: dict[int, list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {}
+    async def _connected_prefixes(self) -> Mapping[int, list[_Network]]:
+        if self._local_prefixes is not None:
+            return self._local_prefixes()
+        prefixes: dict[int, list[_Network]] = {}
         async for msg in await self._pyroute2().get_addr():
             address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
             if address is None:

@@ -10,7 +10,8 @@ import pytest
 
 from mobilityd.net.errors import InvalidAddressError, RouteLookupError
 from mobilityd.net.preferences import PREFER_WIRED, SourcePreferences
-from mobilityd.net.route import RouteResolver, source_address_for
+from mobilityd.net.route import RouteResolver, prefixes_of, source_address_for
+from mobilityd.net.watcher import NetlinkWatcher
 from tests.netns import RoamingTopology, Topology
 
 pytestmark = pytest.mark.netns
@@ -99,3 +100,18 @@ def test_missing_namespace_is_a_typed_error() -> None:
 def test_current_namespace_lookup() -> None:
     """Without netns the lookup runs where we are; loopback always has a route."""
     assert source_address_for("127.0.0.1") == "127.0.0.1"
+
+
+async def test_candidates_from_a_watchers_state(roaming: RoamingTopology) -> None:
+    """Names and prefixes taken from a running watcher give the same answers as asking
+    the kernel for them."""
+    bob = roaming.bob
+    async with NetlinkWatcher(netns=bob.ns) as watcher:
+        state = watcher.state
+        fast = RouteResolver(netns=bob.ns, link_names=state.ifname,
+                             local_prefixes=lambda: prefixes_of(state.usable_addresses()))
+        async with fast, RouteResolver(netns=bob.ns) as slow:
+            for dest in ("10.1.0.2", "fd00:1::2"):
+                assert await fast.candidates(dest) == await slow.candidates(dest)
+                prefs = SourcePreferences(prefer=("b0",))
+                assert await fast.choose(dest, prefs) == await slow.choose(dest, prefs)
