@@ -263,10 +263,9 @@ class UserAgent(ResponseHandling):
         if status >= 200:
             headers += [("Allow", rq.ALLOW), ("Supported", rq.SUPPORTED)]
             headers += self._session_timer_answer(session, session.invite)
-        response = self._response(
-            tx, status, reason, dialog.local_tag, headers, body, content_type
+        data = self._respond(
+            tx, status, reason, dialog.local_tag, now, headers, body, content_type
         )
-        data = self._layer.send_response(tx, response, now)
         if status >= 200:
             session.local_body, session.local_content_type = body, content_type
             dialog.confirm(contact=None, record_route=None)
@@ -282,8 +281,7 @@ class UserAgent(ResponseHandling):
             raise UsageError(f"call {call_id} is not waiting for an answer")
         if not 300 <= status < 700:
             raise UsageError("reject with 300-699")
-        response = self._response(session.invite_transaction, status, reason, session.local_tag)
-        self._layer.send_response(session.invite_transaction, response, now)
+        self._respond(session.invite_transaction, status, reason, session.local_tag, now)
         self._end(session, now, by_peer=False, reason=f"rejected with {status}")
 
     def accept_reinvite(
@@ -303,10 +301,9 @@ class UserAgent(ResponseHandling):
             ("Supported", rq.SUPPORTED),
         ]
         headers += self._session_timer_answer(session, pending.request)
-        response = self._response(
-            pending.transaction, 200, None, dialog.local_tag, headers, body, content_type
+        data = self._respond(
+            pending.transaction, 200, None, dialog.local_tag, now, headers, body, content_type
         )
-        data = self._layer.send_response(pending.transaction, response, now)
         session.incoming_reinvite = None
         if body:
             session.local_body, session.local_content_type = body, content_type
@@ -329,9 +326,8 @@ class UserAgent(ResponseHandling):
             raise UsageError(f"call {call_id} has no re-INVITE waiting for a decision")
         if not 300 <= status < 700:
             raise UsageError("refuse with 300-699")
-        response = self._response(pending.transaction, status, reason, session.dialog.local_tag)
         session.incoming_reinvite = None
-        self._layer.send_response(pending.transaction, response, now)
+        self._respond(pending.transaction, status, reason, session.dialog.local_tag, now)
 
     def accept_refer(self, call_id: str, now: float) -> None:
         """202 Accepted and the first NOTIFY (100 Trying) of the implicit
@@ -341,14 +337,9 @@ class UserAgent(ResponseHandling):
         if tx is None or session.dialog is None:
             raise UsageError(f"call {call_id} has no REFER waiting for a decision")
         session.incoming_refer = None
-        response = self._response(
-            tx,
-            202,
-            "Accepted",
-            session.dialog.local_tag,
-            [("Contact", f"<{self._contact}>")],
+        self._respond(
+            tx, 202, "Accepted", session.dialog.local_tag, now, [("Contact", f"<{self._contact}>")]
         )
-        self._layer.send_response(tx, response, now)
         session.refer_event_id = str(tx.request.cseq.seq)
         self.notify_refer_progress(call_id, 100, "Trying", now)
 
@@ -360,9 +351,7 @@ class UserAgent(ResponseHandling):
         if tx is None or session.dialog is None:
             raise UsageError(f"call {call_id} has no REFER waiting for a decision")
         session.incoming_refer = None
-        self._layer.send_response(
-            tx, self._response(tx, status, reason, session.dialog.local_tag), now
-        )
+        self._respond(tx, status, reason, session.dialog.local_tag, now)
 
     def notify_refer_progress(self, call_id: str, status: int, reason: str, now: float) -> None:
         """NOTIFY with a ``message/sipfrag`` status line (RFC 3515 §2.4.5, RFC 3420);

@@ -188,14 +188,19 @@ class TransactionLayer:
     def send_response(self, tx: Transaction, response: Response, now: float) -> bytes:
         """TU hands a response to its server transaction; returns the bytes sent."""
         data = bytes(response)
-        tx.send_response(response, data, now)
+        tx.send_response(response.status, data, now)
         return data
+
+    def send_response_bytes(self, tx: Transaction, status: int, data: bytes, now: float
+                            ) -> None:
+        """Same, for a response the TU serialized itself."""
+        tx.send_response(status, data, now)
 
     def send_trying(self, tx: Transaction) -> None:
         """§17.2.1: 100 Trying when the TU has not answered within 200 ms."""
         response = make_response(tx.request, 100, "Trying")
         data = bytes(response)
-        tx.last_response = response
+        tx.last_status = 100
         tx.last_response_bytes = data
         self.outgoing.append(Outgoing(data, tx.destination, tx.transport))
 

@@ -51,8 +51,8 @@ class Transaction:
         "facts",
         "key",
         "kind",
-        "last_response",
         "last_response_bytes",
+        "last_status",
         "merged",
         "owner",
         "request",
@@ -78,7 +78,7 @@ class Transaction:
         self.destination = destination
         self.transport = transport
         self.state: TxState = INITIAL_STATE[kind]
-        self.last_response: Response | None = None
+        self.last_status: int | None = None  # of the most recent response sent
         self.last_response_bytes: bytes | None = None
         self.owner: object = None
         self.merged = False  # §8.2.2.2: the TU must answer 482
@@ -127,9 +127,8 @@ class Transaction:
         if self.state is TxState.TERMINATED:
             self._layer.forget(self)
 
-    def send_response(self, response: Response, data: bytes, now: float) -> None:
-        """TU passes a response down (§17.2.1, §17.2.2)."""
-        status = response.status
+    def send_response(self, status: int, data: bytes, now: float) -> None:
+        """TU passes a response (its status and bytes) down (§17.2.1, §17.2.2)."""
         if status < 200:
             event = TxInput.TU_1XX
         elif status < 300:
@@ -140,9 +139,9 @@ class Transaction:
         if transition is None:
             raise TransactionStateError(
                 f"{self.kind.name} transaction in {self.state.value}: cannot send {status}")
-        self.last_response = response
+        self.last_status = status
         self.last_response_bytes = data
-        self.fire(event, now, response)
+        self.fire(event, now)
 
     # --- actions ---------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import contextlib
 
 from mobilityd.sip import events as ev
 from mobilityd.sip.dialog import Dialog, DialogState
-from mobilityd.sip.headers import Headers
 from mobilityd.sip.message import (
     Request,
     Response,
@@ -132,32 +131,37 @@ class UaActions(UaCore):
             raise UsageError(f"call {call_id} is not established")
         return session
 
-    def _response(  # noqa: PLR0917
+    def _respond(  # noqa: PLR0917
         self,
         tx: Transaction,
         status: int,
         reason: str | None,
         to_tag: str | None,
+        now: float,
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
         content_type: str = "application/sdp",
-    ) -> Response:
-        """§8.2.6.2: Via, From, To (plus our tag), Call-ID and CSeq copied verbatim."""
+    ) -> bytes:
+        """Build and send a response (§8.2.6.2): Via, From, To (plus our tag when it had
+        none), Call-ID and CSeq copied verbatim from the request, serialized directly."""
         facts = tx.facts
         assert facts is not None
         add_tag = to_tag is not None and facts.to_tag is None and status != 100
-        items: list[tuple[str, str]] = []
+        lines = [f"SIP/2.0 {status} {reason or reason_phrase(status)}"]
         for name, value in tx.request.headers:
             if name in _COPIED_TO_RESPONSE:
                 if name == "To" and add_tag:
-                    items.append((name, f"{value};tag={to_tag}"))
+                    lines.append(f"To: {value};tag={to_tag}")
                 else:
-                    items.append((name, value))
+                    lines.append(f"{name}: {value}")
         if headers:
-            items.extend(headers)
+            lines.extend(f"{name}: {value}" for name, value in headers)
         if body:
-            items.append(("Content-Type", content_type))
-        return Response(status, reason or reason_phrase(status), Headers(items), body)
+            lines.append(f"Content-Type: {content_type}")
+        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+        data = "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+        self._layer.send_response_bytes(tx, status, data, now)
+        return data
 
     def _reply(
         self,
@@ -171,10 +175,9 @@ class UaActions(UaCore):
     ) -> None:
         if to_tag is None and status > 100:
             to_tag = rq.new_tag(self._rng)
-        response = self._response(tx, status, reason, to_tag, headers)
         with contextlib.suppress(TransactionStateError):
             # already answered (e.g. a CANCEL raced our final response)
-            self._layer.send_response(tx, response, now)
+            self._respond(tx, status, reason, to_tag, now, headers)
 
     def _capabilities(self) -> list[tuple[str, str]]:
         return [

@@ -49,7 +49,7 @@ class InboundRequests(UaActions):
                 raise SipError(StatusCode.LOOP_DETECTED, "Loop Detected")
             self._dispatch_request(tx, request, facts, now)
         except SipError as exc:
-            if tx.last_response is None or tx.last_response.status < 200:
+            if tx.last_status is None or tx.last_status < 200:
                 headers = None
                 if isinstance(exc, _BadExtensionError):
                     headers = [("Unsupported", ", ".join(exc.options))]
