@@ -193,6 +193,30 @@ async def test_our_uac_with_20_percent_loss(endpoint: SipEndpoint, tmp_path: Pat
         assert_all_successful(await peer.wait(limit=120), calls)
 
 
+async def test_rebind_mid_dialog_moves_sipps_remote_target(tmp_path: Path) -> None:
+    config = UaConfig(local_uri=NameAddr.parse("<sip:ours@127.0.0.1>"), host="127.0.0.2",
+                      port=0, transport=TransportKind.UDP, contact_user="ours")
+    ours = await SipEndpoint.open(config, os.urandom)
+    try:
+        async with sipp(tmp_path, None, scenario="rebind_uas.xml", calls=1) as peer:
+            call_id = ours.act(lambda ua, now: ua.invite(_sipp_uri(peer), now, body=SDP))
+            await ours.next_event(ev.CallEstablished)
+            old = ours.local_address
+            new = await ours.rebind("127.0.0.3")  # re-INVITE with the new Contact
+            assert new == ("127.0.0.3", old[1])
+            accepted = await ours.next_event(ev.ReinviteAccepted)
+            assert isinstance(accepted, ev.ReinviteAccepted)
+            ended = await ours.next_event(ev.CallEnded)  # SIPp's BYE
+            assert isinstance(ended, ev.CallEnded) and ended.by_peer
+            assert ended.call_id == call_id
+            result = await peer.wait()
+            assert_all_successful(result, 1)  # SIPp checked the new Contact
+            # The peer's remote target followed: its BYE names our new address.
+            assert f"BYE sip:ours@127.0.0.3:{new[1]} SIP/2.0" in result.messages
+    finally:
+        await ours.close()
+
+
 def _sipp_uri(peer: Sipp) -> SipUri:
     host, port = peer.local
     return SipUri("sip", user="service", host=host, port=port)
