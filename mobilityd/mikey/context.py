@@ -216,6 +216,7 @@ class PreparedUpdate:
     context: CryptoContext
     ts: int = 0
     wants_reply: bool = False
+    reply_auth_key: bytes | None = field(default=None, repr=False)
 
     def verify_reply(self, data: bytes) -> CryptoContext:
         """Check the peer's answer to this update; returns :attr:`context` or raises."""

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mobilityd.mikey.constants import ErrorType
     from mobilityd.mikey.context import CryptoContext
 
-__all__ = ["KeyAgreementCompleted", "PeerRejectedExchange", "UpdateAccepted"]
+__all__ = ["KeyAgreementCompleted", "UpdateAccepted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +33,3 @@ class UpdateAccepted:
     previous: CryptoContext
     context: CryptoContext
     reply: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PeerRejectedExchange:
-    """The peer answered with an error message (RFC 3830 §5.1.2, §6.12)."""
-
-    csb_id: int
-    errors: tuple[ErrorType, ...]
-    authenticated: bool

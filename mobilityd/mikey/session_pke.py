@@ -10,10 +10,11 @@ alone with its Next payload set to zero (§5.2, §6.2); SIGNi covers the whole m
 
 We send IDi *and* CERTi (the notation's "|" reads as "at least one"; sending both
 keeps IDi and IDr distinguishable), IDr, CHASH of the Responder's certificate, and ask
-for the envelope key to be cached for this CSB (C = 2), so that updates (§4.5) are
-cheap pre-shared key messages keyed by it. The encrypted IDi "MUST always be verified to
-be equal with the expected IDi" (§3.2): it must equal the cleartext/signalled IDi, which
-the Initiator's certificate must name in its subjectAltName.
+for the envelope key to be cached for this CSB (C = 2, ``cache=`` to change), so that
+updates (§4.5) are cheap pre-shared key messages keyed by it. The encrypted IDi "MUST
+always be verified to be equal with the expected IDi" (§3.2): it must equal the
+cleartext/signalled IDi, which the Initiator's certificate must name in its
+subjectAltName.
 """
 
 from __future__ import annotations
@@ -107,10 +108,12 @@ class PkeInitiator:
     replay_cache: ReplayCache | None = None
     want_verification: bool = True
     existing: CryptoContext | None = None
+    cache: CacheType = CacheType.CACHE_FOR_CSB
     state: InitiatorState = InitiatorState.IDLE
     _pending: CryptoContext | None = field(default=None, repr=False)
     _ts: Timestamp | None = field(default=None, repr=False)
     _reply_prefix: bytes = field(default=b"", repr=False)
+    _auth_key: bytes = field(default=b"", repr=False)
 
     def start(self, now: float, rng: Rng) -> bytes:
         """Build the I_MESSAGE (§3.2)."""
@@ -137,7 +140,7 @@ class PkeInitiator:
         )
         kemac = kemac.with_mac(compute_mac(kemac.mac_alg, keys.auth_key, kemac.pke_mac_input()))
         pke = Pke(
-            CacheType.CACHE_FOR_CSB,
+            self.cache,
             encrypt_envelope_key(peer.public_key, env_key, self.policy.envelope_padding),
         )
         payloads: list[Payload] = [
@@ -159,6 +162,7 @@ class PkeInitiator:
             self.policy.sig_hash,
         )
         self._ts = ts
+        self._auth_key = keys.auth_key
         self._reply_prefix = reply_prefix(
             DataType.PK_RESP, values.csb_id, cs_map, ts.ts_type, ts.value_bytes, self.peer_id,
             self.policy.mac_alg,
@@ -174,7 +178,7 @@ class PkeInitiator:
             peer_id=self.peer_id,
             is_initiator=True,
             secrets=ContextSecrets(
-                message_keys=keys,
+                message_keys=keys if self.cache != CacheType.NO_CACHE else None,
                 signing_key=self.credentials.private_key,
                 peer_public_key=peer.public_key,
             ),
@@ -197,13 +201,12 @@ class PkeInitiator:
         pending, ts = self._pending, self._ts
         if self.state is not InitiatorState.WAITING or pending is None or ts is None:
             raise MikeyError("no response expected", ErrorType.UNSPECIFIED)
-        keys = pending.secrets.message_keys
-        assert keys is not None
         ids = (self.local_id, self.peer_id)
-        if not verify_expected_reply(data, self._reply_prefix, keys.auth_key, ids, ts, self.policy):
+        auth_key = self._auth_key
+        if not verify_expected_reply(data, self._reply_prefix, auth_key, ids, ts, self.policy):
             msg = parse(data)
             check_response_header(msg, pending.csb_id, ts, DataType.PK_RESP)
-            verify_verification(msg, keys.auth_key, ids, ts, self.policy)
+            verify_verification(msg, auth_key, ids, ts, self.policy)
         self.state = InitiatorState.DONE
         return pending
 

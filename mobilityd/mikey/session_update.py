@@ -12,9 +12,10 @@ none; the initial one is the only one both sides share). They are computed once 
 context, so an update costs one HMAC (plus one AES-CM run when it carries a new TGK).
 We always send IDi and IDr; a received update may omit them.
 
-A PKE context always updates with a pre-shared key message keyed by its cached envelope
-key (§4.5: "it MUST NOT be a public key message" when cached; our PKE initiator always
-asks for caching for the CSB). A DH context signs its update and carries no DH values
+A PKE context whose envelope key is cached (our PKE initiator asks for that by default)
+updates with a pre-shared key message keyed by it (§4.5: "it MUST NOT be a public key
+message"); without a cached key it sends a signed public-key update with a new envelope
+key from ``rng`` (:mod:`session_update_pke`). A DH context signs its update and carries no DH values
 (re-keying a DH CSB needs a new DH exchange, which is not implemented as an update), so
 ``new_tgk`` is refused for DH. With ``want_verification`` the V flag is set and the
 peer answers like the R_MESSAGE of the method (``HDR, T, IDr, V`` or, for DH, a signed
@@ -31,9 +32,9 @@ the general path. Both apply the same checks in the same order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import Enum
 
 from mobilityd.mikey.constants import (
-    MAC_LENGTHS,
     DataType,
     EncrAlg,
     ErrorType,
@@ -69,6 +70,7 @@ from mobilityd.mikey.session_common import (
     decrypt_key_chain,
     encrypt_kemac,
     expect_data_type,
+    first_of,
     id_payload,
     ids_in,
     key_data_for,
@@ -80,6 +82,7 @@ from mobilityd.mikey.session_common import (
 from mobilityd.mikey.session_fast import MatchedUpdate
 from mobilityd.mikey.session_policy import Rng
 from mobilityd.mikey.session_psk import check_response_header
+from mobilityd.mikey.session_update_pke import build_pke_update, verify_pke_update
 from mobilityd.mikey.timestamps import check_freshness, timestamp_payload
 
 __all__ = ["prepare_update", "receive_update", "verify_update", "verify_update_reply"]
@@ -127,13 +130,17 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
     want_verification: bool = False,
 ) -> PreparedUpdate:
     """Build an update message from ``ctx`` (module docstring) and the sender's new context."""
-    del rng  # reserved for non-cached PKE updates (new envelope key)
     if new_tgk is not None and not new_tgk:
         raise ValueError("new_tgk must not be empty")
     ts = _next_timestamp(ctx, now)
     cs_map = tuple(new_cs_map) if new_cs_map is not None else ctx.cs_map
     keys = ctx.secrets.message_keys
-    if ctx.mode is not KeyMode.DH and keys is not None:
+    reply_auth_key = keys.auth_key if keys is not None else None
+    if ctx.mode is KeyMode.PKE and keys is None:
+        wire, reply_auth_key = build_pke_update(
+            ctx, ts, cs_map, new_tgk, new_policies, rng, want_verification
+        )
+    elif ctx.mode is not KeyMode.DH and keys is not None:
         if not new_policies:
             wire = _fast_psk_update(ctx, keys, ts, cs_map, new_tgk, want_verification)
         else:
@@ -171,7 +178,11 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
         last_timestamp=ts.value,
     )
     return PreparedUpdate(
-        message=wire, context=updated, ts=ts.value, wants_reply=want_verification
+        message=wire,
+        context=updated,
+        ts=ts.value,
+        wants_reply=want_verification,
+        reply_auth_key=reply_auth_key,
     )
 
 
@@ -222,28 +233,59 @@ def _check_update_ids(msg: MikeyMessage, ctx: CryptoContext) -> None:
         raise MikeyError("update addressed to another identity", ErrorType.INVALID_ID)
 
 
+class _UpdateKind(Enum):
+    """How updates of a CSB are authenticated (module docstring)."""
+
+    PSK = "psk"  # PSK, or PKE with a cached envelope key: MAC
+    PKE = "pke"  # PKE without a cached envelope key: signature + new envelope key
+    DH = "dh"  # signature
+
+
+def _kind(ctx: CryptoContext) -> _UpdateKind:
+    if ctx.mode is KeyMode.DH:
+        return _UpdateKind.DH
+    return _UpdateKind.PSK if ctx.secrets.message_keys is not None else _UpdateKind.PKE
+
+
+_INIT_TYPE = {
+    _UpdateKind.PSK: DataType.PSK_INIT,
+    _UpdateKind.PKE: DataType.PK_INIT,
+    _UpdateKind.DH: DataType.DH_INIT,
+}
+_RESP_TYPE = {
+    _UpdateKind.PSK: DataType.PSK_RESP,
+    _UpdateKind.PKE: DataType.PK_RESP,
+    _UpdateKind.DH: DataType.DH_RESP,
+}
+
+
 def verify_update(ctx: CryptoContext, data: bytes, now: float) -> CryptoContext:
     """Verify an update from the peer (see :meth:`CryptoContext.verify_update`)."""
-    keys = ctx.secrets.message_keys if ctx.mode is not KeyMode.DH else None
-    if ctx.mode is not KeyMode.DH and keys is None:
-        raise MikeyError("this CSB did not cache its envelope key", ErrorType.INVALID_DT)
-    if keys is not None and isinstance(data, bytes):
+    return _verify(ctx, data, now)[0]
+
+
+def _verify(ctx: CryptoContext, data: bytes, now: float) -> tuple[CryptoContext, bytes | None]:
+    """The updated context and the auth key for a verification answer (None: signed)."""
+    kind = _kind(ctx)
+    keys = ctx.secrets.message_keys
+    if kind is _UpdateKind.PSK and keys is not None and isinstance(data, bytes):
         matched = ctx.incoming_update_template.match(data)
-        if matched is not None and len(matched.mac) == MAC_LENGTHS[MacAlg(matched.mac_alg)]:
-            return _verify_matched(ctx, keys, matched, now)
+        if matched is not None:
+            return _verify_matched(ctx, keys, matched, now), keys.auth_key
     msg = parse(data)
-    expect_data_type(msg, DataType.PSK_INIT if keys is not None else DataType.DH_INIT)
+    expect_data_type(msg, _INIT_TYPE[kind])
     if msg.header.csb_id != ctx.csb_id:
         raise MikeyError(
             f"update for CSB {msg.header.csb_id:#x}, this CSB is {ctx.csb_id:#x}",
             ErrorType.UNSPECIFIED,
         )
-    if msg.find(Rand) is not None:
+    if first_of(msg, Rand) is not None:
         raise MikeyError("update message carries RAND (RFC 3830 §4.5)", ErrorType.UNSPECIFIED)
     _check_update_ids(msg, ctx)
     ts, when = check_timestamp(msg, now, ctx.policy, ctx.replay_cache, ctx.peer_id)
-    new_key = None
-    if keys is not None:
+    new_key: KeyMaterial | None = None
+    reply_key: bytes | None = None
+    if kind is _UpdateKind.PSK and keys is not None:
         kemac = msg.payloads[-1] if msg.payloads else None
         if not isinstance(kemac, Kemac):
             raise MikeyError("update must end with KEMAC", ErrorType.AUTH_FAILURE)
@@ -254,33 +296,39 @@ def verify_update(ctx: CryptoContext, data: bytes, now: float) -> CryptoContext:
                 kemac.encr_alg, kemac.encr_data, keys, ctx.csb_id, ts.value_bytes, pke=False
             )
         )
+        reply_key = keys.auth_key
+    elif kind is _UpdateKind.PKE:
+        new_key, reply_key = verify_pke_update(ctx, msg, ts)
     else:
         if ctx.secrets.peer_public_key is None:
             raise MikeyError("no peer key to verify the update", ErrorType.AUTH_FAILURE)
         verify_signed(msg, ctx.secrets.peer_public_key, ctx.policy.sig_hash)
-        if msg.find(DhPayload) is not None:
+        if first_of(msg, DhPayload) is not None:
             raise MikeyError("DH re-keying by update is not supported", ErrorType.UNSPECIFIED)
     cs_map = msg.header.cs_map or ctx.cs_map
     policies = collect_policies(msg, ctx.policies)
     check_policies(cs_map, policies)
     ctx.replay_cache.remember((ctx.peer_id, ctx.csb_id, ts.value), when, now)
-    return _accept(ctx, new_key, cs_map, policies, ts.value)
+    return _accept(ctx, new_key, cs_map, policies, ts.value), reply_key
 
 
 def receive_update(ctx: CryptoContext, data: bytes, now: float) -> UpdateAccepted:
     """Verify an update and, if it set the V flag, build the answer (§4.5 Figure 4.1)."""
-    updated = verify_update(ctx, data, now)
+    updated, reply_key = _verify(ctx, data, now)
     if not data[3] & 0x80:
         return UpdateAccepted(previous=ctx, context=updated, reply=None)
     msg = parse(data)  # authenticated already: this only recovers T as sent
     ts = msg.require(Timestamp)
-    ids = (ctx.peer_id, ctx.local_id)  # the update's Initiator is the peer
-    keys = ctx.secrets.message_keys
-    if ctx.mode is not KeyMode.DH and keys is not None:
-        header = CommonHeader(DataType.PSK_RESP, ctx.csb_id, updated.cs_map)
+    kind = _kind(ctx)
+    if reply_key is not None:
+        header = CommonHeader(_RESP_TYPE[kind], ctx.csb_id, updated.cs_map)
         reply = build_verification(
-            header, [ts, id_payload(ctx.local_id)], ctx.policy.mac_alg, keys.auth_key,
-            ids=ids, ts=ts,
+            header,
+            [ts, id_payload(ctx.local_id)],
+            ctx.policy.mac_alg,
+            reply_key,
+            ids=(ctx.peer_id, ctx.local_id),  # the update's Initiator is the peer
+            ts=ts,
         )
     else:
         assert ctx.secrets.signing_key is not None
@@ -301,15 +349,14 @@ def verify_update_reply(prepared: PreparedUpdate, data: bytes) -> CryptoContext:
     if not prepared.wants_reply:
         raise MikeyError("this update asked for no answer", ErrorType.UNSPECIFIED)
     msg = parse(data)
-    keys = ctx.secrets.message_keys
-    psk_style = ctx.mode is not KeyMode.DH and keys is not None
+    kind = _kind(ctx)
     sent = Timestamp(TsType.NTP_UTC, prepared.ts)
-    check_response_header(
-        msg, ctx.csb_id, sent, DataType.PSK_RESP if psk_style else DataType.DH_RESP
-    )
-    if psk_style:
-        assert keys is not None
-        verify_verification(msg, keys.auth_key, (ctx.local_id, ctx.peer_id), sent, ctx.policy)
+    check_response_header(msg, ctx.csb_id, sent, _RESP_TYPE[kind])
+    if kind is not _UpdateKind.DH:
+        if prepared.reply_auth_key is None:
+            raise MikeyError("no key to check the answer", ErrorType.AUTH_FAILURE)
+        ids = (ctx.local_id, ctx.peer_id)
+        verify_verification(msg, prepared.reply_auth_key, ids, sent, ctx.policy)
     else:
         if ctx.secrets.peer_public_key is None:
             raise MikeyError("no peer key to verify the answer", ErrorType.AUTH_FAILURE)

@@ -241,3 +241,48 @@ def test_dh_update_with_v_flag_gets_a_signed_answer(pki) -> None:  # type: ignor
     tampered[20] ^= 1
     with pytest.raises(MikeyError):
         prepared.verify_reply(bytes(tampered))
+
+
+def test_pke_without_cached_envelope_key_sends_signed_public_key_updates(pki) -> None:  # type: ignore[no-untyped-def]
+    from mobilityd.mikey.constants import CacheType
+    from mobilityd.mikey.payloads import Pke
+
+    initiator = PkeInitiator(credentials=pki["alice"], local_id=ALICE, peer_id=BOB,
+                             peer_certificate=pki["bob"].certificate, cs_map=CS_MAP,
+                             cache=CacheType.NO_CACHE)
+    answer = Responder(local_id=BOB, pk=pki["bob"]).receive(initiator.start(NOW, rng()), NOW)
+    assert answer.reply is not None
+    alice = initiator.receive_response(answer.reply, NOW)
+    bob = answer.context
+    with pytest.raises(ValueError):
+        alice.build_update(NOW + 5)  # a new envelope key needs randomness
+    prepared = alice.prepare_update(NOW + 5, new_tgk=b"\x0b" * 16, rng=rng(8),
+                                    want_verification=True)
+    msg = MikeyMessage.parse(prepared.message)
+    assert msg.header.data_type is DataType.PK_INIT and msg.find(Rand) is None
+    assert msg.require(Pke).cache is CacheType.NO_CACHE
+    accepted = bob.receive_update(prepared.message, NOW + 5)
+    assert accepted.context.tgk == b"\x0b" * 16
+    assert accepted.reply is not None
+    assert MikeyMessage.parse(accepted.reply).header.data_type is DataType.PK_RESP
+    assert prepared.verify_reply(accepted.reply).tgk == b"\x0b" * 16
+    # Bob moves too: his update is encrypted to Alice and signed by him.
+    back = accepted.context.build_update(NOW + 6, rng=rng(9))
+    assert alice.verify_update(back, NOW + 6).tgk == alice.tgk
+    tampered = bytearray(accepted.context.build_update(NOW + 7, rng=rng(10)))
+    tampered[-300] ^= 1
+    with pytest.raises(MikeyError):
+        alice.verify_update(bytes(tampered), NOW + 7)
+
+
+def test_pke_transfer_carries_the_existing_tgk(pki) -> None:  # type: ignore[no-untyped-def]
+    alice, _ = psk_contexts()
+    moved = (SrtpCsEntry(0, 0x11111111, 4), SrtpCsEntry(0, 0x22222222, 4))
+    transfer = PkeInitiator(credentials=pki["alice"], local_id=ALICE, peer_id=BOB,
+                            peer_certificate=pki["bob"].certificate, cs_map=moved,
+                            existing=alice)
+    answer = Responder(local_id=BOB, pk=pki["bob"]).receive(transfer.start(NOW + 1, rng(3)),
+                                                            NOW + 1)
+    assert (answer.context.tgk, answer.context.csb_id, answer.context.rand) == (
+        alice.tgk, alice.csb_id, alice.rand)
+    assert answer.context.srtp_master(2) == alice.srtp_master(2)
