@@ -45,8 +45,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import itertools
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -102,6 +104,28 @@ def run_in(ns: str, cmd: Command, *, check: bool = True,
            timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` inside namespace ``ns`` (``ip netns exec``)."""
     return run(["ip", "netns", "exec", ns, *_argv(cmd)], check=check, timeout=timeout)
+
+
+_OUR_NAMES = re.compile(r"^(?:md|mdperf|mdmv)(\d+)n\d+")
+
+
+def remove_stale_namespaces() -> list[str]:
+    """Delete namespaces left by test processes that died (SIGKILL, crash): names made
+    by this module or by ``mobilityd.*.perf`` whose creating pid no longer exists."""
+    listing = run(["ip", "netns", "list"], check=False).stdout
+    removed: list[str] = []
+    for line in listing.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        match = _OUR_NAMES.match(name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        alive = os.path.exists(f"/proc/{match.group(1)}")
+        if not alive and run(["ip", "netns", "del", name], check=False).returncode == 0:
+            removed.append(name)
+    return removed
+
+
+_remove_stale_once = functools.cache(remove_stale_namespaces)
 
 
 def unique_ns_name(label: str) -> str:
@@ -321,6 +345,7 @@ class Topology:
 
     def __init__(self) -> None:
         require_tool("ip")
+        _remove_stale_once()
         self.hosts: dict[str, TestHost] = {}
         self.links: list[Link] = []
         _LIVE_TOPOLOGIES.append(self)

@@ -20,6 +20,7 @@ from tests.netns import (
     TestHost,
     Topology,
     build_roaming,
+    remove_stale_namespaces,
     run_in,
     udp_roundtrip,
 )
@@ -144,3 +145,16 @@ def test_roaming_topology_with_emulated_links(topology: Topology) -> None:
     assert isinstance(eth, EmulatedLink)
     eth.set(loss_pct=100)
     assert not udp_roundtrip(roaming.alice, roaming.bob, "10.4.0.2", timeout=0.5)
+
+
+def test_stale_namespaces_of_dead_processes_are_removed() -> None:
+    """A run killed with SIGKILL leaves its namespaces; the next run removes them."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = f"md{dead.pid}n1-alice"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    try:
+        assert stale in remove_stale_namespaces()
+        assert stale not in namespaces()
+    finally:
+        subprocess.run(["ip", "netns", "del", stale], capture_output=True, check=False)
