@@ -16,15 +16,20 @@ Quick start (a fixture gives you an empty topology that is always torn down)::
         alice.add_address("a0", "10.1.0.2/24")            # IPv6: nodad by default
         rtr.add_address("ra", "10.1.0.1/24")
         alice.add_default_route("10.1.0.1")
-        alice.run(["ping", "-c1", "10.1.0.1"])            # runs "on" alice
+        alice.run(["ip", "route", "get", "10.1.0.1"])     # runs "on" alice
         rtr.netem("ra", delay_ms=50, loss_pct=5)          # tc netem on rtr's side
-        # kernels without netem: a userspace-emulated link instead of a veth pair
+        # kernels without sch_netem (this VM's!): NetemUnavailableError above; use a
+        # userspace-emulated link instead of a veth pair (tests/net/linkemu.py)
+        bob = topology.add_host("bob")
         link = topology.connect_emulated(bob, "b0", rtr, "rb", delay_ms=10)
         link.set(loss_pct=10)                              # live change
+        assert udp_roundtrip(alice, bob, "10.2.0.2")      # reachability without ping
 
     def test_roaming(roaming: RoamingTopology) -> None:   # Alice - rtr - Bob(wlan+eth)
         roaming.bob.del_address("b0", roaming.bob_wlan4)
         ...
+    # the same with delay/loss on Bob's links: build_roaming(topology, emulate=True,
+    # delay_ms=10), then roaming.links["b0"].set(loss_pct=10)
 
 To get the fixtures, import them in your test package's ``conftest.py`` (as
 ``tests/net/conftest.py`` does)::
@@ -38,7 +43,9 @@ Interface names are per namespace, so tests may all use ``a0``, ``b0`` ...; only
 namespace names (``TestHost.ns``) are unique. Pass ``host.ns`` to code under test
 (e.g. ``NetlinkWatcher(netns=host.ns)``) or run a process on the host with
 :meth:`TestHost.run` / :meth:`TestHost.popen` (processes started with ``popen`` are
-killed by pid at teardown).
+killed by pid at teardown). Namespaces left by a killed run (its pid is gone) are
+removed when the next run creates its first topology. ``ping`` is not installed on the
+test machines: use :func:`udp_roundtrip`.
 """
 
 from __future__ import annotations
