@@ -138,7 +138,9 @@ def identities(
     ids = ids_in(msg)
     if len(ids) >= 2:
         id_i, id_r = ids[0], ids[1]
-    elif len(ids) == 1 and ids[0] == local_id and known_peer is not None:
+    elif len(ids) == 1 and ids[0] == local_id:
+        if known_peer is None:
+            raise MikeyError("the Initiator is not identified", ErrorType.INVALID_ID)
         id_i, id_r = known_peer, ids[0]
     elif len(ids) == 1:
         id_i, id_r = ids[0], local_id

@@ -229,3 +229,21 @@ def test_transfer_reuses_tgk_csb_and_rand_with_current_rocs() -> None:
     assert moved.context.cs_map == moved_map
     assert moved.context.srtp_master(1) == ctx.srtp_master(1)
     assert moved.context.srtp_master(2) == answer.context.srtp_master(2)
+
+
+def test_lone_id_naming_us_is_idr_and_initiator_must_be_known() -> None:
+    from mobilityd.mikey.payloads import CommonHeader, IdPayload
+    from mobilityd.mikey.session_common import build_maced
+
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    msg = MikeyMessage.parse(initiator.start(NOW, rng()))
+    keys = derive_message_keys(PSK, msg.header.csb_id, msg.require(Rand).rand, 16, 20, 14)
+    payloads = [p for p in msg.payloads if not (isinstance(p, IdPayload) and p.data == ALICE)]
+    header = CommonHeader(msg.header.data_type, msg.header.csb_id, msg.header.cs_map,
+                          v_flag=True)
+    only_idr = build_maced(header, payloads, MacAlg.HMAC_SHA1_160, keys.auth_key)
+    with pytest.raises(MikeyError) as info:
+        Responder(local_id=BOB, psk=PSK).receive(only_idr, NOW)
+    assert info.value.error_type is ErrorType.INVALID_ID
+    answer = Responder(local_id=BOB, psk=PSK, peer_id=ALICE).receive(only_idr, NOW)
+    assert answer.context.peer_id == ALICE
