@@ -176,3 +176,19 @@ async def test_call_and_refer_through_the_proxy_with_record_route(
     alice.act(lambda ua, now: ua.hangup(call_id, now))
     ended = await bob.next_event(ev.CallEnded)
     assert isinstance(ended, ev.CallEnded) and ended.by_peer
+
+
+async def test_refresh_before_expiry_through_the_endpoint_timer(
+        kamailio: Kamailio, endpoints: list[SipEndpoint]) -> None:
+    alice = await open_endpoint("alice", "127.0.0.2", kamailio, TransportKind.UDP)
+    endpoints.append(alice)
+    client = alice.register(registration("alice", expires=10),
+                            (kamailio.ip, kamailio.udp_port))
+    first = await alice.next_event(Registered)
+    assert isinstance(first, Registered) and first.expires == 10
+    # RFC 3261 §10.2.4: refreshed before the 10 s run out (at 5 s here), with the
+    # same Call-ID; the endpoint's one timer drives it.
+    refreshed = await alice.next_event(Registered, timeout=9.5)
+    assert isinstance(refreshed, Registered)
+    assert refreshed.pub_gruu == first.pub_gruu
+    assert client.state is RegistrationState.REGISTERED
