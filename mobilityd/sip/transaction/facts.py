@@ -25,7 +25,7 @@ _VIA_RE = re.compile(
 )
 _BRANCH_RE = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^ \t;,]+)", re.IGNORECASE)
 _RPORT_RE = re.compile(r";[ \t]*rport(?=[ \t]*(?:[;=,]|$))", re.IGNORECASE)
-_CSEQ_RE = re.compile(r"[ \t]*([0-9]{1,10})[ \t]+([A-Za-z0-9.!%*_+`'~-]+)[ \t]*")
+_METHOD_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 
 
 class TopVia(NamedTuple):
@@ -40,6 +40,45 @@ class TopVia(NamedTuple):
 
     @classmethod
     def parse(cls, value: str) -> TopVia:
+        head, _, params = value.partition(";")
+        parts = head.split()
+        if len(parts) == 2 and parts[0].upper().startswith("SIP/2.0/"):
+            fast = cls._fast(parts[0][8:], parts[1], params)
+            if fast is not None:
+                return fast
+        return cls._general(value)
+
+    @classmethod
+    def _fast(cls, transport: str, sent_by: str, params: str) -> TopVia | None:
+        """The common spelling: ``SIP/2.0/UDP host[:port];params`` without LWS."""
+        if sent_by.startswith("["):
+            end = sent_by.find("]")
+            host, port_text = sent_by[: end + 1], sent_by[end + 2 :]
+            if end < 0 or (sent_by[end + 1 : end + 2] not in ("", ":")):
+                return None
+        else:
+            host, _, port_text = sent_by.partition(":")
+        if port_text and not (port_text.isascii() and port_text.isdigit()
+                              and len(port_text) <= 5):
+            return None
+        if not transport or not host:
+            return None
+        branch = None
+        rport = False
+        if params:
+            for param in params.split(";"):
+                name, _, val = param.partition("=")
+                name = name.strip(" \t").lower()
+                if name == "branch":
+                    branch = val.strip(" \t") or None
+                elif name == "rport":
+                    rport = True
+        return cls(transport.upper(), host.lower(), int(port_text) if port_text else None,
+                   branch, rport)
+
+    @classmethod
+    def _general(cls, value: str) -> TopVia:
+        """Any spelling the grammar allows (LWS around ``/`` and ``:``)."""
         match = _VIA_RE.match(value)
         if match is None:
             raise SipParseError("bad Via header: sent-protocol or sent-by")
@@ -52,10 +91,12 @@ class TopVia(NamedTuple):
 
 def parse_cseq(value: str) -> CSeq:
     """CSeq = 1*DIGIT LWS Method (RFC 3261 §20.16), number below 2**31."""
-    match = _CSEQ_RE.fullmatch(value)
-    if match is None or int(match.group(1)) >= 2**31:
+    parts = value.split()
+    if (len(parts) != 2 or not parts[0].isascii() or not parts[0].isdigit()
+            or len(parts[0]) > 10 or int(parts[0]) >= 2**31
+            or _METHOD_RE.fullmatch(parts[1]) is None):
         raise SipParseError("bad CSeq header")
-    return CSeq(int(match.group(1)), match.group(2))
+    return CSeq(int(parts[0]), parts[1])
 
 
 def split_tag(value: str) -> tuple[str, str | None]:

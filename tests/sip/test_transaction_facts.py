@@ -1,0 +1,53 @@
+"""The per-request facts read for matching (RFC 3261 §17.2.3, §20.16, §20.42)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mobilityd.sip.errors import SipParseError
+from mobilityd.sip.headers import CSeq, Via
+from mobilityd.sip.transaction.facts import TopVia, parse_cseq
+
+VIAS = [
+    "SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1-1",
+    "SIP / 2.0 / TCP [2001:db8::1] : 5060 ; rport ; BRANCH = z9hG4bKx",
+    "SIP/2.0/UDP host.example.com;rport=5;received=1.2.3.4",
+    "SIP/2.0/TLS [::1]:5061;branch=z9hG4bKa;rport",
+    "SIP/2.0/UDP Host.Example.COM ;branch=z9hG4bKq",
+    "SIP/2.0/SCTP pc33.atlanta.com;branch=z9hG4bK776asdhds;ttl=1",
+]
+
+
+@pytest.mark.parametrize("value", VIAS)
+def test_top_via_fast_and_general_paths_agree_with_the_full_parser(value: str) -> None:
+    """§20.42 (with LWS allowed around "/" and ":", RFC 4475 §3.1.1.1 style)."""
+    fast = TopVia.parse(value)
+    assert fast == TopVia._general(value)
+    full = Via.parse(value)
+    assert (fast.transport, fast.port, fast.branch) == (full.transport, full.port,
+                                                        full.branch)
+    assert fast.host == full.host.lower() or fast.host == f"[{full.host}]".lower()
+    assert fast.has_rport == ("rport" in {k.lower() for k in full.params})
+
+
+@pytest.mark.parametrize("value", ["", "SIP/2.0/UDP", "garbage;branch=z9hG4bK1"])
+def test_bad_via(value: str) -> None:
+    with pytest.raises(SipParseError):
+        TopVia.parse(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("1 INVITE", CSeq(1, "INVITE")),
+    ("  4711   BYE ", CSeq(4711, "BYE")),
+    ("2147483647 OPTIONS", CSeq(2**31 - 1, "OPTIONS")),
+])
+def test_cseq(value: str, expected: CSeq) -> None:
+    assert parse_cseq(value) == expected
+
+
+@pytest.mark.parametrize("value", ["x INVITE", "1", "2147483648 INVITE", "1 IN VITE",
+                                   "\u00b2 INVITE", "-1 BYE"])
+def test_bad_cseq(value: str) -> None:
+    """§20.16: the number is 32-bit below 2**31 (§8.1.1.5), the method a token."""
+    with pytest.raises(SipParseError):
+        parse_cseq(value)
