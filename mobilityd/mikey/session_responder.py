@@ -18,6 +18,8 @@ from mobilityd.mikey.errors import MikeyError
 from mobilityd.mikey.events import KeyAgreementCompleted
 from mobilityd.mikey.replay import ReplayCache
 from mobilityd.mikey.session_common import identities, parse
+from mobilityd.mikey.session_dh import respond_dh
+from mobilityd.mikey.session_pke import respond_pke
 from mobilityd.mikey.session_policy import PkCredentials, Rng, SessionPolicy
 from mobilityd.mikey.session_psk import respond_psk
 
@@ -70,16 +72,13 @@ class Responder:
             )
             return KeyAgreementCompleted(context, reply)
         if kind == DataType.PK_INIT:
-            from mobilityd.mikey.session_pke import respond_pke  # noqa: PLC0415
-
             if self.pk is None:
                 raise MikeyError("public-key method not configured", ErrorType.INVALID_DT)
-            context, reply = respond_pke(msg, now, self.pk, self.local_id, self.peer_id,
-                                         self.policy, replay)
+            context, reply = respond_pke(
+                msg, now, self.pk, self.local_id, self.peer_id, self.policy, replay
+            )
             return KeyAgreementCompleted(context, reply)
         if kind == DataType.DH_INIT:
-            from mobilityd.mikey.session_dh import respond_dh  # noqa: PLC0415
-
             if self.pk is None:
                 raise MikeyError("DH method not configured", ErrorType.INVALID_DT)
             if rng is None and self.dh_pool is None:
