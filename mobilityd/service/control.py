@@ -1,11 +1,11 @@
 """The control server: a Unix stream socket speaking :mod:`mobilityd.service.protocol`.
 
-One asyncio task per client; each line is answered in order and a bad line never closes
-the connection. ``subscribe`` adds a forwarding task on that connection that streams
-bus events while requests keep being answered. The socket file is created with mode
-0660 (owner and group from the systemd unit); a stale socket left by a crashed daemon is
-replaced, a live one is refused. At most ``max_clients`` connections are served; the
-next one gets a ``busy`` error line and is closed.
+One asyncio task per client (:class:`~mobilityd.service.connection.Connection`); each
+line is answered in order and a bad line never closes the connection. ``subscribe``
+streams bus events on that connection while requests keep being answered. The socket
+file is created with mode 0660 (owner and group from the systemd unit); a stale socket
+left by a crashed daemon is replaced, a live one is refused. At most ``max_clients``
+connections are served; the next one gets a ``busy`` error line and is closed.
 """
 
 from __future__ import annotations
@@ -17,22 +17,12 @@ import os
 import socket
 from pathlib import Path
 
-from mobilityd.service.bus import EventBus, EventsLost, Subscription
+from mobilityd.service.bus import EventBus
+from mobilityd.service.connection import Connection
 from mobilityd.service.dispatch import Dispatcher
 from mobilityd.service.errors import ControlError, ErrorCode
-from mobilityd.service.events import EVENT_NAMES
 from mobilityd.service.logging import log_event
-from mobilityd.service.protocol import (
-    MAX_LINE_BYTES,
-    LineSplitter,
-    Op,
-    Request,
-    RequestError,
-    encode_error,
-    encode_event,
-    encode_result,
-    parse_request,
-)
+from mobilityd.service.protocol import MAX_LINE_BYTES, encode_error
 
 SOCKET_MODE = 0o660
 MAX_CLIENTS = 64
@@ -99,101 +89,13 @@ class ControlServer:
             return
         # The connection runs in a task of our own, awaited with asyncio.wait: cancelling
         # it at shutdown then never surfaces in asyncio's handler-task callback.
-        connection = _Connection(reader, writer, self._dispatcher, self._bus, self._max_line)
+        connection = Connection(reader, writer, self._dispatcher, self._bus, self._max_line)
         task = asyncio.create_task(connection.run())
         self._clients[task] = writer
         try:
             await asyncio.wait({task})
         finally:
             self._clients.pop(task, None)
-
-
-class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 dispatcher: Dispatcher, bus: EventBus, max_line: int) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._dispatcher = dispatcher
-        self._bus = bus
-        self._splitter = LineSplitter(max_line)
-        self._write_lock = asyncio.Lock()
-        self._subscription: Subscription | None = None
-        self._forwarder: asyncio.Task[None] | None = None
-
-    async def run(self) -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                while data := await self._reader.read(65536):
-                    for item in self._splitter.feed(data):
-                        if isinstance(item, RequestError):
-                            await self._send(item.reply())
-                        else:
-                            await self._answer(item, group)
-                if self._forwarder is not None:
-                    self._forwarder.cancel()  # end of input ends the stream too
-        except* ConnectionError:
-            pass  # the client went away; nothing to answer
-        finally:
-            if self._subscription is not None:
-                self._subscription.close()
-            self._writer.close()
-            with contextlib.suppress(ConnectionError):
-                await self._writer.wait_closed()
-
-    async def _answer(self, line: bytes, group: asyncio.TaskGroup) -> None:
-        request_id: int | None = None
-        try:
-            request = parse_request(line)
-            request_id = request.id
-            log_event(_log, logging.DEBUG, "control.request", call=request.args.get("call"),
-                      op=request.op.value, id=request.id,
-                      **{k: v for k, v in request.args.items() if k != "call"})
-            if request.op is Op.SUBSCRIBE:
-                reply = self._subscribe(request, group)
-            else:
-                reply = encode_result(request.id, await self._dispatcher.handle(request))
-        except RequestError as exc:
-            log_event(_log, logging.DEBUG, "control.bad_request", code=exc.code.value,
-                      field=exc.field)
-            reply = exc.reply()
-        except ControlError as exc:
-            log_event(_log, logging.DEBUG, "control.refused", id=request_id,
-                      code=exc.code.value, field=exc.field)
-            reply = encode_error(request_id, exc)
-        except Exception as exc:  # a bug must not kill the connection or the daemon
-            _log.exception("control request failed: %s", type(exc).__name__)
-            reply = encode_error(request_id, ControlError(
-                ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}"))
-        await self._send(reply)
-
-    def _subscribe(self, request: Request, group: asyncio.TaskGroup) -> bytes:
-        names = request.args.get("events")
-        if names is not None:
-            unknown = sorted(set(names) - EVENT_NAMES)
-            if unknown:
-                raise ControlError(ErrorCode.BAD_REQUEST,
-                                   f"unknown event name {unknown[0]!r} "
-                                   f"(known: {', '.join(sorted(EVENT_NAMES))})", "events")
-        if self._subscription is not None:
-            raise ControlError(ErrorCode.REFUSED, "this connection is already subscribed")
-        self._subscription = self._bus.subscribe(names)
-        self._forwarder = group.create_task(self._forward(self._subscription))
-        return encode_result(request.id, {"subscribed": sorted(names or EVENT_NAMES)})
-
-    async def _forward(self, sub: Subscription) -> None:
-        while True:
-            item = await sub.next()
-            if isinstance(item, EventsLost):
-                line = encode_event("events-lost", 0, {"count": item.count})
-            else:
-                seq, event = item
-                line = encode_event(event.wire_name(), seq, event.to_json())
-            await self._send(line)
-
-    async def _send(self, line: bytes) -> None:
-        async with self._write_lock:
-            self._writer.write(line)
-            await self._writer.drain()
 
 
 def _remove_stale_socket(path: Path) -> None:

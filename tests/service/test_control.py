@@ -213,3 +213,23 @@ async def test_close_with_connected_clients_is_clean(
     assert await subscribed.reader.read() == b""
     assert server.client_count == 0 and bus.subscriber_count == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_flooded_connection_reports_lost_events(
+        served: tuple[ControlServer, EventBus]) -> None:
+    from mobilityd.service.connection import OUTBOUND_LINES
+
+    server, bus = served
+    client = await Client.connect(server.path)
+    assert (await client.ask(id=1, op="subscribe"))["ok"] is True
+    event = ConfigReloaded(ok=True, restart_required=(), error=None)
+    for _ in range(OUTBOUND_LINES + 1000):  # synchronous: the writer cannot run meanwhile
+        bus.publish(event)
+    seqs = [(await client.line())["seq"] for _ in range(OUTBOUND_LINES)]
+    assert seqs == list(range(1, OUTBOUND_LINES + 1))
+    assert await client.line() == {"v": 1, "event": "events-lost", "seq": 0,
+                                   "data": {"count": 1000}}
+    bus.publish(event)
+    assert (await client.line())["seq"] == OUTBOUND_LINES + 1001
+    assert (await client.ask(id=2, op="status"))["ok"] is True
+    await client.close()

@@ -38,6 +38,7 @@ class InMemoryCalls:
 
     def reconfigure(self, config: Config) -> None:
         self.config = config
+        self.log.append(("reconfigure", (config.identity.uri,)))
 
     def _call(self, call: str) -> dict[str, Any]:
         if call not in self.calls:
