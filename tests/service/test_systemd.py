@@ -207,6 +207,8 @@ for path in ("/etc/mobilityd-probe", os.environ["ETC"] + "/probe", "/var/lib/pro
         assert (sock_stat.st_uid, oct(sock_stat.st_mode & 0o777)) == (uid, "0o660")
         status = ask(base / "run" / "control.sock", op="status")
         assert status["ok"] is True and status["result"]["pid"] == pid
+        # netlink (AF_NETLINK) works under the restrictions: the first dump was read
+        assert status["result"]["network"]["available"] is True, status["result"]["network"]
         os.kill(pid, signal.SIGHUP)
         assert notify.wait_for("READY", "1")
         assert ask(base / "run" / "control.sock", op="status")["result"]["reloads"] == 1
