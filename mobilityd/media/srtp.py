@@ -142,12 +142,15 @@ class SrtpSession:
         for ssrc in ssrcs:
             self.add_stream(ssrc)
 
-    def _policy(self, ssrc_type: int, ssrc: int = 0) -> pylibsrtp.Policy:
+    def _policy(
+        self, ssrc_type: int, ssrc: int = 0, keys: SrtpKeys | None = None
+    ) -> pylibsrtp.Policy:
+        keys = keys or self.keys
         policy = pylibsrtp.Policy(
-            key=self.keys.master_key + self.keys.master_salt,
+            key=keys.master_key + keys.master_salt,
             ssrc_type=ssrc_type,
             ssrc_value=ssrc,
-            srtp_profile=int(self.keys.suite),
+            srtp_profile=int(keys.suite),
         )
         if self._window is not None:
             policy.window_size = self._window
@@ -155,13 +158,17 @@ class SrtpSession:
 
     # -- streams and ROC ---------------------------------------------------------------
 
-    def add_stream(self, ssrc: int, roc: int = 0) -> None:
-        """Create the libsrtp stream for ``ssrc`` now (optionally at ROC ``roc``)."""
+    def add_stream(self, ssrc: int, roc: int = 0, keys: SrtpKeys | None = None) -> None:
+        """Create the libsrtp stream for ``ssrc`` now (optionally at ROC ``roc``), keyed
+        with ``keys`` if this SSRC has its own crypto session (RFC 3830 §6.1.1 CS ID map:
+        one key per SSRC), else with the session's keys."""
         if not 0 <= ssrc <= 0xFFFFFFFF:
             raise SrtpConfigError(f"SSRC {ssrc} out of 32-bit range")
         if ssrc not in self._streams:
             try:
-                self._session.add_stream(self._policy(pylibsrtp.Policy.SSRC_SPECIFIC, ssrc))
+                self._session.add_stream(
+                    self._policy(pylibsrtp.Policy.SSRC_SPECIFIC, ssrc, keys)
+                )
             except pylibsrtp.Error as exc:
                 raise SrtpConfigError(f"libsrtp refused stream {ssrc:#010x}: {exc}") from exc
             self._streams[ssrc] = StreamCounters(ssrc)
