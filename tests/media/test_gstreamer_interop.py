@@ -77,3 +77,26 @@ def test_srtpdec_rejects_wrong_roc() -> None:
     keys = SrtpKeys(bytes(range(16)), bytes(range(14)))
     _, protected = protected_tone(keys, 3)
     assert srtpdec(keys, 0, protected[:4]) == []
+
+
+def test_srtpdec_with_mikey_derived_keys() -> None:
+    """Keys from a MIKEY PSK exchange (RFC 3830 §4.1.3 TEK/salt derivation), stream at the
+    CS ID map's ROC 3: srtpdec given the same master key/salt and ROC decrypts it."""
+    import random
+
+    from mobilityd.media.keying import keys_for_crypto_session, session_for
+    from mobilityd.mikey.payloads import SrtpCsEntry
+    from mobilityd.mikey.session import PskInitiator, Responder
+
+    psk, now = bytes(range(32)), 1_800_000_000.0
+    initiator = PskInitiator(psk=psk, local_id=b"sip:a@x", peer_id=b"sip:b@x",
+                             cs_map=[SrtpCsEntry(0, SSRC, 3)])
+    done = Responder(local_id=b"sip:b@x", psk=psk).receive(
+        initiator.start(now, random.Random(1).randbytes), now, random.Random(2).randbytes)
+    assert done.reply is not None
+    context = initiator.receive_response(done.reply, now)
+    sender = session_for(context, Direction.OUTBOUND, [SSRC])
+    tone = ToneGenerator(1000, 0.5)
+    plain = [build_rtp(0, n, n * 160, SSRC, g711.encode(tone.read_frame())) for n in range(8)]
+    protected = [sender.protect(p) for p in plain]
+    assert srtpdec(keys_for_crypto_session(context, 1), 3, protected) == plain
