@@ -12,9 +12,9 @@ Reproduced, as root, with util-linux only:
 - ``ProtectSystem=strict``: a private mount namespace where every system mount is
   remounted read-only and only the runtime/state directories are bind-mounted writable;
 - ``PrivateTmp=yes``: fresh tmpfs on /tmp and /var/tmp; ``ProtectHome=yes``: empty
-  tmpfs on /home and /root, except that the directory holding the test interpreter
-  (e.g. pyenv's ``/root/.pyenv``) is bind-mounted back read-only, since a packaged
-  install runs from /usr;
+  tmpfs on /home and /root, except that the directories holding the test interpreter,
+  virtualenv and checkout (e.g. pyenv's ``/root/.pyenv``) are bind-mounted back
+  read-only, since a packaged install runs from /usr;
 - ``ProtectKernelTunables=yes``: /proc/sys and /sys read-only;
 - ``MemoryDenyWriteExecute=yes``: ``prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN)``
   (Linux >= 6.3), set by :data:`MDWE_PRELUDE` before the daemon is imported.
@@ -96,36 +96,48 @@ def unit_syscalls() -> list[str]:
     return sorted(allowed)
 
 
-def _interpreter_home_dir() -> str | None:
-    """``/root/.pyenv`` if the test interpreter lives in a home that ProtectHome hides."""
-    for prefix in (os.path.realpath(sys.base_prefix), os.path.realpath(sys.executable)):
-        parts = Path(prefix).parts  # ('/', 'root', '.pyenv', ...)
-        if len(parts) > 2 and parts[1] == "root":
-            return str(Path(*parts[:3]))
-        if len(parts) > 3 and parts[1] == "home":
-            return str(Path(*parts[:4]))
-    return None
+def _home_dirs_to_keep() -> list[str]:
+    """Directories under /root or /home that the test needs although ProtectHome hides
+    homes: the interpreter (e.g. pyenv's ``/root/.pyenv``), the virtualenv, the
+    checkout. A packaged install runs from /usr and needs none of them."""
+    repo = Path(__file__).resolve().parents[2]
+    keep: list[str] = []
+    for path in (sys.base_prefix, sys.prefix, sys.executable, str(repo)):
+        parts = Path(os.path.realpath(path)).parts  # ('/', 'root', '.pyenv', ...)
+        depth = {"root": 3, "home": 4}.get(parts[1] if len(parts) > 1 else "", 0)
+        if depth and len(parts) >= depth:
+            top = str(Path(*parts[:depth]))
+            if top not in keep:
+                keep.append(top)
+    return keep
 
 
 def restricted_argv(python_code: str, writable: Sequence[Path], uid: int, gid: int,
                     *, extra_env: dict[str, str] | None = None,
                     seccomp_list: Path | None = None, stash_dir: Path) -> list[str]:
-    """``unshare ... setpriv ... [seccomp_exec] python -c CODE`` (see the module doc)."""
+    """``unshare ... setpriv ... [seccomp_exec] python -c CODE`` (see the module doc).
+
+    ``stash_dir``: an empty root-owned directory outside the homes, used to carry the
+    kept directories (see :func:`_home_dirs_to_keep`) across the homes' tmpfs."""
     steps: list[str] = []
     hidden = [d for d in ("/home", "/root") if os.path.isdir(d)]
-    keep = _interpreter_home_dir()
-    if keep is not None:  # ProtectHome hides it, but the test interpreter lives there
-        stash = str(stash_dir)
-        steps += [f"mount --bind {shlex.quote(keep)} {shlex.quote(stash)}"]
+    keep = _home_dirs_to_keep()
+    stashes = [stash_dir / str(index) for index in range(len(keep))]
+    for kept, stash in zip(keep, stashes, strict=True):
+        steps += [f"mkdir -p {shlex.quote(str(stash))}",
+                  f"mount --bind {shlex.quote(kept)} {shlex.quote(str(stash))}"]
     for home in hidden:
-        if keep is not None and keep.startswith(home + "/"):
-            steps += [f"mount -t tmpfs -o mode=0755 tmpfs {home}",
-                      f"mkdir -p {shlex.quote(keep)}",
-                      f"mount --bind {shlex.quote(str(stash_dir))} {shlex.quote(keep)}",
-                      f"mount -o remount,bind,ro {shlex.quote(keep)}",
-                      f"mount -o remount,ro {home}"]
-        else:
+        inside = [(k, st) for k, st in zip(keep, stashes, strict=True)
+                  if k.startswith(home + "/")]
+        if not inside:
             steps.append(f"mount -t tmpfs -o mode=000,ro tmpfs {home}")
+            continue
+        steps.append(f"mount -t tmpfs -o mode=0755 tmpfs {home}")
+        for kept, stash in inside:
+            steps += [f"mkdir -p {shlex.quote(kept)}",
+                      f"mount --bind {shlex.quote(str(stash))} {shlex.quote(kept)}",
+                      f"mount -o remount,bind,ro {shlex.quote(kept)}"]
+        steps.append(f"mount -o remount,ro {home}")
     steps += [f"mount -o remount,bind,ro {shlex.quote(m)} 2>/dev/null || true"
               for m in _mounts() if m not in hidden]
     steps += ["mount -o remount,bind,ro /proc/sys 2>/dev/null || mount --bind -o ro "
