@@ -336,13 +336,10 @@ class _MessageAccessors:
         return [AuthCredentials.parse(v) for v in self.headers.get_all("Proxy-Authorization")]
 
     def _head_and_body(self, start_line: str) -> bytes:
-        parts = [start_line]
-        for name, key, value in self.headers._items:
-            if key != "content-length":
-                parts.append(f"{name}: {value}")
-        parts.append(f"Content-Length: {len(self.body)}")
-        parts.append("\r\n")
-        return "\r\n".join(parts).encode("utf-8", "surrogateescape") + self.body
+        lines = [start_line]
+        lines += [f"{n}: {v}" for n, k, v in self.headers._items if k != "content-length"]
+        lines.append(f"Content-Length: {len(self.body)}\r\n\r\n")
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
 
 
 @dataclass(eq=True)
@@ -455,26 +452,45 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
         raise SipParseError("bare CR or LF in header section")
     start_line = lines[0]
     is_response = start_line[:4].upper() == "SIP/"
-    method = "" if is_response else start_line.split(" ", 1)[0]
-    raw: list[tuple[str, str]] | None = None
     try:
-        raw = _header_fields(lines, limits)
         if len(data) > limits.max_message_size:
             raise SipParseError("message too large", StatusCode.MESSAGE_TOO_LARGE)
-        return _build(
-            start_line,
-            raw=raw,
-            body=body,
-            limits=limits,
-            datagram=datagram,
-            is_response=is_response,
-        )
+        if len(lines) - 1 > limits.max_headers:
+            raise SipParseError("too many header fields")
+        if "\r\n " in head or "\r\n\t" in head:
+            lines = _unfold(lines, limits)
+        items, grouped = _header_fields(lines, limits)
+        headers = Headers._from_normalised(items)
+        body = _frame_body(grouped.get("content-length"), body, limits, datagram)
+        if is_response:
+            message: Request | Response = _response(start_line, headers, body)
+        else:
+            message = _request(start_line, headers, body, limits)
+        _check_core_headers(message, grouped, limits)
+        return message
     except SipParseError as exc:
+        method = "" if is_response else start_line.split(" ", 1)[0]
         if is_response or method == "ACK" or not g.TOKEN_RE.fullmatch(method):
             raise  # RFC 3261 §17.1.3/§18.1.2: a broken response is dropped; never answer ACK
-        if raw is None:
-            raw = _lenient_header_fields(lines, limits)
+        raw = _lenient_header_fields(lines, limits)
         raise exc.with_partial(_partial(method, raw)) from None
+
+
+def _unfold(lines: list[str], limits: ParseLimits) -> list[str]:
+    """Join continuation lines to their field, folding LWS to one SP (RFC 3261 §7.3.1)."""
+    out = [lines[0]]
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if len(out) == 1:
+                raise SipParseError("continuation line before the first header field")
+            folded = line.strip(" \t")
+            if folded:
+                out[-1] = out[-1].rstrip(" \t") + " " + folded
+            if len(out[-1]) > limits.max_header_line:
+                raise SipParseError("header field too long")
+        else:
+            out.append(line)
+    return out
 
 
 def _name_info(name: str) -> tuple[str, str, bool]:
@@ -491,32 +507,52 @@ for _lower, _canon in CANONICAL_NAMES.items():
         _NAME_INFO[_form] = _name_info(_canon)
 
 
-def _header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[str, str]]:
-    """Unfold and split ``field-name HCOLON field-value`` lines (RFC 3261 §7.3.1)."""
-    if len(lines) - 1 > limits.max_headers:
-        raise SipParseError("too many header fields")
-    fields: list[tuple[str, str]] = []
+_CORE_KEYS = frozenset(
+    {"via", "from", "to", "call-id", "cseq", "max-forwards", "contact", "content-length"}
+)
+
+
+def _header_fields(
+    lines: list[str], limits: ParseLimits
+) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
+    """Split unfolded ``field-name HCOLON field-value`` lines (RFC 3261 §7.3.1) into
+    (canonical name, key, value) entries, list fields one element each, and group the
+    values of the fields `_check_core_headers` needs."""
+    items: list[tuple[str, str, str]] = []
+    append = items.append
+    grouped: dict[str, list[str]] = {}
     max_line = limits.max_header_line
+    check_length = sum(map(len, lines)) > max_line
+    core = _CORE_KEYS
     for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
-            if not fields:
-                raise SipParseError("continuation line before the first header field")
-            name, value = fields[-1]
-            folded = line.strip(" \t")
-            value = f"{value} {folded}" if value else folded
-            if len(value) > limits.max_header_line:
-                raise SipParseError(f"{name} header field too long")
-            fields[-1] = (name, value)
-            continue
-        if len(line) > max_line:
+        if check_length and len(line) > max_line:
             raise SipParseError("header field too long")
         name, colon, value = line.partition(":")
-        if name not in _NAME_INFO:
+        info = _NAME_INFO.get(name)
+        if info is None or not colon:
             name = name.rstrip(" \t")
-            if not colon or (name not in _NAME_INFO and not g.TOKEN_RE.fullmatch(name)):
+            if not colon or not g.TOKEN_RE.fullmatch(name):
                 raise SipParseError(f"malformed header field line {line[:40]!r}")
-        fields.append((name, value.strip(" \t")))
-    return fields
+            info = _NAME_INFO.get(name) or _name_info(name)
+        canon, key, is_list = info
+        value = value.strip(" \t")
+        if not is_list or ("," not in value and value):
+            append((canon, key, value))
+            if key in core:
+                found = grouped.get(key)
+                if found is None:
+                    grouped[key] = [value]
+                else:
+                    found.append(value)
+            continue
+        for element in g.split_top_level(value, ","):
+            stripped = element.strip(" \t")
+            if not stripped:
+                raise SipParseError(f"empty element in {canon} header")
+            append((canon, key, stripped))
+            if key in core:
+                grouped.setdefault(key, []).append(stripped)
+    return items, grouped
 
 
 def _lenient_header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[str, str]]:
@@ -551,44 +587,10 @@ def _partial(method: str, raw: list[tuple[str, str]]) -> PartialMessage | None:
     return PartialMessage(method, Headers(kept))
 
 
-def _build(
-    start_line: str,
-    *,
-    raw: list[tuple[str, str]],
-    body: bytes,
-    limits: ParseLimits,
-    datagram: bool,
-    is_response: bool,
-) -> Request | Response:
-    items: list[tuple[str, str, str]] = []
-    append = items.append
-    for name, value in raw:
-        info = _NAME_INFO.get(name)
-        if info is None:
-            canon, key, is_list = _name_info(name)
-        else:
-            canon, key, is_list = info
-        if not is_list or ("," not in value and value):
-            append((canon, key, value))
-        else:
-            for element in g.split_top_level(value, ","):
-                stripped = element.strip(" \t")
-                if not stripped:
-                    raise SipParseError(f"empty element in {canon} header")
-                append((canon, key, stripped))
-    headers = Headers._from_normalised(items)
-    body = _frame_body(headers, body, limits, datagram)
-    if is_response:
-        message: Request | Response = _response(start_line, headers, body)
-    else:
-        message = _request(start_line, headers, body, limits)
-    _check_core_headers(message, limits)
-    return message
-
-
-def _frame_body(headers: Headers, body: bytes, limits: ParseLimits, datagram: bool) -> bytes:
+def _frame_body(
+    values: list[str] | None, body: bytes, limits: ParseLimits, datagram: bool
+) -> bytes:
     """Content-Length framing (RFC 3261 §18.3, §20.14; RFC 4475 §3.1.2.2, §3.1.2.3)."""
-    values = [value for _, key, value in headers._items if key == "content-length"]
     if not values:
         if not datagram and body:
             raise SipParseError("missing Content-Length on a stream transport")
@@ -653,17 +655,12 @@ def _response(start_line: str, headers: Headers, body: bytes) -> Response:
     return Response(int(code), reason, headers, body)
 
 
-_CORE_KEYS = frozenset({"via", "from", "to", "call-id", "cseq", "max-forwards", "contact"})
-
-
-def _check_core_headers(message: Request | Response, limits: ParseLimits) -> None:
+def _check_core_headers(
+    message: Request | Response, grouped: dict[str, list[str]], limits: ParseLimits
+) -> None:
     """Parse the fields transactions depend on (RFC 3261 §8.1.1, §8.2, §16.3), in a
     fixed order so that the reason names the first problem of RFC 4475's lists; the
     typed values are kept for the accessors."""
-    grouped: dict[str, list[str]] = {}
-    for _, key, value in message.headers._items:
-        if key in _CORE_KEYS:
-            grouped.setdefault(key, []).append(value)
     vias = grouped.get("via")
     if not vias:
         raise SipParseError("missing Via header")
