@@ -380,3 +380,22 @@ def test_every_prefix_raises_only_the_typed_error(name: str) -> None:
     for cut in range(0, len(data), max(1, len(data) // 60)):
         with contextlib.suppress(SipParseError):
             parse_message(data[:cut])
+
+
+# ------------------------------------------------------------- the same over a stream
+
+
+def test_3_1_2_2_clerr_over_a_stream_waits_for_the_rest() -> None:
+    # "If this message arrived over a stream-based transport ... wait for more data."
+    framer = StreamFramer()
+    assert framer.feed(load("clerr")) == []
+    assert not framer.broken and framer.buffered == len(load("clerr"))
+
+
+@pytest.mark.parametrize("name", ["ncl", "mcl01"])
+def test_framing_errors_close_the_stream(name: str) -> None:
+    # RFC 4475 §3.1.2.3 and §3.3.9: over TCP the framing error is not recoverable.
+    framer = StreamFramer()
+    with pytest.raises(SipParseError) as info:
+        framer.feed(load(name))
+    assert info.value.status == 400 and framer.broken
