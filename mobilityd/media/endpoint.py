@@ -23,7 +23,6 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from mobilityd.media.errors import MediaLocalError, SrtpError, SrtpReplayError
 from mobilityd.media.events import (
@@ -33,18 +32,13 @@ from mobilityd.media.events import (
     LocalAddressChanged,
     MediaEvent,
     RemoteAddressConfirmed,
-    RemoteAddressProposed,
-    UnconfirmedSourceSeen,
 )
+from mobilityd.media.routability import ReturnRoutabilityGate
 from mobilityd.media.rtp import RTCP_MUX_FIRST, RTCP_MUX_LAST, RTP_VERSION
 from mobilityd.media.srtp import SrtpSession
 from mobilityd.media.udp import UdpChannel
 
 _PAIR_ATTEMPTS = 64
-_UNCONFIRMED_REPORT_LIMIT = 16
-#: How long an authenticated packet from a new address counts as proof for a later
-#: proposal: 64*T1 = 32 s, the life of the re-INVITE transaction (RFC 3261 §17.1.1.2).
-DEFAULT_PROOF_LIFETIME = 32.0
 
 
 class EndpointCounters:
@@ -70,13 +64,6 @@ class EndpointCounters:
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
-
-
-@dataclass(frozen=True, slots=True)
-class _Proposal:
-    rtp: Address | None
-    rtcp: Address | None
-    any_source: bool
 
 
 def _family(ip: str) -> socket.AddressFamily:
@@ -154,17 +141,12 @@ class MediaEndpoint:
         self.counters = EndpointCounters()
         self._local_ip = local_ip
         self._requested_port = local_port
-        self._remote_rtp: Address | None = None
-        self._remote_rtcp: Address | None = None
-        self._proposal: _Proposal | None = None
+        self.gate = ReturnRoutabilityGate(rtcp_mux=rtcp_mux)
         self._rtp_channel: UdpChannel | None = None
         self._rtcp_channel: UdpChannel | None = None
         self._local_rtp: Address | None = None
         self._local_rtcp: Address | None = None
         self._seen_ssrcs: set[int] = set()
-        self._unconfirmed_reported: set[Address] = set()
-        self._recent_unconfirmed: tuple[Address, bool, float] | None = None
-        self.proof_lifetime = DEFAULT_PROOF_LIFETIME
         self._loop: asyncio.AbstractEventLoop | None = None
         if remote_rtp is not None:
             self.set_remote(remote_rtp, remote_rtcp)
@@ -185,52 +167,38 @@ class MediaEndpoint:
 
     @property
     def remote_rtp(self) -> Address | None:
-        return self._remote_rtp
+        return self.gate.remote_rtp
 
     @property
     def remote_rtcp(self) -> Address | None:
-        return self._remote_rtcp
+        return self.gate.remote_rtcp
 
     @property
     def pending_remote(self) -> Address | None:
         """The proposed remote RTP address still waiting for an authenticated packet."""
-        return None if self._proposal is None else self._proposal.rtp
+        return None if self.gate.proposal is None else self.gate.proposal.rtp
 
-    def _default_rtcp(self, rtp: Address) -> Address:
-        return rtp if self.rtcp_mux else (rtp[0], rtp[1] + 1)
+    @property
+    def proof_lifetime(self) -> float:
+        return self.gate.proof_lifetime
+
+    @proof_lifetime.setter
+    def proof_lifetime(self, seconds: float) -> None:
+        self.gate.proof_lifetime = seconds
 
     def set_remote(self, rtp: Address, rtcp: Address | None = None) -> None:
         """Set where we send, from the initial offer/answer (signalling-trusted)."""
-        self._remote_rtp = rtp
-        self._remote_rtcp = rtcp or self._default_rtcp(rtp)
+        self.gate.set_remote(rtp, rtcp)
 
     def propose_remote(
         self, rtp: Address | None, rtcp: Address | None = None, *, any_source: bool = False
     ) -> None:
         """A verified move (e.g. MIKEY update, RFC 3830 §4.5) says the peer now lives at
-        ``rtp``/``rtcp``. We keep sending to the old address until an authenticated packet
-        comes from the candidate. With ``any_source`` the candidate is wherever the next
-        authenticated packet from a new address comes from (the SDP ``c=`` line is not
-        integrity-protected by MIKEY, so it is only a hint).
-
-        Either order works: if an authenticated packet from a qualifying new address
-        arrived within the last ``proof_lifetime`` seconds (the moving side sends from its
-        new address at once, often before its re-INVITE arrives), the move is confirmed
-        now. Each proposal is consumed by one confirmation."""
-        if rtp is None and not any_source:
-            raise MediaLocalError("propose_remote needs an address or any_source=True")
-        rtcp_address = rtcp or (self._default_rtcp(rtp) if rtp is not None else None)
-        proposal = _Proposal(rtp, rtcp_address, any_source)
-        self._proposal = proposal
-        self._emit(RemoteAddressProposed(rtp, rtcp_address))
-        recent = self._recent_unconfirmed
-        if recent is not None and self._now() - recent[2] <= self.proof_lifetime:
-            source, by_rtcp, _ = recent
-            wanted = proposal.rtcp if by_rtcp else proposal.rtp
-            if source == wanted:
-                self._confirm(source, rtcp=by_rtcp, rtp=proposal.rtp, rtcp_address=proposal.rtcp)
-            elif any_source and source not in (self._remote_rtp, self._remote_rtcp):
-                self._confirm(source, rtcp=by_rtcp, rtp=None, rtcp_address=None)
+        ``rtp``/``rtcp``: see :class:`ReturnRoutabilityGate` (sending changes only after
+        an authenticated packet from the candidate, in either order; with ``any_source``
+        the SDP address is only a hint and the authenticated source decides)."""
+        for event in self.gate.propose(rtp, rtcp, any_source=any_source, now=self._now()):
+            self._emit(event)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -297,7 +265,7 @@ class MediaEndpoint:
         channel = self._rtp_channel
         if channel is None:
             raise MediaLocalError("send_rtp() on a closed endpoint")
-        remote = self._remote_rtp
+        remote = self.gate.remote_rtp
         if remote is None:
             self.counters.dropped_no_remote += 1
             return False
@@ -312,7 +280,7 @@ class MediaEndpoint:
         channel = self._rtp_channel
         if channel is None:
             raise MediaLocalError("send on a closed endpoint")
-        remote = self._remote_rtp
+        remote = self.gate.remote_rtp
         if remote is None:
             self.counters.dropped_no_remote += 1
             return False
@@ -326,7 +294,7 @@ class MediaEndpoint:
         channel = self._rtcp_channel or self._rtp_channel
         if channel is None:
             raise MediaLocalError("send_rtcp() on a closed endpoint")
-        remote = self._remote_rtcp
+        remote = self.gate.remote_rtcp
         if remote is None:
             self.counters.dropped_no_remote += 1
             return False
@@ -362,7 +330,7 @@ class MediaEndpoint:
         if ssrc not in self._seen_ssrcs:
             self._seen_ssrcs.add(ssrc)
             self._emit(FirstPacketReceived(ssrc, source, self._now()))
-        if source != self._remote_rtp:
+        if source != self.gate.remote_rtp:
             self._authenticated_from(source, rtcp=False)
         if self.on_rtp is not None:
             self.on_rtp(plain, source)
@@ -381,7 +349,7 @@ class MediaEndpoint:
                 return
             plain = data
         self.counters.rtcp_received += 1
-        if source != self._remote_rtcp:
+        if source != self.gate.remote_rtcp:
             self._authenticated_from(source, rtcp=True)
         if self.on_rtcp is not None:
             self.on_rtcp(plain, source)
@@ -398,44 +366,11 @@ class MediaEndpoint:
 
     def _authenticated_from(self, source: Address, *, rtcp: bool) -> None:
         """An authenticated packet from ``source``, which is not where we send."""
-        proposal = self._proposal
-        if self._remote_rtp is None and proposal is None:
-            # Nothing known yet: latch onto the first authenticated source (RFC 4961).
-            self._confirm(source, rtcp=rtcp, rtp=None, rtcp_address=None)
-            return
-        if proposal is not None:
-            wanted = proposal.rtcp if rtcp else proposal.rtp
-            if source == wanted:
-                self._confirm(source, rtcp=rtcp, rtp=proposal.rtp, rtcp_address=proposal.rtcp)
-                return
-            if proposal.any_source and source not in (self._remote_rtp, self._remote_rtcp):
-                self._confirm(source, rtcp=rtcp, rtp=None, rtcp_address=None)
-                return
-        self.counters.unconfirmed_source += 1
-        self._recent_unconfirmed = (source, rtcp, self._now())
-        if (
-            source not in self._unconfirmed_reported
-            and len(self._unconfirmed_reported) < _UNCONFIRMED_REPORT_LIMIT
-        ):
-            self._unconfirmed_reported.add(source)
-            self._emit(UnconfirmedSourceSeen(source, rtcp))
-
-    def _confirm(
-        self, source: Address, *, rtcp: bool, rtp: Address | None, rtcp_address: Address | None
-    ) -> None:
-        if rtp is None or rtcp_address is None:
-            if rtcp:
-                rtcp_address = source
-                rtp = source if self.rtcp_mux else (source[0], source[1] - 1)
-            else:
-                rtp = source
-                rtcp_address = self._default_rtcp(source)
-        previous = self._remote_rtp
-        self._remote_rtp, self._remote_rtcp = rtp, rtcp_address
-        self._proposal = None
-        self._recent_unconfirmed = None
-        self._unconfirmed_reported.clear()
-        self._emit(RemoteAddressConfirmed(previous, rtp, rtcp_address, rtcp, self._now()))
+        events = self.gate.authenticated(source, rtcp=rtcp, now=self._now())
+        if not events or not isinstance(events[0], RemoteAddressConfirmed):
+            self.counters.unconfirmed_source += 1
+        for event in events:
+            self._emit(event)
 
     def _now(self) -> float:
         return self._loop.time() if self._loop is not None else 0.0
