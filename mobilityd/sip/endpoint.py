@@ -133,6 +133,8 @@ class SipEndpoint:
         """Stop the timer and close the transport (engine state is dropped)."""
         if self._timer is not None:
             self._timer.cancel()
+        for task in list(self._recoveries):
+            task.cancel()
         transport, self._transport = self._transport, None
         if isinstance(transport, UdpTransport):
             transport.close()

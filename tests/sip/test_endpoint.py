@@ -182,3 +182,40 @@ def test_received_and_rport_rules(via: str, received: str | None, rport: int | N
     assert top.rport == rport
     assert top.branch == "z9hG4bK1"
     assert [v.host for v in request.vias][1:] == ["10.9.9.9"]  # lower Vias untouched
+
+
+async def test_garbage_never_breaks_the_endpoint() -> None:
+    """Random and truncated datagrams are rejected or answered; the endpoint keeps
+    serving (a valid OPTIONS still gets its 200 afterwards)."""
+    import random
+
+    bob = await SipEndpoint.open(config("bob", "127.0.0.1", TransportKind.UDP), os.urandom)
+    loop = asyncio.get_running_loop()
+    answers: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            answers.put_nowait(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+    valid = (b"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n"
+             b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-live;rport\r\n"
+             b"From: <sip:x@y>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: live\r\n"
+             b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    generator = random.Random(4475)
+    try:
+        for cut in range(0, len(valid), 7):
+            transport.sendto(valid[:cut] + b"\r\n", bob.local_address)
+        for _ in range(200):
+            junk = bytes(generator.randrange(256) for _ in range(generator.randrange(1, 400)))
+            transport.sendto(junk, bob.local_address)
+        transport.sendto(valid, bob.local_address)
+        async with asyncio.timeout(10):
+            while True:
+                answer = await answers.get()
+                if b"Call-ID: live" in answer and answer.startswith(b"SIP/2.0 200 "):
+                    break
+        assert bob.messages_rejected > 0
+    finally:
+        transport.close()
+        await bob.close()
