@@ -42,6 +42,7 @@ class Upcall(NamedTuple):
     message: Request | Response | None
     source: Addr | None = None
     facts: RequestFacts | None = None  # for ACKs
+    owner: object = None  # the transaction's TU owner when the upcall was made
 
 
 TxKey = tuple[object, ...]
@@ -228,16 +229,16 @@ class TransactionLayer:
     # --- upcalls (called by Transaction) --------------------------------------------
 
     def upcall_response(self, tx: Transaction, message: Request | Response | None) -> None:
-        self.upcalls.append(Upcall(UpcallKind.RESPONSE, tx, message))
+        self.upcalls.append(Upcall(UpcallKind.RESPONSE, tx, message, None, None, tx.owner))
 
     def upcall_ack(self, tx: Transaction, message: Request | Response | None) -> None:
         self.upcalls.append(Upcall(UpcallKind.ACK, tx, message, None, self._ack_facts))
 
     def upcall_timeout(self, tx: Transaction) -> None:
-        self.upcalls.append(Upcall(UpcallKind.TIMEOUT, tx, None))
+        self.upcalls.append(Upcall(UpcallKind.TIMEOUT, tx, None, None, None, tx.owner))
 
     def upcall_transport_error(self, tx: Transaction) -> None:
-        self.upcalls.append(Upcall(UpcallKind.TRANSPORT_ERROR, tx, None))
+        self.upcalls.append(Upcall(UpcallKind.TRANSPORT_ERROR, tx, None, None, None, tx.owner))
 
     def forget(self, tx: Transaction) -> None:
         """A transaction reached Terminated: drop it and its timers."""
@@ -254,6 +255,7 @@ class TransactionLayer:
         if table.get(tx.key) is tx:
             del table[tx.key]
         tx.state = TxState.TERMINATED
+        tx.owner = None  # the TU's session may refer to us: break the cycle
 
 
 def _merge_key(facts: RequestFacts) -> tuple[object, ...]:

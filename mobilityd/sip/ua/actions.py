@@ -21,6 +21,7 @@ from mobilityd.sip.ua.config import UsageError
 from mobilityd.sip.ua.core import UaCore
 from mobilityd.sip.ua.session import (
     CallPhase,
+    CallRole,
     Session,
     UaTimer,
     Unacked2xx,
@@ -78,7 +79,7 @@ class UaActions(UaCore):
     ) -> None:
         t1 = self.config.timers.t1
         seq = tx.facts.cseq.seq if tx.facts is not None else tx.request.cseq.seq
-        session.unacked = Unacked2xx(data, seq, tx.destination, tx.transport, t1, initial, tx)
+        session.unacked = Unacked2xx(data, seq, tx.destination, tx.transport, t1, initial)
         self._timers.schedule(session, UaTimer.RETRANSMIT_2XX, now + t1)
         self._timers.schedule(session, UaTimer.ACK_TIMEOUT, now + self.config.timers.timeout)
 
@@ -280,8 +281,12 @@ class UaActions(UaCore):
         session.unacked = None
         if emit:
             self._emit(ev.CallEnded(session.call_id, by_peer, reason))
-        # Keep the session for 64*T1 so that retransmitted 2xx/BYE still find it.
-        self._timers.schedule(session, UaTimer.FORGET, now + self.config.timers.timeout)
+        if session.role is CallRole.UAC:
+            # Keep it for 64*T1: a retransmitted 2xx must still be ACKed (§13.2.2.4).
+            self._timers.schedule(session, UaTimer.FORGET, now + self.config.timers.timeout)
+        elif self._sessions.get(session.call_id) is session:
+            # A UAS needs nothing more: its transactions absorb late retransmissions.
+            del self._sessions[session.call_id]
 
     def _dialog_destination(self, dialog: Dialog) -> Addr:
         """§12.2.1.1 then §8.1.2: the first route, else the outbound proxy we are

@@ -60,7 +60,6 @@ class Unacked2xx:
     transport: TransportKind
     interval: float
     initial: bool  # the 2xx of the dialog-creating INVITE (else a re-INVITE's)
-    transaction: Transaction
 
 
 @dataclass(slots=True, eq=False)

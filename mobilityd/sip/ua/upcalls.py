@@ -44,15 +44,15 @@ class ResponseHandling(InboundRequests):
             return
         elif kind is UpcallKind.RESPONSE:
             assert isinstance(message, Response)
-            self._on_response(tx, message, now)
+            self._on_response(tx, upcall.owner, message, now)
         else:
             timeout = kind is UpcallKind.TIMEOUT
             status = 408 if timeout else 503
             reason = "Request Timeout" if timeout else "Service Unavailable (transport)"
             if tx.kind is TxKind.INVITE_SERVER or tx.kind is TxKind.NON_INVITE_SERVER:
-                self._on_server_failure(tx, timeout, now)
+                self._on_server_failure(upcall.owner, timeout, now)
             else:
-                self._on_client_failure(tx, status, reason, now, timeout)
+                self._on_client_failure(tx, upcall.owner, status, reason, now, timeout)
 
     def _on_stray_2xx(self, response: Response) -> None:
         """A 2xx retransmission after our INVITE transaction ended: ACK it again."""
@@ -63,8 +63,9 @@ class ResponseHandling(InboundRequests):
         if ack is not None:
             self._layer.resend(ack, session.destination, session.transport)
 
-    def _on_response(self, tx: Transaction, response: Response, now: float) -> None:
-        owner = tx.owner
+    def _on_response(
+        self, tx: Transaction, owner: object, response: Response, now: float
+    ) -> None:
         if not isinstance(owner, Session):
             self._on_other_response(tx, response)
             return
@@ -180,10 +181,10 @@ class ResponseHandling(InboundRequests):
         if status in (408, 481):
             self._end_after_failure(session, now, status)
 
-    def _on_client_failure(
-        self, tx: Transaction, status: int, reason: str, now: float, timeout: bool
+    def _on_client_failure(  # noqa: PLR0917
+        self, tx: Transaction, owner: object, status: int, reason: str, now: float,
+        timeout: bool,
     ) -> None:
-        owner = tx.owner
         if not isinstance(owner, Session):
             call_id = self._others.pop(tx.key, None)
             if call_id is not None:
@@ -202,9 +203,8 @@ class ResponseHandling(InboundRequests):
         if timeout and tx.method != "BYE" and session.phase is not CallPhase.ENDED:
             self._end_after_failure(session, now, status)
 
-    def _on_server_failure(self, tx: Transaction, timeout: bool, now: float) -> None:
+    def _on_server_failure(self, owner: object, timeout: bool, now: float) -> None:
         """Timer H (no ACK for our non-2xx) or a transport error answering."""
-        owner = tx.owner
         if isinstance(owner, Session) and not timeout and owner.phase is CallPhase.INCOMING:
             self._end(owner, now, by_peer=False, reason="transport error")
 
