@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
@@ -26,7 +25,8 @@ ALICE = b"sip:alice@example.org"
 BOB = b"sip:bob@example.org"
 NOW = 1_795_000_000.0
 CS_MAP = (SrtpCsEntry(0, 1, 0),)
-EXAMPLES = 2000 if os.environ.get("MOBILITYD_SLOW") else 200
+EXAMPLES = 200
+SLOW_EXAMPLES = 20_000
 
 
 def _pair():  # type: ignore[no-untyped-def]
@@ -83,6 +83,17 @@ def test_random_bytes(data: bytes) -> None:
                  lambda: BOB_CTX.verify_update(data, NOW)):
         with pytest.raises(MikeyError):
             call()
+
+
+@pytest.mark.slow
+@settings(max_examples=SLOW_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(edits=edits, cut=cuts, update=st.booleans())
+def test_exhaustive_mutations(edits: list[tuple[int, int]], cut: int | None, update: bool) -> None:
+    if update:
+        test_verify_update_raises_only_mikey_error.hypothesis.inner_test(edits, cut)  # type: ignore[attr-defined]
+    else:
+        test_responder_raises_only_mikey_error.hypothesis.inner_test(edits, cut)  # type: ignore[attr-defined]
 
 
 def test_error_message_rfc3830_6_12_and_its_v_payload() -> None:
