@@ -1,8 +1,9 @@
 """Media return-routability on the peer side (sans-I/O, table-driven).
 
-Issue 5 step 4, the QUIC path-validation idea applied to media, and the same reason
-as MOBIKE's return routability check (RFC 4555 §3.5, §5.2): the peer of a moving call
-starts sending its stream to a new address only once it has **both**
+Issue 5 step 4, the QUIC path-validation idea applied to media, for the reason MOBIKE
+gives for its return routability check (RFC 4555 §3.7; the threat is §5.3, a stream
+redirected at a third party): the peer of a moving call starts sending its stream to a
+new address only once it has **both**
 
 * a verified MIKEY update for the call (RFC 3830 §4.5: MAC or signature, fresh
   timestamp, replay cache, same CSB ID), and
@@ -14,8 +15,14 @@ address taken from the SDP (the MIKEY MAC does not cover the ``c=`` line, so an
 on-path attacker can rewrite it): a verified peer cannot aim the stream at a third
 party, and an unauthenticated packet or an unverified update changes nothing.
 
+Limit, stated plainly: this proves that authenticated media *comes from* the new
+address, not (as MOBIKE's COOKIE2 exchange or QUIC's PATH_CHALLENGE do) that the mover
+*receives* there. An outsider cannot forge it (SRTP authentication, RFC 3711 §3.3 and
+its replay list); a key holder able to send with a spoofed source address could.
+
 One engine per media component and direction (RTP, and RTCP when not multiplexed,
-RFC 5761), each learning its own source as symmetric RTP does (RFC 4961 §4). Each
+RFC 5761), each learning its own source, which symmetric RTP makes the address the
+peer receives on (RFC 4961 §3). Each
 half of the proof is remembered for ``proof_lifetime`` seconds (default 32 s =
 64*T1, the life of the re-INVITE transaction, RFC 3261 §17.1.1.2) and each switch
 consumes the verified update: the next move needs a new one.

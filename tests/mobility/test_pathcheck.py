@@ -1,6 +1,6 @@
 """Media return-routability (peer side): only a verified update plus authenticated media
 from the new address moves the stream, in either order (issue 5 step 4; the idea of
-RFC 4555 §5.2)."""
+RFC 4555 §3.7 against the threat of §5.3)."""
 
 from __future__ import annotations
 
