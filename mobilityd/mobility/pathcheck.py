@@ -17,15 +17,17 @@ party, and an unauthenticated packet or an unverified update changes nothing.
 
 Limit, stated plainly: this proves that authenticated media *comes from* the new
 address, not (as MOBIKE's COOKIE2 exchange or QUIC's PATH_CHALLENGE do) that the mover
-*receives* there. An outsider cannot forge it (SRTP authentication, RFC 3711 §3.3 and
-its replay list); a key holder able to send with a spoofed source address could.
+*receives* there. An off-path attacker cannot forge it (SRTP authentication and replay
+list, RFC 3711 §3.3); an on-path attacker who relays a captured packet from its own
+address before the original arrives, or a key holder able to spoof source addresses,
+could.
 
 One engine per media component and direction (RTP, and RTCP when not multiplexed,
 RFC 5761), each learning its own source, which symmetric RTP makes the address the
-peer receives on (RFC 4961 §3). Each
-half of the proof is remembered for ``proof_lifetime`` seconds (default 32 s =
-64*T1, the life of the re-INVITE transaction, RFC 3261 §17.1.1.2) and each switch
-consumes the verified update: the next move needs a new one.
+peer receives on (RFC 4961 §3). Each half of the proof is remembered for
+``proof_lifetime`` seconds (default 32 s = 64*T1, the life of the re-INVITE
+transaction, RFC 3261 §17.1.1.2) and each switch consumes the verified update: the
+next move needs a new one.
 """
 
 from __future__ import annotations
