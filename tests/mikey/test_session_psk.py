@@ -247,3 +247,29 @@ def test_lone_id_naming_us_is_idr_and_initiator_must_be_known() -> None:
     assert info.value.error_type is ErrorType.INVALID_ID
     answer = Responder(local_id=BOB, psk=PSK, peer_id=ALICE).receive(only_idr, NOW)
     assert answer.context.peer_id == ALICE
+
+
+@pytest.mark.parametrize("encr", ["aes-cm", "aes-kw", "null"])
+def test_cli_built_i_message_is_accepted_by_the_responder(encr: str) -> None:
+    """`python -m mobilityd.mikey build` (the codec helper's CLI) and this engine agree."""
+    import base64
+    import subprocess
+    import sys
+    import time
+
+    tgk, rand, csb_id = "0f" * 16, "ab" * 16, 305419896
+    out = subprocess.run(
+        [sys.executable, "-m", "mobilityd.mikey", "build", "--mode", "psk", "--psk", PSK.hex(),
+         "--csb-id", str(csb_id), "--tgk", tgk, "--rand", rand, "--ssrc", "deadbeef,cafebabe",
+         "--roc", "0,3", "--encr", encr, "--verify-request"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    responder = Responder(local_id=BOB, psk=PSK, peer_id=ALICE,
+                          policy=SessionPolicy(allow_null=True))
+    answer = responder.receive(base64.b64decode(out.stdout.strip()), time.time())
+    assert answer.context.tgk.hex() == tgk and answer.reply is not None
+    assert answer.context.cs_map == (SrtpCsEntry(0, 0xDEADBEEF, 0), SrtpCsEntry(0, 0xCAFEBABE, 3))
+    assert answer.context.srtp_master(2) == (
+        derive_tek(bytes.fromhex(tgk), 2, csb_id, bytes.fromhex(rand), 16),
+        derive_srtp_salt(bytes.fromhex(tgk), 2, csb_id, bytes.fromhex(rand), 14),
+    )
