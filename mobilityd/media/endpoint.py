@@ -230,10 +230,14 @@ class MediaEndpoint:
 
     async def rebind(self, new_local_ip: str) -> None:
         """Move both sockets to ``new_local_ip``, same ports where free; the SRTP
-        sessions (and so keys, SSRCs, ROC and indices) are kept as they are."""
+        sessions (and so keys, SSRCs, ROC and indices) are kept as they are. Rebinding
+        to the address we are on already changes nothing."""
         if self._rtp_channel is None or self._local_rtp is None:
             raise MediaLocalError("rebind() before open()")
+        _family(new_local_ip)
         previous = self._local_rtp
+        if new_local_ip == self._local_ip:
+            return  # already there: keep the sockets (and their ports) as they are
         try:
             rtp_sock, rtcp_sock = bind_port_pair(new_local_ip, previous[1], self.rtcp_mux)
         except OSError:

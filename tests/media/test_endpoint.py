@@ -169,6 +169,8 @@ async def test_rebind_keeps_sessions_and_gate_confirms_on_authenticated_packet()
         for _ in range(3):
             alice.send(A_SSRC)
         await until(lambda: len(bob.rtp) == 3)
+        await alice.endpoint.rebind("127.0.0.1")  # where it is already: nothing changes
+        assert alice.endpoint.local_rtp == old and not alice.events_of(LocalAddressChanged)
         await alice.endpoint.rebind("127.0.0.2")
         assert alice.endpoint.tx is tx_before and alice.endpoint.rx is rx_before
         new = alice.endpoint.local_rtp
