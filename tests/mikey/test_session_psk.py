@@ -273,3 +273,35 @@ def test_cli_built_i_message_is_accepted_by_the_responder(encr: str) -> None:
         derive_tek(bytes.fromhex(tgk), 2, csb_id, bytes.fromhex(rand), 16),
         derive_srtp_salt(bytes.fromhex(tgk), 2, csb_id, bytes.fromhex(rand), 14),
     )
+
+
+def test_responder_accepts_messages_gstreamer_built() -> None:
+    """Recorded PSK I_MESSAGEs built by GStreamer's libgstsdp (NULL encryption and MAC,
+    so only with ``allow_null``), tests/mikey/data/gstreamer_psk_*.b64."""
+    import base64
+    from pathlib import Path
+
+    from mobilityd.mikey.timestamps import unix_from_ntp
+
+    data_dir = Path(__file__).with_name("data")
+    contexts = []
+    for i in (1, 2, 3):
+        data = base64.b64decode((data_dir / f"gstreamer_psk_{i}.b64").read_text().strip())
+        now = unix_from_ntp(MikeyMessage.parse(data).require(Timestamp).value, NOW)
+        with pytest.raises(MikeyError) as info:  # NULL protection: refused by default
+            Responder(local_id=BOB, psk=PSK, peer_id=ALICE).receive(data, now)
+        assert info.value.error_type is ErrorType.INVALID_EA
+        lax = Responder(local_id=BOB, psk=PSK, peer_id=ALICE,
+                        policy=SessionPolicy(allow_null=True))
+        answer = lax.receive(data, now)
+        assert answer.reply is None  # GStreamer did not set the V flag
+        contexts.append(answer.context)
+    tgk_ctx, tek_ctx, bare_ctx = contexts
+    assert tgk_ctx.tgk == b"\x11" * 16 and tgk_ctx.cs_map == (SrtpCsEntry(0, 0xDEADBEEF, 0),)
+    assert tgk_ctx.srtp_master(1) == (
+        derive_tek(tgk_ctx.tgk, 1, 0x12345678, bytes(range(16)), 16),
+        derive_srtp_salt(tgk_ctx.tgk, 1, 0x12345678, bytes(range(16)), 14),
+    )
+    # A TEK with salt is the SRTP master key and salt as sent (§4.1.3, §6.13).
+    assert tek_ctx.srtp_master(2) == (b"\x22" * 16, b"\x33" * 14)
+    assert bare_ctx.tgk == b"\x44" * 32 and bare_ctx.cs_map == ()
