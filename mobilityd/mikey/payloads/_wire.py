@@ -97,3 +97,22 @@ def read_next_payload(reader: Reader, what: str) -> PayloadType:
     return code_point(
         PayloadType, reader.u8(f"{what} next payload"), ErrorType.UNSPECIFIED, "next payload type"
     )
+
+
+T = TypeVar("T")
+
+
+def with_next_payload(payload: T, next_payload: PayloadType) -> T:
+    """``payload`` with its Next payload field set (a fast ``dataclasses.replace``).
+
+    Payload classes are frozen slots dataclasses without ``__post_init__``, so copying
+    the slots is the same as calling the constructor; an unchanged field returns
+    ``payload`` itself.
+    """
+    if getattr(payload, "next_payload") == next_payload:  # noqa: B009 - generic T
+        return payload
+    copy = object.__new__(type(payload))
+    for name in type(payload).__slots__:  # type: ignore[attr-defined]
+        object.__setattr__(copy, name, getattr(payload, name))
+    object.__setattr__(copy, "next_payload", next_payload)
+    return copy

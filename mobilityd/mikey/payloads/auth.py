@@ -12,6 +12,7 @@ from mobilityd.mikey.payloads._wire import (
     check_length,
     code_point,
     read_next_payload,
+    with_next_payload,
 )
 
 __all__ = ["Signature", "Verification"]
@@ -63,7 +64,7 @@ class Verification(WireCodec):
     payload_type = PayloadType.V
 
     def with_next(self, next_payload: PayloadType) -> Verification:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def with_mac(self, ver_data: bytes) -> Verification:
         return replace(self, ver_data=ver_data)

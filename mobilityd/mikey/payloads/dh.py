@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Self
 
 from mobilityd.mikey.constants import DH_VALUE_LENGTHS, DhGroup, ErrorType, KvType, PayloadType
 from mobilityd.mikey.errors import MikeyParseError
-from mobilityd.mikey.payloads._wire import Reader, WireCodec, code_point, read_next_payload
+from mobilityd.mikey.payloads._wire import (
+    Reader,
+    WireCodec,
+    code_point,
+    read_next_payload,
+    with_next_payload,
+)
 from mobilityd.mikey.payloads.keydata import KeyValidity, kv_type_of, read_key_validity
 
 __all__ = ["DhPayload"]
@@ -29,7 +35,7 @@ class DhPayload(WireCodec):
     payload_type = PayloadType.DH
 
     def with_next(self, next_payload: PayloadType) -> DhPayload:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         expected = DH_VALUE_LENGTHS[self.group]

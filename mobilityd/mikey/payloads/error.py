@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Self
 
 from mobilityd.mikey.constants import ErrorType, PayloadType
-from mobilityd.mikey.payloads._wire import Reader, WireCodec, code_point, read_next_payload
+from mobilityd.mikey.payloads._wire import (
+    Reader,
+    WireCodec,
+    code_point,
+    read_next_payload,
+    with_next_payload,
+)
 
 __all__ = ["ErrorPayload"]
 
@@ -22,7 +28,7 @@ class ErrorPayload(WireCodec):
     payload_type = PayloadType.ERR
 
     def with_next(self, next_payload: PayloadType) -> ErrorPayload:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         return bytes((self.next_payload, self.error_no)) + self.reserved.to_bytes(2, "big")

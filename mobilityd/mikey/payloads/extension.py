@@ -6,11 +6,17 @@ The extension type is kept as a plain integer when it is not one of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Self
 
 from mobilityd.mikey.constants import GeneralExtType, PayloadType
-from mobilityd.mikey.payloads._wire import Reader, WireCodec, check_length, read_next_payload
+from mobilityd.mikey.payloads._wire import (
+    Reader,
+    WireCodec,
+    check_length,
+    read_next_payload,
+    with_next_payload,
+)
 
 __all__ = ["GeneralExtension"]
 
@@ -26,7 +32,7 @@ class GeneralExtension(WireCodec):
     payload_type = PayloadType.GENERAL_EXT
 
     def with_next(self, next_payload: PayloadType) -> GeneralExtension:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         check_length(self.data, 0xFFFF, "general extension data")

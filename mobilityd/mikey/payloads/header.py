@@ -6,7 +6,7 @@ The GENERIC-ID map of RFC 6043 is not decoded (rejected as ``UNSPECIFIED``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Self
 
 from mobilityd.mikey.constants import (
@@ -18,7 +18,7 @@ from mobilityd.mikey.constants import (
     PrfFunc,
 )
 from mobilityd.mikey.errors import MikeyParseError
-from mobilityd.mikey.payloads._wire import Reader, WireCodec, code_point
+from mobilityd.mikey.payloads._wire import Reader, WireCodec, code_point, with_next_payload
 
 __all__ = ["CommonHeader", "SrtpCsEntry"]
 
@@ -63,7 +63,7 @@ class CommonHeader(WireCodec):
 
     def with_next(self, next_payload: PayloadType) -> CommonHeader:
         """This header with its Next payload field set (used by the message builder)."""
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         if len(self.cs_map) > _MAX_CS:

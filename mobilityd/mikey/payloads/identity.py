@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Self
 
 from mobilityd.mikey.constants import (
@@ -19,6 +19,7 @@ from mobilityd.mikey.payloads._wire import (
     check_length,
     code_point,
     read_next_payload,
+    with_next_payload,
 )
 
 __all__ = ["CertHash", "CertPayload", "IdPayload"]
@@ -35,7 +36,7 @@ class IdPayload(WireCodec):
     payload_type = PayloadType.ID
 
     def with_next(self, next_payload: PayloadType) -> IdPayload:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         check_length(self.data, 0xFFFF, "ID data")
@@ -62,7 +63,7 @@ class CertPayload(WireCodec):
     payload_type = PayloadType.CERT
 
     def with_next(self, next_payload: PayloadType) -> CertPayload:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         check_length(self.data, 0xFFFF, "certificate data")
@@ -93,7 +94,7 @@ class CertHash(WireCodec):
     payload_type = PayloadType.CHASH
 
     def with_next(self, next_payload: PayloadType) -> CertHash:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         if len(self.digest) != HASH_LENGTHS[self.hash_func]:

@@ -19,6 +19,7 @@ from mobilityd.mikey.payloads._wire import (
     check_length,
     code_point,
     read_next_payload,
+    with_next_payload,
 )
 
 __all__ = ["Kemac", "Pke"]
@@ -42,7 +43,7 @@ class Kemac(WireCodec):
     payload_type = PayloadType.KEMAC
 
     def with_next(self, next_payload: PayloadType) -> Kemac:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def with_mac(self, mac: bytes) -> Kemac:
         """This payload with the MAC field replaced (same length)."""
@@ -93,7 +94,7 @@ class Pke(WireCodec):
     payload_type = PayloadType.PKE
 
     def with_next(self, next_payload: PayloadType) -> Pke:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         check_length(self.data, 0x3FFF, "PKE data")

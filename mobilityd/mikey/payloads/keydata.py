@@ -8,7 +8,7 @@ Initiator's ID payload, followed by the key data sub-payloads (§6.2, §3.2).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Self
 
 from mobilityd.mikey.constants import (
@@ -25,6 +25,7 @@ from mobilityd.mikey.payloads._wire import (
     check_length,
     code_point,
     read_next_payload,
+    with_next_payload,
 )
 from mobilityd.mikey.payloads.identity import IdPayload
 
@@ -112,7 +113,7 @@ class KeyData(WireCodec):
 
     def with_next(self, next_payload: PayloadType) -> KeyData:
         """This sub-payload with its Next payload field set."""
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         check_length(self.key, 0xFFFF, "key data")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 from typing import Self
 
 from mobilityd.mikey.constants import (
@@ -24,6 +25,7 @@ from mobilityd.mikey.payloads._wire import (
     check_length,
     code_point,
     read_next_payload,
+    with_next_payload,
 )
 
 __all__ = ["SRTP_DEFAULTS", "PolicyParam", "SecurityPolicy"]
@@ -73,8 +75,20 @@ class PolicyParam:
         return bytes((self.param_type, len(self.value))) + self.value
 
 
+_CACHED_BODY_MAX = 128  # typical SRTP policies are 39 bytes and repeat in every message
+
+
 def _parse_srtp_params(body: bytes) -> tuple[PolicyParam, ...]:
-    """Decode the Type/Length/Value list of an SRTP policy (RFC 3830 §6.10, §6.10.1)."""
+    """Decode the Type/Length/Value list of an SRTP policy (RFC 3830 §6.10, §6.10.1).
+
+    Short bodies are memoised (values are immutable, errors are not cached).
+    """
+    if len(body) <= _CACHED_BODY_MAX:
+        return _parse_srtp_params_cached(body)
+    return _parse_srtp_params_uncached(body)
+
+
+def _parse_srtp_params_uncached(body: bytes) -> tuple[PolicyParam, ...]:
     params: list[PolicyParam] = []
     pos, end = 0, len(body)
     while pos < end:
@@ -100,6 +114,9 @@ def _parse_srtp_params(body: bytes) -> tuple[PolicyParam, ...]:
     return tuple(params)
 
 
+_parse_srtp_params_cached = lru_cache(maxsize=64)(_parse_srtp_params_uncached)
+
+
 @dataclass(frozen=True, slots=True)
 class SecurityPolicy(WireCodec):
     """SP payload (RFC 3830 §6.10): policy number, protocol type, parameters in wire order.
@@ -121,7 +138,7 @@ class SecurityPolicy(WireCodec):
         return cls(policy_no, ProtType.SRTP, params)
 
     def with_next(self, next_payload: PayloadType) -> SecurityPolicy:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def get(self, param_type: SrtpParam) -> bytes | None:
         """The value of the first parameter of this type, or ``None`` if absent."""
@@ -136,7 +153,9 @@ class SecurityPolicy(WireCodec):
         return None if value is None else int.from_bytes(value, "big")
 
     def __bytes__(self) -> bytes:
-        body = b"".join(bytes(param) for param in self.params)
+        body = b"".join([bytes((p.param_type, len(p.value))) + p.value for p in self.params])
+        if any(len(p.value) > 0xFF for p in self.params):
+            raise ValueError("policy parameter value longer than 255 bytes")
         check_length(body, 0xFFFF, "policy parameters")
         return (
             bytes((self.next_payload, self.policy_no, self.prot_type))

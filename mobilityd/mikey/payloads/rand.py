@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Self
 
 from mobilityd.mikey.constants import PayloadType
-from mobilityd.mikey.payloads._wire import Reader, WireCodec, check_length, read_next_payload
+from mobilityd.mikey.payloads._wire import (
+    Reader,
+    WireCodec,
+    check_length,
+    read_next_payload,
+    with_next_payload,
+)
 
 __all__ = ["Rand"]
 
@@ -21,7 +27,7 @@ class Rand(WireCodec):
     payload_type = PayloadType.RAND
 
     def with_next(self, next_payload: PayloadType) -> Rand:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         check_length(self.rand, 0xFF, "RAND")

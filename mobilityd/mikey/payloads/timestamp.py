@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Self
 
 from mobilityd.mikey.constants import TS_VALUE_LENGTHS, ErrorType, PayloadType, TsType
-from mobilityd.mikey.payloads._wire import Reader, WireCodec, code_point, read_next_payload
+from mobilityd.mikey.payloads._wire import (
+    Reader,
+    WireCodec,
+    code_point,
+    read_next_payload,
+    with_next_payload,
+)
 
 __all__ = ["Timestamp"]
 
@@ -22,7 +28,7 @@ class Timestamp(WireCodec):
     payload_type = PayloadType.T
 
     def with_next(self, next_payload: PayloadType) -> Timestamp:
-        return replace(self, next_payload=next_payload)
+        return with_next_payload(self, next_payload)
 
     @property
     def value_bytes(self) -> bytes:
