@@ -359,6 +359,9 @@ class MediaEndpoint:
             self.on_rtcp(plain, source)
 
     def _rejected(self, exc: SrtpError, source: Address, *, rtcp: bool) -> None:
+        """Count a dropped packet (RFC 3711 §3.3: never answered). The event is emitted
+        for the 1st, 2nd, 4th, 8th ... failure only, so a flood of forged packets cannot
+        flood whoever listens (the counters stay exact)."""
         if isinstance(exc, SrtpReplayError):
             self.counters.replays += 1
         elif exc.reason == "authentication failure":
@@ -366,7 +369,8 @@ class MediaEndpoint:
         else:
             self.counters.malformed += 1
         total = self.counters.auth_failures + self.counters.replays + self.counters.malformed
-        self._emit(AuthFailureCounted(source, rtcp, exc.reason or str(exc), total))
+        if total & (total - 1) == 0:
+            self._emit(AuthFailureCounted(source, rtcp, exc.reason or str(exc), total))
 
     def _authenticated_from(self, source: Address, *, rtcp: bool) -> None:
         """An authenticated packet from ``source``, which is not where we send."""

@@ -323,6 +323,9 @@ async def test_garbage_is_counted_never_raised(mux: bool) -> None:
         assert bob.rtp == [] and bob.rtcp == []
         assert bob.endpoint.remote_rtp == alice.endpoint.local_rtp
         assert loop_errors == []
+        reported = [e.total for e in bob.events_of(AuthFailureCounted)
+                    if isinstance(e, AuthFailureCounted)]
+        assert reported == [1, 2, 4, 8, 16, 32, 64, 128]  # rate-limited, counts exact
     finally:
         noise.close()
         alice.endpoint.close()
