@@ -208,3 +208,33 @@ def test_psk_on_a_non_psk_message_is_refused() -> None:
 )
 def test_bad_command_line_is_one_line_exit_2(args: list[str]) -> None:
     assert_one_line_error(run_cli(*args), 2, "error")
+
+
+def test_decode_psk_with_null_mac_reports_mac_not_checked() -> None:
+    from mobilityd.mikey.constants import DataType, EncrAlg, KeyDataType, MacAlg, TsType
+    from mobilityd.mikey.message import MikeyMessage
+    from mobilityd.mikey.payloads import (
+        CommonHeader,
+        Kemac,
+        KeyData,
+        Rand,
+        Timestamp,
+        encode_key_data_chain,
+    )
+
+    chain = encode_key_data_chain([KeyData(KeyDataType.TGK_SALT, b"\x01" * 16, b"\x02" * 14)])
+    msg = MikeyMessage.build(
+        CommonHeader(DataType.PSK_INIT, 1),
+        [Timestamp(TsType.NTP_UTC, 1), Rand(b"\x03" * 16),
+         Kemac(EncrAlg.NULL, chain, MacAlg.NULL, b"")],
+    )  # fmt: skip
+    doc = ok_json("decode", "--psk", PSK, bytes(msg).hex())
+    assert doc["mac_ok"] is False  # RFC 3830 §4.2.4: a NULL MAC authenticates nothing
+    assert doc["keys"] == [{"type": "TGK_SALT", "key": "01" * 16, "salt": "02" * 14, "kv": None}]
+
+
+def test_help_lists_the_three_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("decode", "derive", "build"):
+        assert command in result.stdout

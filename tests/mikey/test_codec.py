@@ -325,3 +325,18 @@ def test_build_refuses_to_encode_what_does_not_fit() -> None:
         bytes(Kemac(EncrAlg.NULL, b"", MacAlg.HMAC_SHA1_160, b""))
     with pytest.raises(ValueError, match="salt"):
         bytes(KeyData(KeyDataType.TGK_SALT, b"k"))
+
+
+def test_build_refuses_an_oversized_message() -> None:
+    ext = GeneralExtension(GeneralExtType.VENDOR_ID, bytes(0xFFFF))
+    with pytest.raises(ValueError, match="exceeds"):
+        MikeyMessage.build(CommonHeader(DataType.PSK_INIT, 1), [ext])
+
+
+def test_build_reuses_payloads_whose_next_field_is_already_right() -> None:
+    rand = Rand(b"x", next_payload=PayloadType.LAST)
+    msg = MikeyMessage.build(CommonHeader(DataType.PSK_INIT, 1), [rand])
+    assert msg.payloads[0] is rand
+    chained = MikeyMessage.build(msg.header, [rand, rand])
+    assert chained.payloads[0] == Rand(b"x", next_payload=PayloadType.RAND)
+    assert chained.payloads[1] is rand
