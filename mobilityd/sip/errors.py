@@ -122,3 +122,9 @@ class SipParseError(SipError):
     def with_partial(self, partial: PartialMessage | None) -> SipParseError:
         """The same error, now knowing whether it can be answered."""
         return SipParseError(self.reason, self.status, partial)
+
+
+class SipUsageError(ValueError):
+    """Local misuse of the message API: building something that is not valid SIP
+    (a header name that is not a token, a value with CR or LF that would inject header
+    fields, a method that is not a token).  Never caused by a peer, never answered."""

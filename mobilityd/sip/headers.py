@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from mobilityd.sip import grammar as g
-from mobilityd.sip.errors import SipParseError
+from mobilityd.sip.errors import SipParseError, SipUsageError
 from mobilityd.sip.uri import format_host, parse_host, parse_port
 
 # RFC 3261 §7.3.3 and §20; RFC 3515 §2.1 (r); RFC 3892 §3 (b); RFC 6665 §8.4 (o, u);
@@ -151,6 +151,19 @@ def canonical_name(name: str) -> str:
     return CANONICAL_NAMES.get(name.lower(), name)
 
 
+def _checked_name(name: str, value: str) -> str:
+    """The canonical name, after refusing what would not serialise as one header field
+    (RFC 3261 §7.3.1: field-name is a token; a value never contains CR or LF)."""
+    canon = CANONICAL_NAMES.get(name.lower())
+    if canon is None:
+        if not g.TOKEN_RE.fullmatch(name):
+            raise SipUsageError(f"header name {name!r} is not a token")
+        canon = name
+    if "\r" in value or "\n" in value:
+        raise SipUsageError(f"CR or LF in the value of {canon}")
+    return canon
+
+
 class Headers:
     """Ordered multi-dict of header fields, case-insensitive, compact names expanded.
 
@@ -186,17 +199,17 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field at the end."""
-        canon = canonical_name(name)
+        canon = _checked_name(name, value)
         self._items.append((canon, canon.lower(), value))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before all others (a new top Via, RFC 3261 §8.1.1.7)."""
-        canon = canonical_name(name)
+        canon = _checked_name(name, value)
         self._items.insert(0, (canon, canon.lower(), value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` by one, at the first one's place."""
-        canon = canonical_name(name)
+        canon = _checked_name(name, value)
         key = canon.lower()
         for index, (_, k, _) in enumerate(self._items):
             if k == key:

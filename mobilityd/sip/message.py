@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TypeVar, cast
 
 from mobilityd.sip import grammar as g
-from mobilityd.sip.errors import PartialMessage, SipParseError, StatusCode
+from mobilityd.sip.errors import PartialMessage, SipParseError, SipUsageError, StatusCode
 from mobilityd.sip.headers import (
     CANONICAL_NAMES,
     LIST_HEADERS,
@@ -355,7 +355,12 @@ class Request(_MessageAccessors):
     )
 
     def __bytes__(self) -> bytes:
-        return self._head_and_body(f"{self.method} {self.uri} {SIP_VERSION}")
+        if not g.TOKEN_RE.fullmatch(self.method):
+            raise SipUsageError(f"method {self.method!r} is not a token")
+        uri = str(self.uri)
+        if _URI_FORBIDDEN_RE.search(uri):
+            raise SipUsageError("Request-URI with white space or control characters")
+        return self._head_and_body(f"{self.method} {uri} {SIP_VERSION}")
 
 
 @dataclass(eq=True)
@@ -371,6 +376,8 @@ class Response(_MessageAccessors):
     )
 
     def __bytes__(self) -> bytes:
+        if not 100 <= self.status <= 699 or "\r" in self.reason or "\n" in self.reason:
+            raise SipUsageError(f"bad status line {self.status} {self.reason!r}")
         return self._head_and_body(f"{SIP_VERSION} {self.status} {self.reason}")
 
 
@@ -410,6 +417,7 @@ def _with_to_tag(value: str, to_tag: str) -> str:
 # Parsing
 # ---------------------------------------------------------------------------------------
 
+_URI_FORBIDDEN_RE = re.compile(r"[\x00-\x20\x7f]")
 _ANSWER_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq"})
 _BARE_NUL_RE = re.compile(r"(?<!\\)\x00")
 

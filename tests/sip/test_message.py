@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mobilityd.sip.errors import SipParseError, StatusCode
+from mobilityd.sip.errors import SipParseError, SipUsageError, StatusCode
 from mobilityd.sip.headers import Headers, Replaces
 from mobilityd.sip.message import (
     ParseLimits,
@@ -273,3 +273,20 @@ def test_never_another_exception_on_garbage() -> None:
     ]:
         with pytest.raises(SipParseError):
             parse_message(data)
+
+
+def test_api_misuse_is_a_local_error() -> None:
+    # h11 style: building invalid SIP raises SipUsageError, never sends it.
+    headers = Headers()
+    with pytest.raises(SipUsageError):
+        headers.add("X-Evil", "a\r\nVia: SIP/2.0/UDP attacker")
+    with pytest.raises(SipUsageError):
+        headers.set("Bad Name", "1")
+    with pytest.raises(SipUsageError):
+        headers.prepend("Via", "x\n")
+    with pytest.raises(SipUsageError):
+        bytes(Request("IN VITE", SipUri.parse("sip:a@b")))
+    with pytest.raises(SipUsageError):
+        bytes(Response(200, "OK\r\nX: 1"))
+    with pytest.raises(SipUsageError):
+        bytes(Response(99, "Too low"))
