@@ -8,6 +8,7 @@ Every payload is a frozen dataclass with ``parse(data)`` / ``read(reader)`` and
 from __future__ import annotations
 
 from mobilityd.mikey.constants import PayloadType
+from mobilityd.mikey.payloads._wire import Reader
 from mobilityd.mikey.payloads.auth import Signature, Verification
 from mobilityd.mikey.payloads.dh import DhPayload
 from mobilityd.mikey.payloads.error import ErrorPayload
@@ -45,6 +46,7 @@ __all__ = [
     "Pke",
     "PolicyParam",
     "Rand",
+    "Reader",
     "SecurityPolicy",
     "Signature",
     "SrtpCsEntry",
