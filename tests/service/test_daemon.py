@@ -202,6 +202,7 @@ def test_unusable_socket_path_fails_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_service_benchmark_prints_json_medians() -> None:
     out = subprocess.run([sys.executable, "-m", "mobilityd.service.bench", "--quick"],
                          capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
