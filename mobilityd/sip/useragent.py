@@ -252,11 +252,13 @@ class UserAgent(ResponseHandling):
         if not 101 <= status < 300:
             raise UsageError("answer with 101-299; use reject_call for failures")
         tx = session.invite_transaction
+        facts = tx.facts
+        assert facts is not None  # released only after the final response
         dialog = session.dialog
         if dialog is None:
             dialog = self._uas_dialog(session)
         headers = [("Contact", f"<{self._contact}>")]
-        if tx.facts is not None and tx.facts.has_record_route:  # §12.1.1: copied to 2xx
+        if facts.has_record_route:  # §12.1.1: Record-Route is copied to the response
             headers.extend(
                 ("Record-Route", rr) for rr in session.invite.headers.get_all("Record-Route")
             )
@@ -270,7 +272,9 @@ class UserAgent(ResponseHandling):
             session.local_body, session.local_content_type = body, content_type
             dialog.confirm(contact=None, record_route=None)
             session.phase = CallPhase.CONNECTING
-            self._start_2xx_retransmission(session, tx, data, initial=True, now=now)
+            self._start_2xx_retransmission(
+                session, tx, facts.cseq.seq, data, initial=True, now=now
+            )
 
     def reject_call(
         self, call_id: str, now: float, status: int = 486, reason: str | None = None
@@ -312,7 +316,8 @@ class UserAgent(ResponseHandling):
             self._emit(ev.RemoteTargetRefreshed(call_id, old, pending.new_target))
         if pending.transaction.kind is TxKind.INVITE_SERVER:  # UPDATE: no ACK (RFC 3311)
             self._start_2xx_retransmission(
-                session, pending.transaction, data, initial=False, now=now
+                session, pending.transaction, pending.request.cseq.seq, data, initial=False,
+                now=now,
             )
         self._arm_session_timer(session, now)
 
@@ -337,10 +342,10 @@ class UserAgent(ResponseHandling):
         if tx is None or session.dialog is None:
             raise UsageError(f"call {call_id} has no REFER waiting for a decision")
         session.incoming_refer = None
+        session.refer_event_id = str(tx.request.cseq.seq)
         self._respond(
             tx, 202, "Accepted", session.dialog.local_tag, now, [("Contact", f"<{self._contact}>")]
         )
-        session.refer_event_id = str(tx.request.cseq.seq)
         self.notify_refer_progress(call_id, 100, "Trying", now)
 
     def refuse_refer(

@@ -240,6 +240,14 @@ class TransactionLayer:
     def upcall_transport_error(self, tx: Transaction) -> None:
         self.upcalls.append(Upcall(UpcallKind.TRANSPORT_ERROR, tx, None, None, None, tx.owner))
 
+    def unindex_merge(self, tx: Transaction) -> None:
+        """Drop the §8.2.2.2 merge entry of a server transaction that has answered."""
+        facts = tx.facts
+        if facts is not None and facts.to_tag is None:
+            merge_key = _merge_key(facts)
+            if self._merge_index.get(merge_key) == tx.key:
+                del self._merge_index[merge_key]
+
     def forget(self, tx: Transaction) -> None:
         """A transaction reached Terminated: drop it and its timers."""
         self.timers.cancel_all(tx, _ALL_TIMERS)

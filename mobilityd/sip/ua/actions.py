@@ -75,10 +75,11 @@ class UaActions(UaCore):
         return round(fraction * 200) / 100
 
     def _start_2xx_retransmission(
-        self, session: Session, tx: Transaction, data: bytes, *, initial: bool, now: float
+        self, session: Session, tx: Transaction, seq: int, data: bytes, *, initial: bool,
+        now: float,
     ) -> None:
+        """§13.3.1.4: resend the 2xx (CSeq ``seq``) at T1, 2T1... T2 until its ACK."""
         t1 = self.config.timers.t1
-        seq = tx.facts.cseq.seq if tx.facts is not None else tx.request.cseq.seq
         session.unacked = Unacked2xx(data, seq, tx.destination, tx.transport, t1, initial)
         self._timers.schedule(session, UaTimer.RETRANSMIT_2XX, now + t1)
         self._timers.schedule(session, UaTimer.ACK_TIMEOUT, now + self.config.timers.timeout)
