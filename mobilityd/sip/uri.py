@@ -17,6 +17,8 @@ from mobilityd.sip import grammar as g
 from mobilityd.sip.errors import SipError, SipParseError, StatusCode
 
 SIP_SCHEMES = frozenset({"sip", "sips"})
+# Parameters that must match when present in either URI (RFC 3261 §19.1.4).
+_STRICT_URI_PARAMS = frozenset({"user", "ttl", "method", "maddr", "transport"})
 
 _URI_DELIMITER_RE = re.compile(r'[ \t\r\n<>"]')
 
@@ -236,6 +238,31 @@ class SipUri:
         merged = dict(self.params)
         merged.update(params)
         return replace(self, params=merged)
+
+    def equivalent(self, other: SipUri) -> bool:
+        """URI comparison of RFC 3261 §19.1.4 (not transitive; not ``==``).
+
+        User info is case-sensitive, the rest is not; user, ttl, method, maddr and
+        transport must match when either URI has them; other parameters only when both
+        have them; embedded headers must be the same set.
+        """
+        if self.scheme != other.scheme:
+            return False
+        if self.opaque is not None or other.opaque is not None:
+            return self.opaque == other.opaque
+        if (self.user, self.password) != (other.user, other.password):
+            return False
+        if self.host.lower() != other.host.lower() or self.port != other.port:
+            return False
+        mine = {k: (v.lower() if v is not None else None) for k, v in self.params.items()}
+        theirs = {k: (v.lower() if v is not None else None) for k, v in other.params.items()}
+        for name in mine.keys() | theirs.keys():
+            compared = name in _STRICT_URI_PARAMS or (name in mine and name in theirs)
+            if compared and mine.get(name, "\x00") != theirs.get(name, "\x00"):
+                return False
+        own_headers = {k.lower(): v for k, v in self.headers.items()}
+        other_headers = {k.lower(): v for k, v in other.headers.items()}
+        return own_headers == other_headers
 
     def without_headers(self) -> SipUri:
         """A copy without embedded headers (RFC 3261 §19.1.5: not used in a Request-URI)."""

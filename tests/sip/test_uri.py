@@ -171,3 +171,40 @@ def test_long_token_display_name_without_uri_is_refused_promptly() -> None:
     for text in ["tok" * 40 + "!", "a" * 200 + " <sip:x@y", "a b " * 100 + '"']:
         with pytest.raises(SipParseError):
             NameAddr.parse(text)
+
+
+EQUIVALENT = [
+    ("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"),
+    ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+    ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+    (
+        "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+        "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+    ),
+    (
+        "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+        "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+    ),
+]
+NOT_EQUIVALENT = [
+    ("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"),
+    ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
+    ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
+    ("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"),
+    ("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"),
+    ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
+    ("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off"),
+    ("sip:alice@atlanta.com", "sips:alice@atlanta.com"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), EQUIVALENT)
+def test_rfc3261_19_1_4_equivalent(a: str, b: str) -> None:
+    assert SipUri.parse(a).equivalent(SipUri.parse(b))
+    assert SipUri.parse(b).equivalent(SipUri.parse(a))
+
+
+@pytest.mark.parametrize(("a", "b"), NOT_EQUIVALENT)
+def test_rfc3261_19_1_4_not_equivalent(a: str, b: str) -> None:
+    assert not SipUri.parse(a).equivalent(SipUri.parse(b))
+    assert not SipUri.parse(b).equivalent(SipUri.parse(a))
