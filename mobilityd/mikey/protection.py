@@ -55,6 +55,8 @@ _MAX_KEY_DATA = 0xFFFF  # Encr data len is 16 bits (§6.2)
 
 def mac_length(alg: MacAlg | int) -> int:
     """Length in bytes of the MAC of ``alg`` (RFC 3830 §6.2, Table 6.2.b)."""
+    if type(alg) is MacAlg:
+        return MAC_LENGTHS[alg]
     try:
         return MAC_LENGTHS[MacAlg(alg)]
     except (ValueError, KeyError):
@@ -173,6 +175,8 @@ def decrypt_key_data(
 
 
 def _encr_alg(alg: EncrAlg | int) -> EncrAlg:
+    if type(alg) is EncrAlg:
+        return alg
     try:
         return EncrAlg(alg)
     except ValueError:

@@ -62,7 +62,7 @@ def _encoded(payload: Payload) -> bytes:
     The cache is keyed by object identity and keeps the object alive, so an identity is
     never reused while cached; payloads are frozen, so their encoding cannot change.
     """
-    if not isinstance(payload, SecurityPolicy):
+    if type(payload) is not SecurityPolicy:
         return bytes(payload)
     hit = _SP_CACHE.get(id(payload))
     if hit is not None and hit[0] is payload:
@@ -81,7 +81,7 @@ def encode_message(header: CommonHeader, payloads: Sequence[Payload]) -> bytes:
     out[2] = payloads[0].payload_type if count else _LAST
     for index, payload in enumerate(payloads):
         encoded = _encoded(payload)
-        if isinstance(payload, Signature):
+        if type(payload) is Signature:
             if index != count - 1:
                 raise ValueError("the SIGN payload must be the last payload (RFC 3830 §6.5)")
             out += encoded
