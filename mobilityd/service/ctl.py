@@ -32,6 +32,7 @@ from mobilityd.service.errors import ControlError
 from mobilityd.service.keys import (
     CA_DAYS,
     DEVICE_DAYS,
+    RSA_BITS,
     KeyCreationError,
     create_ca,
     create_device_cert,
@@ -112,6 +113,7 @@ def _add_keys(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--cert", type=Path, required=True, help="CA certificate to create")
     p.add_argument("--name", default="mobilityd local CA", help="CA common name")
     p.add_argument("--days", type=int, default=CA_DAYS)
+    p.add_argument("--bits", type=int, choices=RSA_BITS, default=3072, help="RSA key size")
     p.add_argument("--force", action="store_true")
     p = ksub.add_parser("device-cert", help="a device key and certificate signed by the CA",
                         parents=[common])
@@ -122,6 +124,7 @@ def _add_keys(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--key", type=Path, required=True, help="device private key to create")
     p.add_argument("--cert", type=Path, required=True, help="device certificate to create")
     p.add_argument("--days", type=int, default=DEVICE_DAYS)
+    p.add_argument("--bits", type=int, choices=RSA_BITS, default=2048, help="RSA key size")
     p.add_argument("--force", action="store_true")
 
 
@@ -231,12 +234,13 @@ def _keys(args: argparse.Namespace) -> int:
             write_psk(args.out, length=args.bytes, force=args.force)
             made = [args.out]
         elif args.keys_command == "ca":
-            create_ca(args.key, args.cert, args.name, now=now, days=args.days, force=args.force)
+            create_ca(args.key, args.cert, args.name, now=now, days=args.days, bits=args.bits,
+                      force=args.force)
             made = [args.key, args.cert]
         else:
             create_device_cert(args.ca_key, args.ca_cert, args.uri, args.device,
                                key_path=args.key, cert_path=args.cert, now=now,
-                               days=args.days, force=args.force)
+                               days=args.days, bits=args.bits, force=args.force)
             made = [args.key, args.cert]
     except KeyCreationError as exc:
         _fail(f"keys {args.keys_command}: {exc}")

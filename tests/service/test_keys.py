@@ -123,7 +123,10 @@ def test_mobilityctl_keys_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["keys", "psk", str(tmp_path / "a.psk")]) == EXIT_KEYS
     assert "already exists" in capsys.readouterr().err
     assert main(["keys", "ca", "--key", str(tmp_path / "ca.key"), "--cert",
-                 str(tmp_path / "ca.crt")]) == EXIT_OK
+                 str(tmp_path / "ca.crt"), "--bits", "2048"]) == EXIT_OK
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
+    ca_key = ca.public_key()
+    assert isinstance(ca_key, rsa.RSAPublicKey) and ca_key.key_size == 2048
     assert main(["--json", "keys", "device-cert", "--ca-key", str(tmp_path / "ca.key"),
                  "--ca-cert", str(tmp_path / "ca.crt"), "--uri", "sip:bob@example.org",
                  "--device", "laptop", "--key", str(tmp_path / "l.key"), "--cert",
