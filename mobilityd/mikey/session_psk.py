@@ -84,8 +84,8 @@ class InitialValues:
 
     csb_id: int
     rand: bytes
-    tgk: bytes
-    tgk_salt: bytes | None
+    tgk: bytes = field(repr=False)
+    tgk_salt: bytes | None = field(repr=False)
 
 
 def initial_values(

@@ -305,3 +305,15 @@ def test_responder_accepts_messages_gstreamer_built() -> None:
     # A TEK with salt is the SRTP master key and salt as sent (§4.1.3, §6.13).
     assert tek_ctx.srtp_master(2) == (b"\x22" * 16, b"\x33" * 14)
     assert bare_ctx.tgk == b"\x44" * 32 and bare_ctx.cs_map == ()
+
+
+def test_reprs_never_show_key_material() -> None:
+    initiator, responder, _, answer = exchange()
+    ctx = answer.context
+    keys = ctx.secrets.message_keys
+    assert keys is not None
+    secrets = [ctx.tgk.hex(), PSK.hex(), keys.auth_key.hex(), keys.encr_key.hex(),
+               ctx.srtp_master(1)[0].hex()]
+    for text in (repr(ctx), repr(initiator), repr(responder), repr(answer), str(ctx)):
+        assert not any(secret in text for secret in secrets)
+        assert not any(repr(bytes.fromhex(secret)) in text for secret in secrets)
