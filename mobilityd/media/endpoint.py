@@ -24,6 +24,8 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
+from pyroute2.netns import create_socket as create_netns_socket
+
 from mobilityd.media.errors import MediaLocalError, SrtpError, SrtpReplayError
 from mobilityd.media.events import (
     Address,
@@ -74,8 +76,17 @@ def _family(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if version == 6 else socket.AF_INET
 
 
-def _bind(ip: str, port: int) -> socket.socket:
-    sock = socket.socket(_family(ip), socket.SOCK_DGRAM)
+def _bind(ip: str, port: int, netns: str | None = None) -> socket.socket:
+    family = _family(ip)
+    if netns is None:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+    else:
+        try:
+            sock = create_netns_socket(
+                netns=netns, family=family, socket_type=socket.SOCK_DGRAM, flags=0
+            )
+        except (OSError, TimeoutError) as exc:
+            raise OSError(f"cannot create a socket in network namespace {netns!r}: {exc}") from exc
     try:
         sock.setblocking(False)
         sock.bind((ip, port))
@@ -85,29 +96,32 @@ def _bind(ip: str, port: int) -> socket.socket:
     return sock
 
 
-def bind_port_pair(ip: str, port: int, mux: bool) -> tuple[socket.socket, socket.socket | None]:
-    """Bind RTP (and RTCP on port + 1 unless muxed) on ``ip``.
+def bind_port_pair(
+    ip: str, port: int, mux: bool, netns: str | None = None
+) -> tuple[socket.socket, socket.socket | None]:
+    """Bind RTP (and RTCP on port + 1 unless muxed) on ``ip``, in network namespace
+    ``netns`` if given (the sockets then live there while we use them from here).
 
     ``port`` 0 picks a free even port (RFC 3550 §11); a given port that is taken raises
     OSError.
     """
     if port:
-        rtp = _bind(ip, port)
+        rtp = _bind(ip, port, netns)
         if mux:
             return rtp, None
         try:
-            return rtp, _bind(ip, port + 1)
+            return rtp, _bind(ip, port + 1, netns)
         except OSError:
             rtp.close()
             raise
     for _ in range(_PAIR_ATTEMPTS):
-        rtp = _bind(ip, 0)
+        rtp = _bind(ip, 0, netns)
         chosen = rtp.getsockname()[1]
         if mux:
             return rtp, None
         if chosen % 2 == 0 and chosen < 65535:
             try:
-                return rtp, _bind(ip, chosen + 1)
+                return rtp, _bind(ip, chosen + 1, netns)
             except OSError:
                 pass
         rtp.close()
@@ -130,8 +144,10 @@ class MediaEndpoint:
         on_rtp: Callable[[bytes, Address], None] | None = None,
         on_rtcp: Callable[[bytes, Address], None] | None = None,
         on_event: Callable[[MediaEvent], None] | None = None,
+        netns: str | None = None,
     ) -> None:
         _family(local_ip)
+        self.netns = netns
         self.tx = tx
         self.rx = rx
         self.rtcp_mux = rtcp_mux
@@ -209,7 +225,7 @@ class MediaEndpoint:
         self._loop = asyncio.get_running_loop()
         try:
             rtp_sock, rtcp_sock = bind_port_pair(
-                self._local_ip, self._requested_port, self.rtcp_mux
+                self._local_ip, self._requested_port, self.rtcp_mux, self.netns
             )
         except OSError as exc:
             raise MediaLocalError(
@@ -239,10 +255,12 @@ class MediaEndpoint:
         if new_local_ip == self._local_ip:
             return  # already there: keep the sockets (and their ports) as they are
         try:
-            rtp_sock, rtcp_sock = bind_port_pair(new_local_ip, previous[1], self.rtcp_mux)
+            rtp_sock, rtcp_sock = bind_port_pair(
+                new_local_ip, previous[1], self.rtcp_mux, self.netns
+            )
         except OSError:
             try:
-                rtp_sock, rtcp_sock = bind_port_pair(new_local_ip, 0, self.rtcp_mux)
+                rtp_sock, rtcp_sock = bind_port_pair(new_local_ip, 0, self.rtcp_mux, self.netns)
             except OSError as exc:
                 raise MediaLocalError(f"cannot bind on {new_local_ip}: {exc}") from exc
         old_rtp, old_rtcp = self._rtp_channel, self._rtcp_channel
