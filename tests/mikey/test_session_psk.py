@@ -317,3 +317,30 @@ def test_reprs_never_show_key_material() -> None:
     for text in (repr(ctx), repr(initiator), repr(responder), repr(answer), str(ctx)):
         assert not any(secret in text for secret in secrets)
         assert not any(repr(bytes.fromhex(secret)) in text for secret in secrets)
+
+
+def test_derived_master_keys_run_srtp_between_the_two_sides() -> None:
+    """libsrtp (pylibsrtp) protects with Alice's keys and unprotects with Bob's, per CS."""
+    import struct
+
+    import pylibsrtp
+
+    initiator, _, _, answer = exchange()
+    assert answer.reply is not None
+    alice = initiator.receive_response(answer.reply, NOW)
+    bob = answer.context
+    for cs_id, entry in enumerate(alice.cs_map, start=1):
+        key, salt = alice.srtp_master(cs_id)
+        sender = pylibsrtp.Session(policy=pylibsrtp.Policy(
+            key=key + salt, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+        key, salt = bob.srtp_master(cs_id)
+        receiver = pylibsrtp.Session(policy=pylibsrtp.Policy(
+            key=key + salt, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+        rtp = struct.pack("!BBHII", 0x80, 0, 1, 160, entry.ssrc) + b"payload" * 20
+        protected = sender.protect(rtp)
+        assert protected != rtp and receiver.unprotect(protected) == rtp
+        wrong_key, wrong_salt = bob.srtp_master(3 - cs_id)
+        other = pylibsrtp.Session(policy=pylibsrtp.Policy(
+            key=wrong_key + wrong_salt, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+        with pytest.raises(pylibsrtp.Error):
+            other.unprotect(protected)
