@@ -61,8 +61,9 @@ def test_both_sides_derive_the_same_tgk_rfc3830_3_3(group: DhGroup) -> None:
     assert tgk == compute_tgk(r, i.public_value)
     assert len(tgk) == group_prime(group).bit_length() // 8
     xi = int.from_bytes(counter_rng(b"i")(32), "big") % (group_prime(group) - 3) + 2
-    assert int.from_bytes(tgk, "big") == pow(int.from_bytes(r.public_value, "big"), xi,
-                                            group_prime(group))
+    assert int.from_bytes(tgk, "big") == pow(
+        int.from_bytes(r.public_value, "big"), xi, group_prime(group)
+    )
 
 
 def test_default_policy_refuses_weak_groups_with_invalid_dh() -> None:
@@ -85,8 +86,12 @@ def test_bad_peer_values_are_invalid_dh(value: str) -> None:
     pair = generate_key_pair(DhGroup.OAKLEY_5, counter_rng(b"i"))
     p = group_prime(DhGroup.OAKLEY_5)
     peer = {
-        "zero": bytes(192), "one": (1).to_bytes(192, "big"), "p-1": (p - 1).to_bytes(192, "big"),
-        "p": p.to_bytes(192, "big"), "short": b"\x05" * 191, "long": b"\x05" * 193,
+        "zero": bytes(192),
+        "one": (1).to_bytes(192, "big"),
+        "p-1": (p - 1).to_bytes(192, "big"),
+        "p": p.to_bytes(192, "big"),
+        "short": b"\x05" * 191,
+        "long": b"\x05" * 193,
     }[value]
     with pytest.raises(MikeyError) as info:
         compute_tgk(pair, peer)

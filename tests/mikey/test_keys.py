@@ -21,9 +21,7 @@ CSB_ID2 = 0xCAFEBABE
 
 def test_tek_from_tgk_rfc3830_4_1_3() -> None:
     assert keys.derive_tek(TGK, 1, CSB_ID, RAND).hex() == "392c8ba7d2732d4b838935ca7a943353"
-    assert keys.derive_tek(TGK, 2, CSB_ID, RAND, 16).hex() == (
-        "9e62ee4f8b5a1f87a1e54ee7a825a050"
-    )
+    assert keys.derive_tek(TGK, 2, CSB_ID, RAND, 16).hex() == ("9e62ee4f8b5a1f87a1e54ee7a825a050")
 
 
 def test_salt_from_tgk_rfc3830_4_1_3() -> None:
@@ -71,9 +69,7 @@ def test_message_keys_repr_hides_key_material() -> None:
     assert "20 bytes" in repr(mk)
 
 
-@pytest.mark.parametrize(
-    ("inkey", "out_len"), [(b"", 16), (b"k", -1), (b"k", 1 << 20)]
-)
+@pytest.mark.parametrize(("inkey", "out_len"), [(b"", 16), (b"k", -1), (b"k", 1 << 20)])
 def test_prf_rejects_misuse(inkey: bytes, out_len: int) -> None:
     with pytest.raises(ValueError):
         keys.prf(inkey, b"label", out_len)
