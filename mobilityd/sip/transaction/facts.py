@@ -25,6 +25,8 @@ _VIA_RE = re.compile(
 )
 _BRANCH_RE = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^ \t;,]+)", re.IGNORECASE)
 _RPORT_RE = re.compile(r";[ \t]*rport(?=[ \t]*(?:[;=,]|$))", re.IGNORECASE)
+_WANTED = frozenset({"Via", "From", "To", "Call-ID", "CSeq", "Require", "Replaces",
+                     "Record-Route"})
 _METHOD_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 
 
@@ -161,26 +163,13 @@ class RequestFacts:
     def of(cls, request: Request) -> RequestFacts:
         """Collect the facts; ``SipParseError`` when a mandatory field is missing or
         malformed (the request is then answered 400 or dropped, §8.2, §18.3)."""
-        via_value = from_value = to_value = call_id = cseq_value = None
-        require = replaces = record_route = False
+        found: dict[str, str] = {}
         for name, value in request.headers:
-            if name == "Via":
-                if via_value is None:
-                    via_value = value
-            elif name == "From":
-                from_value = value
-            elif name == "To":
-                to_value = value
-            elif name == "Call-ID":
-                call_id = value
-            elif name == "CSeq":
-                cseq_value = value
-            elif name == "Require":
-                require = True
-            elif name == "Replaces":
-                replaces = True
-            elif name == "Record-Route":
-                record_route = True
+            if name in _WANTED and name not in found:
+                found[name] = value  # the first of each (the top Via)
+        get = found.get
+        via_value, from_value, to_value = get("Via"), get("From"), get("To")
+        call_id, cseq_value = get("Call-ID"), get("CSeq")
         if (via_value is None or from_value is None or to_value is None or call_id is None
                 or cseq_value is None):
             raise SipParseError("missing Via, From, To, Call-ID or CSeq (RFC 3261 §8.1.1)")
@@ -188,4 +177,4 @@ class RequestFacts:
         to_plain, to_tag = split_tag(to_value)
         return cls(request.method, TopVia.parse(via_value), via_value, call_id.strip(" \t"),
                    parse_cseq(cseq_value), from_plain, from_tag, to_plain, to_tag,
-                   require, replaces, record_route)
+                   "Require" in found, "Replaces" in found, "Record-Route" in found)
