@@ -63,10 +63,11 @@ class ContextSecrets:
     peer_public_key: rsa.RSAPublicKey | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CryptoContext:
     """A Crypto Session Bundle's keys and parameters (see the module docstring).
 
+    Contexts compare and hash by identity (they are security state, not values).
     ``is_initiator`` is True on the side that sent the first I_MESSAGE of the CSB.
     ``tgk_salt`` is the salt carried with the TGK (TGK+SALT), ``tek_direct`` is True
     when the key data carried a TEK rather than a TGK. ``last_timestamp`` is the NTP
