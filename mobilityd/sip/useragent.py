@@ -115,14 +115,21 @@ class UserAgent(ResponseHandling):
         if session.invite_transaction.state is TxState.PROCEEDING:
             self._send_cancel(session, now)
 
-    def hangup(self, call_id: str, now: float) -> None:
-        """End a call: BYE (§15.1.1), CANCEL while calling, 603 while ringing."""
+    def hangup(
+        self, call_id: str, now: float, *, body: bytes = b"", content_type: str | None = None
+    ) -> None:
+        """End a call: BYE (§15.1.1), CANCEL while calling, 603 while ringing.
+
+        ``body`` goes in the BYE (e.g. a MIKEY error message, RFC 4567 §4.1.2)."""
         session = self.call(call_id)
         if session.phase is CallPhase.CALLING:
             self.cancel(call_id, now)
         elif session.phase is CallPhase.INCOMING:
             self.reject_call(call_id, now, StatusCode.DECLINE)
         elif session.phase is not CallPhase.ENDED:
+            if body and session.dialog is not None and not session.bye_sent:
+                session.bye_sent = True
+                self._send_in_dialog(session, "BYE", now, body=body, content_type=content_type)
             self._send_bye(session, now, "local hangup")
 
     def reinvite(
@@ -277,15 +284,29 @@ class UserAgent(ResponseHandling):
             )
 
     def reject_call(
-        self, call_id: str, now: float, status: int = 486, reason: str | None = None
+        self,
+        call_id: str,
+        now: float,
+        status: int = 486,
+        reason: str | None = None,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: bytes = b"",
+        content_type: str = "application/sdp",
     ) -> None:
-        """Refuse an incoming INVITE with 300-699 (§13.3.1.3); the call ends."""
+        """Refuse an incoming INVITE with 300-699 (§13.3.1.3); the call ends.
+
+        ``headers`` (e.g. Warning, §20.43) and ``body`` (e.g. an SDP carrying a MIKEY
+        error message, RFC 4567 §4.1.2) are added to the response."""
         session = self.call(call_id)
         if session.role is not CallRole.UAS or session.phase is not CallPhase.INCOMING:
             raise UsageError(f"call {call_id} is not waiting for an answer")
         if not 300 <= status < 700:
             raise UsageError("reject with 300-699")
-        self._respond(session.invite_transaction, status, reason, session.local_tag, now)
+        self._respond(
+            session.invite_transaction, status, reason, session.local_tag, now,
+            list(headers), body, content_type,
+        )
         self._end(session, now, by_peer=False, reason=f"rejected with {status}")
 
     def accept_reinvite(
