@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 import pytest
@@ -16,11 +16,33 @@ from mobilityd.sip.endpoint import SipEndpoint, stamp_received
 from mobilityd.sip.message import Request, parse_message
 from mobilityd.sip.transport import TransportKind
 from mobilityd.sip.uri import NameAddr, SipUri
-from mobilityd.sip.useragent import UaConfig
+from mobilityd.sip.useragent import UaConfig, UserAgent
 
 E = TypeVar("E")
 SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
        b"m=audio 40000 RTP/AVP 0\r\n")
+
+Action = Callable[[UserAgent, float], None]
+
+
+def answering(call_id: str, status: int = 200) -> Action:
+    """``answer_call`` (with our SDP on a 2xx) as an ``act`` action."""
+    def action(ua: UserAgent, now: float) -> None:
+        ua.answer_call(call_id, now, status, body=SDP if status >= 200 else b"")
+    return action
+
+
+def accepting_reinvite(call_id: str) -> Action:
+    def action(ua: UserAgent, now: float) -> None:
+        ua.accept_reinvite(call_id, now, body=SDP)
+    return action
+
+
+def hanging_up(call_id: str) -> Action:
+    def action(ua: UserAgent, now: float) -> None:
+        ua.hangup(call_id, now)
+    return action
+
 
 
 def config(user: str, host: str, kind: TransportKind) -> UaConfig:
@@ -42,10 +64,9 @@ class Answerer:
         while True:
             event = await endpoint.events.get()
             if isinstance(event, ev.IncomingCallReceived):
-                endpoint.act(lambda ua, now, e=event: ua.answer_call(e.call_id, now, body=SDP))
+                endpoint.act(answering(event.call_id))
             elif isinstance(event, ev.ReinviteReceived):
-                endpoint.act(lambda ua, now, e=event: ua.accept_reinvite(e.call_id, now,
-                                                                          body=SDP))
+                endpoint.act(accepting_reinvite(event.call_id))
             self.history.append(event)
             self.seen.put_nowait(event)
 

@@ -145,8 +145,9 @@ async def test_call_and_refer_through_the_proxy_with_record_route(
     await register(alice, kamailio, "alice")
     bob_registered = await register(bob, kamailio, "bob")
     # Call Bob's public GRUU (RFC 5627 §3): this device, through the proxy.
-    assert bob_registered.pub_gruu is not None
-    call_id = alice.act(lambda ua, now: ua.invite(bob_registered.pub_gruu, now, body=SDP))
+    gruu = bob_registered.pub_gruu
+    assert gruu is not None
+    call_id = alice.act(lambda ua, now: ua.invite(gruu, now, body=SDP))
     incoming = await bob.next_event(ev.IncomingCallReceived)
     assert isinstance(incoming, ev.IncomingCallReceived)
     record_route = incoming.request.record_route

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from mobilityd.sip import events as ev
 from mobilityd.sip.endpoint import SipEndpoint
 from mobilityd.sip.transport import TransportKind
 from mobilityd.sip.uri import NameAddr, SipUri
-from mobilityd.sip.useragent import UaConfig
+from mobilityd.sip.useragent import UaConfig, UserAgent
 
 from .peers import Sipp, SippResult, sipp
 
@@ -23,6 +23,28 @@ pytestmark = pytest.mark.interop
 
 SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        b"m=audio 40000 RTP/AVP 0\r\n")
+
+Action = Callable[[UserAgent, float], None]
+
+
+def answering(call_id: str, status: int = 200) -> Action:
+    """``answer_call`` (with our SDP on a 2xx) as an ``act`` action."""
+    def action(ua: UserAgent, now: float) -> None:
+        ua.answer_call(call_id, now, status, body=SDP if status >= 200 else b"")
+    return action
+
+
+def accepting_reinvite(call_id: str) -> Action:
+    def action(ua: UserAgent, now: float) -> None:
+        ua.accept_reinvite(call_id, now, body=SDP)
+    return action
+
+
+def hanging_up(call_id: str) -> Action:
+    def action(ua: UserAgent, now: float) -> None:
+        ua.hangup(call_id, now)
+    return action
+
 
 
 class Application:
@@ -42,14 +64,11 @@ class Application:
             event = await endpoint.events.get()
             self.history.append(event)
             if isinstance(event, ev.IncomingCallReceived):
-                status = 180 if self.ring_only else 200
-                endpoint.act(lambda ua, now, e=event, s=status:
-                             ua.answer_call(e.call_id, now, s, body=b"" if s < 200 else SDP))
+                endpoint.act(answering(event.call_id, 180 if self.ring_only else 200))
             elif isinstance(event, ev.ReinviteReceived):
-                endpoint.act(lambda ua, now, e=event:
-                             ua.accept_reinvite(e.call_id, now, body=SDP))
+                endpoint.act(accepting_reinvite(event.call_id))
             elif isinstance(event, ev.RemoteTargetRefreshed) and self.hangup_on_refresh:
-                endpoint.act(lambda ua, now, e=event: ua.hangup(e.call_id, now))
+                endpoint.act(hanging_up(event.call_id))
 
     def of_type(self, kind: type) -> list[object]:
         return [e for e in self.history if isinstance(e, kind)]
@@ -187,7 +206,7 @@ async def test_our_uac_with_20_percent_loss(endpoint: SipEndpoint, tmp_path: Pat
             established = await endpoint.next_event(ev.CallEstablished, timeout=40)
             assert isinstance(established, ev.CallEstablished)
             assert established.call_id == call_id
-            endpoint.act(lambda ua, now, c=call_id: ua.hangup(c, now))
+            endpoint.act(hanging_up(call_id))
             ended = await endpoint.next_event(ev.CallEnded, timeout=40)
             assert isinstance(ended, ev.CallEnded)
         assert_all_successful(await peer.wait(limit=120), calls)

@@ -50,6 +50,9 @@ class Sink:
         self.failed.put_nowait(error)
 
 
+ServerAndSink = tuple[StreamTransport[SipMessage], "Sink"]
+
+
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return make_certificates(tmp_path_factory.mktemp("certs"))
@@ -73,7 +76,7 @@ async def open_client(ca: Path, sink: Sink) -> StreamTransport[SipMessage]:
 
 
 async def test_tls_request_and_response_over_one_verified_connection(
-        tls_server, certificates: Certificates) -> None:  # type: ignore[no-untyped-def]
+        tls_server: ServerAndSink, certificates: Certificates) -> None:
     server, server_sink = tls_server
     client_sink = Sink()
     client = await open_client(certificates.ca_cert, client_sink)
@@ -93,7 +96,7 @@ async def test_tls_request_and_response_over_one_verified_connection(
 
 
 async def test_tls_verifies_ip_address_when_no_name_is_given(
-        tls_server, certificates: Certificates) -> None:  # type: ignore[no-untyped-def]
+        tls_server: ServerAndSink, certificates: Certificates) -> None:
     server, server_sink = tls_server
     client = await open_client(certificates.ca_cert, Sink())
     try:
@@ -104,7 +107,7 @@ async def test_tls_verifies_ip_address_when_no_name_is_given(
 
 
 async def test_tls_refuses_a_server_from_another_ca(
-        tls_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        tls_server: ServerAndSink, tmp_path: Path) -> None:
     server, server_sink = tls_server
     other = make_certificates(tmp_path / "other")
     client_sink = Sink()
@@ -119,7 +122,7 @@ async def test_tls_refuses_a_server_from_another_ca(
 
 
 async def test_tls_refuses_a_certificate_for_another_name(
-        tls_server, certificates: Certificates) -> None:  # type: ignore[no-untyped-def]
+        tls_server: ServerAndSink, certificates: Certificates) -> None:
     server, _ = tls_server
     client_sink = Sink()
     client = await open_client(certificates.ca_cert, client_sink)

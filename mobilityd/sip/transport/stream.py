@@ -190,10 +190,13 @@ class StreamTransport(Generic[MessageT]):
 
     @classmethod
     async def open(cls, kind: TransportKind, codec: MessageCodec[MessageT],
-                   sink: MessageSink[MessageT], local: Address,
-                   **options: object) -> StreamTransport[MessageT]:
+                   sink: MessageSink[MessageT], local: Address, *,
+                   limits: StreamLimits | None = None,
+                   server_ssl: ssl.SSLContext | None = None,
+                   client_ssl: ssl.SSLContext | None = None) -> StreamTransport[MessageT]:
         """Listen on ``local`` (port 0 picks one) and return the transport."""
-        transport = cls(kind, codec, sink, **options)  # type: ignore[arg-type]
+        transport = cls(kind, codec, sink, limits=limits, server_ssl=server_ssl,
+                        client_ssl=client_ssl)
         transport._local = await transport._listen(local)
         return transport
 
