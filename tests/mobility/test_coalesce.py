@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +15,11 @@ from mobilityd.mobility.events import CallPathChanged, CallPathLost, CallPathRes
 
 WLAN, ETH, NEW_WLAN = "10.2.0.2", "10.4.0.2", "10.3.0.7"
 ALICE = "10.1.0.2"
+
+
+def examples(default: int) -> int:
+    """Hypothesis examples: ``default``, or 20x that in the slow tier (MOBILITYD_SLOW=1)."""
+    return default * 20 if os.environ.get("MOBILITYD_SLOW") == "1" else default
 
 
 def via(source: str | None) -> CallRoutes:
@@ -126,7 +133,7 @@ def test_misuse_is_a_typed_error() -> None:
 ADDRESSES = [WLAN, ETH, NEW_WLAN]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 0.5), st.sampled_from([*ADDRESSES, None]),
                           st.sets(st.sampled_from(ADDRESSES))), max_size=40))
 def test_optional_moves_respect_hold_down(

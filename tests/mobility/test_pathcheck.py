@@ -4,6 +4,8 @@ RFC 4555 §3.7 against the threat of §5.3)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -127,7 +129,12 @@ inputs = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+def examples(default: int) -> int:
+    """Hypothesis examples: ``default``, or 20x that in the slow tier (MOBILITYD_SLOW=1)."""
+    return default * 20 if os.environ.get("MOBILITYD_SLOW") == "1" else default
+
+
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.tuples(inputs, st.floats(0, 10)), max_size=60))
 def test_switch_needs_both_halves(seq: list[tuple[PathCheckInput, float]]) -> None:
     """Property: every switch goes to a source that sent authenticated media within the

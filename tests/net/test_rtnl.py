@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 import struct
 
@@ -23,6 +24,11 @@ from mobilityd.net.rtnl import (
     RtnlRefusedError,
     RtType,
 )
+
+
+def examples(default: int) -> int:
+    """Hypothesis examples: ``default``, or 20x that in the slow tier (MOBILITYD_SLOW=1)."""
+    return default * 20 if os.environ.get("MOBILITYD_SLOW") == "1" else default
 
 # `ip route get` answers captured from the kernel with tests.netns.build_roaming
 ANSWER_V4 = bytes.fromhex(
@@ -104,14 +110,14 @@ def test_bad_attribute_length() -> None:
         RouteAnswer.parse(bytes(wrong_oif))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=200))
 def test_fuzz_only_codec_errors(data: bytes) -> None:
     with contextlib.suppress(RtnlParseError, RtnlRefusedError):
         RouteAnswer.parse(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(0, len(ANSWER_V6) - 1), st.integers(0, 255))
 def test_fuzz_mutated_recording(position: int, value: int) -> None:
     mutated = bytearray(ANSWER_V6)

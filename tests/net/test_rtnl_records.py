@@ -6,6 +6,7 @@ by field, cut at every length, and fuzzed: only RtnlParseError may escape."""
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
 from pathlib import Path
 
@@ -24,6 +25,11 @@ from mobilityd.net.rtnl import (
     split_messages,
 )
 from mobilityd.net.rtnl_records import record_from
+
+
+def examples(default: int) -> int:
+    """Hypothesis examples: ``default``, or 20x that in the slow tier (MOBILITYD_SLOW=1)."""
+    return default * 20 if os.environ.get("MOBILITYD_SLOW") == "1" else default
 
 DATA = Path(__file__).parent / "data"
 V4, V6 = AddressFamily.INET, AddressFamily.INET6
@@ -104,7 +110,7 @@ def test_dump_request_encoding() -> None:
         bytes(DumpRequest(NlMsgType.RTM_NEWLINK, 1))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.sampled_from(ALL), st.data())
 def test_fuzz_mutations(name: str, data: st.DataObject) -> None:
     raw = bytearray((DATA / name).read_bytes())
@@ -115,7 +121,7 @@ def test_fuzz_mutations(name: str, data: st.DataObject) -> None:
             record_from(message)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=120), st.sampled_from([16, 17, 20, 21, 24, 25]))
 def test_fuzz_bodies(body: bytes, kind: int) -> None:
     with contextlib.suppress(RtnlParseError):

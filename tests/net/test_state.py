@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -211,7 +213,12 @@ records = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+def examples(default: int) -> int:
+    """Hypothesis examples: ``default``, or 20x that in the slow tier (MOBILITYD_SLOW=1)."""
+    return default * 20 if os.environ.get("MOBILITYD_SLOW") == "1" else default
+
+
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(records, max_size=50))
 def test_state_matches_a_model(seq: list[Record]) -> None:
     """Property: the usable set equals "last record per address was usable, on a link
