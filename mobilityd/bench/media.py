@@ -451,8 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.generator:
         return run_generator(json.loads(args.generator))
     if args.quick:
-        settings = Settings(calls=args.calls or 100, pacing_calls=100, window=1.5, warmup=0.3,
-                            repeats=3, pacing_seconds=4.0)
+        settings = Settings(calls=args.calls or 100, pacing_calls=100, window=1.0, warmup=0.3,
+                            repeats=3, pacing_seconds=3.0)
     else:
         settings = Settings(calls=args.calls or 200, pacing_calls=100, window=3.0, warmup=0.5,
                             repeats=5, pacing_seconds=10.0)

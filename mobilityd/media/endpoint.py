@@ -20,11 +20,10 @@ symmetric RTP, rebinding to a new local address, and the return-routability gate
 from __future__ import annotations
 
 import asyncio
+import importlib
 import ipaddress
 import socket
 from collections.abc import Callable
-
-from pyroute2.netns import create_socket as create_netns_socket
 
 from mobilityd.media.errors import MediaLocalError, SrtpError, SrtpReplayError
 from mobilityd.media.events import (
@@ -82,7 +81,9 @@ def _bind(ip: str, port: int, netns: str | None = None) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_DGRAM)
     else:
         try:
-            sock = create_netns_socket(
+            # pyroute2 is imported only when namespaces are used (it is slow to import)
+            pyroute2_netns = importlib.import_module("pyroute2.netns")
+            sock = pyroute2_netns.create_socket(
                 netns=netns, family=family, socket_type=socket.SOCK_DGRAM, flags=0
             )
         except (OSError, TimeoutError) as exc:
