@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mobilityd.sip import events as ev
-from tests.sip.uafixtures import SDP, bob_uri, pair
+from tests.sip.uafixtures import BOB, SDP, bob_uri, pair
 
 
 def test_plain_call_and_bye() -> None:
@@ -124,3 +124,43 @@ def test_no_ack_ends_the_call_with_bye() -> None:
     assert ended.call_id == call_id
     assert net.now >= 32.0
     assert bob.ua.calls == 0  # a UAS forgets an ended call at once
+
+
+def test_forked_answers() -> None:
+    """§13.2.2.4: an early dialog from one fork, the 2xx from another wins; a later
+    2xx from the first fork is ACKed and then BYEd."""
+    from mobilityd.sip.message import Request, make_response, parse_message
+    from tests.sip.uafixtures import ALICE, make_ua
+
+    ua = make_ua("alice", ALICE, 7)
+    call_id = ua.invite(bob_uri(), 0.0, body=SDP)
+    (out,) = ua.datagrams_to_send()
+    invite = parse_message(out.data)
+    assert isinstance(invite, Request)
+
+    def answer(status: int, tag: str, host: str) -> bytes:
+        response = make_response(invite, status, None, tag)
+        response.headers.add("Contact", f"<sip:bob@{host}>")
+        return bytes(response)
+
+    ua.receive(answer(180, "forkA", "10.0.0.5"), BOB, 0.1)
+    ua.receive(answer(200, "forkB", "10.0.0.6"), BOB, 0.2)
+    events = []
+    while (event := ua.next_event()) is not None:
+        events.append(event)
+    assert [type(e) for e in events] == [ev.ProvisionalResponseReceived, ev.CallEstablished]
+    dialog = ua.call(call_id).dialog
+    assert dialog is not None and dialog.remote_tag == "forkB"
+    (ack,) = ua.datagrams_to_send()
+    assert ack.data.startswith(b"ACK sip:bob@10.0.0.6 ") and ack.destination == ("10.0.0.6", 5060)
+
+    ua.receive(answer(200, "forkA", "10.0.0.5"), BOB, 0.3)
+    sent = [(o.data.split(b" ", 1)[0], o.destination) for o in ua.datagrams_to_send()]
+    assert sent == [(b"ACK", ("10.0.0.5", 5060)), (b"BYE", ("10.0.0.5", 5060))]
+    assert dialog.remote_tag == "forkB" and ua.next_event() is None
+    ua.receive(answer(200, "forkB", "10.0.0.6"), BOB, 0.4)  # retransmission: same ACK
+    (again,) = ua.datagrams_to_send()
+    assert again.data == ack.data
+    ua.receive(answer(200, "forkA", "10.0.0.5"), BOB, 0.5)  # the other fork retransmits
+    (re_ack,) = ua.datagrams_to_send()
+    assert re_ack.destination == ("10.0.0.5", 5060) and re_ack.data.startswith(b"ACK ")

@@ -233,12 +233,17 @@ class UaActions(UaCore):
             contact=True,
         )
 
-    def _send_ack(self, session: Session, dialog: Dialog, seq: int) -> None:
+    def _send_ack(
+        self, session: Session, dialog: Dialog, seq: int, *, ours: bool = True
+    ) -> None:
+        """§13.2.2.4: ACK a 2xx, remembered to answer that 2xx's retransmissions.
+        ``ours`` is False for another fork's dialog (it does not move our next hop)."""
         ack = rq.ack_for_2xx(dialog, via=self._via(rq.new_branch(self._rng)), cseq=seq)
         destination = self._dialog_destination(dialog)
-        session.destination = destination
         data = self._layer.send_stateless(ack, destination, session.transport)
-        session.acks[seq] = data
+        if ours:
+            session.destination = destination
+        session.acks[(seq, dialog.remote_tag)] = (data, destination)
 
     def _send_cancel(self, session: Session, now: float) -> None:
         if session.cancel_sent:

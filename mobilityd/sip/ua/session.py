@@ -81,7 +81,8 @@ class Session:
     cancel_requested: bool = False
     cancel_sent: bool = False
     replaces_call_id: str | None = None
-    acks: dict[int, bytes] = field(default_factory=dict)  # CSeq -> our ACK for its 2xx
+    # (CSeq, To tag) of a 2xx -> our ACK for it, re-sent on its retransmissions
+    acks: dict[tuple[int, str], tuple[bytes, Addr]] = field(default_factory=dict)
     unacked: Unacked2xx | None = None
     outgoing_reinvite: Transaction | None = None
     glare_retry: tuple[bytes, str] | None = None  # body, content type to re-send

@@ -59,9 +59,9 @@ class ResponseHandling(InboundRequests):
         session = self._sessions.get(response.call_id)
         if session is None:
             return
-        ack = session.acks.get(response.cseq.seq)
+        ack = session.acks.get((response.cseq.seq, response.to.tag or ""))
         if ack is not None:
-            self._layer.resend(ack, session.destination, session.transport)
+            self._layer.resend(ack[0], ack[1], session.transport)
 
     def _on_response(
         self, tx: Transaction, owner: object, response: Response, now: float
@@ -111,18 +111,20 @@ class ResponseHandling(InboundRequests):
 
     def _on_invite_2xx(self, session: Session, response: Response, now: float) -> None:
         seq = response.cseq.seq
-        ack = session.acks.get(seq)
-        if ack is not None:  # retransmitted 2xx: ACK again (§13.2.2.4)
-            self._layer.resend(ack, session.destination, session.transport)
-            return
         to_tag = response.to.tag or ""
+        ack = session.acks.get((seq, to_tag))
+        if ack is not None:  # retransmitted 2xx: ACK again (§13.2.2.4)
+            self._layer.resend(ack[0], ack[1], session.transport)
+            return
         dialog = session.dialog
         if dialog is not None and dialog.remote_tag != to_tag:
-            # A 2xx from another fork: ACK it, then BYE that dialog (§13.2.2.4).
-            other = self._uac_dialog(session, response, early=False)
-            self._send_ack(session, other, seq)
-            self._send_bye_for(other, session, now)
-            return
+            if session.phase is not CallPhase.CALLING:
+                # A 2xx from another fork after ours: ACK it, then BYE it (§13.2.2.4).
+                other = self._uac_dialog(session, response, early=False)
+                self._send_ack(session, other, seq, ours=False)
+                self._send_bye_for(other, session, now)
+                return
+            dialog = None  # the early dialog was another fork's: this 2xx wins
         if dialog is None:
             dialog = session.dialog = self._uac_dialog(session, response, early=False)
         else:
@@ -150,9 +152,9 @@ class ResponseHandling(InboundRequests):
         if status < 300:
             if tx.kind is TxKind.INVITE_CLIENT:
                 seq = response.cseq.seq
-                ack = session.acks.get(seq)
+                ack = session.acks.get((seq, response.to.tag or ""))
                 if ack is not None:
-                    self._layer.resend(ack, session.destination, session.transport)
+                    self._layer.resend(ack[0], ack[1], session.transport)
                     return
                 self._send_ack(session, dialog, seq)
             if tx is session.outgoing_reinvite:
