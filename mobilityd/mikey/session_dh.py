@@ -28,6 +28,7 @@ from mobilityd.mikey.payloads import (
     CertPayload,
     CommonHeader,
     DhPayload,
+    GeneralExtension,
     Payload,
     Rand,
     SecurityPolicy,
@@ -70,6 +71,8 @@ class DhInitiator:
     replay_cache: ReplayCache | None = None
     group: DhGroup = DhGroup.OAKLEY_5
     key_pool: DhKeyPool | None = None
+    #: General Extension payloads to authenticate, e.g. RFC 4567 §4.1.4 "SDP IDs".
+    extensions: Sequence[GeneralExtension] = ()
     state: InitiatorState = InitiatorState.IDLE
     _pair: DhKeyPair | None = field(default=None, repr=False)
     _ts: Timestamp | None = field(default=None, repr=False)
@@ -97,6 +100,7 @@ class DhInitiator:
             id_payload(self.local_id),
             CertPayload(CertType.X509V3_SIGN, self.credentials.certificate_der),
             id_payload(self.peer_id),
+            *self.extensions,
             *self.policies,
             DhPayload(self.group, self._pair.public_value),
         ]

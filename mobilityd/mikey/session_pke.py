@@ -45,6 +45,7 @@ from mobilityd.mikey.payloads import (
     CertHash,
     CertPayload,
     CommonHeader,
+    GeneralExtension,
     IdPayload,
     Kemac,
     Payload,
@@ -108,6 +109,8 @@ class PkeInitiator:
     replay_cache: ReplayCache | None = None
     want_verification: bool = True
     existing: CryptoContext | None = None
+    #: General Extension payloads to authenticate, e.g. RFC 4567 §4.1.4 "SDP IDs".
+    extensions: Sequence[GeneralExtension] = ()
     cache: CacheType = CacheType.CACHE_FOR_CSB
     state: InitiatorState = InitiatorState.IDLE
     _pending: CryptoContext | None = field(default=None, repr=False)
@@ -149,6 +152,7 @@ class PkeInitiator:
             id_payload(self.local_id),
             CertPayload(CertType.X509V3_SIGN, self.credentials.certificate_der),
             id_payload(self.peer_id),
+            *self.extensions,
             *self.policies,
             kemac,
             CertHash(HashFunc.SHA1, cert_hash(peer_der)),

@@ -26,6 +26,7 @@ from mobilityd.mikey.keys import MessageKeys, derive_message_keys
 from mobilityd.mikey.message import MikeyMessage
 from mobilityd.mikey.payloads import (
     CommonHeader,
+    GeneralExtension,
     Kemac,
     Payload,
     Rand,
@@ -118,6 +119,8 @@ class PskInitiator:
     replay_cache: ReplayCache | None = None
     want_verification: bool = True
     existing: CryptoContext | None = None
+    #: General Extension payloads to authenticate, e.g. RFC 4567 §4.1.4 "SDP IDs".
+    extensions: Sequence[GeneralExtension] = ()
     state: InitiatorState = InitiatorState.IDLE
     _pending: CryptoContext | None = field(default=None, repr=False)
     _ts: Timestamp | None = field(default=None, repr=False)
@@ -142,6 +145,7 @@ class PskInitiator:
             Rand(values.rand),
             id_payload(self.local_id),
             id_payload(self.peer_id),
+            *self.extensions,
             *self.policies,
             kemac,
         ]
