@@ -82,12 +82,23 @@ def build_error_message(
     return build_verification(header, payloads, mac_alg, auth_key, ids=(id_i, id_r), ts=timestamp)
 
 
-def error_response(data: bytes, error: MikeyError, now: float) -> bytes | None:
+_POLICY_ERRORS = frozenset({ErrorType.INVALID_SP, ErrorType.INVALID_SPPAR})
+
+
+def error_response(
+    data: bytes,
+    error: MikeyError,
+    now: float,
+    supported: Sequence[SecurityPolicy] = (),
+) -> bytes | None:
     """The error answer to ``data``, or None when none should be sent.
 
     None for a replayed message (§5.3: discard) and when ``data`` does not even have a
     Common Header to take the CSB ID from. The Initiator's T is echoed when readable.
+    ``supported`` (our acceptable SPs) is added to ``INVALID_SP``/``INVALID_SPPAR``
+    answers so the Initiator can choose again (§5.1.1, §5.1.2).
     """
+    offer = supported if error.error_type in _POLICY_ERRORS else ()
     if isinstance(error, ReplayedMessage | PeerReportedError):
         return None
     try:
@@ -97,12 +108,17 @@ def error_response(data: bytes, error: MikeyError, now: float) -> bytes | None:
             header = CommonHeader.read(Reader(bytes(data)))
         except MikeyError:
             return None
-        return build_error_message(header.csb_id, [error.error_type], now=now)
+        return build_error_message(header.csb_id, [error.error_type], now=now, supported=offer)
     if msg.header.data_type == DataType.ERROR:
         return None  # never answer an error with an error
     ts = msg.find(Timestamp)
     return build_error_message(
-        msg.header.csb_id, [error.error_type], timestamp=ts, now=now, cs_map=msg.header.cs_map
+        msg.header.csb_id,
+        [error.error_type],
+        timestamp=ts,
+        now=now,
+        cs_map=msg.header.cs_map,
+        supported=offer,
     )
 
 

@@ -344,3 +344,23 @@ def test_derived_master_keys_run_srtp_between_the_two_sides() -> None:
             key=wrong_key + wrong_salt, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
         with pytest.raises(pylibsrtp.Error):
             other.unprotect(protected)
+
+
+def test_policy_error_answer_offers_our_policies_rfc3830_5_1_1() -> None:
+    sp = SecurityPolicy(0, SecurityPolicy.srtp_defaults().prot_type,
+                        (PolicyParam(SrtpParam.AUTH_TAG_LEN, b"\x07"),))
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP,
+                             policies=(sp,))
+    i_message = initiator.start(NOW, rng())
+    with pytest.raises(MikeyError) as info:
+        Responder(local_id=BOB, psk=PSK).receive(i_message, NOW)
+    ours = SecurityPolicy.srtp_defaults(0)
+    answer = error_response(i_message, info.value, NOW, supported=[ours])
+    assert answer is not None
+    with pytest.raises(PeerReportedError) as peer:
+        initiator.receive_response(answer, NOW)
+    assert peer.value.error_type is ErrorType.INVALID_SPPAR
+    assert peer.value.supported == (ours,)
+    # Other errors do not advertise policies.
+    auth = error_response(i_message, MikeyError("x", ErrorType.AUTH_FAILURE), NOW, [ours])
+    assert auth is not None and MikeyMessage.parse(auth).find(SecurityPolicy) is None
