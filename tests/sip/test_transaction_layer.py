@@ -218,3 +218,11 @@ def test_reliable_transport_has_no_retransmissions() -> None:
     layer.handle_timer(32.0)
     assert tx.state is TxState.TERMINATED
     assert [u.kind for u in layer.upcalls] == [UpcallKind.TIMEOUT]
+
+
+def test_unknown_method_gets_405_with_allow() -> None:
+    """§8.2.1: 405 Method Not Allowed carries an Allow header."""
+    ua = make_ua("bob", BOB, 5)
+    ua.receive(invite(method="PUBLISH", branch="z9hG4bKpub"), PEER, 0.0)
+    (answer,) = responses(ua)
+    assert answer.status == 405 and "INVITE" in answer.allow

@@ -50,18 +50,26 @@ class UaActions(UaCore):
                 self._timers.cancel(session, UaTimer.RETRANSMIT_2XX)
                 self._send_bye(session, now, "no ACK for our 2xx (§13.3.1.4)")
         elif name is UaTimer.GLARE_RETRY:
-            if session.glare_retry is not None and session.phase is CallPhase.ESTABLISHED:
-                session.local_body, session.local_content_type = session.glare_retry
+            retry = session.glare_retry
+            if retry is None or session.phase is CallPhase.ENDED:
                 session.glare_retry = None
-                if session.reinvite_in_progress:
-                    self._timers.schedule(
-                        session, UaTimer.GLARE_RETRY, now + self._glare_backoff(session)
-                    )
-                    session.glare_retry = (session.local_body, session.local_content_type)
-                else:
-                    self._send_reinvite(session, now)
+            elif session.phase is not CallPhase.ESTABLISHED or session.reinvite_in_progress:
+                # Another INVITE transaction runs now (§14.1): back off once more.
+                self._timers.schedule(
+                    session, UaTimer.GLARE_RETRY, now + self._glare_backoff(session)
+                )
+            else:
+                session.glare_retry = None
+                session.local_body, session.local_content_type = retry
+                self._send_reinvite(session, now)
         elif name is UaTimer.SESSION_REFRESH:
-            if session.phase is CallPhase.ESTABLISHED and not session.reinvite_in_progress:
+            if session.phase is not CallPhase.ESTABLISHED:
+                return
+            if session.reinvite_in_progress or session.glare_retry is not None:
+                # An offer/answer exchange is running and will refresh the session
+                # when it completes; look again shortly in case it fails.
+                self._timers.schedule(session, UaTimer.SESSION_REFRESH, now + 1.0)
+            else:
                 self._emit(ev.SessionRefreshDue(session.call_id))
                 self._send_reinvite(session, now)
         elif name is UaTimer.SESSION_EXPIRY and session.phase is CallPhase.ESTABLISHED:
@@ -216,7 +224,6 @@ class UaActions(UaCore):
         tx = self._layer.send_request(request, destination, session.transport, now)
         tx.owner = session
         return tx
-
 
     def _send_reinvite(self, session: Session, now: float) -> None:
         extra = [("Allow", rq.ALLOW), ("Supported", rq.SUPPORTED)]

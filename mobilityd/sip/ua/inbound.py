@@ -53,6 +53,8 @@ class InboundRequests(UaActions):
                 headers = None
                 if isinstance(exc, _BadExtensionError):
                     headers = [("Unsupported", ", ".join(exc.options))]
+                elif exc.status == StatusCode.METHOD_NOT_ALLOWED:
+                    headers = [("Allow", rq.ALLOW)]  # §8.2.1: a 405 lists what we allow
                 self._reply(tx, exc.status, exc.reason, now, headers)
 
     def _dispatch_request(
