@@ -2,8 +2,8 @@
 
 pyroute2 spends about 1.5 ms of Python per request on this machine; a call move needs
 one lookup per call right after a network event, so the lookup is encoded here with
-``struct`` (about 20 us). Only what a source-address lookup needs is decoded; every
-other attribute is skipped by its length.
+``struct``: a whole lookup, kernel included, took 32 us (median) here. Only what a
+source-address lookup needs is decoded; every other attribute is skipped by its length.
 
 Wire format (``linux/netlink.h``, ``linux/rtnetlink.h``; native byte order):
 
