@@ -116,9 +116,9 @@ def test_local_contact_after_rebind() -> None:
 def test_early_dialog_confirmed_by_2xx() -> None:
     """§13.2.2.4: the 2xx's Contact and Record-Route replace those of the 1xx."""
     dialog = uac([], early=True)
-    assert dialog.state is DialogState.EARLY
+    before = dialog.state
     dialog.confirm(contact=SipUri.parse("sip:user@final"), record_route=routes("<sip:p;lr>"))
-    assert dialog.state is DialogState.CONFIRMED
+    assert (before, dialog.state) == (DialogState.EARLY, DialogState.CONFIRMED)
     assert str(dialog.remote_target) == "sip:user@final"
     assert [str(r.uri) for r in dialog.route_set] == ["sip:p;lr"]
 

@@ -116,7 +116,7 @@ def test_no_ack_ends_the_call_with_bye() -> None:
         return data.startswith(b"ACK ")
 
     net, alice, bob = pair()
-    net._drop = drop_acks  # type: ignore[assignment]
+    net._drop = drop_acks
     call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
     net.run(lambda: bool(bob.of_type(ev.CallEnded)))
     (ended,) = bob.of_type(ev.CallEnded)

@@ -22,7 +22,7 @@ def established() -> tuple[MemoryNetwork, Node, Node, str, list[bytes]]:
         return False
 
     net, alice, bob = pair()
-    net._drop = record  # type: ignore[assignment]
+    net._drop = record
     call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
     net.run(lambda: bool(bob.of_type(ev.CallEstablished)))
     alice.ua.reinvite(call_id, net.now, body=SDP)

@@ -24,7 +24,7 @@ def test_transaction_in_flight_survives_the_move() -> None:
             return True
         return False
 
-    net._drop = lose_first_options  # type: ignore[assignment]
+    net._drop = lose_first_options
     alice.ua.send_options(call_id, net.now)
     net.flush()
     alice.ua.set_local_address(*NEW)

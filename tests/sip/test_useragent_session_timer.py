@@ -34,7 +34,7 @@ def test_missing_refresh_ends_the_session() -> None:
     call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
     net.run(lambda: bool(bob.of_type(ev.CallEstablished)))
     start = net.now
-    net._drop = lambda data, source, dest: data.startswith(b"INVITE ")  # type: ignore[assignment]
+    net._drop = lambda data, source, dest: data.startswith(b"INVITE ")
     net.run(lambda: bool(bob.of_type(ev.CallEnded)))
     (ended,) = bob.of_type(ev.CallEnded)
     assert isinstance(ended, ev.CallEnded) and "session expired" in ended.reason
