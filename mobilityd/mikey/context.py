@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mobilityd.mikey.constants import SrtpParam
+from mobilityd.mikey.dh import DhKeyPair, DhKeyPool
 from mobilityd.mikey.events import UpdateAccepted
 from mobilityd.mikey.keys import MessageKeys, derive_srtp_salt, derive_tek
 from mobilityd.mikey.payloads import SecurityPolicy, SrtpCsEntry
@@ -154,16 +155,29 @@ class CryptoContext:
         new_policies: tuple[SecurityPolicy, ...] = (),
         rng: Rng | None = None,
         want_verification: bool = False,
+        dh_rekey: bool = False,
+        dh_pool: DhKeyPool | None = None,
     ) -> PreparedUpdate:
         """Build an update message and the context this side uses once it is sent.
 
         ``want_verification`` sets the V flag: the peer then answers (see
         :meth:`receive_update`) and :meth:`PreparedUpdate.verify_reply` checks it.
+        ``dh_rekey`` (DH contexts) sends a new DHi (from ``dh_pool`` or ``rng``): the
+        peer must answer with DHr and DHi (§4.5), and :meth:`PreparedUpdate.verify_reply`
+        returns the context with the new TGK.
         """
         from mobilityd.mikey.session_update import prepare_update  # noqa: PLC0415 (cycle)
 
         return prepare_update(
-            self, now, new_tgk, new_cs_map, new_policies, rng, want_verification
+            self,
+            now,
+            new_tgk,
+            new_cs_map,
+            new_policies,
+            rng,
+            want_verification,
+            dh_rekey=dh_rekey,
+            dh_pool=dh_pool,
         )
 
     def build_update(
@@ -195,15 +209,23 @@ class CryptoContext:
 
         return verify_update(self, data, now)
 
-    def receive_update(self, data: bytes, now: float) -> UpdateAccepted:
-        """:meth:`verify_update`, plus the answer when the update set the V flag.
+    def receive_update(
+        self,
+        data: bytes,
+        now: float,
+        rng: Rng | None = None,
+        dh_pool: DhKeyPool | None = None,
+    ) -> UpdateAccepted:
+        """:meth:`verify_update`, plus the answer when the update asks for one.
 
         The answer is ``HDR, T, IDr, V`` for PSK-style contexts and a signed
-        ``HDR, T, IDr, IDi, SIGNr`` (no DH values, §4.5 Figure 4.1) for DH contexts.
+        ``HDR, T, IDr, IDi, SIGNr`` for DH contexts; when a DH update carries a new DHi
+        (re-keying) the answer adds DHr and DHi (§4.5 Figure 4.1), our key pair coming
+        from ``dh_pool`` or ``rng``, and the returned context has the new TGK.
         """
         from mobilityd.mikey.session_update import receive_update  # noqa: PLC0415 (cycle)
 
-        return receive_update(self, data, now)
+        return receive_update(self, data, now, rng, dh_pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +240,7 @@ class PreparedUpdate:
     ts: int = 0
     wants_reply: bool = False
     reply_auth_key: bytes | None = field(default=None, repr=False)
+    dh_pair: DhKeyPair | None = field(default=None, repr=False)
 
     def verify_reply(self, data: bytes) -> CryptoContext:
         """Check the peer's answer to this update; returns :attr:`context` or raises."""

@@ -55,7 +55,7 @@ from mobilityd.mikey.session_policy import PkCredentials, Rng, SessionPolicy
 from mobilityd.mikey.session_psk import InitiatorState, check_response_header
 from mobilityd.mikey.timestamps import timestamp_payload
 
-__all__ = ["DhInitiator", "respond_dh"]
+__all__ = ["DhInitiator", "respond_dh", "responder_value"]
 
 
 @dataclass
@@ -128,7 +128,7 @@ class DhInitiator:
             raise MikeyError("response does not name us as IDi", ErrorType.AUTH_FAILURE)
         public_key, _ = peer_certificate(msg, self.credentials.ca, now, self.peer_id)
         verify_signed(msg, public_key, self.policy.sig_hash)
-        dh_r = _responder_value(msg, pair)
+        dh_r = responder_value(msg, pair)
         tgk = compute_tgk(pair, dh_r)
         self.state = InitiatorState.DONE
         return CryptoContext(
@@ -150,7 +150,7 @@ class DhInitiator:
         )
 
 
-def _responder_value(msg: MikeyMessage, pair: DhKeyPair) -> bytes:
+def responder_value(msg: MikeyMessage, pair: DhKeyPair) -> bytes:
     """DHr: of the two DH payloads, the one that is not our DHi (order-independent)."""
     values = msg.find_all(DhPayload)
     if len(values) != 2 or any(v.group != pair.group for v in values):

@@ -15,11 +15,12 @@ We always send IDi and IDr; a received update may omit them.
 A PKE context whose envelope key is cached (our PKE initiator asks for that by default)
 updates with a pre-shared key message keyed by it (§4.5: "it MUST NOT be a public key
 message"); without a cached key it sends a signed public-key update with a new envelope
-key from ``rng`` (:mod:`session_update_pke`). A DH context signs its update and carries no DH values
-(re-keying a DH CSB needs a new DH exchange, which is not implemented as an update), so
-``new_tgk`` is refused for DH. With ``want_verification`` the V flag is set and the
-peer answers like the R_MESSAGE of the method (``HDR, T, IDr, V`` or, for DH, a signed
-``HDR, T, IDr, IDi, SIGNr`` without DH values, as Figure 4.1 requires when DHi is absent).
+key from ``rng`` (:mod:`session_update_pke`). A DH context signs its update;
+``new_tgk`` is refused for DH, whose new TGK comes from new DH values instead
+(``dh_rekey``: DHi in the update, DHr and DHi in the signed answer, §4.5 Figure 4.1).
+With ``want_verification`` the V flag is set and the peer answers like the R_MESSAGE
+of the method (``HDR, T, IDr, V`` or, for DH, a signed ``HDR, T, IDr, IDi, SIGNr``
+without DH values, as Figure 4.1 requires when DHi is absent).
 
 Either side may send an update (the Responder of the initial exchange acts as the
 update's Initiator when it moves); the receiver knows the sender from the context.
@@ -36,6 +37,7 @@ from enum import Enum
 
 from mobilityd.mikey.constants import (
     DataType,
+    DhGroup,
     EncrAlg,
     ErrorType,
     MacAlg,
@@ -43,6 +45,13 @@ from mobilityd.mikey.constants import (
     TsType,
 )
 from mobilityd.mikey.context import CryptoContext, KeyMode, PreparedUpdate
+from mobilityd.mikey.dh import (
+    DhKeyPair,
+    DhKeyPool,
+    check_group,
+    compute_tgk,
+    generate_key_pair,
+)
 from mobilityd.mikey.errors import MikeyError
 from mobilityd.mikey.events import UpdateAccepted
 from mobilityd.mikey.keys import MessageKeys
@@ -79,11 +88,14 @@ from mobilityd.mikey.session_common import (
     verify_signed,
     verify_verification,
 )
+from mobilityd.mikey.session_dh import responder_value
 from mobilityd.mikey.session_fast import MatchedUpdate
 from mobilityd.mikey.session_policy import Rng
 from mobilityd.mikey.session_psk import check_response_header
 from mobilityd.mikey.session_update_pke import build_pke_update, verify_pke_update
 from mobilityd.mikey.timestamps import check_freshness, timestamp_payload
+
+_LAST = PayloadType.LAST
 
 __all__ = ["prepare_update", "receive_update", "verify_update", "verify_update_reply"]
 
@@ -128,6 +140,9 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
     new_policies: Sequence[SecurityPolicy],
     rng: Rng | None,
     want_verification: bool = False,
+    *,
+    dh_rekey: bool = False,
+    dh_pool: DhKeyPool | None = None,
 ) -> PreparedUpdate:
     """Build an update message from ``ctx`` (module docstring) and the sender's new context."""
     if new_tgk is not None and not new_tgk:
@@ -136,6 +151,9 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
     cs_map = tuple(new_cs_map) if new_cs_map is not None else ctx.cs_map
     keys = ctx.secrets.message_keys
     reply_auth_key = keys.auth_key if keys is not None else None
+    dh_pair: DhKeyPair | None = None
+    if dh_rekey and ctx.mode is not KeyMode.DH:
+        raise ValueError("dh_rekey applies to DH contexts only")
     if ctx.mode is KeyMode.PKE and keys is None:
         wire, reply_auth_key = build_pke_update(
             ctx, ts, cs_map, new_tgk, new_policies, rng, want_verification
@@ -154,12 +172,17 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
             wire = build_maced(header, payloads, ctx.policy.mac_alg, keys.auth_key)
     elif ctx.mode is KeyMode.DH and ctx.secrets.signing_key is not None:
         if new_tgk is not None:
-            raise ValueError("a DH CSB cannot carry a new TGK in an update (RFC 3830 §4.5)")
+            raise ValueError("a DH CSB gets a new TGK by dh_rekey, not new_tgk (§4.5)")
+        dh_payloads: list[Payload] = []
+        if dh_rekey:
+            dh_pair = _new_pair(dh_pool, rng)
+            dh_payloads.append(DhPayload(dh_pair.group, dh_pair.public_value))
+            want_verification = True  # DHi always gets DHr back (§4.5 Figure 4.1)
         header = CommonHeader(DataType.DH_INIT, ctx.csb_id, cs_map, v_flag=want_verification)
         ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
         wire = build_signed(
             header,
-            [ts, *ids, *new_policies],
+            [ts, *ids, *new_policies, *dh_payloads],
             ctx.secrets.signing_key,
             ctx.policy.sig_type,
             ctx.policy.sig_hash,
@@ -183,7 +206,21 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
         ts=ts.value,
         wants_reply=want_verification,
         reply_auth_key=reply_auth_key,
+        dh_pair=dh_pair,
     )
+
+
+def _new_pair(pool: DhKeyPool | None, rng: Rng | None) -> DhKeyPair:
+    """A key pair from ``pool`` (precomputed) or generated from ``rng`` (OAKLEY 5)."""
+    if pool is not None and (len(pool) or rng is not None):
+        return pool.take(rng or _no_rng)
+    if rng is None:
+        raise ValueError("a DH re-keying needs rng or a key pool")
+    return generate_key_pair(DhGroup.OAKLEY_5, rng)
+
+
+def _no_rng(n: int) -> bytes:
+    raise ValueError("empty DH key pool and no rng")
 
 
 def _accept(
@@ -264,7 +301,33 @@ def verify_update(ctx: CryptoContext, data: bytes, now: float) -> CryptoContext:
     return _verify(ctx, data, now)[0]
 
 
-def _verify(ctx: CryptoContext, data: bytes, now: float) -> tuple[CryptoContext, bytes | None]:
+class _DhRekey:
+    """The receiving side of a DH re-keying update (§4.5): our new pair and the DH values."""
+
+    def __init__(self, pool: DhKeyPool | None, rng: Rng | None) -> None:
+        self.pool, self.rng = pool, rng
+        self.answer: tuple[DhKeyPair, DhPayload] | None = None
+
+    def respond(self, ctx: CryptoContext, dh_values: list[DhPayload]) -> KeyMaterial:
+        if len(dh_values) != 1:
+            raise MikeyError("update must carry exactly one DHi", ErrorType.INVALID_DH)
+        dh_i = dh_values[0]
+        group = check_group(dh_i.group, ctx.policy.dh_policy)
+        pool = self.pool if self.pool is not None and self.pool.group == group else None
+        if pool is not None and (len(pool) or self.rng is not None):
+            pair = pool.take(self.rng or _no_rng)
+        elif self.rng is not None:
+            pair = generate_key_pair(group, self.rng)
+        else:
+            raise MikeyError("no DH key pair available for re-keying", ErrorType.INVALID_DH)
+        tgk = compute_tgk(pair, dh_i.value)
+        self.answer = (pair, dh_i)
+        return KeyMaterial(tgk, None, False)
+
+
+def _verify(
+    ctx: CryptoContext, data: bytes, now: float, rekey: _DhRekey | None = None
+) -> tuple[CryptoContext, bytes | None]:
     """The updated context and the auth key for a verification answer (None: signed)."""
     kind = _kind(ctx)
     keys = ctx.secrets.message_keys
@@ -303,8 +366,14 @@ def _verify(ctx: CryptoContext, data: bytes, now: float) -> tuple[CryptoContext,
         if ctx.secrets.peer_public_key is None:
             raise MikeyError("no peer key to verify the update", ErrorType.AUTH_FAILURE)
         verify_signed(msg, ctx.secrets.peer_public_key, ctx.policy.sig_hash)
-        if first_of(msg, DhPayload) is not None:
-            raise MikeyError("DH re-keying by update is not supported", ErrorType.UNSPECIFIED)
+        dh_values = [p for p in msg.payloads if type(p) is DhPayload]
+        if dh_values:
+            if rekey is None:
+                raise MikeyError(
+                    "a DH re-keying update needs an answer: use receive_update",
+                    ErrorType.UNSPECIFIED,
+                )
+            new_key = rekey.respond(ctx, dh_values)
     cs_map = msg.header.cs_map or ctx.cs_map
     policies = collect_policies(msg, ctx.policies)
     check_policies(cs_map, policies)
@@ -312,10 +381,18 @@ def _verify(ctx: CryptoContext, data: bytes, now: float) -> tuple[CryptoContext,
     return _accept(ctx, new_key, cs_map, policies, ts.value), reply_key
 
 
-def receive_update(ctx: CryptoContext, data: bytes, now: float) -> UpdateAccepted:
-    """Verify an update and, if it set the V flag, build the answer (§4.5 Figure 4.1)."""
-    updated, reply_key = _verify(ctx, data, now)
-    if not data[3] & 0x80:
+def receive_update(
+    ctx: CryptoContext,
+    data: bytes,
+    now: float,
+    rng: Rng | None = None,
+    dh_pool: DhKeyPool | None = None,
+) -> UpdateAccepted:
+    """Verify an update and, if it asks for one, build the answer (§4.5 Figure 4.1)."""
+    rekey = _DhRekey(dh_pool, rng) if ctx.mode is KeyMode.DH else None
+    updated, reply_key = _verify(ctx, data, now, rekey)
+    dh_answer = rekey.answer if rekey is not None else None
+    if not data[3] & 0x80 and dh_answer is None:
         return UpdateAccepted(previous=ctx, context=updated, reply=None)
     msg = parse(data)  # authenticated already: this only recovers T as sent
     ts = msg.require(Timestamp)
@@ -333,9 +410,13 @@ def receive_update(ctx: CryptoContext, data: bytes, now: float) -> UpdateAccepte
     else:
         assert ctx.secrets.signing_key is not None
         header = CommonHeader(DataType.DH_RESP, ctx.csb_id, updated.cs_map)
+        payloads: list[Payload] = [ts, id_payload(ctx.local_id), id_payload(ctx.peer_id)]
+        if dh_answer is not None:
+            pair, dh_i = dh_answer
+            payloads += [DhPayload(pair.group, pair.public_value), dh_i.with_next(_LAST)]
         reply = build_signed(
             header,
-            [ts, id_payload(ctx.local_id), id_payload(ctx.peer_id)],
+            payloads,
             ctx.secrets.signing_key,
             ctx.policy.sig_type,
             ctx.policy.sig_hash,
@@ -361,4 +442,10 @@ def verify_update_reply(prepared: PreparedUpdate, data: bytes) -> CryptoContext:
         if ctx.secrets.peer_public_key is None:
             raise MikeyError("no peer key to verify the answer", ErrorType.AUTH_FAILURE)
         verify_signed(msg, ctx.secrets.peer_public_key, ctx.policy.sig_hash)
+        if prepared.dh_pair is not None:
+            dh_r = responder_value(msg, prepared.dh_pair)
+            return ctx.evolve(tgk=compute_tgk(prepared.dh_pair, dh_r), tgk_salt=None,
+                              tek_direct=False)
+        if first_of(msg, DhPayload) is not None:
+            raise MikeyError("DH values in an answer to a plain update", ErrorType.INVALID_DH)
     return ctx

@@ -286,3 +286,34 @@ def test_pke_transfer_carries_the_existing_tgk(pki) -> None:  # type: ignore[no-
     assert (answer.context.tgk, answer.context.csb_id, answer.context.rand) == (
         alice.tgk, alice.csb_id, alice.rand)
     assert answer.context.srtp_master(2) == alice.srtp_master(2)
+
+
+def test_dh_rekeying_update_carries_dhi_and_gets_dhr_rfc3830_4_5(pki) -> None:  # type: ignore[no-untyped-def]
+    from mobilityd.mikey.constants import DhGroup
+    from mobilityd.mikey.dh import DhKeyPool
+    from mobilityd.mikey.payloads import DhPayload
+
+    initiator = DhInitiator(credentials=pki["alice"], local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    answer = Responder(local_id=BOB, pk=pki["bob"]).receive(initiator.start(NOW, rng()), NOW,
+                                                            rng(2))
+    assert answer.reply is not None
+    alice, bob = initiator.receive_response(answer.reply, NOW), answer.context
+    prepared = alice.prepare_update(NOW + 5, dh_rekey=True, rng=rng(11))
+    msg = MikeyMessage.parse(prepared.message)
+    assert len(msg.find_all(DhPayload)) == 1 and msg.find(Rand) is None
+    assert prepared.context.tgk == alice.tgk  # the new TGK needs DHr first
+    with pytest.raises(MikeyError):  # verify_update cannot answer a DHi
+        bob.verify_update(prepared.message, NOW + 5)
+    pool = DhKeyPool(DhGroup.OAKLEY_5, target_size=1)
+    pool.fill(rng(12))
+    accepted = bob.receive_update(prepared.message, NOW + 5, dh_pool=pool)
+    assert len(pool) == 0 and accepted.reply is not None
+    reply = MikeyMessage.parse(accepted.reply)
+    assert len(reply.find_all(DhPayload)) == 2
+    new_alice = prepared.verify_reply(accepted.reply)
+    assert new_alice.tgk == accepted.context.tgk != alice.tgk
+    assert new_alice.srtp_master(1) == accepted.context.srtp_master(1)
+    tampered = bytearray(accepted.reply)
+    tampered[-300] ^= 1
+    with pytest.raises(MikeyError):
+        prepared.verify_reply(bytes(tampered))
