@@ -111,3 +111,36 @@ def test_replaces_naming_no_dialog_gets_481() -> None:
     (failed,) = alice.of_type(ev.CallFailed)
     assert isinstance(failed, ev.CallFailed) and failed.status == 481
     assert not bob.of_type(ev.IncomingCallReceived)
+
+
+def test_refer_without_refer_to_and_notify_with_other_event() -> None:
+    """RFC 3515 §2.4.1: a REFER needs exactly one Refer-To (400); RFC 6665 §4.1.3: a
+    NOTIFY for an event package we did not subscribe to gets 489."""
+    from mobilityd.sip.ua import requests as rq
+
+    net, alice, bob = pair()
+    call_id = established(net, alice, bob)
+    dialog = alice.ua.call(call_id).dialog
+    assert dialog is not None
+    statuses = []
+    for method, extra in (("REFER", []), ("NOTIFY", [("Event", "presence"),
+                                                      ("Subscription-State", "active")])):
+        request = rq.in_dialog_request(
+            dialog, method, via=f"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{method}",
+            cseq=dialog.next_local_seq(), contact=True, extra=extra)
+        bob.ua.receive(bytes(request), ("10.0.0.1", 5060), net.now)
+        (out,) = bob.ua.datagrams_to_send()
+        statuses.append(int(out.data.split(b" ", 2)[1]))
+    assert statuses == [400, 489]
+    assert not bob.of_type(ev.ReferReceived)
+
+
+def test_in_dialog_options() -> None:
+    """§11: OPTIONS inside the dialog is answered 200 with our capabilities."""
+    net, alice, bob = pair()
+    call_id = established(net, alice, bob)
+    alice.ua.send_options(call_id, net.now)
+    net.run()
+    (answer,) = alice.of_type(ev.RequestAnswered)
+    assert isinstance(answer, ev.RequestAnswered)
+    assert answer.response.status == 200 and "replaces" in answer.response.supported
