@@ -364,3 +364,19 @@ def test_policy_error_answer_offers_our_policies_rfc3830_5_1_1() -> None:
     # Other errors do not advertise policies.
     auth = error_response(i_message, MikeyError("x", ErrorType.AUTH_FAILURE), NOW, [ours])
     assert auth is not None and MikeyMessage.parse(auth).find(SecurityPolicy) is None
+
+
+def test_verification_mac_input_rfc3830_5_2() -> None:
+    """V = HMAC(auth_key, R_MESSAGE without Ver data || IDi data || IDr data || T value)."""
+    import hashlib
+    import hmac as std_hmac
+
+    _, _, i_message, answer = exchange()
+    assert answer.reply is not None
+    msg = MikeyMessage.parse(i_message)
+    ts = msg.require(Timestamp)
+    auth_key = derive_message_keys(PSK, msg.header.csb_id, msg.require(Rand).rand).auth_key
+    expected = std_hmac.new(auth_key, answer.reply[:-20] + ALICE + BOB + ts.value_bytes,
+                            hashlib.sha1).digest()
+    assert answer.reply[-20:] == expected
+    assert MikeyMessage.parse(answer.reply).require(Timestamp).value == ts.value  # echoed T
