@@ -122,6 +122,13 @@ class SipEndpoint:
         return self._transport.local_address
 
     @property
+    def connections(self) -> list[Flow]:
+        """Open TCP/TLS connections (empty on UDP)."""
+        if isinstance(self._transport, StreamTransport):
+            return self._transport.connections
+        return []
+
+    @property
     def kind(self) -> TransportKind:
         return self.ua.config.transport
 

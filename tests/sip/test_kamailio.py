@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from mobilityd.sip.registration import (
     RegistrationFailed,
     RegistrationState,
 )
-from mobilityd.sip.transport import TransportKind, client_context
+from mobilityd.sip.transport import TransportKind, client_context, server_context
 from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig
 
@@ -58,8 +59,8 @@ def proxy_port(kamailio: Kamailio, kind: TransportKind) -> int:
     return port
 
 
-async def open_endpoint(user: str, host: str, kamailio: Kamailio, kind: TransportKind
-                        ) -> SipEndpoint:
+async def open_endpoint(user: str, host: str, kamailio: Kamailio, kind: TransportKind,
+                        server: tuple[Path, Path] | None = None) -> SipEndpoint:
     port = proxy_port(kamailio, kind)
     scheme = "sips" if kind is TransportKind.TLS else "sip"
     transport = "" if kind is TransportKind.UDP else f";transport={kind.name.lower()}"
@@ -69,7 +70,9 @@ async def open_endpoint(user: str, host: str, kamailio: Kamailio, kind: Transpor
     options = TransportOptions()
     if kind is TransportKind.TLS:
         assert kamailio.certificates is not None
-        options = TransportOptions(tls_client=client_context(kamailio.certificates.ca_cert))
+        options = TransportOptions(
+            tls_client=client_context(kamailio.certificates.ca_cert),
+            tls_server=server_context(*server) if server is not None else None)
     return await SipEndpoint.open(config, os.urandom, options)
 
 
@@ -193,3 +196,29 @@ async def test_refresh_before_expiry_through_the_endpoint_timer(
     assert isinstance(refreshed, Registered)
     assert refreshed.pub_gruu == first.pub_gruu
     assert client.state is RegistrationState.REGISTERED
+
+
+async def test_call_over_tls_both_ways_through_the_proxy(
+        kamailio: Kamailio, endpoints: list[SipEndpoint]) -> None:
+    """Alice and Bob register over TLS; Kamailio relays Alice's INVITE to Bob over a
+    TLS connection it opens to Bob's listening port (our TLS server side)."""
+    certs = kamailio.certificates
+    assert certs is not None
+    alice = await open_endpoint("alice", "127.0.0.2", kamailio, TransportKind.TLS)
+    bob = await open_endpoint("bob", "127.0.0.1", kamailio, TransportKind.TLS,
+                              server=(certs.server_cert, certs.server_key))
+    endpoints += [alice, bob]
+    await register(alice, kamailio, "alice")
+    registered = await register(bob, kamailio, "bob")
+    assert registered.contact.scheme == "sips"
+    call_id = alice.act(lambda ua, now: ua.invite(SipUri.parse(f"sips:bob@{DOMAIN}"), now,
+                                                  body=SDP))
+    incoming = await bob.next_event(ev.IncomingCallReceived)
+    assert isinstance(incoming, ev.IncomingCallReceived) and incoming.call_id == call_id
+    # The INVITE came in on a connection Kamailio opened to our TLS listener.
+    assert any(flow.local == bob.local_address for flow in bob.connections)
+    bob.act(lambda ua, now: ua.answer_call(call_id, now, body=SDP))
+    assert isinstance(await alice.next_event(ev.CallEstablished), ev.CallEstablished)
+    alice.act(lambda ua, now: ua.hangup(call_id, now))
+    ended = await bob.next_event(ev.CallEnded)
+    assert isinstance(ended, ev.CallEnded) and ended.by_peer
