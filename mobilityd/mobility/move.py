@@ -1,0 +1,143 @@
+"""One call move, the moving side, sans-I/O (issue 5 steps 1-2).
+
+After the call's sockets are rebound to a new local address, the peer is told with a
+re-INVITE whose SDP offer (RFC 3264 §8) has
+
+* ``o=`` with the same session id and the version one higher (RFC 3264 §8, RFC 8866
+  §5.2), its address the new one;
+* ``c=`` (session and/or media level, RFC 8866 §5.7), the ``m=`` ports and ``a=rtcp``
+  (RFC 3605 §2.1) naming the new media transport addresses;
+* ``a=key-mgmt:mikey`` (RFC 4567 §3.1) carrying an **RFC 3830 §4.5 update message**:
+  same CSB ID, a new timestamp, no RAND and no new TGK -- PSK contexts (and PKE
+  contexts with a cached envelope key) authenticate it with the KEMAC MAC, DH
+  contexts sign it (``CryptoContext.build_update``).
+
+The keys do not change, so neither side re-creates an SRTP session: SSRCs, sequence
+numbers and ROCs keep counting. Nothing here reads a clock or a random source: ``now``
+and ``rng`` come from the caller.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, replace
+
+from mobilityd.mikey.context import CryptoContext
+from mobilityd.mikey.sdp import encode_key_mgmt
+from mobilityd.mikey.session import Rng
+from mobilityd.mobility.errors import MobilityError
+from mobilityd.sip.sdp import Attribute, Connection, Media, SessionDescription
+
+__all__ = ["MediaAddress", "MoveOffer", "MoveUsageError", "addrtype_of", "move_offer",
+           "without_key_mgmt"]
+
+_KEY_MGMT = "key-mgmt"
+
+
+class MoveUsageError(MobilityError, ValueError):
+    """Local misuse: an offer without media, an address that is not an IP, a port out
+    of range (our caller's fault; nothing is sent)."""
+
+
+def addrtype_of(host: str) -> str:
+    """The SDP ``addrtype`` of an IP literal: ``IP4`` or ``IP6`` (RFC 8866 §5.7)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise MoveUsageError(f"not an IP address: {host!r}") from exc
+    return "IP6" if address.version == 6 else "IP4"
+
+
+@dataclass(frozen=True)
+class MediaAddress:
+    """Where our media now lives: host, RTP port and (unless muxed) the RTCP port."""
+
+    host: str
+    rtp_port: int
+    rtcp_port: int | None = None
+
+    def __post_init__(self) -> None:
+        addrtype_of(self.host)
+        for port in (self.rtp_port, self.rtcp_port):
+            if port is not None and not 0 < port < 65536:
+                raise MoveUsageError(f"port out of range: {port}")
+
+
+@dataclass(frozen=True)
+class MoveOffer:
+    """The re-INVITE offer of one move and what it carries.
+
+    ``update`` is the MIKEY update message inside ``sdp``; ``context`` is our context
+    after sending it (same TGK, CSB ID and keys; its timestamp state moved on).
+    """
+
+    sdp: SessionDescription
+    update: bytes
+    context: CryptoContext
+
+    @property
+    def body(self) -> bytes:
+        return bytes(self.sdp)
+
+    content_type = "application/sdp"
+
+
+def without_key_mgmt(attributes: list[Attribute]) -> list[Attribute]:
+    """``attributes`` without any ``a=key-mgmt`` (RFC 4567 §3.1)."""
+    return [a for a in attributes if a.name != _KEY_MGMT]
+
+
+def _moved_media(media: Media, new: MediaAddress, connection: Connection,
+                 key_mgmt: Attribute | None) -> Media:
+    connections = [connection] if media.connections else []
+    rtcp = Attribute("rtcp", f"{new.rtcp_port} {connection}")
+    attributes = [
+        rtcp if a.name == "rtcp" and new.rtcp_port is not None else a
+        for a in without_key_mgmt(media.attributes)
+    ]
+    if key_mgmt is not None:
+        attributes.append(key_mgmt)
+    return replace(media, port=new.rtp_port, connections=connections, attributes=attributes)
+
+
+def move_offer(
+    previous: SessionDescription,
+    context: CryptoContext,
+    new: MediaAddress,
+    now: float,
+    rng: Rng | None = None,
+) -> MoveOffer:
+    """The re-INVITE offer announcing that our media moved to ``new`` (module doc).
+
+    ``previous`` is the last SDP we sent in this dialog; rejected streams (port 0,
+    RFC 3264 §8.2) stay rejected. The update message goes where the previous offer had
+    its ``key-mgmt`` (session level when it had none, RFC 4567 §3.1).
+    """
+    live = [m for m in previous.media if not m.is_rejected]
+    if not live:
+        raise MoveUsageError("the previous SDP has no active media stream to move")
+    prepared = context.prepare_update(now, rng=rng)
+    key_mgmt = Attribute(_KEY_MGMT, encode_key_mgmt(prepared.message))
+    session_level = bool(previous.key_mgmt) or not any(m.key_mgmt for m in previous.media)
+    addrtype = addrtype_of(new.host)
+    connection = Connection("IN", addrtype, new.host)
+    media = [
+        m if m.is_rejected
+        else _moved_media(m, new, connection, None if session_level else key_mgmt)
+        for m in previous.media
+    ]
+    session_attributes = without_key_mgmt(previous.attributes)
+    if session_level:
+        session_attributes.append(key_mgmt)
+    origin = replace(previous.origin, sess_version=previous.origin.sess_version + 1,
+                     addrtype=addrtype, address=new.host)
+    has_session_connection = previous.connection is not None or not all(
+        m.connections for m in live)
+    sdp = replace(
+        previous,
+        origin=origin,
+        connection=connection if has_session_connection else None,
+        attributes=session_attributes,
+        media=media,
+    )
+    return MoveOffer(sdp, prepared.message, prepared.context)

@@ -1,0 +1,163 @@
+"""The peer side of a move, sans-I/O (issue 5 step 3): verify first, then change.
+
+A re-INVITE (or UPDATE) that moves a secure call is accepted only when its SDP offer
+carries an RFC 3830 §4.5 update message for the call's CSB that verifies
+(``CryptoContext.verify_update``: same CSB ID, no RAND, fresh timestamp, not in the
+replay cache, the peer's identity, KEMAC MAC or signature, §5.3) and changes no key
+(a move keeps TGK and crypto sessions). Only then is the dialog's remote target
+allowed to move (the UA changes it on accept, RFC 3261 §12.2.2) and the media path
+check armed (:mod:`mobilityd.media.routability`): where we *send* media changes on the
+first authenticated packet from the new source, never to the SDP ``c=`` address,
+which the MIKEY MAC does not cover.
+
+Anything else raises :class:`MoveRefused`, which carries the SIP answer (488 Not
+Acceptable Here with a ``Warning: 399``, RFC 4567 §4.1.2) and, when MIKEY has one, the
+§5.1.2 error message for the answer's ``a=key-mgmt``. The dialog, the context and the
+media stay exactly as they were. Nothing here reads the clock: ``now`` comes in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mobilityd.mikey.constants import ErrorType
+from mobilityd.mikey.context import CryptoContext
+from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.sdp import decode_key_mgmt, encode_key_mgmt
+from mobilityd.mikey.session import error_response
+from mobilityd.mobility.errors import MobilityError
+from mobilityd.mobility.move import without_key_mgmt
+from mobilityd.sip.errors import SipError, StatusCode
+from mobilityd.sip.sdp import Attribute, SessionDescription
+
+__all__ = ["MoveRefused", "VerifiedMove", "refusal_body", "verify_move"]
+
+Address = tuple[str, int]
+
+
+class MoveRefused(MobilityError):
+    """A move we refuse, and what to answer (the remote party is at fault).
+
+    ``status``/``reason``: the SIP final response (RFC 3261 §21.4.26 488).
+    ``mikey_error``: the RFC 3830 §6.12 error type when MIKEY processing failed.
+    ``error_message``: the §5.1.2 MIKEY error message to carry back, or None when MIKEY
+    says none may be sent (replays and unparseable input, §5.3) or there was no MIKEY.
+    """
+
+    def __init__(self, reason: str, *, status: int = StatusCode.NOT_ACCEPTABLE_HERE,
+                 mikey_error: ErrorType | None = None,
+                 error_message: bytes | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.mikey_error = mikey_error
+        self.error_message = error_message
+
+    @property
+    def warning(self) -> str:
+        """The ``Warning`` header value (RFC 3261 §20.43, code 399)."""
+        text = self.reason.replace("\\", "").replace('"', "'")
+        return f'399 mobilityd "{text}"'
+
+
+@dataclass(frozen=True)
+class VerifiedMove:
+    """A move that verified: the updated context and the offer it came in.
+
+    ``media_hint`` is the offer's RTP address -- a hint only: media is sent to the
+    first authenticated new source (:meth:`MediaEndpoint.propose_remote` with
+    ``any_source``), never blindly to this address.
+    """
+
+    context: CryptoContext
+    sdp: SessionDescription
+    media_hint: Address | None
+
+
+def _parse_offer(body: bytes) -> SessionDescription:
+    if not body:
+        raise MoveRefused("re-INVITE without an SDP offer moves nothing secure")
+    try:
+        return SessionDescription.parse(body)
+    except SipError as exc:
+        raise MoveRefused(f"bad SDP offer: {exc}", status=exc.status) from exc
+
+
+def _mikey_update(sdp: SessionDescription) -> bytes:
+    """The one MIKEY message of the offer (RFC 4567 §3.1: session or media level)."""
+    try:
+        values = [k for k in sdp.key_mgmt if k.protocol == "mikey"]
+        for media in sdp.media:
+            values += [k for k in media.key_mgmt if k.protocol == "mikey"]
+    except SipError as exc:
+        raise MoveRefused(f"bad key-mgmt attribute: {exc}") from exc
+    if not values:
+        raise MoveRefused("offer without a MIKEY update (RFC 3830 §4.5): not moving the call",
+                          mikey_error=ErrorType.AUTH_FAILURE)
+    if len({v.data for v in values}) != 1:
+        raise MoveRefused("offer with more than one MIKEY message",
+                          mikey_error=ErrorType.UNSPECIFIED)
+    try:
+        return decode_key_mgmt(f"mikey {values[0].data}")
+    except MikeyError as exc:
+        raise MoveRefused(str(exc), mikey_error=exc.error_type) from exc
+
+
+def _check_version(offer: SessionDescription, previous: SessionDescription | None) -> None:
+    """RFC 3264 §8: same ``o=`` session, a changed offer has a higher version."""
+    if previous is None:
+        return
+    old, new = previous.origin, offer.origin
+    if (new.username, new.sess_id) != (old.username, old.sess_id):
+        raise MoveRefused("o= names another session than the dialog's (RFC 3264 §8)")
+    if new.sess_version <= old.sess_version:
+        raise MoveRefused("o= version not incremented for a changed offer (RFC 3264 §8)")
+
+
+def _media_hint(sdp: SessionDescription) -> Address | None:
+    for index, media in enumerate(sdp.media):
+        connection = sdp.connection_of(index)
+        if not media.is_rejected and connection is not None:
+            return (connection.address, media.port)
+    return None
+
+
+def verify_move(
+    body: bytes,
+    context: CryptoContext,
+    now: float,
+    *,
+    previous: SessionDescription | None = None,
+) -> VerifiedMove:
+    """Verify a move offer against the call's ``context`` (module doc); raises
+    :class:`MoveRefused` and changes nothing when it does not verify.
+
+    ``previous`` is the peer's last SDP in the dialog (checks ``o=``, RFC 3264 §8);
+    ``now`` is Unix time (the MIKEY timestamp check, RFC 3830 §5.4).
+    """
+    offer = _parse_offer(body)
+    _check_version(offer, previous)
+    update = _mikey_update(offer)
+    try:
+        updated = context.verify_update(update, now)
+    except MikeyError as exc:
+        raise MoveRefused(
+            f"MIKEY update rejected: {exc}", mikey_error=exc.error_type,
+            error_message=error_response(update, exc, now),
+        ) from exc
+    if updated.tgk != context.tgk or [e.ssrc for e in updated.cs_map] != [
+            e.ssrc for e in context.cs_map]:
+        raise MoveRefused("the update changes keys or crypto sessions: not a move",
+                          mikey_error=ErrorType.UNSPECIFIED)
+    return VerifiedMove(updated, offer, _media_hint(offer))
+
+
+def refusal_body(local: SessionDescription, refused: MoveRefused) -> bytes:
+    """The answer body of a refusal: our unchanged SDP whose ``key-mgmt`` carries the
+    MIKEY error message (RFC 4567 §4.1.2), or empty when there is none to send."""
+    if refused.error_message is None:
+        return b""
+    attributes = [*without_key_mgmt(local.attributes),
+                  Attribute("key-mgmt", encode_key_mgmt(refused.error_message))]
+    media = [replace(m, attributes=without_key_mgmt(m.attributes)) for m in local.media]
+    return bytes(replace(local, attributes=attributes, media=media))
