@@ -27,13 +27,13 @@ def seeded(seed: int) -> Callable[[int], bytes]:
     return random.Random(seed).randbytes
 
 
-def psk_call() -> tuple[CryptoContext, CryptoContext]:
+def psk_call(seed: int = 1) -> tuple[CryptoContext, CryptoContext]:
     """(Bob's context, Alice's context): Bob called Alice, PSK (§3.1); separate replay
     caches as on two machines."""
     initiator = PskInitiator(psk=PSK, local_id=BOB, peer_id=ALICE, cs_map=CS_MAP,
                              replay_cache=ReplayCache())
     answer = Responder(local_id=ALICE, psk=PSK, replay_cache=ReplayCache()).receive(
-        initiator.start(NOW, seeded(1)), NOW)
+        initiator.start(NOW, seeded(seed)), NOW)
     assert answer.reply is not None
     return initiator.receive_response(answer.reply, NOW), answer.context
 
