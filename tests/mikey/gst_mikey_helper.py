@@ -198,8 +198,9 @@ def build_all() -> list[str]:
     ]  # fmt: skip
     for csb_id, cs_map, key_type, key, salt, kv, with_sp in variants:
         msg = GstSdp.MIKEYMessage.new()
-        msg.set_info(1, GstSdp.MIKEYType.PSK_INIT, False, GstSdp.MIKEYPRFFunc.MIKEY_PRF_MIKEY_1, csb_id,
-                     GstSdp.MIKEYMapType.MIKEY_MAP_TYPE_SRTP)  # fmt: skip
+        prf = GstSdp.MIKEYPRFFunc.MIKEY_PRF_MIKEY_1
+        srtp_map = GstSdp.MIKEYMapType.MIKEY_MAP_TYPE_SRTP
+        msg.set_info(1, GstSdp.MIKEYType.PSK_INIT, False, prf, csb_id, srtp_map)
         for policy, ssrc, roc in cs_map:
             msg.add_cs_srtp(policy, ssrc, roc)
         msg.add_t(GstSdp.MIKEYTSType.NTP_UTC, bytes.fromhex("e7c3a1b2a1a2a3a4"))
