@@ -343,9 +343,14 @@ class UserAgent(ResponseHandling):
         self._arm_session_timer(session, now)
 
     def refuse_reinvite(
-        self, call_id: str, now: float, status: int = 488, reason: str | None = None
+        self, call_id: str, now: float, status: int = 488, reason: str | None = None,
+        *, headers: tuple[tuple[str, str], ...] = (), body: bytes = b"",
+        content_type: str = "application/sdp",
     ) -> None:
-        """Refuse the pending re-INVITE; the dialog and session stay as they were."""
+        """Refuse the pending re-INVITE; the dialog and session stay as they were.
+
+        ``headers`` (e.g. a Warning, §20.43) and ``body`` (e.g. SDP carrying a MIKEY
+        error message, RFC 4567 §4.1.2) go into the error response."""
         session = self.call(call_id)
         pending = session.incoming_reinvite
         if pending is None or session.dialog is None:
@@ -353,7 +358,8 @@ class UserAgent(ResponseHandling):
         if not 300 <= status < 700:
             raise UsageError("refuse with 300-699")
         session.incoming_reinvite = None
-        self._respond(pending.transaction, status, reason, session.dialog.local_tag, now)
+        self._respond(pending.transaction, status, reason, session.dialog.local_tag, now,
+                      list(headers), body, content_type)
 
     def accept_refer(self, call_id: str, now: float) -> None:
         """202 Accepted and the first NOTIFY (100 Trying) of the implicit
