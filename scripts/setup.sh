@@ -16,6 +16,8 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad   # GStreamer MIKEY codec, srtpdec
   baresip-core        # a plain SIP user agent
   openssl util-linux procps
+  systemd             # systemd-analyze verify / security, systemd-sysusers (unit checks)
+  python3-seccomp     # reproduces the unit's SystemCallFilter in the restricted-daemon test
 )
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
