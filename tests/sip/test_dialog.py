@@ -134,3 +134,8 @@ def test_early_dialog_confirmed_by_2xx() -> None:
 def test_split_tag(value: str, plain: str, tag: str | None) -> None:
     """§20.20/§20.39: the tag is a header parameter, never a URI parameter."""
     assert split_tag(value) == (plain, tag)
+
+
+def test_split_tag_with_quoted_gt_in_a_parameter() -> None:
+    """A quoted parameter value may hold ">" (§25.1 gen-value): not a URI end."""
+    assert split_tag('<sip:a@b>;foo="x>y";tag=1') == ('<sip:a@b>;foo="x>y"', "1")

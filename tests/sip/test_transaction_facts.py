@@ -51,3 +51,10 @@ def test_bad_cseq(value: str) -> None:
     """§20.16: the number is 32-bit below 2**31 (§8.1.1.5), the method a token."""
     with pytest.raises(SipParseError):
         parse_cseq(value)
+
+
+def test_cseq_method_must_match_the_request() -> None:
+    """§8.1.1.5: the CSeq method of a request is the request's method."""
+    assert parse_cseq("3 BYE", "BYE") == CSeq(3, "BYE")
+    with pytest.raises(SipParseError):
+        parse_cseq("3 INVITE", "BYE")

@@ -226,3 +226,20 @@ def test_unknown_method_gets_405_with_allow() -> None:
     ua.receive(invite(method="PUBLISH", branch="z9hG4bKpub"), PEER, 0.0)
     (answer,) = responses(ua)
     assert answer.status == 405 and "INVITE" in answer.allow
+
+
+def test_cseq_method_mismatch_gets_400() -> None:
+    """§8.1.1.5: a CSeq method other than the request's gets 400 (from the parser, or
+    from the engine when it is handed an already parsed message)."""
+    from mobilityd.sip.message import Request
+
+    ua = make_ua("bob", BOB, 5)
+    ua.receive(invite().replace(b"CSeq: 314159 INVITE", b"CSeq: 314159 ACK"), PEER, 0.0)
+    request = parse_message(invite())
+    assert isinstance(request, Request)
+    request.headers.set("CSeq", "314159 BYE")
+    ua.receive(request, PEER, 0.0)
+    out = ua.datagrams_to_send()
+    assert [o.data.split(b" ", 2)[1] for o in out] == [b"400", b"400"]
+    assert b"CSeq method differs" in out[1].data
+    assert drain(ua) == []

@@ -91,14 +91,22 @@ class TopVia(NamedTuple):
                    branch.group(1) if branch else None, _RPORT_RE.search(rest) is not None)
 
 
-def parse_cseq(value: str) -> CSeq:
-    """CSeq = 1*DIGIT LWS Method (RFC 3261 §20.16), number below 2**31."""
+def parse_cseq(value: str, method: str | None = None) -> CSeq:
+    """CSeq = 1*DIGIT LWS Method (RFC 3261 §20.16), number below 2**31; for a request
+    (``method`` given) the method must be the request's (§8.1.1.5)."""
     parts = value.split()
     if (len(parts) != 2 or not parts[0].isascii() or not parts[0].isdigit()
-            or len(parts[0]) > 10 or int(parts[0]) >= 2**31
-            or _METHOD_RE.fullmatch(parts[1]) is None):
+            or len(parts[0]) > 10):
         raise SipParseError("bad CSeq header")
-    return CSeq(int(parts[0]), parts[1])
+    seq = int(parts[0])
+    if seq >= 2**31:
+        raise SipParseError("bad CSeq header: number too large")
+    if method is not None:
+        if parts[1] != method:
+            raise SipParseError("CSeq method differs from the request method")
+    elif _METHOD_RE.fullmatch(parts[1]) is None:
+        raise SipParseError("bad CSeq header: method")
+    return CSeq(seq, parts[1])
 
 
 def split_tag(value: str) -> tuple[str, str | None]:
@@ -108,9 +116,12 @@ def split_tag(value: str) -> tuple[str, str | None]:
     of a bare addr-spec (which cannot hold ``;`` in its URI, §20.10).
     """
     close = value.rfind(">")
-    if close > 0:  # fast path: name-addr whose only parameter is the tag
-        at = value.find(";tag=", close)
-        if at == close + 1 and value.find(";", at + 5) < 0:
+    if close > 0 and value.count(">") == 1:
+        # fast paths: name-addr without parameters, or with the tag only
+        at = value.find(";", close)
+        if at < 0:
+            return value, None
+        if value.startswith(";tag=", at) and value.find(";", at + 5) < 0:
             return value[: close + 1], value[at + 5 :].rstrip(" \t")
     start = 0
     if value.startswith('"'):
@@ -176,5 +187,5 @@ class RequestFacts:
         from_plain, from_tag = split_tag(from_value)
         to_plain, to_tag = split_tag(to_value)
         return cls(request.method, TopVia.parse(via_value), via_value, call_id.strip(" \t"),
-                   parse_cseq(cseq_value), from_plain, from_tag, to_plain, to_tag,
+                   parse_cseq(cseq_value, request.method), from_plain, from_tag, to_plain, to_tag,
                    "Require" in found, "Replaces" in found, "Record-Route" in found)

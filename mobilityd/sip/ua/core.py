@@ -8,6 +8,7 @@ by the subclasses in ``inbound.py`` and ``upcalls.py``.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 
 from mobilityd.sip import events as ev
@@ -63,11 +64,24 @@ class UaCore:
             if isinstance(message, Response):
                 self._layer.receive_response(message, source, now)
             else:
-                facts = RequestFacts.of(message)
+                try:
+                    facts = RequestFacts.of(message)
+                except SipParseError as exc:
+                    self._answer_malformed(message, exc, source, transport)
+                    return
                 self._receive_request(message, facts, source, transport, now)
         except SipParseError:
             pass  # a header the parser accepted lazily is broken: drop (§18.3)
         self._drain_upcalls(now)
+
+    def _answer_malformed(self, request: Request, exc: SipParseError, source: Addr,
+                          transport: TransportKind) -> None:
+        """A request whose Via, CSeq or tags do not hold up: 400 naming the problem,
+        sent statelessly back to its source (§8.2, §18.3); never for an ACK."""
+        if request.method != "ACK":
+            with contextlib.suppress(SipParseError):
+                response = make_response(request, exc.status, exc.reason)
+                self._layer.send_stateless(response, source, transport)
 
     def handle_timer(self, now: float) -> None:
         """Fire every transaction and UA timer due at ``now``."""
