@@ -238,18 +238,18 @@ class SipEndpoint:
     # -- transport sink ---------------------------------------------------------
 
     def message_received(self, message: SipMessage, flow: Flow) -> None:
-        """RFC 3261 §18.2.1 / §18.1.2: hand a message from a transport to its engine."""
+        """RFC 3261 §18.2.1 / §18.1.2: hand a message from a transport to its engine
+        (what it causes goes out at :meth:`input_done`, once per batch)."""
         self.messages_received += 1
         now = self.now()
         if isinstance(message, Request):
             with contextlib.suppress(SipParseError):  # the engine answers a broken Via
                 stamp_received(message, flow.remote)
             self.ua.receive(message, flow.remote, now, flow.kind)
-        elif message.call_id in self._registrations:
+        elif self._registrations and message.call_id in self._registrations:
             self._registration_layer.receive_response(message, flow.remote, now)
         else:
             self.ua.receive(message, flow.remote, now, flow.kind)
-        self._after_input()
 
     def message_rejected(self, error: Exception, data: bytes, flow: Flow) -> None:
         """A message did not parse: the engine answers 400 where it can (§18.3)."""
@@ -260,6 +260,9 @@ class SipEndpoint:
         elif isinstance(error, SipParseError) and error.partial is not None:
             response = make_response(error.partial, error.status, error.reason)
             self._send(bytes(response), flow.remote)
+
+    def input_done(self) -> None:
+        """The transport delivered a batch: transmit, drain events, re-arm the timer."""
         self._after_input()
 
     def send_failed(self, error: TransportError, flow: Flow) -> None:

@@ -49,6 +49,9 @@ class Sink:
     def send_failed(self, error: TransportError, flow: Flow) -> None:
         self.failed.put_nowait(error)
 
+    def input_done(self) -> None:
+        pass
+
 
 ServerAndSink = tuple[StreamTransport[SipMessage], "Sink"]
 

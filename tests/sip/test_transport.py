@@ -77,6 +77,7 @@ class RecordingSink:
     received: asyncio.Queue[tuple[bytes, Flow]] = field(default_factory=asyncio.Queue)
     rejected: asyncio.Queue[tuple[Exception, Flow]] = field(default_factory=asyncio.Queue)
     failed: asyncio.Queue[tuple[TransportError, Flow]] = field(default_factory=asyncio.Queue)
+    batches: int = 0
 
     def message_received(self, message: bytes, flow: Flow) -> None:
         self.received.put_nowait((message, flow))
@@ -86,6 +87,9 @@ class RecordingSink:
 
     def send_failed(self, error: TransportError, flow: Flow) -> None:
         self.failed.put_nowait((error, flow))
+
+    def input_done(self) -> None:
+        self.batches += 1
 
 
 def options(n: int = 1, body: bytes = b"") -> bytes:
@@ -114,6 +118,7 @@ async def test_udp_delivers_one_message_per_datagram(udp_pair) -> None:  # type:
     message, flow = await next_item(sink_b.received)
     assert message == options(1)
     assert flow == Flow(TransportKind.UDP, b.local_address, a.local_address)
+    assert sink_b.batches >= 1  # the sink was told to flush after the read batch
 
 
 async def test_udp_garbage_is_rejected_not_raised(udp_pair) -> None:  # type: ignore[no-untyped-def]

@@ -87,3 +87,7 @@ class MessageSink(Protocol[MessageT_contra]):
 
     def send_failed(self, error: TransportError, flow: Flow) -> None:
         """A send on ``flow`` failed (RFC 3261 §18.4, §17.1.4 transport error)."""
+
+    def input_done(self) -> None:
+        """A batch of input (datagrams of one wake-up, one stream read) was delivered:
+        the time to transmit what it caused and re-arm timers."""

@@ -132,6 +132,7 @@ class _Connection(asyncio.Protocol, Generic[MessageT]):
         except Exception as exc:  # the framer raises only the codec's parse error
             # RFC 3261 §18.3: a stream that cannot be framed must be closed.
             self._owner.sink.message_rejected(exc, data, self.flow)
+            self._owner.sink.input_done()
             self.abort()
             return
         if items:
@@ -147,6 +148,7 @@ class _Connection(asyncio.Protocol, Generic[MessageT]):
                 sink.message_rejected(item, b"", self.flow)
             else:
                 sink.message_received(item, self.flow)
+        sink.input_done()
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -14,6 +14,8 @@ import asyncio
 import errno
 import logging
 import socket
+from collections import deque
+from collections.abc import Callable
 from typing import Generic
 
 from mobilityd.sip.transport.base import (
@@ -32,38 +34,77 @@ logger = logging.getLogger(__name__)
 #: RFC 3261 §18.1.1: a message over 1300 bytes (path MTU - 200) SHOULD go over TCP;
 #: we still accept datagrams up to the IPv4 UDP maximum on receive.
 MAX_DATAGRAM = 65_507
+#: Datagrams read per event-loop wake-up before the sink flushes.
+READ_BATCH = 64
+SOCKET_BUFFER = 4 * 1024 * 1024
 #: errno values that mean "this local address is gone" when sending.
 ADDRESS_GONE = frozenset({errno.EADDRNOTAVAIL, errno.EINVAL, errno.ENETUNREACH,
                           errno.ENETDOWN, errno.EHOSTUNREACH})
 
 
-class _DatagramReceiver(asyncio.DatagramProtocol, Generic[MessageT]):
-    """Feeds one socket's datagrams to the transport."""
-
-    def __init__(self, owner: UdpTransport[MessageT], local: Address) -> None:
-        self._owner = owner
-        self.local = local
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self._owner.datagram_received(data, (str(addr[0]), int(addr[1])), self.local)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors (port unreachable) on a connectionless socket: the transaction
-        # layer's timers handle the silence (RFC 3261 §17.1.1.2 Timer B/F).
-        logger.debug("udp %s: %s", self.local, exc)
-
-
 class _Socket:
-    """An open UDP endpoint on one local address."""
+    """One non-blocking UDP socket on one local address, read in batches.
 
-    def __init__(self, transport: asyncio.DatagramTransport, sock: socket.socket,
-                 local: Address) -> None:
-        self.transport = transport
+    Each wake-up of the event loop drains up to ``READ_BATCH`` datagrams before the
+    sink flushes (``input_done``): one transmit and one timer re-arm per batch, not per
+    datagram. Sends that would block wait in a queue flushed when writable.
+    """
+
+    def __init__(self, sock: socket.socket, local: Address,
+                 on_datagram: Callable[[bytes, Address, Address], None],
+                 on_batch_done: Callable[[], None]) -> None:
         self.sock = sock
         self.local = local
+        self._loop = asyncio.get_running_loop()
+        self._on_datagram = on_datagram
+        self._on_batch_done = on_batch_done
+        self._backlog: deque[tuple[bytes, Address]] = deque()
+        self._loop.add_reader(sock.fileno(), self._read_ready)
+
+    def _read_ready(self) -> None:
+        sock, local, deliver = self.sock, self.local, self._on_datagram
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                # ICMP errors (port unreachable) queued on the socket: the transaction
+                # timers handle the silence (RFC 3261 §17.1.1.2 Timer B/F).
+                logger.debug("udp %s: %s", local, exc)
+                continue
+            deliver(data, (addr[0], addr[1]), local)
+        self._on_batch_done()
+
+    def sendto(self, data: bytes, remote: Address) -> None:
+        """Send now, or queue behind earlier sends that would have blocked."""
+        if self._backlog:
+            self._backlog.append((data, remote))
+            return
+        try:
+            self.sock.sendto(data, remote)
+        except (BlockingIOError, InterruptedError):
+            self._backlog.append((data, remote))
+            self._loop.add_writer(self.sock.fileno(), self._write_ready)
+
+    def _write_ready(self) -> None:
+        while self._backlog:
+            data, remote = self._backlog[0]
+            try:
+                self.sock.sendto(data, remote)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                logger.debug("udp %s: queued send to %s failed: %s", self.local, remote, exc)
+            self._backlog.popleft()
+        self._loop.remove_writer(self.sock.fileno())
 
     def close(self) -> None:
-        self.transport.close()
+        self._loop.remove_reader(self.sock.fileno())
+        if self._backlog:
+            self._loop.remove_writer(self.sock.fileno())
+            self._backlog.clear()
+        self.sock.close()
 
 
 class UdpTransport(Generic[MessageT]):
@@ -88,21 +129,19 @@ class UdpTransport(Generic[MessageT]):
         return transport
 
     async def _bind(self, local: Address) -> _Socket:
-        loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
             sock.bind(local)
             sock.setblocking(False)
             bound = sock.getsockname()
-            actual = (str(bound[0]), int(bound[1]))
-            endpoint, _ = await loop.create_datagram_endpoint(
-                lambda: _DatagramReceiver(self, actual), sock=sock)
+            return _Socket(sock, (str(bound[0]), int(bound[1])), self.datagram_received,
+                           self._sink.input_done)
         except BaseException:
             sock.close()
             raise
-        return _Socket(endpoint, sock, actual)
 
     @property
     def local_address(self) -> Address:
@@ -168,9 +207,7 @@ class UdpTransport(Generic[MessageT]):
         if current is None:
             raise TransportClosed(remote, "transport closed")
         try:
-            current.sock.sendto(data, remote)
-        except (BlockingIOError, InterruptedError):
-            current.transport.sendto(data, remote)  # queued by asyncio
+            current.sendto(data, remote)
         except OSError as exc:
             flow = Flow(TransportKind.UDP, current.local, remote)
             detail = exc.strerror or str(exc)
