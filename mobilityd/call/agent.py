@@ -1,0 +1,637 @@
+"""The asyncio call agent: SIP + MIKEY + SRTP media, one object per account.
+
+:class:`CallAgent` owns a :class:`~mobilityd.sip.endpoint.SipEndpoint` (UDP, TCP or
+TLS as the UA's transports allow), the sans-I/O offer/answer engines
+(:mod:`mobilityd.call.negotiation`) and, per call, a
+:class:`~mobilityd.call.secure_call.SecureCall` with its media endpoint.
+
+API: ``await agent.start()``; ``await agent.place(uri) -> call id``;
+``await agent.answer(id)`` / ``reject(id)`` after :class:`IncomingCallOffered`;
+``await agent.hangup(id)``; ``agent.list_calls()``, ``agent.status()``;
+``await agent.close()``. Progress is published as :mod:`mobilityd.call.events` on
+``agent.events`` (an ``asyncio.Queue``) and to every ``agent.add_listener(callback)``.
+
+Hooks for what comes next (roaming, transfer) -- stable, documented here:
+
+* ``agent.call(id)`` -> :class:`SecureCall`: ``.context`` (the MIKEY ``CryptoContext``),
+  ``.media`` (the ``MediaEndpoint``; its ``tx``/``rx`` SRTP sessions are the same objects
+  for the call's life: use ``media.rebind()`` / ``media.propose_remote()``),
+  ``.negotiated`` (SSRCs, suite, remote addresses), ``.local_sdp`` / ``.remote_sdp``.
+* ``agent.dialog(id)``: the SIP dialog (RFC 3261 §12) of the call, or None;
+  ``agent.sip`` is the endpoint itself (``sip.rebind()``, ``sip.act(...)``).
+* Incoming re-INVITE / UPDATE: the :class:`ReinvitePolicy` given to the agent is
+  consulted with the call and the request (parsed SDP via ``SessionDescription.parse``,
+  key-mgmt via ``key_mgmt_for``); it returns a :class:`ReinviteDecision` (accept with an
+  answer body, or refuse with a status). Default :class:`ConservativeReinvitePolicy`:
+  accept only when the media address is unchanged and there is no key-mgmt, else 488.
+* Outgoing re-INVITE: ``await agent.reinvite(id, sdp)`` returns the SIP
+  ``ReinviteAccepted`` / ``ReinviteFailed`` event.
+* Incoming REFER: the :class:`ReferPolicy` decides (default: refuse with 603).
+* Policies are coroutines; the agent awaits them in their own task, so they may do I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mobilityd.call.audio import AudioOptions
+from mobilityd.call.errors import CallUsageError, NegotiationError
+from mobilityd.call.events import (
+    CallConnected,
+    CallEvent,
+    CallPlaced,
+    CallRefused,
+    CallTerminated,
+    IncomingCallOffered,
+    ReferHandled,
+    ReinviteHandled,
+)
+from mobilityd.call.identity import sip_identity
+from mobilityd.call.keying import KeyingConfig
+from mobilityd.call.negotiation import Answerer, CallSecurity, Offerer
+from mobilityd.call.sdpmedia import KeyMgmtLevel, MediaPort, error_body, read_error_body
+from mobilityd.call.secure_call import (
+    CallRole,
+    CallState,
+    PortReservation,
+    SecureCall,
+    open_media,
+)
+from mobilityd.media.endpoint import bind_port_pair
+from mobilityd.media.pacing import FrameScheduler
+from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.message import MikeyMessage
+from mobilityd.mikey.session import Rng, parse_error_message
+from mobilityd.sip import events as ev
+from mobilityd.sip.dialog import Dialog
+from mobilityd.sip.endpoint import SipEndpoint, TransportOptions
+from mobilityd.sip.errors import SipError, StatusCode
+from mobilityd.sip.message import Request, Response
+from mobilityd.sip.sdp import SessionDescription
+from mobilityd.sip.transport import Flow, SipMessage, TransportKind
+from mobilityd.sip.uri import NameAddr, SipUri
+from mobilityd.sip.useragent import UaConfig, UsageError
+
+__all__ = [
+    "AgentConfig",
+    "CallAgent",
+    "ConservativeReinvitePolicy",
+    "ReferDecision",
+    "ReferPolicy",
+    "RefuseRefers",
+    "ReinviteDecision",
+    "ReinvitePolicy",
+]
+
+logger = logging.getLogger(__name__)
+SDP = "application/sdp"
+MAX_ENDED_CALLS = 64
+
+
+@dataclass
+class AgentConfig:
+    """One account: identity (address-of-record), where SIP and media bind, policy."""
+
+    identity: str
+    host: str
+    port: int = 5060
+    transport: TransportKind = TransportKind.UDP
+    media_ip: str | None = None
+    security: CallSecurity = CallSecurity.REQUIRED
+    keying: KeyingConfig = field(default_factory=KeyingConfig)
+    contacts: Mapping[bytes, tuple[str, int]] = field(default_factory=dict)
+    key_mgmt_level: KeyMgmtLevel = KeyMgmtLevel.SESSION
+    rtcp_mux: bool = True
+    auto_answer: bool = False
+    audio: AudioOptions = field(default_factory=AudioOptions)
+    media_netns: str | None = None
+    transport_options: TransportOptions | None = None
+
+
+@dataclass(frozen=True)
+class ReinviteDecision:
+    """Accept (2xx with ``body``; empty: our current SDP) or refuse with ``status``."""
+
+    accept: bool
+    body: bytes = b""
+    status: int = StatusCode.NOT_ACCEPTABLE_HERE
+    reason: str | None = None
+
+
+class ReinvitePolicy(Protocol):
+    async def decide(self, agent: CallAgent, call: SecureCall, request: Request
+                     ) -> ReinviteDecision: ...
+
+
+class ConservativeReinvitePolicy:
+    """Accept a re-offer only if it keeps the media address and carries no key-mgmt
+    (a session refresh, RFC 4028); anything else is the mobility layer's job: 488."""
+
+    async def decide(self, agent: CallAgent, call: SecureCall, request: Request
+                     ) -> ReinviteDecision:
+        del agent
+        if not request.body:
+            return ReinviteDecision(True)
+        negotiated = call.negotiated
+        try:
+            sd = SessionDescription.parse(request.body)
+            has_key_mgmt = bool(sd.key_mgmt) or any(m.key_mgmt for m in sd.media)
+        except SipError as exc:
+            return ReinviteDecision(False, status=exc.status, reason=exc.reason)
+        if has_key_mgmt or negotiated is None or len(sd.media) <= negotiated.media_index:
+            return ReinviteDecision(False, reason="re-keying or new media not accepted")
+        index = negotiated.media_index
+        conn = sd.connection_of(index)
+        if conn is None or (conn.address, sd.media[index].port) != negotiated.remote_rtp:
+            return ReinviteDecision(False, reason="media address change not accepted")
+        return ReinviteDecision(True)
+
+
+@dataclass(frozen=True)
+class ReferDecision:
+    accept: bool
+    status: int = StatusCode.DECLINE
+    reason: str | None = None
+
+
+class ReferPolicy(Protocol):
+    async def decide(self, agent: CallAgent, call: SecureCall, refer: ev.ReferReceived
+                     ) -> ReferDecision: ...
+
+
+class RefuseRefers:
+    """Default REFER policy: transfers are not handled here (603)."""
+
+    async def decide(self, agent: CallAgent, call: SecureCall, refer: ev.ReferReceived
+                     ) -> ReferDecision:
+        del agent, call, refer
+        return ReferDecision(False)
+
+
+class _AgentSipEndpoint(SipEndpoint):
+    """Keeps the bodies the UA's events do not carry: a final INVITE error response
+    (may hold a MIKEY error, RFC 4567 §4.1.2) and a BYE's body (thesis §11.4)."""
+
+    wanted: Callable[[str], bool] = staticmethod(lambda call_id: False)
+    error_bodies: dict[str, bytes]
+    bye_bodies: dict[str, bytes]
+
+    def message_received(self, message: SipMessage, flow: Flow) -> None:
+        if message.body and self.wanted(message.call_id):
+            if (isinstance(message, Response) and message.status >= 300
+                    and message.cseq.method == "INVITE"):
+                self.error_bodies[message.call_id] = message.body
+            elif isinstance(message, Request) and message.method == "BYE":
+                self.bye_bodies[message.call_id] = message.body
+        super().message_received(message, flow)
+
+
+def _peer_mikey_error(body: bytes | None) -> Any:
+    """The first ERR type of a MIKEY error message carried in an SDP body, or None."""
+    data = read_error_body(body) if body else None
+    if data is None:
+        return None
+    try:
+        return parse_error_message(MikeyMessage.parse(data)).error_type
+    except MikeyError:
+        return None
+
+
+class CallAgent:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        rng: Rng = os.urandom,
+        wall_clock: Callable[[], float] = time.time,
+        reinvite_policy: ReinvitePolicy | None = None,
+        refer_policy: ReferPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self.identity = sip_identity(config.identity)
+        self.reinvite_policy: ReinvitePolicy = reinvite_policy or ConservativeReinvitePolicy()
+        self.refer_policy: ReferPolicy = refer_policy or RefuseRefers()
+        self.events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self.calls: dict[str, SecureCall] = {}
+        self._rng = rng
+        self._wall = wall_clock
+        self._listeners: list[Callable[[CallEvent], None]] = []
+        self._sip: _AgentSipEndpoint | None = None
+        self._scheduler: FrameScheduler | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reinvites: dict[str, asyncio.Future[ev.ReinviteAccepted | ev.ReinviteFailed]] = {}
+        self._answerer = Answerer(self.identity, config.security, config.keying)
+
+    # -- life cycle -----------------------------------------------------------------
+
+    @property
+    def sip(self) -> SipEndpoint:
+        if self._sip is None:
+            raise CallUsageError("agent not started")
+        return self._sip
+
+    @property
+    def media_ip(self) -> str:
+        return self.config.media_ip or self.config.host
+
+    async def start(self) -> None:
+        """Bind the SIP transport, start the event pump and fill the DH pool."""
+        if self._sip is not None:
+            raise CallUsageError("agent already started")
+        uri = SipUri.parse(self.config.identity)
+        ua_config = UaConfig(local_uri=NameAddr(uri=uri), host=self.config.host,
+                             port=self.config.port, transport=self.config.transport,
+                             contact_user=uri.user)
+        endpoint = await _AgentSipEndpoint.open(ua_config, self._rng,
+                                                self.config.transport_options)
+        assert isinstance(endpoint, _AgentSipEndpoint)
+        endpoint.error_bodies, endpoint.bye_bodies = {}, {}
+        endpoint.wanted = self.calls.__contains__
+        self._sip = endpoint
+        self._scheduler = FrameScheduler(max_burst=10)
+        self._spawn(self._pump())
+        if self.config.keying.own is not None:
+            self._spawn(self._refill_dh_pool())
+
+    async def close(self) -> None:
+        """Hang up every call, stop media and tasks, close the transport."""
+        for call in list(self.calls.values()):
+            if call.state in (CallState.CONNECTED, CallState.CALLING, CallState.RINGING):
+                with contextlib.suppress(CallUsageError):
+                    await self.hangup(call.call_id)
+        await asyncio.sleep(0)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._scheduler is not None:
+            self._scheduler.close()
+        if self._sip is not None:
+            await self._sip.close()
+
+    def add_listener(self, callback: Callable[[CallEvent], None]) -> None:
+        """Call ``callback(event)`` for every call event (in addition to the queue)."""
+        self._listeners.append(callback)
+
+    # -- queries ----------------------------------------------------------------------
+
+    def call(self, call_id: str) -> SecureCall:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise CallUsageError(f"no call {call_id!r}")
+        return call
+
+    def dialog(self, call_id: str) -> Dialog | None:
+        """The SIP dialog of a call (None before one exists or once forgotten)."""
+        try:
+            return self.sip.ua.call(call_id).dialog
+        except UsageError:
+            return None
+
+    def list_calls(self) -> list[dict[str, Any]]:
+        return [call.summary() for call in self.calls.values()]
+
+    def status(self) -> dict[str, Any]:
+        pool = self.config.keying.dh_pool
+        host, port = self.sip.local_address
+        active = [c for c in self.calls.values() if c.state is CallState.CONNECTED]
+        return {"identity": self.config.identity, "sip": [host, port],
+                "transport": self.config.transport.name.lower(),
+                "security": self.config.security.value, "calls": len(active),
+                "dh_pool": len(pool), "dh_pool_misses": pool.misses}
+
+    # -- outgoing ---------------------------------------------------------------------
+
+    def _reserve(self, count: int) -> list[PortReservation]:
+        reservations: list[PortReservation] = []
+        try:
+            for _ in range(count):
+                rtp, rtcp = bind_port_pair(self.media_ip, 0, False, self.config.media_netns)
+                reservations.append(PortReservation(self.media_ip, rtp, rtcp))
+        except OSError:
+            for reservation in reservations:
+                reservation.release()
+            raise
+        return reservations
+
+    async def place(self, uri: str, *, audio: AudioOptions | None = None,
+                    security: CallSecurity | None = None) -> str:
+        """INVITE ``uri`` with our offer; returns the call id (the SIP Call-ID)."""
+        try:
+            target = SipUri.parse(uri.strip().strip("<>"))
+        except SipError as exc:
+            raise CallUsageError(f"bad SIP URI {uri!r}: {exc.reason}") from exc
+        peer_id = sip_identity(target)
+        offerer = Offerer(self.identity, peer_id, security or self.config.security,
+                          self.config.keying, self.config.key_mgmt_level, self.config.rtcp_mux)
+        reservations = self._reserve(len(offerer.streams()))
+        try:
+            offer = offerer.make_offer([r.port for r in reservations], self._wall(), self._rng)
+        except ValueError as exc:
+            for reservation in reservations:
+                reservation.release()
+            raise CallUsageError(str(exc)) from exc
+        destination = self.config.contacts.get(peer_id)
+        call_id = self.sip.act(lambda ua, now: ua.invite(
+            target, now, body=offer, content_type=SDP, destination=destination))
+        self.calls[call_id] = SecureCall(
+            call_id, CallRole.CALLER, str(target), audio or self.config.audio,
+            offerer=offerer, reservations=reservations, local_sdp=offer,
+            method=offerer.keying.peer(peer_id).method.value
+            if offerer.keying is not None and True in offerer.streams() else None,
+        )
+        self._emit(CallPlaced(call_id, str(target)))
+        return call_id
+
+    async def _on_answer(self, call: SecureCall, response: Response) -> None:
+        """2xx to our INVITE (already ACKed by the UA): check it, start media or BYE."""
+        assert call.offerer is not None
+        call.remote_sdp = response.body
+        try:
+            negotiated = call.offerer.receive_answer(response.body, self._wall())
+        except NegotiationError as exc:
+            body = error_body(exc.error_message, self.media_ip) if exc.error_message else b""
+            call.state, call.end_reason = CallState.FAILED, exc.reason
+            call.stop_media(self._scheduler_or_fail())
+            self._act_quietly(lambda ua, now: ua.hangup(
+                call.call_id, now, body=body, content_type=SDP if body else None))
+            self._emit(CallRefused(call.call_id, 0, exc.reason, exc.mikey_error))
+            return
+        call.negotiated = negotiated
+        if not negotiated.secure:
+            call.method = None
+        port = call.reservations[negotiated.media_index].port
+        call.release_ports()
+        await self._start_media(call, port)
+
+    async def _start_media(self, call: SecureCall, port: MediaPort | None) -> None:
+        negotiated = call.negotiated
+        assert negotiated is not None
+        try:
+            await open_media(call, negotiated, port, self._scheduler_or_fail(), self._rng,
+                             local_ip=self.media_ip, netns=self.config.media_netns)
+        except Exception as exc:  # a local failure: end the call rather than run half
+            logger.warning("call %s: media failed: %s", call.call_id, exc)
+            call.state, call.end_reason = CallState.FAILED, f"media failed: {exc}"
+            call.stop_media(self._scheduler_or_fail())
+            self._act_quietly(lambda ua, now: ua.hangup(call.call_id, now))
+            self._emit(CallRefused(call.call_id, 0, call.end_reason))
+            return
+        call.state = CallState.CONNECTED
+        self._emit(CallConnected(call.call_id, negotiated.secure, call.method,
+                                 negotiated.suite.name if negotiated.suite else None))
+
+    # -- incoming ---------------------------------------------------------------------
+
+    def _on_invite(self, event: ev.IncomingCallReceived) -> None:
+        request = event.request
+        caller = request.from_
+        call_id = event.call_id
+        try:
+            plan = self._answerer.receive_offer(request.body, sip_identity(caller),
+                                                self._wall(), self._rng)
+        except NegotiationError as exc:
+            self._refuse_offer(call_id, exc)
+            return
+        context = plan.media.context
+        call = SecureCall(call_id, CallRole.CALLEE, str(caller.uri), self.config.audio,
+                          state=CallState.RINGING, plan=plan, remote_sdp=request.body,
+                          method=context.mode.value if context is not None else None)
+        self.calls[call_id] = call
+        self.sip.act(lambda ua, now: ua.answer_call(call_id, now, 180))
+        self._emit(IncomingCallOffered(call_id, str(caller.uri), plan.media.secure, call.method))
+        if self.config.auto_answer:
+            self._spawn(self.answer(call_id))
+
+    def _refuse_offer(self, call_id: str, error: NegotiationError) -> None:
+        """488/606 with a Warning (RFC 3261 §20.43) and the MIKEY error in an SDP body
+        (RFC 4567 §4.1.2, thesis §11.4)."""
+        text = error.reason.replace('"', "'").replace("\\", "/")[:200]
+        warning = (("Warning", f'399 {self.config.host} "{text}"'),)
+        body = error_body(error.error_message, self.media_ip) if error.error_message else b""
+        self._act_quietly(lambda ua, now: ua.reject_call(
+            call_id, now, error.status, None, headers=warning, body=body))
+        self._emit(CallRefused(call_id, error.status, error.reason, error.mikey_error))
+
+    async def answer(self, call_id: str, *, audio: AudioOptions | None = None) -> None:
+        """Pick up a ringing call: media first, then 200 OK with the MIKEY response."""
+        call = self.call(call_id)
+        if call.role is not CallRole.CALLEE or call.state is not CallState.RINGING:
+            raise CallUsageError(f"call {call_id} is not ringing")
+        plan = call.plan
+        assert plan is not None
+        if audio is not None:
+            call.audio = audio
+        call.negotiated = plan.media
+        call.state = CallState.CONNECTED  # until media fails
+        await self._start_media(call, None)
+        if call.state is not CallState.CONNECTED or call.media is None:
+            return
+        media = call.media
+        port = MediaPort(self.media_ip, media.local_rtp[1],
+                         None if plan.media.rtcp_mux else media.local_rtcp[1])
+        session_id = int.from_bytes(self._rng(4), "big") & 0x7FFFFFFF
+        call.local_sdp = self._answerer.build_answer(plan, port, session_id)
+        self.sip.act(lambda ua, now: ua.answer_call(call_id, now, 200, body=call.local_sdp))
+        if plan.media.context is not None and plan.media.context.mode.value == "dh":
+            self._spawn(self._refill_dh_pool())
+
+    async def reject(self, call_id: str, status: int = StatusCode.DECLINE,
+                     reason: str | None = None) -> None:
+        call = self.call(call_id)
+        if call.role is not CallRole.CALLEE or call.state is not CallState.RINGING:
+            raise CallUsageError(f"call {call_id} is not ringing")
+        self._act(lambda ua, now: ua.reject_call(call_id, now, status, reason))
+        call.state, call.end_reason = CallState.FAILED, f"rejected with {status}"
+        self._emit(CallRefused(call_id, status, reason or "rejected"))
+
+    async def hangup(self, call_id: str) -> None:
+        """BYE (CANCEL while calling, 603 while ringing) and stop the media."""
+        call = self.call(call_id)
+        if call.state in (CallState.ENDED, CallState.FAILED):
+            raise CallUsageError(f"call {call_id} has ended")
+        previous = call.state
+        call.state, call.end_reason = CallState.ENDED, "local hangup"
+        call.stop_media(self._scheduler_or_fail())
+        self._act_quietly(lambda ua, now: ua.hangup(call_id, now))
+        if previous is CallState.CONNECTED:
+            self._emit(CallTerminated(call_id, False, "local hangup"))
+        else:
+            call.state = CallState.FAILED
+            self._emit(CallRefused(call_id, 0, "local hangup"))
+
+    # -- in-dialog requests -------------------------------------------------------------
+
+    async def reinvite(self, call_id: str, body: bytes, *, content_type: str = SDP,
+                       timeout: float = 32.0) -> ev.ReinviteAccepted | ev.ReinviteFailed:
+        """Send a re-INVITE with ``body`` and wait for its outcome (SIP event)."""
+        call = self.call(call_id)
+        if call_id in self._reinvites:
+            raise CallUsageError(f"call {call_id} has a re-INVITE in progress")
+        future: asyncio.Future[ev.ReinviteAccepted | ev.ReinviteFailed] = (
+            asyncio.get_running_loop().create_future())
+        self._reinvites[call_id] = future
+        try:
+            self._act(lambda ua, now: ua.reinvite(call_id, now, body=body,
+                                                  content_type=content_type))
+            outcome = await asyncio.wait_for(future, timeout)
+        finally:
+            self._reinvites.pop(call_id, None)
+        if isinstance(outcome, ev.ReinviteAccepted):
+            call.local_sdp = body
+            call.remote_sdp = outcome.response.body or call.remote_sdp
+        return outcome
+
+    async def _decide_reinvite(self, call: SecureCall, event: ev.ReinviteReceived) -> None:
+        try:
+            decision = await self.reinvite_policy.decide(self, call, event.request)
+        except Exception as exc:  # a broken policy must not leave the transaction hanging
+            logger.exception("re-INVITE policy failed")
+            decision = ReinviteDecision(False, status=StatusCode.SERVER_INTERNAL_ERROR,
+                                        reason=str(exc)[:80])
+        if decision.accept:
+            body = decision.body or call.local_sdp
+            self._act_quietly(lambda ua, now: ua.accept_reinvite(
+                call.call_id, now, body=body))
+            if event.request.body:
+                call.remote_sdp = event.request.body
+            call.local_sdp = body
+            self._emit(ReinviteHandled(call.call_id, True, 200))
+        else:
+            self._act_quietly(lambda ua, now: ua.refuse_reinvite(
+                call.call_id, now, decision.status, decision.reason))
+            self._emit(ReinviteHandled(call.call_id, False, decision.status))
+
+    async def _decide_refer(self, call: SecureCall, event: ev.ReferReceived) -> None:
+        try:
+            decision = await self.refer_policy.decide(self, call, event)
+        except Exception:
+            logger.exception("REFER policy failed")
+            decision = ReferDecision(False, StatusCode.SERVER_INTERNAL_ERROR)
+        if decision.accept:
+            self._act_quietly(lambda ua, now: ua.accept_refer(call.call_id, now))
+            self._emit(ReferHandled(call.call_id, True, 202))
+        else:
+            self._act_quietly(lambda ua, now: ua.refuse_refer(
+                call.call_id, now, decision.status, decision.reason))
+            self._emit(ReferHandled(call.call_id, False, decision.status))
+
+    # -- SIP events ---------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        sip = self.sip
+        while True:
+            event = await sip.events.get()
+            try:
+                await self._on_sip_event(event)
+            except Exception:  # one bad event must not stop the agent
+                logger.exception("handling %s failed", type(event).__name__)
+
+    async def _on_sip_event(self, event: object) -> None:
+        if isinstance(event, ev.IncomingCallReceived):
+            self._on_invite(event)
+            return
+        call_id = getattr(event, "call_id", None)
+        call = self.calls.get(call_id) if isinstance(call_id, str) else None
+        if call is None:
+            return
+        if isinstance(event, ev.CallEstablished):
+            if (call.role is CallRole.CALLER and isinstance(event.message, Response)
+                    and call.state is CallState.CALLING):
+                await self._on_answer(call, event.message)
+        elif isinstance(event, ev.CallFailed):
+            self._on_failed(call, event.status, event.reason)
+        elif isinstance(event, ev.CallCancelled):
+            self._on_failed(call, StatusCode.REQUEST_TERMINATED, "cancelled by the caller",
+                            by_peer=True)
+        elif isinstance(event, ev.CallEnded):
+            self._on_ended(call, event)
+        elif isinstance(event, ev.ReinviteReceived):
+            self._spawn(self._decide_reinvite(call, event))
+        elif isinstance(event, ev.ReferReceived):
+            self._spawn(self._decide_refer(call, event))
+        elif isinstance(event, ev.ReinviteAccepted | ev.ReinviteFailed):
+            future = self._reinvites.get(call.call_id)
+            if future is not None and not future.done():
+                future.set_result(event)
+
+    def _on_failed(self, call: SecureCall, status: int, reason: str, *,
+                   by_peer: bool = True) -> None:
+        if call.state in (CallState.ENDED, CallState.FAILED):
+            return
+        body = self._sip.error_bodies.pop(call.call_id, None) if self._sip else None
+        call.state, call.end_reason = CallState.FAILED, f"{status} {reason}"
+        call.stop_media(self._scheduler_or_fail())
+        self._emit(CallRefused(call.call_id, status, reason, _peer_mikey_error(body), by_peer))
+        self._forget_ended()
+
+    def _on_ended(self, call: SecureCall, event: ev.CallEnded) -> None:
+        body = self._sip.bye_bodies.pop(call.call_id, None) if self._sip else None
+        if call.state in (CallState.ENDED, CallState.FAILED):
+            return
+        connected = call.state is CallState.CONNECTED
+        call.state = CallState.ENDED if connected else CallState.FAILED
+        call.end_reason = event.reason
+        call.stop_media(self._scheduler_or_fail())
+        if connected:
+            self._emit(CallTerminated(call.call_id, event.by_peer, event.reason,
+                                      _peer_mikey_error(body)))
+        else:
+            self._emit(CallRefused(call.call_id, 0, event.reason, _peer_mikey_error(body),
+                                   event.by_peer))
+        self._forget_ended()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _forget_ended(self) -> None:
+        ended = [c for c in self.calls.values()
+                 if c.state in (CallState.ENDED, CallState.FAILED)]
+        for call in ended[: max(0, len(ended) - MAX_ENDED_CALLS)]:
+            del self.calls[call.call_id]
+
+    def _scheduler_or_fail(self) -> FrameScheduler:
+        if self._scheduler is None:
+            raise CallUsageError("agent not started")
+        return self._scheduler
+
+    def _act(self, action: Callable[[Any, float], object]) -> None:
+        try:
+            self.sip.act(action)
+        except UsageError as exc:
+            raise CallUsageError(str(exc)) from exc
+
+    def _act_quietly(self, action: Callable[[Any, float], object]) -> None:
+        """An engine call whose failure (the dialog ended meanwhile) is only logged."""
+        try:
+            self.sip.act(action)
+        except UsageError as exc:
+            logger.info("SIP action skipped: %s", exc)
+
+    def _emit(self, event: CallEvent) -> None:
+        self.events.put_nowait(event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("call event listener failed")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refill_dh_pool(self) -> None:
+        """Top the precomputed DH pool up in a worker thread (off the event loop)."""
+        keying = self.config.keying
+        if keying.dh_pool.deficit:
+            await asyncio.to_thread(keying.refill_dh_pool, self._rng)

@@ -1,0 +1,197 @@
+"""Per-call state of the :class:`~mobilityd.call.agent.CallAgent`.
+
+A :class:`SecureCall` keeps, for its whole life, the SIP dialog handle (``call_id``,
+the key of :class:`mobilityd.sip.useragent.UserAgent` calls), the negotiation outcome
+(:class:`~mobilityd.call.negotiation.NegotiatedMedia`: MIKEY ``context``, SSRCs, suite,
+remote addresses), the :class:`~mobilityd.media.endpoint.MediaEndpoint` (its ``tx`` /
+``rx`` SRTP sessions are the same objects until the call ends: roaming rebinds the
+endpoint, it never rekeys it), the paced sender, the sinks and counters.
+
+:func:`open_media` builds the endpoint from the negotiation: one SRTP stream per SSRC
+per direction keyed from ``CryptoContext.srtp_master(cs_id)`` as the CS ID map says
+(RFC 3830 §4.1.3, §6.1.1; :func:`mobilityd.media.keying.sessions_for_call`), the suite
+from the SP payload (§6.10.1), RTCP on port + 1 or muxed (RFC 5761).
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from mobilityd.call.audio import AudioOptions, PcmTee, ToneMonitor
+from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia, Offerer
+from mobilityd.call.sdpmedia import MediaPort
+from mobilityd.media.endpoint import MediaEndpoint
+from mobilityd.media.events import MediaEvent
+from mobilityd.media.g711 import G711PayloadType
+from mobilityd.media.keying import sessions_for_call
+from mobilityd.media.pacing import FrameScheduler, G711Encoder, PacedRtpSender
+from mobilityd.media.sink import G711Sink
+from mobilityd.media.stream import StreamParams
+from mobilityd.media.wav import WavRecorder
+from mobilityd.mikey.context import CryptoContext
+from mobilityd.mikey.session import Rng
+
+__all__ = ["CallRole", "CallState", "PortReservation", "SecureCall", "open_media"]
+
+
+class CallRole(enum.StrEnum):
+    CALLER = "caller"
+    CALLEE = "callee"
+
+
+class CallState(enum.StrEnum):
+    """Life cycle: CALLING / RINGING -> CONNECTED -> ENDED, or -> FAILED."""
+
+    CALLING = "calling"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+class PortReservation:
+    """An RTP/RTCP port pair held (bound) between offer and answer (RFC 3264 §5.1:
+    the offer names the ports before we know whether RTCP will be muxed)."""
+
+    def __init__(self, ip: str, rtp: socket.socket, rtcp: socket.socket | None) -> None:
+        self.ip = ip
+        self._sockets = [s for s in (rtp, rtcp) if s is not None]
+        self.port = MediaPort(ip, rtp.getsockname()[1],
+                              rtcp.getsockname()[1] if rtcp is not None else None)
+
+    def release(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+
+
+@dataclass(eq=False)
+class SecureCall:
+    """One call (see the module docstring). Public fields are read-only for users."""
+
+    call_id: str
+    role: CallRole
+    peer: str
+    audio: AudioOptions
+    state: CallState = CallState.CALLING
+    offerer: Offerer | None = field(default=None, repr=False)
+    plan: AnswerPlan | None = field(default=None, repr=False)
+    reservations: list[PortReservation] = field(default_factory=list, repr=False)
+    negotiated: NegotiatedMedia | None = None
+    media: MediaEndpoint | None = field(default=None, repr=False)
+    sender: PacedRtpSender | None = field(default=None, repr=False)
+    sink: G711Sink | None = field(default=None, repr=False)
+    monitor: ToneMonitor = field(default_factory=ToneMonitor, repr=False)
+    recorder: WavRecorder | None = field(default=None, repr=False)
+    local_sdp: bytes = field(default=b"", repr=False)
+    remote_sdp: bytes = field(default=b"", repr=False)
+    method: str | None = None
+    end_reason: str = ""
+    media_events: list[MediaEvent] = field(default_factory=list, repr=False)
+
+    @property
+    def secure(self) -> bool:
+        return self.negotiated is not None and self.negotiated.secure
+
+    @property
+    def context(self) -> CryptoContext | None:
+        """The MIKEY crypto context (None for a plain call or before the answer)."""
+        return self.negotiated.context if self.negotiated is not None else None
+
+    def release_ports(self) -> None:
+        for reservation in self.reservations:
+            reservation.release()
+        self.reservations = []
+
+    def stop_media(self, scheduler: FrameScheduler) -> None:
+        if self.sender is not None:
+            self.sender.stop(scheduler)
+            self.sender = None
+        if self.media is not None:
+            self.media.close()
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+        self.release_ports()
+
+    def counters(self) -> dict[str, Any]:
+        """Endpoint counters plus per-SSRC SRTP counters (packets, auth failures ...)."""
+        out: dict[str, Any] = {}
+        media = self.media
+        if media is None:
+            return out
+        out["endpoint"] = media.counters.as_dict()
+        for name, session in (("tx", media.tx), ("rx", media.rx)):
+            if session is not None:
+                out[name] = {
+                    f"{ssrc:#010x}": {
+                        "packets": snap.packets, "octets": snap.octets,
+                        "auth_failures": snap.auth_failures, "replays": snap.replays,
+                        "lost": snap.lost,
+                    }
+                    for ssrc in session.ssrcs for snap in (session.counters(ssrc),)
+                }
+        if self.sink is not None:
+            out["sink"] = {"packets_written": self.sink.packets_written,
+                           "late_or_duplicate": self.sink.late_or_duplicate}
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able description for list_calls / status."""
+        negotiated = self.negotiated
+        return {
+            "id": self.call_id,
+            "role": self.role.value,
+            "peer": self.peer,
+            "state": self.state.value,
+            "secure": self.secure,
+            "key_agreement": self.method,
+            "suite": negotiated.suite.name if negotiated and negotiated.suite else None,
+            "local_media": list(self.media.local_rtp) if self.media is not None else None,
+            "remote_media": list(self.media.remote_rtp)
+            if self.media is not None and self.media.remote_rtp is not None else None,
+            "reason": self.end_reason or None,
+        }
+
+
+async def open_media(
+    call: SecureCall,
+    negotiated: NegotiatedMedia,
+    port: MediaPort | None,
+    scheduler: FrameScheduler,
+    rng: Rng,
+    *,
+    local_ip: str,
+    netns: str | None = None,
+) -> None:
+    """Open the call's endpoint from ``negotiated`` and start sending (module docstring).
+
+    ``port``: the RTP port to bind (the reserved one for the caller), None for any.
+    """
+    tx = rx = None
+    if negotiated.secure:
+        context = negotiated.context
+        assert context is not None and negotiated.remote_ssrc is not None
+        tx, rx = sessions_for_call(context, [negotiated.local_ssrc], [negotiated.remote_ssrc])
+    call.recorder = call.audio.recorder()
+    writer = PcmTee(call.monitor, call.recorder) if call.recorder else PcmTee(call.monitor)
+    call.sink = G711Sink(writer)
+    endpoint = MediaEndpoint(
+        local_ip, tx=tx, rx=rx, remote_rtp=negotiated.remote_rtp,
+        remote_rtcp=negotiated.remote_rtcp, rtcp_mux=negotiated.rtcp_mux,
+        local_port=port.rtp_port if port is not None else 0, on_rtp=call.sink,
+        on_event=call.media_events.append, netns=netns,
+    )
+    await endpoint.open()
+    call.media = endpoint
+    params = StreamParams(
+        ssrc=negotiated.local_ssrc, payload_type=negotiated.payload_type,
+        first_sequence=int.from_bytes(rng(2), "big") & 0x7FFF,
+        first_timestamp=int.from_bytes(rng(4), "big"),
+    )
+    law = G711PayloadType(negotiated.payload_type)
+    call.sender = PacedRtpSender(params, G711Encoder(call.audio.source(), law), endpoint.send_rtp)
+    call.sender.start(scheduler)
