@@ -1,0 +1,196 @@
+"""Moving live calls, asyncio (issue 5): the thin adapter around :mod:`.move` and
+:mod:`.peer`.
+
+* :class:`CallMover` (moving side, step 1-2, 5): rebind the media sockets first (media
+  flows from the new address at once, same SRTP sessions), then the SIP transport
+  (same port where free; :meth:`SipEndpoint.rebind` re-REGISTERs with the new Contact),
+  then send the re-INVITE carrying the RFC 3830 §4.5 update. A re-INVITE still running
+  (RFC 3261 §14.1) defers the move's offer until it completes; a 491 glare is retried
+  by the UA after the §14.1 back-off with the same offer.
+* :class:`MoveGuard` (peer side, steps 3-4): a re-INVITE that changes the remote target
+  or the SDP is accepted only after :func:`~.peer.verify_move`; then the media path
+  check is armed (the stream follows the first authenticated packet from a new source,
+  never the SDP ``c=``). A refusal answers 488 + Warning + the MIKEY error (RFC 4567
+  §4.1.2) and changes nothing. An unchanged re-INVITE from the same Contact (session
+  refresh, RFC 4028) is accepted as it is.
+* :class:`Roamer`: feeds :class:`~.pathmonitor.PathMonitor` decisions to the movers;
+  a call whose grace period expired is ended with BYE (RFC 3261 §15.1.1).
+
+``wall_clock`` (Unix seconds, for MIKEY timestamps, RFC 3830 §5.4) and ``rng`` are
+injected; the SIP engines keep the event loop's monotonic clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mobilityd.media.endpoint import MediaEndpoint
+from mobilityd.mikey.context import CryptoContext
+from mobilityd.mikey.session import Rng
+from mobilityd.mobility.events import CallPathChanged, GracePeriodExpired
+from mobilityd.mobility.move import MediaAddress, MoveOffer, move_offer
+from mobilityd.mobility.pathmonitor import PathMonitor
+from mobilityd.mobility.peer import MoveRefused, VerifiedMove, refusal_body, verify_move
+from mobilityd.sip import events as sip_events
+from mobilityd.sip.endpoint import SipEndpoint
+from mobilityd.sip.sdp import SessionDescription
+from mobilityd.sip.ua.config import UsageError
+
+__all__ = ["CallMover", "MoveGuard", "Roamer", "RoamingCall"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class RoamingCall:
+    """What moving one call touches: its SIP endpoint and dialog (``call_id``), its
+    media endpoint (whose SRTP sessions are never replaced), the MIKEY context and
+    the last SDP each side sent. Shared by the call's mover and guard."""
+
+    call_id: str
+    sip: SipEndpoint
+    media: MediaEndpoint
+    context: CryptoContext
+    local_sdp: SessionDescription
+    remote_sdp: SessionDescription | None = None
+    history: list[object] = field(default_factory=list)
+
+
+class CallMover:
+    """The moving side of one call (module doc)."""
+
+    def __init__(self, call: RoamingCall, *, wall_clock: Callable[[], float] = time.time,
+                 rng: Rng = os.urandom) -> None:
+        self.call = call
+        self._wall_clock = wall_clock
+        self._rng = rng
+        self.deferred = False
+        self.offers_sent = 0
+
+    async def move_to(self, new_ip: str, *, remote_media: str | None = None) -> None:
+        """Move the call to local address ``new_ip`` (and, for an IPv4 <-> IPv6
+        change, send media to the peer's ``remote_media`` address, same port)."""
+        call = self.call
+        await call.media.rebind(new_ip)
+        if remote_media is not None and call.media.remote_rtp is not None:
+            port = call.media.remote_rtp[1]
+            call.media.set_remote((remote_media, port))
+        if call.sip.local_address[0] != new_ip:
+            old = call.sip.local_address
+            await call.sip.rebind(new_ip, refresh_dialogs=False)
+            call.sip.release(old)
+        self.send_offer()
+
+    def send_offer(self) -> MoveOffer | None:
+        """Send the re-INVITE for where the media is now; None when deferred (§14.1)."""
+        call = self.call
+        rtp = call.media.local_rtp
+        rtcp_port = None if call.media.rtcp_mux else call.media.local_rtcp[1]
+        offer = move_offer(call.local_sdp, call.context, MediaAddress(rtp[0], rtp[1], rtcp_port),
+                           self._wall_clock(), self._rng)
+        try:
+            call.sip.act(lambda ua, now: ua.reinvite(
+                call.call_id, now, body=offer.body, content_type=offer.content_type))
+        except UsageError as exc:
+            log.info("move of %s deferred: %s", call.call_id, exc)
+            self.deferred = True
+            return None
+        self.deferred = False
+        self.offers_sent += 1
+        call.context, call.local_sdp = offer.context, offer.sdp
+        return offer
+
+    def handle_sip_event(self, event: object) -> None:
+        """A deferred move goes out once the running re-INVITE completed."""
+        done = (sip_events.ReinviteAccepted, sip_events.ReinviteFailed)
+        if (isinstance(event, done) and event.call_id == self.call.call_id and self.deferred
+                and getattr(event, "retry_at", None) is None):
+            self.send_offer()
+
+
+class MoveGuard:
+    """The peer side of one call: verify, then accept; or refuse and change nothing."""
+
+    def __init__(self, call: RoamingCall, *,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.call = call
+        self._wall_clock = wall_clock
+        self.accepted: list[VerifiedMove] = []
+        self.refused: list[MoveRefused] = []
+
+    def handle_sip_event(self, event: object) -> None:
+        if isinstance(event, sip_events.ReinviteReceived) and event.call_id == self.call.call_id:
+            self.decide(event)
+
+    def _is_refresh(self, event: sip_events.ReinviteReceived) -> bool:
+        body, previous = event.request.body, self.call.remote_sdp
+        return event.new_remote_target is None and (
+            not body or (previous is not None and body == bytes(previous)))
+
+    def decide(self, event: sip_events.ReinviteReceived) -> None:
+        call = self.call
+        if self._is_refresh(event):
+            call.sip.act(lambda ua, now: ua.accept_reinvite(
+                call.call_id, now, body=bytes(call.local_sdp)))
+            return
+        try:
+            verified = verify_move(event.request.body, call.context, self._wall_clock(),
+                                   previous=call.remote_sdp)
+        except MoveRefused as exc:
+            self._refuse(exc)
+            return
+        call.context, call.remote_sdp = verified.context, verified.sdp
+        self.accepted.append(verified)
+        call.sip.act(lambda ua, now: ua.accept_reinvite(
+            call.call_id, now, body=bytes(call.local_sdp)))
+        # RFC 3830 §4.5 verified: now (only now) media may follow an authenticated source
+        call.media.propose_remote(None, any_source=True)
+
+
+    def _refuse(self, refused: MoveRefused) -> None:
+        call = self.call
+        log.warning("refused a move of %s: %s", call.call_id, refused)
+        self.refused.append(refused)
+        body = refusal_body(call.local_sdp, refused)
+        call.sip.act(lambda ua, now: ua.refuse_reinvite(
+            call.call_id, now, refused.status, headers=(("Warning", refused.warning),),
+            body=body))
+
+
+class Roamer:
+    """Drives the movers from a :class:`PathMonitor` (runs until cancelled)."""
+
+    def __init__(self, monitor: PathMonitor, clock: Callable[[], float] = time.monotonic,
+                 on_decision: Callable[[object, bool], None] | None = None) -> None:
+        """``on_decision(decision, done)`` is called before (False) and after (True)
+        each decision is acted upon (for logs and measurements)."""
+        self.monitor = monitor
+        self.movers: dict[str, CallMover] = {}
+        self._clock = clock
+        self._on_decision = on_decision
+        self.decided_at: list[tuple[str, float]] = []
+
+    def add(self, mover: CallMover) -> None:
+        self.movers[mover.call.call_id] = mover
+
+    async def run(self) -> None:
+        while True:
+            for decision in await self.monitor.next_decisions():
+                if self._on_decision is not None:
+                    self._on_decision(decision, False)
+                await self._act(decision)
+                if self._on_decision is not None:
+                    self._on_decision(decision, True)
+
+    async def _act(self, decision: object) -> None:
+        if isinstance(decision, CallPathChanged) and decision.call_id in self.movers:
+            self.decided_at.append((decision.call_id, self._clock()))
+            await self.movers[decision.call_id].move_to(
+                decision.new_local, remote_media=decision.new_remote_media)
+        elif isinstance(decision, GracePeriodExpired) and decision.call_id in self.movers:
+            call = self.movers.pop(decision.call_id).call
+            call.sip.act(lambda ua, now: ua.hangup(call.call_id, now))
