@@ -1,0 +1,434 @@
+"""``python -m mobilityd.bench setup [--json] [--quick]``: call-setup delays (issue 4).
+
+Measured as the thesis's Appendix B defines them (Definitions 1 and 2):
+
+* **calling delay**: Alice dials (``CallAgent.place``) until the 180 Ringing reaches
+  her SIP endpoint -- measured in the caller's process;
+* **answering delay**: Bob picks up (``CallAgent.answer``) until the ACK reaches his
+  SIP endpoint -- measured in the callee's process.
+
+Both ends are :class:`~mobilityd.call.agent.CallAgent` s in their own process, each in its
+own network namespace joined by a veth pair (root), or on two loopback addresses
+(without root; the JSON says which in ``"hosts"``). Modes: ``none`` (policy off),
+``psk`` (RFC 3830 §3.1), ``dh`` (DH-SIGN §3.3, every key pair generated during the
+call), ``dh-precomputed`` (DH-SIGN with the pools refilled between calls, so
+``dh_pool_misses`` must stay 0), ``pke`` (§3.2). The time stamps are taken where the
+SIP engine hands its event over (``SipEndpoint.event_received``, the documented hook),
+with ``time.perf_counter``. The first calls of each mode are warm-up and not counted.
+
+Output: ``{"rows": [{"mode", "calling_ms_median", "calling_ms_p95",
+"answering_ms_median", "answering_ms_p95", "calls"}], "thesis": ..., "headline": ...}``;
+``headline`` holds the secure/none ratios (medians) of this run. Nothing here asserts on
+time. Workers: ``python -m mobilityd.bench.setup --worker {caller,callee} SPEC.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mobilityd.call import events as ce
+from mobilityd.call.agent import AgentConfig, CallAgent
+from mobilityd.call.identity import sip_identity
+from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
+from mobilityd.call.negotiation import CallSecurity
+from mobilityd.mikey.certs import issue_certificate
+from mobilityd.mikey.dh import DhKeyPool
+from mobilityd.mikey.session import PkCredentials
+from mobilityd.sip import events as ev
+from mobilityd.sip.message import Request
+
+MODES = ("none", "psk", "dh", "dh-precomputed", "pke")
+ALICE, BOB = "sip:alice@bench.example", "sip:bob@bench.example"
+PSK = bytes(range(32))
+WARMUP = 2
+CALL_TIMEOUT = 10.0
+# Thesis Appendix B, Tables 1 and 2 (minisip, 2003): totals in ms.
+THESIS: dict[str, dict[str, int | str]] = {
+    "none": {"calling_ms": 48, "answering_ms": 20},
+    "psk": {"calling_ms": 90, "answering_ms": 25},
+    "dh": {"calling_ms": 175, "answering_ms": "160-310"},
+}
+TARGETS: dict[str, float] = {"psk_added_ms_max": 2.0, "dh_precomputed_added_ms_max": 15.0}
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one side of the benchmark runs (written as JSON for the worker process)."""
+
+    role: str
+    mode: str
+    host: str
+    port: int
+    peer_host: str
+    peer_port: int
+    calls: int
+    creds_dir: str
+    gap_s: float
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def write_credentials(directory: Path) -> None:
+    """A CA and RSA keys + certificates with the SIP URI SANs (RFC 3830 §4.3.2)."""
+    now = time.time()
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca = issue_certificate(ca_key.public_key(), ca_key, "bench CA", not_before=now - 86400,
+                           not_after=now + 86400 * 30, is_ca=True)
+    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for serial, (name, uri) in enumerate((("alice", ALICE), ("bob", BOB)), start=2):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        cert = issue_certificate(key.public_key(), ca_key, uri, issuer=ca, sip_uri=uri,
+                                 not_before=now - 86400, not_after=now + 86400 * 30,
+                                 serial=serial)
+        (directory / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (directory / f"{name}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+
+
+def _load(directory: Path, name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = serialization.load_pem_private_key((directory / f"{name}.key").read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key, x509.load_pem_x509_certificate((directory / f"{name}.pem").read_bytes())
+
+
+def keying_for(mode: str, me: str, peer: str, creds_dir: Path) -> KeyingConfig:
+    """The MIKEY configuration of one side for ``mode`` (see the module docstring)."""
+    peer_id = sip_identity(peer)
+    if mode in ("none", "psk"):
+        return KeyingConfig(peers={peer_id: PeerKeying(KeyMethod.PSK, PSK)})
+    name, peer_name = ("alice", "bob") if me == ALICE else ("bob", "alice")
+    key, cert = _load(creds_dir, name)
+    ca = x509.load_pem_x509_certificate((creds_dir / "ca.pem").read_bytes())
+    own = PkCredentials(key, cert, ca)
+    if mode == "pke":
+        peer_cert = _load(creds_dir, peer_name)[1]
+        return KeyingConfig(peers={peer_id: PeerKeying(KeyMethod.PKE, certificate=peer_cert)},
+                            own=own)
+    pool = DhKeyPool(target_size=4 if mode == "dh-precomputed" else 0)
+    return KeyingConfig(peers={peer_id: PeerKeying(KeyMethod.DH)}, own=own, dh_pool=pool)
+
+
+# ---------------------------------------------------------------- workers
+
+
+class SetupProbe:
+    """Time stamps of the SIP events that end the thesis's delays, per call id."""
+
+    def __init__(self) -> None:
+        self.ringing: dict[str, float] = {}
+        self.acked: dict[str, float] = {}
+
+    def attach(self, agent: CallAgent) -> None:
+        endpoint = agent.sip
+        forward = endpoint.event_received
+
+        def stamped(event: Any) -> None:
+            now = time.perf_counter()
+            if (isinstance(event, ev.ProvisionalResponseReceived)
+                    and event.response.status == 180):
+                self.ringing.setdefault(event.call_id, now)
+            elif isinstance(event, ev.CallEstablished) and isinstance(event.message, Request):
+                self.acked.setdefault(event.call_id, now)
+            forward(event)
+
+        setattr(endpoint, "event_received", stamped)  # noqa: B010 - instance hook
+
+
+async def _next(agent: CallAgent, kinds: tuple[type[ce.CallEvent], ...],
+                timeout: float = CALL_TIMEOUT) -> ce.CallEvent:
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await agent.events.get()
+            if isinstance(event, kinds):
+                return event
+
+
+def _agent(spec: WorkerSpec) -> CallAgent:
+    me, peer = (ALICE, BOB) if spec.role == "caller" else (BOB, ALICE)
+    keying = keying_for(spec.mode, me, peer, Path(spec.creds_dir))
+    keying.dh_pool.fill(os.urandom)
+    security = CallSecurity.OFF if spec.mode == "none" else CallSecurity.REQUIRED
+    return CallAgent(AgentConfig(
+        me, spec.host, spec.port, security=security, keying=keying,
+        contacts={sip_identity(peer): (spec.peer_host, spec.peer_port)}))
+
+
+async def run_caller(spec: WorkerSpec) -> dict[str, Any]:
+    """Place ``calls`` calls one after the other; calling delay of each (ms)."""
+    agent = _agent(spec)
+    await agent.start()
+    probe = SetupProbe()
+    probe.attach(agent)
+    delays: list[tuple[str, float]] = []
+    failures: list[str] = []
+    try:
+        for _ in range(spec.calls):
+            pool = agent.config.keying.dh_pool
+            if pool.deficit:
+                await asyncio.to_thread(pool.fill, os.urandom)
+            dialled = time.perf_counter()
+            call_id = await agent.place(BOB)
+            outcome = await _next(agent, (ce.CallConnected, ce.CallRefused))
+            if isinstance(outcome, ce.CallRefused) or call_id not in probe.ringing:
+                failures.append(f"{call_id}: {outcome}")
+            else:
+                delays.append((call_id, (probe.ringing[call_id] - dialled) * 1000))
+            with contextlib.suppress(Exception):
+                await agent.hangup(call_id)
+            await asyncio.sleep(spec.gap_s)
+        misses = agent.config.keying.dh_pool.misses
+    finally:
+        await agent.close()
+    return {"calling_ms": delays, "failures": failures, "dh_pool_misses": misses}
+
+
+async def run_callee(spec: WorkerSpec) -> dict[str, Any]:
+    """Answer every call at once (after the 180); answering delay of each (ms).
+    Prints ``ready`` when listening; stops at end of stdin."""
+    agent = _agent(spec)
+    await agent.start()
+    probe = SetupProbe()
+    probe.attach(agent)
+    delays: dict[str, float] = {}
+    failures: list[str] = []
+
+    async def serve() -> None:
+        while True:
+            event = await agent.events.get()
+            if isinstance(event, ce.CallRefused):
+                failures.append(str(event))
+            if not isinstance(event, ce.IncomingCallOffered):
+                continue
+            picked_up = time.perf_counter()
+            await agent.answer(event.call_id)
+            with contextlib.suppress(TimeoutError):
+                await _next(agent, (ce.CallConnected,), 1.0)
+            for _ in range(200):  # the ACK arrives within a round trip
+                if event.call_id in probe.acked:
+                    delays[event.call_id] = (probe.acked[event.call_id] - picked_up) * 1000
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                failures.append(f"{event.call_id}: no ACK")
+
+    server = asyncio.get_running_loop().create_task(serve())
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    server.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await server
+    misses = agent.config.keying.dh_pool.misses
+    await agent.close()
+    return {"answering_ms": delays, "failures": failures, "dh_pool_misses": misses}
+
+
+def worker_main(role: str, spec_path: str) -> int:
+    spec = WorkerSpec(**json.loads(Path(spec_path).read_text()))
+    runner = run_caller if role == "caller" else run_callee
+    result = asyncio.run(runner(spec))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------- hosts
+
+
+@dataclass
+class Hosts:
+    """Where the two sides run: ``prefix`` wraps the worker command (netns exec)."""
+
+    kind: str
+    caller_ip: str
+    callee_ip: str
+    caller_prefix: list[str]
+    callee_prefix: list[str]
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@contextlib.contextmanager
+def bench_hosts() -> Iterator[Hosts]:
+    """Two namespaces joined by a veth pair (root), else two loopback addresses."""
+    if os.geteuid() != 0:
+        yield Hosts("loopback (no root: 127.0.0.2 / 127.0.0.3)", "127.0.0.2", "127.0.0.3",
+                    [], [])
+        return
+    tag = f"mdbs{os.getpid()}"
+    names = (f"{tag}-alice", f"{tag}-bob")
+    try:
+        for ns in names:
+            _ip("netns", "add", ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("link", "add", "a0", "netns", names[0], "type", "veth", "peer", "name", "b0",
+            "netns", names[1])
+        for ns, dev, addr in ((names[0], "a0", "10.99.0.1/24"), (names[1], "b0", "10.99.0.2/24")):
+            _ip("-n", ns, "addr", "add", addr, "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+        yield Hosts("network namespaces (veth, one hop)", "10.99.0.1", "10.99.0.2",
+                    ["ip", "netns", "exec", names[0]], ["ip", "netns", "exec", names[1]])
+    finally:
+        for ns in names:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10,
+                           check=False)
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def _worker_cmd(prefix: list[str], role: str, spec_file: Path) -> list[str]:
+    return [*prefix, sys.executable, "-m", "mobilityd.bench.setup", "--worker", role,
+            str(spec_file)]
+
+
+def _env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{root}:{path}" if path else root}
+
+
+def run_mode(mode: str, hosts: Hosts, calls: int, work: Path, port: int) -> dict[str, Any]:
+    """One mode: callee worker, then caller worker; their raw per-call delays."""
+    gap = 0.15 if mode == "dh-precomputed" else 0.02
+    specs = {
+        role: WorkerSpec(role, mode, host, port, peer, port, calls + WARMUP, str(work), gap)
+        for role, host, peer in (("caller", hosts.caller_ip, hosts.callee_ip),
+                                 ("callee", hosts.callee_ip, hosts.caller_ip))
+    }
+    files = {}
+    for role, spec in specs.items():
+        files[role] = work / f"{mode}-{role}.json"
+        files[role].write_text(json.dumps(asdict(spec)))
+    callee = subprocess.Popen(_worker_cmd(hosts.callee_prefix, "callee", files["callee"]),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=_env())
+    try:
+        assert callee.stdout is not None and callee.stdin is not None
+        if callee.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{mode}: callee worker did not start")
+        caller = subprocess.run(_worker_cmd(hosts.caller_prefix, "caller", files["caller"]),
+                                capture_output=True, text=True, timeout=300, env=_env(),
+                                check=False)
+        if caller.returncode != 0:
+            raise RuntimeError(f"{mode}: caller worker failed: {caller.stderr[-1500:]}")
+        out, _ = callee.communicate("stop\n", timeout=30)
+    finally:
+        if callee.poll() is None:
+            callee.kill()
+            callee.wait()
+    return {"caller": json.loads(caller.stdout.strip().splitlines()[-1]),
+            "callee": json.loads(out.strip().splitlines()[-1])}
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def summarise(mode: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Median and p95 of the counted calls (warm-up calls dropped at both ends)."""
+    placed = raw["caller"]["calling_ms"]
+    counted = {call_id for call_id, _ in placed[WARMUP:]}
+    calling = [ms for call_id, ms in placed if call_id in counted]
+    answering = [ms for call_id, ms in raw["callee"]["answering_ms"].items()
+                 if call_id in counted]
+    row: dict[str, Any] = {"mode": mode, "calls": min(len(calling), len(answering))}
+    for name, values in (("calling", calling), ("answering", answering)):
+        row[f"{name}_ms_median"] = round(statistics.median(values), 3) if values else None
+        row[f"{name}_ms_p95"] = round(_p95(values), 3) if values else None
+    row["failures"] = raw["caller"]["failures"] + raw["callee"]["failures"]
+    row["dh_pool_misses"] = {"caller": raw["caller"]["dh_pool_misses"],
+                             "callee": raw["callee"]["dh_pool_misses"]}
+    return row
+
+
+def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ratios secure/none and the added ms of this run; the targets checked."""
+    by_mode = {row["mode"]: row for row in rows}
+    base = by_mode.get("none")
+    out: dict[str, Any] = {}
+    if base is None or base["calling_ms_median"] is None:
+        return out
+    for mode, row in by_mode.items():
+        if mode == "none" or row["calling_ms_median"] is None:
+            continue
+        for name in ("calling", "answering"):
+            ours, none = row[f"{name}_ms_median"], base[f"{name}_ms_median"]
+            out[f"{mode}_{name}_ratio"] = round(ours / none, 2) if none else None
+            out[f"{mode}_{name}_added_ms"] = round(ours - none, 3)
+    for mode, limit in (("psk", TARGETS["psk_added_ms_max"]),
+                        ("dh-precomputed", TARGETS["dh_precomputed_added_ms_max"])):
+        if f"{mode}_calling_added_ms" in out:
+            out[f"{mode}_target_met"] = (out[f"{mode}_calling_added_ms"] < limit
+                                         and out[f"{mode}_answering_added_ms"] < limit)
+    return out
+
+
+def render_table(result: dict[str, Any]) -> str:
+    """The thesis's shape: one row per test case, calling and answering totals."""
+    lines = [f"Call-setup delays ({result['hosts']}), medians [p95] in ms",
+             f"{'':18}{'calling':>20}{'answering':>20}{'thesis calling':>16}"
+             f"{'thesis answ.':>14}{'calls':>7}"]
+    for row in result["rows"]:
+        thesis: dict[str, int | str] = THESIS.get(row["mode"].replace("-precomputed", ""), {})
+        cells = [f"{row[f'{n}_ms_median']:.2f} [{row[f'{n}_ms_p95']:.2f}]"
+                 if row[f"{n}_ms_median"] is not None else "-" for n in ("calling", "answering")]
+        lines.append(f"{row['mode']:18}{cells[0]:>20}{cells[1]:>20}"
+                     f"{thesis.get('calling_ms', '-')!s:>16}"
+                     f"{thesis.get('answering_ms', '-')!s:>14}{row['calls']:>7}")
+    lines.append("headline: " + json.dumps(result["headline"]))
+    return "\n".join(lines)
+
+
+def run(calls: int, modes: tuple[str, ...] = MODES) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="mdbench-setup-") as tmp, bench_hosts() as hosts:
+        work = Path(tmp)
+        write_credentials(work)
+        rows = [summarise(mode, run_mode(mode, hosts, calls, work, 5070 + index))
+                for index, mode in enumerate(modes)]
+    return {"rows": rows, "hosts": hosts.kind, "warmup_calls": WARMUP,
+            "thesis": THESIS, "targets": TARGETS, "headline": headline(rows),
+            "transport": "udp"}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mobilityd.bench setup")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="few calls, < 60 s")
+    parser.add_argument("--calls", type=int, default=None, help="counted calls per mode")
+    parser.add_argument("--modes", default=",".join(MODES))
+    args = parser.parse_args(argv)
+    modes = tuple(m for m in args.modes.split(",") if m)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        parser.error(f"unknown modes {unknown}: choose from {MODES}")
+    calls = args.calls or (15 if args.quick else 100)
+    result = run(calls, modes)
+    print(json.dumps(result, indent=2) if args.json else render_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        raise SystemExit(worker_main(sys.argv[2], sys.argv[3]))
+    raise SystemExit(main(sys.argv[1:]))
