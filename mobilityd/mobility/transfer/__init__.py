@@ -1,0 +1,51 @@
+"""mobilityd.mobility.transfer: move a live secure call between the user's devices.
+
+Issue 6 / thesis §15.1, RFC 3515 (REFER), RFC 5631 (session hand-off), RFC 3892
+(Referred-By), RFC 3830 (MIKEY). Sans-I/O engines; design in docs/transfer.md.
+
+* :mod:`.token` -- ``HandOffToken``: HMAC-protected EXPECT / ACCEPT / PULL tokens
+  between the user's devices (device key).
+* :mod:`.referrer` -- ``Referrer``: the old device (EXPECT, REFER, NOTIFY, BYE).
+* :mod:`.correspondent` -- ``offer_transfer``: the correspondent's MIKEY offer with
+  the same TGK/CSB ID/RAND, current ROCs and fresh user-side SSRCs; its verification.
+* :mod:`.expectations` / :mod:`.target` -- the new device: ``ExpectationBook``,
+  ``take_transfer``, ``open_transfer_sessions``.
+"""
+
+from mobilityd.mobility.transfer.correspondent import (
+    TransferOffer,
+    add_receive_streams,
+    offer_transfer,
+)
+from mobilityd.mobility.transfer.errors import (
+    KeyTransportError,
+    NotExpectedError,
+    TokenError,
+    TransferError,
+    TransferRefusedError,
+    TransferUsageError,
+)
+from mobilityd.mobility.transfer.expectations import ExpectationBook
+from mobilityd.mobility.transfer.referrer import Referrer, ReferrerState
+from mobilityd.mobility.transfer.target import open_transfer_sessions, take_transfer
+from mobilityd.mobility.transfer.token import HandOffToken, TokenKind, token_key
+
+__all__ = [
+    "ExpectationBook",
+    "HandOffToken",
+    "KeyTransportError",
+    "NotExpectedError",
+    "Referrer",
+    "ReferrerState",
+    "TokenError",
+    "TokenKind",
+    "TransferError",
+    "TransferOffer",
+    "TransferRefusedError",
+    "TransferUsageError",
+    "add_receive_streams",
+    "offer_transfer",
+    "open_transfer_sessions",
+    "take_transfer",
+    "token_key",
+]
