@@ -11,12 +11,13 @@ from mobilityd.call.errors import NegotiationError
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.negotiation import Answerer, CallSecurity, NegotiatedMedia, Offerer
-from mobilityd.call.sdpmedia import KeyMgmtLevel, MediaPort, read_error_body
+from mobilityd.call.sdpmedia import KeyMgmtLevel, MediaPort, error_body, read_error_body
 from mobilityd.media.srtp import SrtpSuite
 from mobilityd.mikey.constants import ErrorType
 from mobilityd.mikey.message import MikeyMessage
-from mobilityd.mikey.session import parse_error_message
-from mobilityd.sip.sdp import SessionDescription
+from mobilityd.mikey.sdp import decode_key_mgmt, encode_key_mgmt
+from mobilityd.mikey.session import build_error_message, parse_error_message
+from mobilityd.sip.sdp import Attribute, SessionDescription
 from tests.call.credentials import NOW, PSK, credentials
 
 ALICE = sip_identity("sip:alice@a.test")
@@ -65,3 +66,226 @@ def test_secure_call_keys_agree_in_every_method(method: KeyMethod) -> None:
     assert offer_sd.key_mgmt and answer_sd.key_mgmt  # session level (RFC 4567 §3.1)
 
 
+
+
+def _offer(security: CallSecurity, method: KeyMethod = KeyMethod.PSK,
+           local_id: bytes = ALICE, seed: int = 1,
+           level: KeyMgmtLevel = KeyMgmtLevel.SESSION) -> tuple[Offerer, bytes]:
+    offerer = Offerer(local_id, BOB, security, keying(ALICE, BOB, method), level=level)
+    return offerer, offerer.make_offer(A_PORTS[: len(offerer.streams())], NOW, rng(seed))
+
+
+def _answerer(security: CallSecurity, method: KeyMethod = KeyMethod.PSK,
+              psk: bytes = PSK) -> Answerer:
+    return Answerer(BOB, security, keying(BOB, ALICE, method, psk))
+
+
+def _mikey_error_of(exc: NegotiationError) -> ErrorType:
+    assert exc.error_message is not None
+    return parse_error_message(MikeyMessage.parse(exc.error_message)).error_type
+
+
+def test_media_level_key_mgmt_answered_at_media_level() -> None:
+    """RFC 4567 §3.1: media-level key-mgmt; the response goes where the offer's was."""
+    a, b, offer, answer = exchange(CallSecurity.REQUIRED, CallSecurity.REQUIRED,
+                                   level=KeyMgmtLevel.MEDIA)
+    offer_sd, answer_sd = SessionDescription.parse(offer), SessionDescription.parse(answer)
+    assert not offer_sd.key_mgmt and offer_sd.media[0].key_mgmt
+    assert not answer_sd.key_mgmt and answer_sd.media[0].key_mgmt
+    assert a.context is not None and b.context is not None
+    assert a.context.srtp_master(2) == b.context.srtp_master(2)
+
+
+def test_sp_payload_chooses_the_32_bit_tag_suite() -> None:
+    """RFC 3830 §6.10.1 auth tag length 4 -> AES_CM_128_HMAC_SHA1_32 on both sides."""
+    a, b, _, _ = exchange(CallSecurity.REQUIRED, CallSecurity.REQUIRED,
+                          suite=SrtpSuite.AES_CM_128_HMAC_SHA1_32)
+    assert a.suite is b.suite is SrtpSuite.AES_CM_128_HMAC_SHA1_32
+
+
+@pytest.mark.parametrize("callee", [CallSecurity.PREFERRED, CallSecurity.REQUIRED])
+def test_preferred_offer_gets_srtp_from_a_capable_callee(callee: CallSecurity) -> None:
+    """Thesis §11.3: SRTP and RTP alternatives; the callee refuses RTP by port 0."""
+    a, b, offer, answer = exchange(CallSecurity.PREFERRED, callee)
+    offer_sd, answer_sd = SessionDescription.parse(offer), SessionDescription.parse(answer)
+    assert [m.proto for m in offer_sd.media] == ["RTP/SAVP", "RTP/AVP"]
+    assert [m.port for m in answer_sd.media] == [50000, 0]
+    assert a.secure and b.secure and a.media_index == b.media_index == 0
+
+
+def test_preferred_offer_falls_back_to_rtp_with_a_callee_without_security() -> None:
+    """Thesis §11.3: a callee with security off takes the RTP stream, refuses SRTP."""
+    a, b, _, answer = exchange(CallSecurity.PREFERRED, CallSecurity.OFF)
+    assert [m.port for m in SessionDescription.parse(answer).media] == [0, 50000]
+    assert not a.secure and not b.secure and a.context is None
+    assert a.remote_rtp == ("10.2.0.2", 50000) and b.remote_rtp == ("10.1.0.2", 40002)
+
+
+def test_required_offer_to_callee_with_security_off_is_488() -> None:
+    """RFC 3264 §6: no stream the callee can take: 488 Not Acceptable Here."""
+    _, offer = _offer(CallSecurity.REQUIRED)
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.OFF).receive_offer(offer, ALICE, NOW, rng(2))
+    assert info.value.status == 488 and info.value.error_message is None
+
+
+def test_plain_offer_to_callee_requiring_security_is_606() -> None:
+    """Thesis §11.3 (our choice): the user accepts no plain media anywhere: 606."""
+    _, offer = _offer(CallSecurity.OFF)
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.REQUIRED).receive_offer(offer, ALICE, NOW, rng(2))
+    assert info.value.status == 606
+
+
+def test_answer_accepting_srtp_without_mikey_ends_the_call() -> None:
+    """Thesis §11.3: a non-compliant UA answers RTP/SAVP but ignores key-mgmt: the
+    caller refuses the answer (BYE carrying a MIKEY error), never a half-secure call."""
+    offerer, offer = _offer(CallSecurity.REQUIRED)
+    sd = SessionDescription.parse(offer)
+    sd.attributes = [a for a in sd.attributes if a.name != "key-mgmt"]
+    sd.media[0].port = 50000
+    with pytest.raises(NegotiationError) as info:
+        offerer.receive_answer(bytes(sd), NOW)
+    assert info.value.error_message is not None
+    assert _mikey_error_of(info.value) is ErrorType.UNSPECIFIED
+
+
+@pytest.mark.parametrize("method", list(KeyMethod))
+def test_tampered_offer_is_refused_with_mikey_error(method: KeyMethod) -> None:
+    """RFC 3830 §5.3: bad MAC / signature -> 488 carrying an ERR (RFC 4567 §4.1.2)."""
+    _, offer = _offer(CallSecurity.REQUIRED, method)
+    sd = SessionDescription.parse(offer)
+    value = sd.attributes[0].value
+    assert value is not None
+    data = bytearray(decode_key_mgmt(value))
+    data[-3] ^= 0x01  # inside the MAC / signature
+    sd.attributes[0] = Attribute("key-mgmt", encode_key_mgmt(bytes(data)))
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.REQUIRED, method).receive_offer(bytes(sd), ALICE, NOW, rng(2))
+    assert info.value.status == 488
+    assert info.value.mikey_error is ErrorType.AUTH_FAILURE
+    assert _mikey_error_of(info.value) is ErrorType.AUTH_FAILURE
+    assert read_error_body(error_body(info.value.error_message or b"", "10.2.0.2")) == (
+        info.value.error_message)
+
+
+def test_wrong_psk_is_auth_failure() -> None:
+    _, offer = _offer(CallSecurity.REQUIRED)
+    answerer = _answerer(CallSecurity.REQUIRED, psk=bytes(32))
+    with pytest.raises(NegotiationError) as info:
+        answerer.receive_offer(offer, ALICE, NOW, rng(2))
+    assert info.value.mikey_error is ErrorType.AUTH_FAILURE
+
+
+@pytest.mark.parametrize("method", list(KeyMethod))
+def test_mikey_identity_must_be_the_sip_caller(method: KeyMethod) -> None:
+    """IDi (or the certificate SAN) must be the From of the INVITE, else refused."""
+    _, offer = _offer(CallSecurity.REQUIRED, method)
+    mallory = sip_identity("sip:mallory@a.test")
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.REQUIRED, method).receive_offer(offer, mallory, NOW, rng(2))
+    assert info.value.status == 488
+    assert info.value.mikey_error in (ErrorType.AUTH_FAILURE, ErrorType.INVALID_ID)
+
+
+def test_certificate_of_another_user_is_refused() -> None:
+    """A caller claiming to be mallory (IDi, From) with alice's certificate (SAN):
+    RFC 3830 §4.3.2 / docs/mikey.md choice 6 -- AUTH_FAILURE."""
+    mallory = sip_identity("sip:mallory@a.test")
+    offerer = Offerer(mallory, BOB, CallSecurity.REQUIRED, keying(ALICE, BOB, KeyMethod.DH))
+    offer = offerer.make_offer(A_PORTS[:1], NOW, rng(1))
+    answerer = Answerer(BOB, CallSecurity.REQUIRED,
+                        KeyingConfig(own=credentials(BOB.decode()),
+                                     default_method=KeyMethod.DH))
+    with pytest.raises(NegotiationError) as info:
+        answerer.receive_offer(offer, mallory, NOW, rng(2))
+    assert info.value.mikey_error is ErrorType.AUTH_FAILURE
+
+
+def test_sdp_ids_mismatch_is_a_bidding_down_attempt() -> None:
+    """RFC 4567 §4.1.4, §7: a key-mgmt line added in transit changes the protocol list
+    that the I_MESSAGE authenticated: AUTH_FAILURE."""
+    _, offer = _offer(CallSecurity.REQUIRED)
+    sd = SessionDescription.parse(offer)
+    sd.attributes.append(Attribute("key-mgmt", "keyp1 AAAA"))
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.REQUIRED).receive_offer(bytes(sd), ALICE, NOW, rng(2))
+    assert info.value.mikey_error is ErrorType.AUTH_FAILURE
+
+
+def test_one_bad_mikey_message_among_several_rejects_all() -> None:
+    """RFC 4567 §4.1.2, thesis §11.4: a good session-level message and a bad
+    media-level one: the whole offer is refused."""
+    _, good = _offer(CallSecurity.REQUIRED)
+    _, media_level = _offer(CallSecurity.REQUIRED, level=KeyMgmtLevel.MEDIA, seed=3)
+    sd = SessionDescription.parse(good)
+    media_sd = SessionDescription.parse(media_level)
+    bad_value = media_sd.media[0].get("key-mgmt")
+    assert bad_value is not None
+    data = bytearray(decode_key_mgmt(bad_value))
+    data[-1] ^= 0xFF
+    sd.media[0].attributes.append(Attribute("key-mgmt", encode_key_mgmt(bytes(data))))
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.REQUIRED).receive_offer(bytes(sd), ALICE, NOW, rng(2))
+    assert info.value.mikey_error is ErrorType.AUTH_FAILURE
+
+
+def test_tampered_answer_gives_error_for_the_bye() -> None:
+    """Thesis §11.4: an error in the 2xx's MIKEY response: ACK, then BYE with an ERR."""
+    offerer, offer = _offer(CallSecurity.REQUIRED)
+    answerer = _answerer(CallSecurity.REQUIRED)
+    plan = answerer.receive_offer(offer, ALICE, NOW, rng(2))
+    sd = SessionDescription.parse(answerer.build_answer(plan, B_PORT, 9))
+    value = sd.attributes[0].value
+    assert value is not None
+    data = bytearray(decode_key_mgmt(value))
+    data[-1] ^= 0x01  # the V payload's MAC
+    sd.attributes[0] = Attribute("key-mgmt", encode_key_mgmt(bytes(data)))
+    with pytest.raises(NegotiationError) as info:
+        offerer.receive_answer(bytes(sd), NOW)
+    assert _mikey_error_of(info.value) is ErrorType.AUTH_FAILURE
+    assert MikeyMessage.parse(info.value.error_message or b"").header.csb_id == offerer.csb_id
+
+
+def test_mikey_error_in_the_answer_is_not_answered_with_an_error() -> None:
+    """RFC 3830 §5.1.2: the peer's ERR ends the call; we send no ERR back."""
+    offerer, offer = _offer(CallSecurity.REQUIRED)
+    sd = SessionDescription.parse(offer)
+    err = build_error_message(offerer.csb_id, [ErrorType.INVALID_SP], now=NOW)
+    sd.attributes = [Attribute("key-mgmt", encode_key_mgmt(err))]
+    sd.media[0].port = 50000
+    with pytest.raises(NegotiationError) as info:
+        offerer.receive_answer(bytes(sd), NOW)
+    assert info.value.mikey_error is ErrorType.INVALID_SP
+    assert info.value.error_message is None
+
+
+@pytest.mark.parametrize("body", [b"", b"not sdp", b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\n"])
+def test_unusable_offer_bodies_get_typed_errors(body: bytes) -> None:
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.PREFERRED).receive_offer(body, ALICE, NOW, rng(2))
+    assert info.value.status in (400, 488)
+
+
+def test_garbage_key_mgmt_value_is_refused() -> None:
+    _, offer = _offer(CallSecurity.REQUIRED)
+    sd = SessionDescription.parse(offer)
+    sd.attributes[0] = Attribute("key-mgmt", "mikey AAAA")
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.REQUIRED).receive_offer(bytes(sd), ALICE, NOW, rng(2))
+    assert info.value.status == 488
+
+
+def test_dh_answer_draws_from_the_precomputed_pool() -> None:
+    """Thesis Table 2: DH answering is fast only with precomputed key pairs."""
+    answerer = _answerer(CallSecurity.REQUIRED, KeyMethod.DH)
+    assert answerer.keying is not None
+    answerer.keying.dh_pool.fill(rng(5), 1)
+    _, offer = _offer(CallSecurity.REQUIRED, KeyMethod.DH)
+    answerer.receive_offer(offer, ALICE, NOW, rng(2))
+    assert answerer.keying.dh_pool.misses == 0 and len(answerer.keying.dh_pool) == 0
+
+
+def test_offer_is_reproducible_with_the_same_rng() -> None:
+    """Sans-I/O: same rng and clock, same bytes."""
+    assert _offer(CallSecurity.PREFERRED)[1] == _offer(CallSecurity.PREFERRED)[1]
