@@ -38,7 +38,9 @@ class Dialog:
     remote_tag: str
     local_uri: str  # From/To field value of our side, without tag
     remote_uri: str  # the peer's, without tag
-    remote_target: SipUri
+    # The peer's Contact: kept as the (syntax-checked) field value until first needed -
+    # a UAS that is only ever sent requests never parses it.  See ``remote_target``.
+    target: SipUri | str
     local_target: SipUri
     local_seq: int | None
     remote_seq: int | None
@@ -51,12 +53,20 @@ class Dialog:
     def id(self) -> DialogId:
         return (self.call_id, self.local_tag, self.remote_tag)
 
+    @property
+    def remote_target(self) -> SipUri:
+        """Where in-dialog requests go (§12.1.1, §12.1.2): the peer's Contact URI."""
+        target = self.target
+        if isinstance(target, str):
+            target = self.target = NameAddr.parse(target).uri
+        return target
+
     # --- creation (§12.1) ------------------------------------------------------------
 
     @classmethod
     def as_uac(cls, *, call_id: str, local_tag: str, local_uri: str,
                remote_uri: str, local_target: SipUri, local_seq: int,
-               remote_tag: str, contact: SipUri | None, record_route: list[NameAddr],
+               remote_tag: str, contact: SipUri | str | None, record_route: list[NameAddr],
                request_uri: SipUri, early: bool) -> Dialog:
         """§12.1.2: from a 2xx or a tagged 1xx to our INVITE.
 
@@ -67,7 +77,7 @@ class Dialog:
         return cls(
             call_id=call_id, local_tag=local_tag, remote_tag=remote_tag,
             local_uri=local_uri, remote_uri=remote_uri,
-            remote_target=contact if contact is not None else request_uri,
+            target=contact if contact is not None else request_uri,
             local_target=local_target, local_seq=local_seq, remote_seq=None,
             route_set=list(reversed(record_route)),
             secure=request_uri.scheme == "sips", is_uac=True,
@@ -77,7 +87,7 @@ class Dialog:
     @classmethod
     def as_uas(cls, *, call_id: str, local_tag: str, local_uri: str,
                remote_uri: str, local_target: SipUri, remote_tag: str | None,
-               remote_seq: int, contact: SipUri, record_route: list[NameAddr],
+               remote_seq: int, contact: SipUri | str, record_route: list[NameAddr],
                request_uri: SipUri) -> Dialog:
         """§12.1.1: from an INVITE we answer; route set = Record-Route in order."""
         if remote_tag is None:
@@ -86,7 +96,7 @@ class Dialog:
         return cls(
             call_id=call_id, local_tag=local_tag, remote_tag=remote_tag,
             local_uri=local_uri, remote_uri=remote_uri,
-            remote_target=contact, local_target=local_target, local_seq=None,
+            target=contact, local_target=local_target, local_seq=None,
             remote_seq=remote_seq, route_set=list(record_route),
             secure=request_uri.scheme == "sips", is_uac=False,
             state=DialogState.EARLY,
@@ -101,7 +111,7 @@ class Dialog:
                 self.route_set = list(reversed(record_route)) if self.is_uac \
                     else list(record_route)
             if contact is not None:
-                self.remote_target = contact
+                self.target = contact
         self.state = DialogState.CONFIRMED
 
     # --- CSeq (§12.2.1.1, §12.2.2) ---------------------------------------------------
@@ -139,7 +149,7 @@ class Dialog:
     def set_remote_target(self, target: SipUri) -> SipUri:
         """Apply an accepted target refresh; returns the old target."""
         old = self.remote_target
-        self.remote_target = target
+        self.target = target
         return old
 
     def set_local_contact(self, target: SipUri) -> None:

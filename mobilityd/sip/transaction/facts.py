@@ -26,7 +26,7 @@ _VIA_RE = re.compile(
 _BRANCH_RE = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^ \t;,]+)", re.IGNORECASE)
 _RPORT_RE = re.compile(r";[ \t]*rport(?=[ \t]*(?:[;=,]|$))", re.IGNORECASE)
 _WANTED = frozenset({"Via", "From", "To", "Call-ID", "CSeq", "Require", "Replaces",
-                     "Record-Route"})
+                     "Record-Route", "Contact"})
 _METHOD_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 
 
@@ -169,15 +169,21 @@ class RequestFacts:
     has_require: bool = False
     has_replaces: bool = False
     has_record_route: bool = False
+    contact: str | None = None  # the first Contact value (syntax checked by the parser)
+    contacts: int = 0  # how many Contact values
 
     @classmethod
     def of(cls, request: Request) -> RequestFacts:
         """Collect the facts; ``SipParseError`` when a mandatory field is missing or
         malformed (the request is then answered 400 or dropped, §8.2, §18.3)."""
         found: dict[str, str] = {}
+        contacts = 0
         for name, value in request.headers:
-            if name in _WANTED and name not in found:
-                found[name] = value  # the first of each (the top Via)
+            if name in _WANTED:
+                if name == "Contact":
+                    contacts += 1
+                if name not in found:
+                    found[name] = value  # the first of each (the top Via)
         get = found.get
         via_value, from_value, to_value = get("Via"), get("From"), get("To")
         call_id, cseq_value = get("Call-ID"), get("CSeq")
@@ -188,4 +194,5 @@ class RequestFacts:
         to_plain, to_tag = split_tag(to_value)
         return cls(request.method, TopVia.parse(via_value), via_value, call_id.strip(" \t"),
                    parse_cseq(cseq_value, request.method), from_plain, from_tag, to_plain, to_tag,
-                   "Require" in found, "Replaces" in found, "Record-Route" in found)
+                   "Require" in found, "Replaces" in found, "Record-Route" in found,
+                   found.get("Contact"), contacts)

@@ -112,8 +112,8 @@ class InboundRequests(UaActions):
             # Same Call-ID, no To tag, different transaction: a second INVITE of a
             # call we already have (e.g. forked copy) - §8.2.2.2.
             raise SipError(StatusCode.LOOP_DETECTED, "Loop Detected")
-        contacts = request.contacts
-        if len(contacts) != 1 or contacts[0].wildcard:
+        contact = facts.contact
+        if facts.contacts != 1 or contact is None or contact.strip() == "*":
             raise SipError(StatusCode.BAD_REQUEST, "INVITE needs exactly one Contact")
         replaced = self._match_replaces(request) if facts.has_replaces else None
         session = Session(
@@ -125,7 +125,7 @@ class InboundRequests(UaActions):
             destination=tx.destination,
             transport=tx.transport,
             phase=CallPhase.INCOMING,
-            peer_contact=contacts[0].uri,
+            peer_contact=contact,  # parsed when the dialog first needs it
         )
         tx.owner = session
         self._sessions[call_id] = session

@@ -75,7 +75,7 @@ class Session:
     transport: TransportKind
     phase: CallPhase
     dialog: Dialog | None = None
-    peer_contact: SipUri | None = None  # UAS: the INVITE's Contact
+    peer_contact: SipUri | str | None = None  # UAS: the INVITE's Contact
     local_body: bytes = b""
     local_content_type: str = "application/sdp"
     cancel_requested: bool = False
