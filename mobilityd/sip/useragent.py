@@ -75,7 +75,7 @@ class UserAgent(ResponseHandling):
         if proxy is not None:
             items.append(("Route", f"<{proxy.with_params(lr=None)}>"))
         items += [
-            ("Contact", f"<{self._contact}>"),
+            ("Contact", self._contact_field),
             ("Allow", rq.ALLOW),
             ("Supported", rq.SUPPORTED),
         ]
@@ -232,7 +232,7 @@ class UserAgent(ResponseHandling):
             ("To", f"<{uri}>"),
             ("Call-ID", call_id),
             ("CSeq", "1 OPTIONS"),
-            ("Contact", f"<{self._contact}>"),
+            ("Contact", self._contact_field),
             ("Accept", "application/sdp"),
         ]
         request = Request("OPTIONS", uri, Headers(items))
@@ -264,7 +264,7 @@ class UserAgent(ResponseHandling):
         dialog = session.dialog
         if dialog is None:
             dialog = self._uas_dialog(session)
-        headers = [("Contact", f"<{self._contact}>")]
+        headers = [("Contact", self._contact_field)]
         if facts.has_record_route:  # §12.1.1: Record-Route is copied to the response
             headers.extend(
                 ("Record-Route", rr) for rr in session.invite.headers.get_all("Record-Route")
@@ -321,7 +321,7 @@ class UserAgent(ResponseHandling):
         if pending is None or dialog is None:
             raise UsageError(f"call {call_id} has no re-INVITE waiting for a decision")
         headers = [
-            ("Contact", f"<{self._contact}>"),
+            ("Contact", self._contact_field),
             ("Allow", rq.ALLOW),
             ("Supported", rq.SUPPORTED),
         ]
@@ -371,7 +371,7 @@ class UserAgent(ResponseHandling):
         session.incoming_refer = None
         session.refer_event_id = str(tx.request.cseq.seq)
         self._respond(
-            tx, 202, "Accepted", session.dialog.local_tag, now, [("Contact", f"<{self._contact}>")]
+            tx, 202, "Accepted", session.dialog.local_tag, now, [("Contact", self._contact_field)]
         )
         self.notify_refer_progress(call_id, 100, "Trying", now)
 

@@ -40,6 +40,7 @@ class UaCore:
         self._port = config.port
         self._sent_by = f"{config.host}:{config.port}"
         self._contact = self._make_contact()
+        self._contact_field = f"<{self._contact}>"  # our Contact header value
         self._others: dict[tuple[object, ...], str] = {}  # tx key -> call id (OPTIONS...)
 
     def receive(
@@ -120,6 +121,7 @@ class UaCore:
         The peers learn it from our next target refresh (``reinvite``, §12.2.1.1)."""
         self._host, self._port, self._sent_by = host, port, f"{host}:{port}"
         self._contact = self._make_contact()
+        self._contact_field = f"<{self._contact}>"  # our Contact header value
         for session in self._sessions.values():
             if session.dialog is not None:
                 session.dialog.set_local_contact(self._contact)
