@@ -166,3 +166,15 @@ def test_timer_heap_replace_and_cancel() -> None:
     assert heap.next_deadline() == 3.0
     assert heap.pop_due(10.0) == [(b, "F")]
     assert heap.next_deadline() is None and len(heap) == 0
+
+
+@pytest.mark.parametrize("kind", list(TxKind))
+def test_timers_of_each_machine_cover_its_table(kind: TxKind) -> None:
+    """Every timer a machine's table reacts to is one the layer cancels for it."""
+    from mobilityd.sip.timers import TimerName
+    from mobilityd.sip.transaction.machine import TIMERS_OF
+    from mobilityd.sip.transaction.states import TIMER_INPUTS
+
+    by_input = {event: TimerName(name) for name, event in TIMER_INPUTS.items()}
+    used = {by_input[event] for _state, event in TABLES[kind] if event in by_input}
+    assert used <= set(TIMERS_OF[kind])

@@ -18,12 +18,11 @@ from mobilityd.sip.message import Request, Response, make_response
 from mobilityd.sip.timers import TimerConfig, TimerHeap, TimerName
 from mobilityd.sip.transaction import build
 from mobilityd.sip.transaction.facts import RequestFacts, TopVia, parse_cseq
-from mobilityd.sip.transaction.machine import Transaction
+from mobilityd.sip.transaction.machine import TIMERS_OF, Transaction
 from mobilityd.sip.transaction.outbound import Addr, Outgoing, TransportKind
 from mobilityd.sip.transaction.states import TIMER_INPUTS, TxInput, TxKind, TxState
 
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
-_ALL_TIMERS = tuple(TimerName)
 
 
 class UpcallKind(Enum):
@@ -250,7 +249,7 @@ class TransactionLayer:
 
     def forget(self, tx: Transaction) -> None:
         """A transaction reached Terminated: drop it and its timers."""
-        self.timers.cancel_all(tx, _ALL_TIMERS)
+        self.timers.cancel_all(tx, TIMERS_OF[tx.kind])
         if tx.kind is TxKind.INVITE_CLIENT or tx.kind is TxKind.NON_INVITE_CLIENT:
             table = self._clients
         else:

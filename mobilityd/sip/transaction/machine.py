@@ -29,8 +29,21 @@ if TYPE_CHECKING:
 A = TxAction
 _LINGERING = frozenset({TxState.ACCEPTED, TxState.COMPLETED, TxState.CONFIRMED})
 _SERVER = frozenset({TxKind.INVITE_SERVER, TxKind.NON_INVITE_SERVER})
-_RETRANSMIT_TIMERS = (TimerName.A, TimerName.B, TimerName.E, TimerName.F, TimerName.G,
-                      TimerName.TRYING)
+T = TimerName
+#: The timers each machine may run (RFC 3261 §17, Table 4; RFC 6026 L and M).
+TIMERS_OF: dict[TxKind, tuple[TimerName, ...]] = {
+    TxKind.INVITE_CLIENT: (T.A, T.B, T.D, T.M),
+    TxKind.NON_INVITE_CLIENT: (T.E, T.F, T.K),
+    TxKind.INVITE_SERVER: (T.TRYING, T.G, T.H, T.I, T.L),
+    TxKind.NON_INVITE_SERVER: (T.J,),
+}
+#: Those STOP_RETRANSMIT_TIMERS stops: retransmission and transaction timeouts.
+_RETRANSMIT_TIMERS: dict[TxKind, tuple[TimerName, ...]] = {
+    TxKind.INVITE_CLIENT: (T.A, T.B),
+    TxKind.NON_INVITE_CLIENT: (T.E, T.F),
+    TxKind.INVITE_SERVER: (T.TRYING, T.G),
+    TxKind.NON_INVITE_SERVER: (),
+}
 
 
 class TransactionStateError(Exception):
@@ -182,7 +195,7 @@ class Transaction:
         elif action is A.PASS_RESPONSE_TO_TU:
             layer.upcall_response(self, message)
         elif action is A.STOP_RETRANSMIT_TIMERS:
-            layer.timers.cancel_all(self, _RETRANSMIT_TIMERS)
+            layer.timers.cancel_all(self, _RETRANSMIT_TIMERS[self.kind])
         elif action is A.START_TIMER_L:
             schedule(self, TimerName.L, now + config.timeout)
         elif action is A.START_TIMER_J:
