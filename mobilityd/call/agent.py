@@ -38,7 +38,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mobilityd.call.audio import AudioOptions
@@ -278,6 +278,16 @@ class CallAgent:
             self._scheduler.close()
         if self._sip is not None:
             await self._sip.close()
+
+    def reconfigure(self, security: CallSecurity, keying: KeyingConfig,
+                    contacts: Mapping[bytes, tuple[str, int]]) -> None:
+        """New policy, credentials and contacts for new calls (running calls keep
+        theirs); the replay cache (RFC 3830 §5.4) and the DH pool carry over."""
+        keying.replay_cache = self.config.keying.replay_cache
+        keying.dh_pool = self.config.keying.dh_pool
+        self.config = replace(self.config, security=security, keying=keying,
+                              contacts=contacts)
+        self._answerer = Answerer(self.identity, security, keying)
 
     def add_listener(self, callback: Callable[[CallEvent], None]) -> None:
         """Call ``callback(event)`` for every call event (in addition to the queue)."""
