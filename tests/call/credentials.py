@@ -32,3 +32,11 @@ def credentials(uri: str, serial: int = 2) -> PkCredentials:
                              not_before=NOW - 365 * DAY, not_after=NOW + 3650 * DAY,
                              serial=serial)
     return PkCredentials(key, cert, ca)
+
+
+@functools.cache
+def other_ca() -> x509.Certificate:
+    """A second CA that signed nothing of ours (an untrusted trust anchor)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return issue_certificate(key.public_key(), key, "Other CA", not_before=NOW - 365 * DAY,
+                             not_after=NOW + 3650 * DAY, is_ca=True)

@@ -26,6 +26,7 @@ from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.keyload import load_certificate, load_pk_credentials
 from mobilityd.call.negotiation import CallSecurity
 from mobilityd.call.sdpmedia import KeyMgmtLevel
+from mobilityd.mikey.constants import ErrorType
 from mobilityd.mikey.session import SessionPolicy
 
 TONES = (440.0, 697.0, 1000.0, 1336.0)
@@ -48,7 +49,11 @@ def event_json(event: CallEvent) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(event).__name__}
     for name in event.__slots__:
         value = getattr(event, name)
-        out[name] = value.name if hasattr(value, "name") else value
+        if isinstance(value, ErrorType):
+            value = value.name
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = int(value)
+        out[name] = value
     return out
 
 
