@@ -33,3 +33,5 @@ def test_sustained_needs_all_calls_and_no_lag() -> None:
     assert not bench.sustained(bench.LoadResult(**{**done.__dict__, "failed": 1}), 1.0)
     assert not bench.sustained(bench.LoadResult(**{**done.__dict__, "successful": 99}), 1.0)
     assert not bench.sustained(bench.LoadResult(**{**done.__dict__, "elapsed_s": 9.0}), 1.0)
+    lagging = bench.LoadResult(**{**done.__dict__, "retransmissions": 50})
+    assert not bench.sustained(lagging, 1.0)

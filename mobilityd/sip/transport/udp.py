@@ -36,7 +36,11 @@ logger = logging.getLogger(__name__)
 MAX_DATAGRAM = 65_507
 #: Datagrams read per event-loop wake-up before the sink flushes.
 READ_BATCH = 64
-SOCKET_BUFFER = 4 * 1024 * 1024
+#: Socket buffers: a burst of requests waits in the kernel rather than being dropped
+#: (measured under SIPp overload: 256 KiB or 64 KiB receive buffers completed fewer
+#: calls than 4 MiB, the drops costing a T1 = 500 ms retransmission each).
+RECEIVE_BUFFER = 4 * 1024 * 1024
+SEND_BUFFER = 4 * 1024 * 1024
 #: errno values that mean "this local address is gone" when sending.
 ADDRESS_GONE = frozenset({errno.EADDRNOTAVAIL, errno.EINVAL, errno.ENETUNREACH,
                           errno.ENETDOWN, errno.EHOSTUNREACH})
@@ -132,8 +136,8 @@ class UdpTransport(Generic[MessageT]):
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
             sock.bind(local)
             sock.setblocking(False)
             bound = sock.getsockname()
