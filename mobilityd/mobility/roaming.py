@@ -12,7 +12,10 @@
   check is armed (the stream follows the first authenticated packet from a new source,
   never the SDP ``c=``). A refusal answers 488 + Warning + the MIKEY error (RFC 4567
   §4.1.2) and changes nothing. An unchanged re-INVITE from the same Contact (session
-  refresh, RFC 4028) is accepted as it is.
+  refresh, RFC 4028) is accepted as it is. Exception, when both ends move at once and
+  we have heard nothing from the peer since our own move: the verified offer's address
+  is used at once (see :meth:`MoveGuard.decide`) -- otherwise each side would wait
+  for packets the other sends to an address that is gone.
 * :class:`Roamer`: feeds :class:`~.pathmonitor.PathMonitor` decisions to the movers;
   a call whose grace period expired is ended with BYE (RFC 3261 §15.1.1).
 
@@ -22,11 +25,12 @@ injected; the SIP engines keep the event loop's monotonic clock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mobilityd.media.endpoint import MediaEndpoint
 from mobilityd.mikey.context import CryptoContext
@@ -44,6 +48,10 @@ __all__ = ["CallMover", "MoveGuard", "Roamer", "RoamingCall"]
 
 log = logging.getLogger(__name__)
 
+#: How long the SIP transport keeps listening on the address it left (64*T1, the life
+#: of a client transaction, RFC 3261 §17.1.1.2).
+RETIRED_LISTEN_SECONDS = 32.0
+
 
 @dataclass(eq=False)
 class RoamingCall:
@@ -57,7 +65,13 @@ class RoamingCall:
     context: CryptoContext
     local_sdp: SessionDescription
     remote_sdp: SessionDescription | None = None
-    history: list[object] = field(default_factory=list)
+    #: packets received when we last moved; "nothing since" means the peer still sends
+    #: to our old address (None: we never moved)
+    received_at_own_move: int | None = None
+
+    def peer_unheard_since_own_move(self) -> bool:
+        return (self.received_at_own_move is not None
+                and self.media.counters.rtp_received == self.received_at_own_move)
 
 
 class CallMover:
@@ -76,13 +90,16 @@ class CallMover:
         change, send media to the peer's ``remote_media`` address, same port)."""
         call = self.call
         await call.media.rebind(new_ip)
+        call.received_at_own_move = call.media.counters.rtp_received
         if remote_media is not None and call.media.remote_rtp is not None:
             port = call.media.remote_rtp[1]
             call.media.set_remote((remote_media, port))
         if call.sip.local_address[0] != new_ip:
             old = call.sip.local_address
             await call.sip.rebind(new_ip, refresh_dialogs=False)
-            call.sip.release(old)
+            # answers to requests sent before the move still name the old sent-by
+            # (RFC 3261 §18.2.2): keep listening there for a transaction's life (64*T1)
+            asyncio.get_running_loop().call_later(RETIRED_LISTEN_SECONDS, call.sip.release, old)
         self.send_offer()
 
     def send_offer(self) -> MoveOffer | None:
@@ -149,6 +166,13 @@ class MoveGuard:
             call.call_id, now, body=bytes(call.local_sdp)))
         # RFC 3830 §4.5 verified: now (only now) media may follow an authenticated source
         call.media.propose_remote(None, any_source=True)
+        if call.peer_unheard_since_own_move() and verified.media_hint is not None:
+            # Both ends moved at once: each still sends to the other's old address, so
+            # no authenticated packet can arrive from the new one. Only then is the
+            # verified offer's address used (the peer's packets from there then confirm
+            # it on its side); a lone peer never does this, so a rewritten c= in a
+            # single move never receives the stream.
+            call.media.set_remote(verified.media_hint)
 
 
     def _refuse(self, refused: MoveRefused) -> None:

@@ -28,6 +28,7 @@ from mobilityd.mikey.payloads import SrtpCsEntry
 from mobilityd.mikey.sdp import decode_key_mgmt, encode_key_mgmt
 from mobilityd.mikey.session import PskInitiator, Responder
 from mobilityd.mobility.decision import CallPath
+from mobilityd.mobility.move import MediaAddress, move_offer
 from mobilityd.mobility.pathmonitor import PathMonitor
 from mobilityd.mobility.roaming import CallMover, MoveGuard, Roamer, RoamingCall
 from mobilityd.sip import events as ev
@@ -222,6 +223,22 @@ class Party:
         elif cmd["cmd"] == "move" and self.mover is not None:
             await self.mover.move_to(cmd["ip"], remote_media=cmd.get("remote_media"))
             out(event="moved", at=time.monotonic())
+        elif cmd["cmd"] == "reinvite_then_move" and self.mover is not None and call:
+            # an unchanged re-INVITE (a session refresh) is running when the move comes
+            self.sip.act(lambda ua, now: ua.reinvite(call.call_id, now))
+            await self.mover.move_to(cmd["ip"])
+            out(event="moved", at=time.monotonic(), deferred=self.mover.deferred)
+        elif cmd["cmd"] == "capture_move" and call is not None:
+            # rebind and build the genuine offer, but hand it out instead of sending it
+            # (what an on-path attacker captures before it reaches the peer)
+            await call.media.rebind(cmd["ip"])
+            await call.sip.rebind(cmd["ip"], refresh_dialogs=False)
+            rtp = call.media.local_rtp
+            offer = move_offer(call.local_sdp, call.context,
+                               MediaAddress(rtp[0], rtp[1], call.media.local_rtcp[1]),
+                               time.time(), os.urandom)
+            call.context, call.local_sdp = offer.context, offer.sdp
+            out(event="captured", body=offer.body.decode())
         elif cmd["cmd"] == "hangup" and call is not None:
             self.sip.act(lambda ua, now: ua.hangup(call.call_id, now))
         elif cmd["cmd"] == "quit":

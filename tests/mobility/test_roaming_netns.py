@@ -32,9 +32,9 @@ def audio_both_ways_after(alice: PartyProcess, bob: PartyProcess, bob_ip: str,
                           since: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """Wait until Alice decrypts 10 packets from Bob's ``bob_ip`` and Bob 10 from Alice
     after ``since`` (Bob's clock: both run on this machine, same CLOCK_MONOTONIC)."""
-    a = wait_until(alice, lambda s: received_from(s, bob_ip, since) >= 10)
+    a = wait_until(alice, lambda s: received_from(s, bob_ip, since) >= 10
+                   and s["remote_rtp"][0] == bob_ip, timeout=15)
     b = wait_until(bob, lambda s: sum(1 for t, _, _ in s["received_log"] if t > since) >= 10)
-    assert a["remote_rtp"][0] == bob_ip
     return a, b
 
 
@@ -56,6 +56,148 @@ def test_roam_to_a_new_subnet(roaming: RoamingTopology) -> None:
         assert "10.3.0.7" in a["remote_target"]
         assert b["sip_local"][0] == "10.3.0.7"
         assert_healthy(a, bob.stats())
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_wifi_to_ethernet_make_before_break(roaming: RoamingTopology) -> None:
+    """Eth comes up while wlan still works: the kernel prefers eth (metric 100 < 600),
+    Bob's path monitor moves the call by itself, the old path never broke."""
+    bob_host = roaming.bob
+    bob_host.link_down("b1")
+    alice, bob = start_call(roaming, auto=True)
+    try:
+        bob.wait_for("monitoring")
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        since = time.monotonic()
+        bob_host.link_up("b1")
+        bob_host.add_default_route("10.4.0.1", dev="b1", metric=100)
+        decision = bob.wait_for("decision")
+        assert decision["kind"] == "CallPathChanged" and "10.4.0.2" in decision["detail"]
+        audio_both_ways_after(alice, bob, "10.4.0.2", since)
+        assert bob.wait_for("ReinviteAccepted")["status"] == 200
+        assert_healthy(alice.stats(), bob.stats())
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_ethernet_unplugged_moves_to_wifi(roaming: RoamingTopology) -> None:
+    alice, bob = start_call(roaming, bob_ip="10.4.0.2", auto=True)
+    try:
+        bob.wait_for("monitoring")
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        since = time.monotonic()
+        roaming.bob.link_down("b1")
+        assert bob.wait_for("decision")["kind"] == "CallPathChanged"
+        audio_both_ways_after(alice, bob, "10.2.0.2", since)
+        assert_healthy(alice.stats(), bob.stats())
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_address_lost_and_back_within_grace(roaming: RoamingTopology) -> None:
+    bob_host = roaming.bob
+    bob_host.link_down("b1")
+    alice, bob = start_call(roaming, auto=True, grace=30.0)
+    try:
+        bob.wait_for("monitoring")
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        bob_host.del_address("b0", roaming.bob_wlan4)
+        bob_host.del_address("b0", roaming.bob_wlan6)
+        kinds = {bob.wait_for("decision")["kind"] for _ in range(2)}
+        assert kinds == {"CallPathLost", "GracePeriodStarted"}
+        time.sleep(1.0)  # no address at all for a second: the call is kept
+        since = time.monotonic()
+        bob_host.add_address("b0", "10.3.0.7/24")
+        bob_host.add_default_route("10.3.0.1", dev="b0")
+        assert bob.wait_for("decision")["kind"] == "CallPathChanged"
+        audio_both_ways_after(alice, bob, "10.3.0.7", since)
+        assert_healthy(alice.stats(), bob.stats())
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_address_lost_for_longer_than_grace_ends_the_call(roaming: RoamingTopology) -> None:
+    bob_host = roaming.bob
+    bob_host.link_down("b1")
+    alice, bob = start_call(roaming, auto=True, grace=1.0)
+    try:
+        bob.wait_for("monitoring")
+        bob_host.link_down("b0")
+        seen = [bob.wait_for("decision")["kind"] for _ in range(3)]
+        assert seen == ["CallPathLost", "GracePeriodStarted", "GracePeriodExpired"]
+        bob.wait_for("decision_done")
+        # the BYE cannot leave (no address): Bob's side ends by itself (RFC 3261 §15)
+        wait_until(bob, lambda s: "CallEnded" in s["sip_events"] or s["ended"], timeout=40)
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_lost_then_back_after_grace_sends_bye(roaming: RoamingTopology) -> None:
+    """The call ended by the grace period is ended cleanly at Alice too once a path
+    exists again (the BYE is retransmitted, RFC 3261 §17.1.2.2)."""
+    bob_host = roaming.bob
+    bob_host.link_down("b1")
+    alice, bob = start_call(roaming, auto=True, grace=0.5)
+    try:
+        bob.wait_for("monitoring")
+        bob_host.del_address("b0", roaming.bob_wlan4)
+        assert [bob.wait_for("decision")["kind"] for _ in range(3)][-1] == "GracePeriodExpired"
+        bob_host.add_address("b0", roaming.bob_wlan4)
+        bob_host.add_default_route("10.2.0.1", dev="b0")
+        ended = alice.wait_for("ended", timeout=20)
+        assert ended["by_peer"] is True
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_move_while_another_reinvite_is_pending(roaming: RoamingTopology) -> None:
+    """RFC 3261 §14.1: the move's offer waits for the running re-INVITE, then goes."""
+    roaming.bob.link_down("b1")
+    alice, bob = start_call(roaming)
+    try:
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        roaming.bob.add_address("b0", "10.3.0.7/24")
+        since = time.monotonic()
+        bob.send(cmd="reinvite_then_move", ip="10.3.0.7")
+        assert bob.wait_for("moved")["deferred"] is True
+        audio_both_ways_after(alice, bob, "10.3.0.7", since)
+        assert [bob.wait_for("ReinviteAccepted")["status"] for _ in range(2)] == [200, 200]
+        a = alice.stats()
+        assert a["accepted"] == 1 and "10.3.0.7" in a["remote_target"]
+        assert_healthy(a, bob.stats())
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_both_move_at_once(roaming: RoamingTopology) -> None:
+    """Glare (RFC 3261 §14.1): both re-INVITEs cross, both get 491, each retries after
+    its back-off, and both moves end up applied."""
+    roaming.bob.link_down("b1")
+    alice, bob = start_call(roaming)
+    try:
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        roaming.bob.add_address("b0", "10.3.0.7/24")
+        roaming.alice.add_address("a0", "10.1.0.9/24")
+        since = time.monotonic()
+        alice.send(cmd="move", ip="10.1.0.9")
+        bob.send(cmd="move", ip="10.3.0.7")
+        alice.wait_for("moved")
+        bob.wait_for("moved")
+        a, _ = audio_both_ways_after(alice, bob, "10.3.0.7", since)
+        b = wait_until(bob, lambda s: received_from(s, "10.1.0.9", since) >= 10
+                       and s["remote_rtp"][0] == "10.1.0.9", timeout=15)
+        a = wait_until(alice, lambda s: "10.3.0.7" in s["remote_target"], timeout=15)
+        b = wait_until(bob, lambda s: "10.1.0.9" in s["remote_target"], timeout=15)
+        assert a["accepted"] == 1 and b["accepted"] == 1
+        assert_healthy(a, b)
     finally:
         alice.quit()
         bob.quit()
