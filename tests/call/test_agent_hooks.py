@@ -1,0 +1,177 @@
+"""The CallAgent's hooks for roaming and transfer, over loopback (no root needed):
+per-call CryptoContext / MediaEndpoint / dialog, re-INVITE policy (default and custom),
+outgoing re-INVITE, REFER policy, events; plus TCP signalling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from mobilityd.call.agent import (
+    AgentConfig,
+    CallAgent,
+    ReferDecision,
+    ReinviteDecision,
+)
+from mobilityd.call.audio import AudioOptions
+from mobilityd.call.events import (
+    CallConnected,
+    CallEvent,
+    CallTerminated,
+    ReferHandled,
+    ReinviteHandled,
+)
+from mobilityd.call.identity import sip_identity
+from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
+from mobilityd.call.secure_call import SecureCall
+from mobilityd.mikey.context import CryptoContext
+from mobilityd.sip import events as ev
+from mobilityd.sip.message import Request
+from mobilityd.sip.sdp import Attribute, SessionDescription
+from mobilityd.sip.transport import TransportKind
+from mobilityd.sip.uri import SipUri
+from tests.call.credentials import PSK
+
+A, B = "sip:alice@a.test", "sip:bob@b.test"
+
+
+def keying(peer: str) -> KeyingConfig:
+    return KeyingConfig(peers={sip_identity(peer): PeerKeying(KeyMethod.PSK, PSK)})
+
+
+async def next_of(agent: CallAgent, kind: type[CallEvent], timeout: float = 10.0) -> CallEvent:
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await agent.events.get()
+            if isinstance(event, kind):
+                return event
+
+
+async def connected_pair(
+    transport: TransportKind = TransportKind.UDP, **bob_kwargs: object,
+) -> tuple[CallAgent, CallAgent, str]:
+    bob = CallAgent(AgentConfig(B, "127.0.0.1", 0, transport=transport, keying=keying(A),
+                                auto_answer=True, audio=AudioOptions(tone_hz=1000)),
+                    **bob_kwargs)  # type: ignore[arg-type]
+    await bob.start()
+    alice = CallAgent(AgentConfig(A, "127.0.0.1", 0, transport=transport, keying=keying(B),
+                                  contacts={sip_identity(B): bob.sip.local_address},
+                                  audio=AudioOptions(tone_hz=440)))
+    await alice.start()
+    call_id = await alice.place(B)
+    await next_of(alice, CallConnected)
+    await next_of(bob, CallConnected)
+    return alice, bob, call_id
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_per_call_handles_for_roaming_and_transfer() -> None:
+    alice, bob, call_id = await connected_pair()
+    try:
+        a_call, b_call = alice.call(call_id), bob.call(call_id)
+        assert isinstance(a_call.context, CryptoContext) and isinstance(b_call.context,
+                                                                        CryptoContext)
+        assert a_call.context.srtp_master(1) == b_call.context.srtp_master(1)
+        assert alice.dialog(call_id) is not None and bob.dialog(call_id) is not None
+        media = a_call.media
+        assert media is not None and media.tx is not None and media.rx is not None
+        sessions = (media.tx, media.rx)
+        await wait_for(lambda: b_call.monitor.frames > 10 and a_call.monitor.frames > 10)
+        assert a_call.monitor.dominant([440, 1000]) == 1000
+        assert b_call.monitor.dominant([440, 1000]) == 440
+        assert (media.tx, media.rx) == sessions  # same SRTP objects for the call's life
+        assert alice.status()["calls"] == 1 and alice.list_calls()[0]["secure"] is True
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_default_policy_accepts_a_refresh_and_refuses_rekeying() -> None:
+    """Same media address, no key-mgmt: 200; key-mgmt or a new address: 488."""
+    alice, bob, call_id = await connected_pair()
+    try:
+        same = alice.call(call_id).local_sdp
+        refreshed = SessionDescription.parse(same).next_version()
+        refreshed.attributes = [a for a in refreshed.attributes if a.name != "key-mgmt"]
+        outcome = await alice.reinvite(call_id, bytes(refreshed))
+        assert isinstance(outcome, ev.ReinviteAccepted)
+        assert (await next_of(bob, ReinviteHandled)) == ReinviteHandled(call_id, True, 200)
+
+        rekey = SessionDescription.parse(bytes(refreshed)).next_version()
+        rekey.attributes.append(Attribute("key-mgmt", "mikey AAAA"))
+        outcome = await alice.reinvite(call_id, bytes(rekey))
+        assert isinstance(outcome, ev.ReinviteFailed) and outcome.status == 488
+        assert (await next_of(bob, ReinviteHandled)).accepted is False  # type: ignore[attr-defined]
+        assert bob.call(call_id).state.value == "connected"
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+class RecordingReinvitePolicy:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bytes]] = []
+
+    async def decide(self, agent: CallAgent, call: SecureCall, request: Request
+                     ) -> ReinviteDecision:
+        self.seen.append((call.call_id, request.body))
+        await asyncio.sleep(0.01)  # policies may do I/O (e.g. verify a MIKEY update)
+        return ReinviteDecision(True, body=call.local_sdp)
+
+
+class AcceptRefers:
+    def __init__(self) -> None:
+        self.targets: list[SipUri] = []
+
+    async def decide(self, agent: CallAgent, call: SecureCall, refer: ev.ReferReceived
+                     ) -> ReferDecision:
+        self.targets.append(refer.refer_to.uri)
+        return ReferDecision(True)
+
+
+async def test_custom_policies_are_consulted() -> None:
+    reinvites, refers = RecordingReinvitePolicy(), AcceptRefers()
+    alice, bob, call_id = await connected_pair(reinvite_policy=reinvites, refer_policy=refers)
+    try:
+        moved = SessionDescription.parse(alice.call(call_id).local_sdp).next_version()
+        outcome = await alice.reinvite(call_id, bytes(moved))
+        assert isinstance(outcome, ev.ReinviteAccepted)
+        assert reinvites.seen == [(call_id, bytes(moved))]
+        alice.sip.act(lambda ua, now: ua.refer(call_id, SipUri.parse("sip:bob@pda.b.test"), now))
+        handled = await next_of(bob, ReferHandled)
+        assert handled == ReferHandled(call_id, True, 202)
+        assert [str(t) for t in refers.targets] == ["sip:bob@pda.b.test"]
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_refer_is_refused_by_default() -> None:
+    alice, bob, call_id = await connected_pair()
+    try:
+        alice.sip.act(lambda ua, now: ua.refer(call_id, SipUri.parse("sip:carol@c.test"), now))
+        assert await next_of(bob, ReferHandled) == ReferHandled(call_id, False, 603)
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+@pytest.mark.parametrize("transport", [TransportKind.UDP, TransportKind.TCP])
+async def test_hangup_ends_both_sides(transport: TransportKind) -> None:
+    alice, bob, call_id = await connected_pair(transport)
+    try:
+        await alice.hangup(call_id)
+        ended = await next_of(bob, CallTerminated)
+        assert ended == CallTerminated(call_id, True, ended.reason)  # type: ignore[attr-defined]
+        assert alice.call(call_id).media is not None
+        assert alice.call(call_id).counters()["endpoint"]["auth_failures"] == 0
+    finally:
+        await alice.close()
+        await bob.close()
