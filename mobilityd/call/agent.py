@@ -389,7 +389,8 @@ class CallAgent:
         assert negotiated is not None
         try:
             await open_media(call, negotiated, port, self._scheduler_or_fail(), self._rng,
-                             local_ip=self.media_ip, netns=self.config.media_netns)
+                             local_ip=self.media_ip, netns=self.config.media_netns,
+                             wall=self._wall)
         except Exception as exc:  # a local failure: end the call rather than run half
             logger.warning("call %s: media failed: %s", call.call_id, exc)
             call.state, call.end_reason = CallState.FAILED, f"media failed: {exc}"

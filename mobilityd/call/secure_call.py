@@ -10,21 +10,26 @@ endpoint, it never rekeys it), the paced sender, the sinks and counters.
 :func:`open_media` builds the endpoint from the negotiation: one SRTP stream per SSRC
 per direction keyed from ``CryptoContext.srtp_master(cs_id)`` as the CS ID map says
 (RFC 3830 §4.1.3, §6.1.1; :func:`mobilityd.media.keying.sessions_for_call`), the suite
-from the SP payload (§6.10.1), RTCP on port + 1 or muxed (RFC 5761).
+from the SP payload (§6.10.1), RTCP on port + 1 or muxed (RFC 5761) with periodic
+SRTCP reports (:mod:`mobilityd.call.rtcp_session`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mobilityd.call.audio import AudioOptions, PcmTee, ToneMonitor
 from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia, Offerer
+from mobilityd.call.rtcp_session import CallRtcp
 from mobilityd.call.sdpmedia import MediaPort
 from mobilityd.media.endpoint import MediaEndpoint
-from mobilityd.media.events import MediaEvent
+from mobilityd.media.events import Address, MediaEvent
 from mobilityd.media.g711 import G711PayloadType
 from mobilityd.media.keying import sessions_for_call
 from mobilityd.media.pacing import FrameScheduler, G711Encoder, PacedRtpSender
@@ -91,6 +96,8 @@ class SecureCall:
     method: str | None = None
     end_reason: str = ""
     media_events: list[MediaEvent] = field(default_factory=list, repr=False)
+    rtcp: CallRtcp | None = field(default=None, repr=False)
+    rtcp_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def secure(self) -> bool:
@@ -107,6 +114,9 @@ class SecureCall:
         self.reservations = []
 
     def stop_media(self, scheduler: FrameScheduler) -> None:
+        if self.rtcp_task is not None:
+            self.rtcp_task.cancel()
+            self.rtcp_task = None
         if self.sender is not None:
             self.sender.stop(scheduler)
             self.sender = None
@@ -134,6 +144,10 @@ class SecureCall:
                     }
                     for ssrc in session.ssrcs for snap in (session.counters(ssrc),)
                 }
+        if self.rtcp is not None:
+            out["rtcp"] = {"reports_sent": self.rtcp.reports_sent,
+                           "malformed": self.rtcp.malformed,
+                           "round_trip_s": self.rtcp.reporter.round_trip}
         if self.sink is not None:
             out["sink"] = {"packets_written": self.sink.packets_written,
                            "late_or_duplicate": self.sink.late_or_duplicate}
@@ -166,6 +180,7 @@ async def open_media(
     *,
     local_ip: str,
     netns: str | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> None:
     """Open the call's endpoint from ``negotiated`` and start sending (module docstring).
 
@@ -178,11 +193,22 @@ async def open_media(
         tx, rx = sessions_for_call(context, [negotiated.local_ssrc], [negotiated.remote_ssrc])
     call.recorder = call.audio.recorder()
     writer = PcmTee(call.monitor, call.recorder) if call.recorder else PcmTee(call.monitor)
-    call.sink = G711Sink(writer)
+    sink = call.sink = G711Sink(writer)
+    loop = asyncio.get_running_loop()
+    rtcp = call.rtcp = CallRtcp(negotiated.local_ssrc, b"mobilityd@" + local_ip.encode())
+
+    def on_rtp(plain: bytes, source: Address) -> None:
+        rtcp.rtp_received(plain, loop.time())
+        sink(plain, source)
+
+    def on_rtcp(plain: bytes, source: Address) -> None:
+        del source
+        rtcp.rtcp_received(plain, loop.time(), wall())
+
     endpoint = MediaEndpoint(
         local_ip, tx=tx, rx=rx, remote_rtp=negotiated.remote_rtp,
         remote_rtcp=negotiated.remote_rtcp, rtcp_mux=negotiated.rtcp_mux,
-        local_port=port.rtp_port if port is not None else 0, on_rtp=call.sink,
+        local_port=port.rtp_port if port is not None else 0, on_rtp=on_rtp, on_rtcp=on_rtcp,
         on_event=call.media_events.append, netns=netns,
     )
     await endpoint.open()
@@ -195,3 +221,5 @@ async def open_media(
     law = G711PayloadType(negotiated.payload_type)
     call.sender = PacedRtpSender(params, G711Encoder(call.audio.source(), law), endpoint.send_rtp)
     call.sender.start(scheduler)
+    rtcp.sender = call.sender
+    call.rtcp_task = loop.create_task(rtcp.run(endpoint, rng, wall))

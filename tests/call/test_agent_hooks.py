@@ -5,6 +5,7 @@ outgoing re-INVITE, REFER policy, events; plus TCP signalling."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -172,6 +173,29 @@ async def test_hangup_ends_both_sides(transport: TransportKind) -> None:
         assert ended == CallTerminated(call_id, True, ended.reason)  # type: ignore[attr-defined]
         assert alice.call(call_id).media is not None
         assert alice.call(call_id).counters()["endpoint"]["auth_failures"] == 0
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_srtcp_reports_both_ways_give_a_round_trip_time() -> None:
+    """RFC 3550 §6.4.1: Alice's SR, then Bob's report block with LSR/DLSR -> RTT."""
+    alice, bob, call_id = await connected_pair()
+    try:
+        a_call, b_call = alice.call(call_id), bob.call(call_id)
+        assert a_call.rtcp is not None and b_call.rtcp is not None
+        assert a_call.media is not None and b_call.media is not None
+        b_media = b_call.media
+        await wait_for(lambda: a_call.monitor.frames > 3 and b_call.monitor.frames > 3)
+        loop = asyncio.get_running_loop()
+        assert a_call.rtcp.send_report(a_call.media, loop.time(), time.time())
+        await wait_for(lambda: b_media.counters.rtcp_received >= 1)
+        assert b_call.rtcp.send_report(b_media, loop.time(), time.time())
+        await wait_for(lambda: a_call.rtcp is not None
+                       and a_call.rtcp.reporter.round_trip is not None)
+        assert 0 <= (a_call.rtcp.reporter.round_trip or 0) < 1.0
+        assert a_call.counters()["endpoint"]["auth_failures"] == 0
+        assert b_call.counters()["endpoint"]["auth_failures"] == 0
     finally:
         await alice.close()
         await bob.close()
