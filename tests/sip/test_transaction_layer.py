@@ -243,3 +243,25 @@ def test_cseq_method_mismatch_gets_400() -> None:
     assert [o.data.split(b" ", 2)[1] for o in out] == [b"400", b"400"]
     assert b"CSeq method differs" in out[1].data
     assert drain(ua) == []
+
+
+def test_byte_identical_retransmissions_are_absorbed_before_parsing() -> None:
+    """§17.2.1/§17.2.2: a copy of the datagram that created a live server transaction
+    is recognised by its bytes; the response it gets is the one the state calls for."""
+    ua = make_ua("bob", BOB, 5)
+    first = invite()
+    ua.receive(first, PEER, 0.0)
+    (incoming,) = drain(ua)
+    assert isinstance(incoming, ev.IncomingCallReceived)
+    ua.answer_call(incoming.call_id, 0.0, 180)
+    (ringing,) = ua.datagrams_to_send()
+    assert ua.absorb_retransmission(first, 0.1)  # Proceeding: the last 1xx again
+    assert [o.data for o in ua.datagrams_to_send()] == [ringing.data]
+    ua.reject_call(incoming.call_id, 0.2, 486)
+    (busy,) = ua.datagrams_to_send()
+    ua.receive(first, PEER, 0.3)  # Completed: the final response again
+    assert [o.data for o in ua.datagrams_to_send()] == [busy.data]
+    assert not ua.absorb_retransmission(invite(branch="z9hG4bKother"), 0.3)
+    ua.handle_timer(40.0)  # Timer H ended the transaction (no ACK): no longer absorbed
+    ua.datagrams_to_send()
+    assert not ua.absorb_retransmission(first, 41.0)

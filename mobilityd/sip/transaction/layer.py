@@ -87,6 +87,7 @@ class TransactionLayer:
         self._servers: dict[TxKey, Transaction] = {}
         self._merge_index: dict[tuple[object, ...], TxKey] = {}
         self._ack_facts: RequestFacts | None = None
+        self._raw_index: dict[int, Transaction] = {}  # hash of the datagram -> server tx
 
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
@@ -145,14 +146,31 @@ class TransactionLayer:
 
     # --- server side (§17.2) --------------------------------------------------------
 
-    def receive_request(self, request: Request, facts: RequestFacts, source: Addr,
-                        transport: TransportKind, now: float) -> Transaction | None:
+    def absorb_raw(self, data: bytes, now: float) -> bool:
+        """Absorb a byte-identical retransmission of a request that created a live
+        server transaction, without parsing it (§17.2.1, §17.2.2: resend the last
+        response or stay silent, as the state says).  ``False``: parse as usual.
+
+        Retransmissions are copies of the same datagram, so the (keyed, SipHash) hash
+        of the bytes finds the transaction; under overload this keeps retransmitted
+        INVITEs and BYEs from costing a parse each."""
+        tx = self._raw_index.get(hash(data))
+        if tx is None or tx.terminated:
+            return False
+        tx.fire(TxInput.RECV_REQUEST, now)
+        return True
+
+    def receive_request(  # noqa: PLR0917
+        self, request: Request, facts: RequestFacts, source: Addr, transport: TransportKind,
+        now: float, raw: bytes | None = None,
+    ) -> Transaction | None:
         """Match a request (§17.2.3).
 
         Returns a new server transaction the TU must answer (``tx.merged`` is set for a
         §8.2.2.2 merged request: answer 482), or ``None`` when the request was absorbed
         as a retransmission or was an ACK (ACKs for 2xx are queued as
-        ``UpcallKind.ACK``)."""
+        ``UpcallKind.ACK``).  ``raw``, the datagram it came in, lets ``absorb_raw``
+        recognise its retransmissions."""
         method = request.method
         is_ack = method == "ACK"
         key = server_key(request, facts, "INVITE" if is_ack else method)
@@ -172,6 +190,9 @@ class TransactionLayer:
         tx = Transaction(self, kind, key, request, b"", destination, transport)
         tx.facts = facts
         self._servers[key] = tx
+        if raw is not None:
+            tx.raw_hash = hash(raw)
+            self._raw_index[tx.raw_hash] = tx
         if facts.to_tag is None:
             merge_key = _merge_key(facts)
             earlier = self._merge_index.get(merge_key)
@@ -261,6 +282,8 @@ class TransactionLayer:
                     del self._merge_index[merge_key]
         if table.get(tx.key) is tx:
             del table[tx.key]
+        if tx.raw_hash is not None and self._raw_index.get(tx.raw_hash) is tx:
+            del self._raw_index[tx.raw_hash]
         tx.state = TxState.TERMINATED
         tx.owner = None  # the TU's session may refer to us: break the cycle
 

@@ -77,6 +77,7 @@ class Transaction:
         "merged",
         "method",
         "owner",
+        "raw_hash",
         "state",
         "transport",
     )
@@ -104,6 +105,7 @@ class Transaction:
         self.last_response_bytes: bytes | None = None
         self.owner: object = None
         self.merged = False  # §8.2.2.2: the TU must answer 482
+        self.raw_hash: int | None = None  # server: hash of the creating datagram
         self.facts: RequestFacts | None = None  # server side: read once on arrival
         self._interval = layer.config.t1
 

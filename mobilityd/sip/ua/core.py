@@ -49,13 +49,22 @@ class UaCore:
         source: Addr,
         now: float,
         transport: TransportKind = TransportKind.UDP,
+        *,
+        raw: bytes | None = None,
     ) -> None:
-        """Feed one received message (bytes of one datagram/frame, or parsed)."""
+        """Feed one received message (bytes of one datagram/frame, or parsed).
+
+        Byte-identical retransmissions of a request are absorbed before parsing (see
+        ``absorb_retransmission``).  An adapter that parses by itself passes the
+        datagram as ``raw`` so that its retransmissions can be recognised."""
         if isinstance(data, (bytes, bytearray)):
             if len(data) <= 4 and not data.strip(b"\r\n"):
                 return  # RFC 5626 §3.5.1 keep-alive (CRLF or double CRLF)
+            raw = bytes(data)
+            if self._layer.absorb_raw(raw, now):
+                return
             try:
-                message = parse_message(bytes(data), datagram=transport is TransportKind.UDP)
+                message = parse_message(raw, datagram=transport is TransportKind.UDP)
             except SipParseError as exc:
                 self._answer_unparsable(exc, source, transport)
                 return
@@ -70,7 +79,7 @@ class UaCore:
                 except SipParseError as exc:
                     self._answer_malformed(message, exc, source, transport)
                     return
-                self._receive_request(message, facts, source, transport, now)
+                self._receive_request(message, facts, source, transport, now, raw)
         except SipParseError:
             pass  # a header the parser accepted lazily is broken: drop (§18.3)
         self._drain_upcalls(now)
@@ -83,6 +92,12 @@ class UaCore:
             with contextlib.suppress(SipParseError):
                 response = make_response(request, exc.status, exc.reason)
                 self._layer.send_stateless(response, source, transport)
+
+    def absorb_retransmission(self, data: bytes, now: float) -> bool:
+        """For adapters that parse datagrams themselves: ``True`` when ``data`` is a
+        byte-identical retransmission of a request whose server transaction is alive
+        (RFC 3261 §17.2.1, §17.2.2) - it has been absorbed and needs no parsing."""
+        return self._layer.absorb_raw(data, now)
 
     def handle_timer(self, now: float) -> None:
         """Fire every transaction and UA timer due at ``now``."""
@@ -165,13 +180,14 @@ class UaCore:
 
     # --- supplied by subclasses --------------------------------------------------------
 
-    def _receive_request(
+    def _receive_request(  # noqa: PLR0917
         self,
         request: Request,
         facts: RequestFacts,
         source: Addr,
         transport: TransportKind,
         now: float,
+        raw: bytes | None = None,
     ) -> None:
         raise NotImplementedError
 

@@ -33,15 +33,16 @@ _KNOWN_EXTENSIONS = frozenset({"replaces", "timer"})
 class InboundRequests(UaActions):
     """Dispatch of received requests to new calls, dialogs and decisions."""
 
-    def _receive_request(
+    def _receive_request(  # noqa: PLR0917
         self,
         request: Request,
         facts: RequestFacts,
         source: Addr,
         transport: TransportKind,
         now: float,
+        raw: bytes | None = None,
     ) -> None:
-        tx = self._layer.receive_request(request, facts, source, transport, now)
+        tx = self._layer.receive_request(request, facts, source, transport, now, raw)
         if tx is None:
             return  # retransmission absorbed, or ACK (handled via upcalls)
         try:
