@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.mobility.roaming_harness import PartyProcess, received_from, start_call, wait_until
-from tests.netns import RoamingTopology
+from tests.netns import EmulatedLink, RoamingTopology, Topology, build_roaming
 
 pytestmark = pytest.mark.netns
 
@@ -198,6 +198,29 @@ def test_both_move_at_once(roaming: RoamingTopology) -> None:
         b = wait_until(bob, lambda s: "10.1.0.9" in s["remote_target"], timeout=15)
         assert a["accepted"] == 1 and b["accepted"] == 1
         assert_healthy(a, b)
+    finally:
+        alice.quit()
+        bob.quit()
+
+
+def test_ten_percent_loss_during_the_move(topology: Topology) -> None:
+    """Bob's links lose 10 % of packets each way (userspace emulator, no netem here):
+    the re-INVITE is retransmitted (RFC 3261 §17.1.1.2) and the move completes."""
+    roaming = build_roaming(topology, emulate=True, delay_ms=5)
+    roaming.bob.link_down("b1")
+    alice, bob = start_call(roaming)
+    try:
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        for link in ("b0", "b1"):
+            emulated = roaming.links[link]
+            assert isinstance(emulated, EmulatedLink)
+            emulated.set(loss_pct=10)
+        roaming.bob.add_address("b0", "10.3.0.7/24")
+        since = time.monotonic()
+        bob.send(cmd="move", ip="10.3.0.7")
+        audio_both_ways_after(alice, bob, "10.3.0.7", since)
+        assert bob.wait_for("ReinviteAccepted", timeout=30)["status"] == 200
+        assert_healthy(alice.stats(), bob.stats())
     finally:
         alice.quit()
         bob.quit()
