@@ -25,6 +25,14 @@ from mobilityd.mobility.transfer.errors import (
     TransferRefusedError,
     TransferUsageError,
 )
+from mobilityd.mobility.transfer.events import (
+    TargetConfirmed,
+    TransferAccepted,
+    TransferFailed,
+    TransferProgressed,
+    TransferSucceeded,
+    TransferTaken,
+)
 from mobilityd.mobility.transfer.expectations import ExpectationBook
 from mobilityd.mobility.transfer.referrer import Referrer, ReferrerState
 from mobilityd.mobility.transfer.target import open_transfer_sessions, take_transfer
@@ -37,11 +45,17 @@ __all__ = [
     "NotExpectedError",
     "Referrer",
     "ReferrerState",
+    "TargetConfirmed",
     "TokenError",
     "TokenKind",
+    "TransferAccepted",
     "TransferError",
+    "TransferFailed",
     "TransferOffer",
+    "TransferProgressed",
     "TransferRefusedError",
+    "TransferSucceeded",
+    "TransferTaken",
     "TransferUsageError",
     "add_receive_streams",
     "offer_transfer",
