@@ -58,6 +58,7 @@ def sdp(user: str, host: str, port: int, key_mgmt: bytes) -> SessionDescription:
 
 
 def out(**fields: Any) -> None:
+    fields.setdefault("at", time.monotonic())  # CLOCK_MONOTONIC: same for every process
     print(json.dumps(fields), flush=True)
 
 
