@@ -240,6 +240,18 @@ class _MessageAccessors:
         return None if value is None else NameAddr.parse(value)
 
     @property
+    def refer_to_replaces(self) -> Replaces | None:
+        """The Replaces embedded in the Refer-To URI (``?Replaces=...``, RFC 3891 §7),
+        or None when there is no Refer-To or it carries none."""
+        refer_to = self.refer_to
+        if refer_to is None:
+            return None
+        for name, value in refer_to.uri.headers.items():
+            if name.lower() == "replaces":
+                return Replaces.parse(value)
+        return None
+
+    @property
     def referred_by(self) -> NameAddr | None:
         """Referred-By (RFC 3892 §3)."""
         value = self.headers.get("Referred-By")

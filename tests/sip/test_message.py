@@ -117,6 +117,7 @@ def test_refer_with_replaces_and_referred_by() -> None:
     refer_to = msg.refer_to
     assert refer_to is not None
     assert Replaces.parse(refer_to.uri.headers["Replaces"]) == Replaces("abc@h", "t1", "f1")
+    assert msg.refer_to_replaces == Replaces("abc@h", "t1", "f1")
     assert msg.referred_by == NameAddr.parse("<sip:alice@example.com>")
     event = msg.event
     assert event is not None and event.id == "2"

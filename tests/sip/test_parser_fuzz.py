@@ -71,6 +71,7 @@ ACCESSORS = (
     "proxy_require",
     "allow",
     "refer_to",
+    "refer_to_replaces",
     "referred_by",
     "replaces",
     "event",
