@@ -289,3 +289,20 @@ def test_dh_answer_draws_from_the_precomputed_pool() -> None:
 def test_offer_is_reproducible_with_the_same_rng() -> None:
     """Sans-I/O: same rng and clock, same bytes."""
     assert _offer(CallSecurity.PREFERRED)[1] == _offer(CallSecurity.PREFERRED)[1]
+
+
+@pytest.mark.parametrize("method", [KeyMethod.DH, KeyMethod.PKE])
+def test_callee_certificate_must_name_the_sip_callee(method: KeyMethod) -> None:
+    """The To identity is what the caller's initiator expects: a callee answering with
+    carol's certificate (SAN carol) is refused (DH: the signed response; PKE: the
+    envelope key was encrypted to bob, so carol cannot even open it)."""
+    offerer, offer = _offer(CallSecurity.REQUIRED, method)
+    carol = KeyingConfig(own=credentials("sip:carol@b.test", serial=7),
+                         peers={ALICE: PeerKeying(method, PSK,
+                                                  credentials(ALICE.decode()).certificate)},
+                         default_method=method)
+    answerer = Answerer(BOB, CallSecurity.REQUIRED, carol)
+    with pytest.raises(NegotiationError) as info:
+        plan = answerer.receive_offer(offer, ALICE, NOW, rng(2))
+        offerer.receive_answer(answerer.build_answer(plan, B_PORT, 1), NOW)
+    assert info.value.mikey_error in (ErrorType.AUTH_FAILURE, ErrorType.INVALID_CERT)
