@@ -7,7 +7,7 @@ Our engines enforce it by being told the expected peer identity: the Responder g
 From identity as ``peer_id`` (a contradicting IDi is ``AUTH_FAILURE``, a certificate
 naming someone else too), an Initiator gets the To identity as ``peer_id``.
 
-Canonical form (our choice, documented in docs/calls.md): ``scheme ":" [user "@"] host``
+Canonical form (our choice, listed in :mod:`mobilityd.call`): ``scheme ":" [user "@"] host``
 with the host lower-cased, without port, parameters or headers -- the address-of-record
 part of the URI that both ends can derive from the dialog alone.
 """
