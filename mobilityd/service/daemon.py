@@ -13,7 +13,9 @@ Life cycle, as systemd.service(5) ``Type=notify`` expects:
    (log line and ``status``), ``READY=1``; a broken new file keeps the old one running;
 5. ``STOPPING=1``, end the calls (BYE), close the socket, exit 0.
 
-``mobilityd demo`` is reserved for the demo (issue 7), which is not implemented yet.
+The call machinery is :class:`~mobilityd.service.calls_roaming.RoamingCallManager`
+(secure calls, roaming driven by netlink, move verification). ``mobilityd demo`` runs
+:mod:`mobilityd.service.demo`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from mobilityd import __version__
 from mobilityd.net.errors import WatcherError
 from mobilityd.service.bus import EventBus
 from mobilityd.service.calls import CallManager, UnavailableCallManager
+from mobilityd.service.calls_roaming import RoamingCallManager
 from mobilityd.service.config import (
     DEFAULT_CONFIG_PATH,
     Config,
@@ -41,6 +44,7 @@ from mobilityd.service.config import (
     load_config,
 )
 from mobilityd.service.control import ControlServer, SocketInUseError
+from mobilityd.service.demo import main as demo_main
 from mobilityd.service.dispatch import Dispatcher
 from mobilityd.service.errors import ConfigError
 from mobilityd.service.events import ConfigReloaded
@@ -206,18 +210,23 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--socket", type=Path, default=None,
                         help="control socket path, overriding [control] socket "
                              "(the demo runs several daemons on one machine)")
+    parser.add_argument("--tone", type=float, default=None, metavar="HZ",
+                        help="send a test tone of HZ on calls instead of silence "
+                             "(the demo uses it to prove audio flows)")
     parser.add_argument("--version", action="version", version=f"mobilityd {__version__}")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:  # its own options: `mobilityd demo --help`
+        return demo_main(argv[1:])
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
+        args = parse_args(argv)
     except SystemExit as exc:  # argparse: usage error (2) or --help/--version (0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command == "demo":
-        print("mobilityd demo: the demo is not implemented yet", file=sys.stderr)
-        return EXIT_USAGE
+        return demo_main([])
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -229,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log.level.value)
     notifier = Notifier.from_environ()
     try:
-        return asyncio.run(_run(config, notifier, args.socket))
+        return asyncio.run(_run(config, notifier, args.socket, args.tone))
     except SocketInUseError as exc:
         log_event(_log, logging.ERROR, "daemon.start_failed", error=str(exc))
         return EXIT_FAILURE
@@ -240,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         notifier.close()
 
 
-async def _run(config: Config, notifier: Notifier, socket: Path | None) -> int:
+async def _run(config: Config, notifier: Notifier, socket: Path | None,
+               tone_hz: float | None = None) -> int:
     override = None if socket is None else socket.absolute()
-    return await Daemon(config, notifier, socket_override=override).run()
+    bus = EventBus()
+    calls = RoamingCallManager(config, bus, tone_hz=tone_hz)
+    return await Daemon(config, notifier, calls=calls, bus=bus, socket_override=override).run()

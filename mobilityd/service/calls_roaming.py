@@ -1,0 +1,368 @@
+"""The daemon's call manager with roaming: real calls that follow the network.
+
+:class:`RoamingCallManager` extends :class:`mobilityd.call.manager.AgentCallManager`:
+
+* every connected secure call gets a :class:`~mobilityd.mobility.roaming.RoamingCall`
+  (same SIP endpoint, same :class:`MediaEndpoint`, so the same SRTP sessions) and a
+  :class:`~mobilityd.mobility.roaming.CallMover`; a
+  :class:`~mobilityd.mobility.pathmonitor.PathMonitor` (netlink + route lookups) decides
+  when the call must move and the :class:`~mobilityd.mobility.roaming.Roamer` moves it
+  (rebind media, rebind SIP, re-INVITE carrying the RFC 3830 §4.5 update message);
+* a re-INVITE from the peer is accepted only after
+  :func:`~mobilityd.mobility.peer.verify_move` (RFC 3830 §4.5 / §5.4: same TGK and CSB,
+  fresh timestamp, valid MAC or signature); a refusal answers 488 and publishes
+  ``security-failed``; a session refresh (no change, RFC 4028) is accepted as is;
+* each move publishes ``call-moved`` with the *measured* media gap: the time from the
+  start of the move until the first authenticated packet is received again;
+* per call, a 20 ms sampler records packets received per 20 ms (wall-clock aligned bins)
+  for ``status`` and the demo's media timeline, and the call object carries the SRTP
+  proof that the context never changed (SSRCs, first/last packet index, ROC, whether the
+  session objects are the ones keyed at call set-up).
+
+Transfer between devices (``move`` / ``pull``) stays ``not-available`` here until the
+transfer engines (:mod:`mobilityd.mobility.transfer`) are wired into the call agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mobilityd.call.agent import CallAgent, ReinviteDecision
+from mobilityd.call.audio import AudioOptions
+from mobilityd.call.events import CallConnected, CallEvent, CallRefused, CallTerminated
+from mobilityd.call.manager import AgentCallManager, call_object
+from mobilityd.call.secure_call import CallState, SecureCall
+from mobilityd.mobility.decision import CallPath
+from mobilityd.mobility.events import CallPathChanged
+from mobilityd.mobility.pathmonitor import PathMonitor
+from mobilityd.mobility.peer import MoveRefused, verify_move
+from mobilityd.mobility.roaming import CallMover, Roamer, RoamingCall
+from mobilityd.net.preferences import SourcePreferences
+from mobilityd.service.bus import EventBus
+from mobilityd.service.config import Config
+from mobilityd.service.events import CallMoved, SecurityFailed
+from mobilityd.service.logging import log_event
+from mobilityd.sip.errors import SipError
+from mobilityd.sip.message import Request
+from mobilityd.sip.sdp import SessionDescription
+
+__all__ = ["TIMELINE_BIN", "TIMELINE_BINS", "MoveRecord", "RoamingCallManager"]
+
+_log = logging.getLogger("mobilityd.roaming")
+TIMELINE_BIN = 0.020
+"""Width of one media timeline bin: one G.711 frame (RFC 3551 §4.5.14, 20 ms ptime)."""
+TIMELINE_BINS = 6000
+"""Bins kept per call (two minutes)."""
+GAP_LIMIT = 10.0
+"""A move whose media has not come back after this long is reported with this gap."""
+
+
+@dataclass
+class MoveRecord:
+    """One move of a call: when, from where to where, and the measured gap."""
+
+    at: float
+    old_address: str
+    new_address: str
+    gap_ms: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": round(self.at, 3), "old_address": self.old_address,
+                "new_address": self.new_address,
+                "gap_ms": None if self.gap_ms is None else round(self.gap_ms, 1)}
+
+
+@dataclass(eq=False)
+class _Tracked:
+    """What the manager keeps per connected call."""
+
+    call: SecureCall
+    roaming: RoamingCall | None
+    mover: CallMover | None
+    session_ids: tuple[int, int]
+    moves: list[MoveRecord] = field(default_factory=list)
+    timeline_start: float = 0.0
+    timeline: list[int] = field(default_factory=list)
+    sampler: asyncio.Task[None] | None = None
+
+
+def _received(call: SecureCall) -> int:
+    media, negotiated = call.media, call.negotiated
+    if media is None:
+        return 0
+    if media.rx is not None and negotiated is not None and negotiated.remote_ssrc is not None:
+        return media.rx.counters(negotiated.remote_ssrc).packets
+    return media.counters.rtp_received
+
+
+def srtp_proof(call: SecureCall, session_ids: tuple[int, int]) -> dict[str, Any]:
+    """Evidence that the SRTP context never changed (RFC 3711 §3.2): the same session
+    objects keyed at set-up, the SSRCs, and the packet indices (ROC << 16 | SEQ, §3.3.1)
+    running on from the first packet."""
+    media, negotiated = call.media, call.negotiated
+    if media is None or negotiated is None or media.tx is None or media.rx is None:
+        return {}
+    tx = media.tx.counters(negotiated.local_ssrc)
+    rx = (media.rx.counters(negotiated.remote_ssrc)
+          if negotiated.remote_ssrc is not None else None)
+    return {
+        "same_sessions": (id(media.tx), id(media.rx)) == session_ids,
+        "tx": {"ssrc": negotiated.local_ssrc, "first_index": tx.first_index,
+               "last_index": tx.last_index, "roc": tx.roc, "packets": tx.packets},
+        "rx": None if rx is None else {
+            "ssrc": rx.ssrc, "first_index": rx.first_index, "last_index": rx.last_index,
+            "roc": rx.roc, "packets": rx.packets, "auth_failures": rx.auth_failures,
+            "replays": rx.replays},
+    }
+
+
+class _MovePolicy:
+    """The agent's re-INVITE policy: verify a move before accepting it (module doc)."""
+
+    def __init__(self, manager: RoamingCallManager) -> None:
+        self._manager = manager
+
+    async def decide(self, agent: CallAgent, call: SecureCall, request: Request
+                     ) -> ReinviteDecision:
+        del agent
+        tracked = self._manager.tracked.get(call.call_id)
+        roaming = tracked.roaming if tracked is not None else None
+        if roaming is None:
+            return ReinviteDecision(False, reason="no secure call to move")
+        body = request.body
+        if not body or (roaming.remote_sdp is not None and body == bytes(roaming.remote_sdp)):
+            return ReinviteDecision(True, body=bytes(roaming.local_sdp))  # refresh
+        try:
+            verified = verify_move(body, roaming.context, time.time(),
+                                   previous=roaming.remote_sdp)
+        except MoveRefused as refused:
+            self._manager.move_refused(call, refused)
+            return ReinviteDecision(False, status=refused.status, reason=refused.reason)
+        roaming.context, roaming.remote_sdp = verified.context, verified.sdp
+        # RFC 3830 §4.5 verified: media may now follow the first authenticated new source
+        roaming.media.propose_remote(None, any_source=True)
+        self._manager.peer_moved(call)
+        return ReinviteDecision(True, body=bytes(roaming.local_sdp))
+
+
+class RoamingCallManager(AgentCallManager):
+    """:class:`AgentCallManager` plus roaming, move verification and media metrics."""
+
+    def __init__(self, config: Config, bus: EventBus, *, netns: str | None = None,
+                 tone_hz: float | None = None) -> None:
+        super().__init__(config, bus)
+        self._tone_hz = tone_hz
+        self.tracked: dict[str, _Tracked] = {}
+        self._netns = netns
+        self._monitor: PathMonitor | None = None
+        self._roamer_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.roaming_problem: str | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        agent = self.agent
+        if agent is None:
+            return
+        if self._tone_hz is not None:
+            agent.config = replace(agent.config, audio=AudioOptions(tone_hz=self._tone_hz))
+        agent.reinvite_policy = _MovePolicy(self)
+        agent.add_listener(self._on_call_event)
+        mobility = self._config.mobility
+        monitor = PathMonitor(
+            netns=self._netns, grace_period=mobility.grace_period,
+            hold_down=mobility.hold_down,
+            preferences=SourcePreferences(prefer=mobility.interface_preference,
+                                          avoid=mobility.interface_avoid))
+        try:
+            await monitor.start()
+        except Exception as exc:  # no netlink: calls still work, they just cannot roam
+            self.roaming_problem = f"network monitor unavailable: {exc}"
+            log_event(_log, logging.ERROR, "roaming.unavailable", error=str(exc))
+            return
+        self._monitor = monitor
+        roamer = Roamer(monitor, on_decision=self._on_decision)
+        self._roamer = roamer
+        self._roamer_task = asyncio.create_task(self._run_roamer(roamer), name="roamer")
+
+    async def _run_roamer(self, roamer: Roamer) -> None:
+        while True:
+            try:
+                await roamer.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one failed move must not stop roaming for the others
+                _log.exception("roaming decision failed")
+
+    async def close(self) -> None:
+        for task in [self._roamer_task, *self._tasks,
+                     *(t.sampler for t in self.tracked.values())]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._monitor is not None:
+            self._monitor.close()
+        await super().close()
+
+    # -- call life cycle ------------------------------------------------------------------
+
+    def _on_call_event(self, event: CallEvent) -> None:
+        if isinstance(event, CallConnected):
+            self._track(event.call_id)
+        elif isinstance(event, CallTerminated | CallRefused):
+            tracked = self.tracked.get(event.call_id)
+            if tracked is not None and tracked.sampler is not None:
+                tracked.sampler.cancel()
+            if self._monitor is not None:
+                with contextlib.suppress(Exception):
+                    self._monitor.remove_call(event.call_id)
+            self._roamer_movers().pop(event.call_id, None)
+
+    def _roamer_movers(self) -> dict[str, CallMover]:
+        roamer = getattr(self, "_roamer", None)
+        return roamer.movers if isinstance(roamer, Roamer) else {}
+
+    def _track(self, call_id: str) -> None:
+        agent = self.agent
+        if agent is None or call_id not in agent.calls:
+            return
+        call = agent.calls[call_id]
+        media = call.media
+        if media is None:
+            return
+        tracked = _Tracked(call, None, None, (id(media.tx), id(media.rx)))
+        self.tracked[call_id] = tracked
+        context = call.context
+        if context is not None and call.local_sdp:
+            try:
+                local = SessionDescription.parse(call.local_sdp)
+                remote = (SessionDescription.parse(call.remote_sdp)
+                          if call.remote_sdp else None)
+            except SipError as exc:
+                log_event(_log, logging.WARNING, "roaming.not_tracked", call=call_id,
+                          error=str(exc))
+            else:
+                tracked.roaming = RoamingCall(call_id, agent.sip, media, context, local,
+                                              remote)
+                tracked.mover = CallMover(tracked.roaming)
+                self._watch_path(tracked)
+        tracked.timeline_start = _bin_start(time.time())
+        tracked.sampler = asyncio.get_running_loop().create_task(
+            self._sample(tracked), name=f"timeline-{call_id}")
+
+    def _watch_path(self, tracked: _Tracked) -> None:
+        monitor, mover, call = self._monitor, tracked.mover, tracked.call
+        roamer = getattr(self, "_roamer", None)
+        if monitor is None or mover is None or call.media is None or roamer is None:
+            return
+        remote = call.media.remote_rtp
+        if remote is None:
+            return
+        dialog = self.agent.dialog(call.call_id) if self.agent is not None else None
+        signalling = dialog.remote_target.host.strip("[]") if dialog is not None else remote[0]
+        monitor.add_call(CallPath(call.call_id, call.media.local_rtp[0], remote[0],
+                                  signalling))
+        roamer.add(mover)
+
+    async def _sample(self, tracked: _Tracked) -> None:
+        """Packets received per 20 ms bin, bins aligned on the wall clock."""
+        last = _received(tracked.call)
+        timeline = tracked.timeline
+        while True:
+            next_bin = tracked.timeline_start + (len(timeline) + 1) * TIMELINE_BIN
+            await asyncio.sleep(max(0.0, next_bin - time.time()))
+            now = time.time()
+            count = _received(tracked.call)
+            elapsed_bins = int((now - tracked.timeline_start) / TIMELINE_BIN)
+            while len(timeline) < elapsed_bins - 1:
+                timeline.append(0)  # the loop was late: earlier bins saw nothing new
+            timeline.append(count - last)
+            last = count
+            if len(timeline) > TIMELINE_BINS:
+                drop = len(timeline) - TIMELINE_BINS
+                del timeline[:drop]
+                tracked.timeline_start += drop * TIMELINE_BIN
+
+    # -- moves ----------------------------------------------------------------------------
+
+    def _on_decision(self, decision: object, done: bool) -> None:
+        if not isinstance(decision, CallPathChanged):
+            return
+        tracked = self.tracked.get(decision.call_id)
+        if tracked is None:
+            return
+        if not done:
+            record = MoveRecord(time.time(), decision.old_local, decision.new_local)
+            tracked.moves.append(record)
+            log_event(_log, logging.INFO, "call.moving", call=decision.call_id,
+                      old=decision.old_local, new=decision.new_local)
+            self._spawn(self._measure_gap(tracked, record, _received(tracked.call)))
+
+    def peer_moved(self, call: SecureCall) -> None:
+        """The peer moved (verified re-INVITE): record it and measure our gap."""
+        tracked = self.tracked.get(call.call_id)
+        if tracked is None or call.media is None:
+            return
+        remote = call.media.remote_rtp
+        record = MoveRecord(time.time(), "peer", f"peer (was {remote[0] if remote else '?'})")
+        tracked.moves.append(record)
+        log_event(_log, logging.INFO, "call.peer_moved", call=call.call_id)
+
+    def move_refused(self, call: SecureCall, refused: MoveRefused) -> None:
+        log_event(_log, logging.WARNING, "call.move_refused", call=call.call_id,
+                  reason=refused.reason, status=refused.status)
+        self._bus.publish(SecurityFailed(call.call_id, call.peer,
+                                         f"move refused: {refused.reason}"))
+
+    async def _measure_gap(self, tracked: _Tracked, record: MoveRecord, before: int) -> None:
+        """Gap = from the start of the move to the first packet received after it."""
+        started = time.monotonic()
+        while time.monotonic() - started < GAP_LIMIT:
+            await asyncio.sleep(0.002)
+            if _received(tracked.call) > before:
+                break
+            if tracked.call.state is not CallState.CONNECTED:
+                return
+        gap_ms = (time.monotonic() - started) * 1000.0
+        record.gap_ms = gap_ms
+        media = tracked.call.media
+        new_address = (f"{media.local_rtp[0]}:{media.local_rtp[1]}" if media is not None
+                       else record.new_address)
+        log_event(_log, logging.INFO, "call.moved", call=tracked.call.call_id,
+                  old=record.old_address, new=new_address, gap_ms=round(gap_ms, 1))
+        self._bus.publish(CallMoved(tracked.call.call_id, record.old_address, new_address,
+                                    round(gap_ms, 1)))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- reports --------------------------------------------------------------------------
+
+    def describe(self, call: SecureCall) -> dict[str, Any]:
+        """``call_object`` plus move history, SRTP proof and the media timeline."""
+        described = call_object(call)
+        tracked = self.tracked.get(call.call_id)
+        if tracked is not None:
+            described["moves"] = [m.to_json() for m in tracked.moves]
+            described["srtp"] = srtp_proof(call, tracked.session_ids)
+            described["timeline"] = {"start": tracked.timeline_start,
+                                     "bin_ms": TIMELINE_BIN * 1000,
+                                     "received": list(tracked.timeline)}
+        return described
+
+    async def list_calls(self) -> list[dict[str, Any]]:
+        agent = self._agent()
+        return [self.describe(c) for c in agent.calls.values()
+                if c.state not in (CallState.ENDED, CallState.FAILED)]
+
+
+def _bin_start(now: float) -> float:
+    return int(now / TIMELINE_BIN) * TIMELINE_BIN

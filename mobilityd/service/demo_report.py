@@ -1,0 +1,200 @@
+"""What the demo prints and writes: the step timeline, the checks, the summary, the PNG.
+
+The checks (any failure makes the demo exit 1) are those of the mission: every step
+done; on both ends of the call the SRTP sessions are the objects keyed at set-up (RFC
+3711 §3.2: a context is not re-keyed by a move), the SSRCs never changed, the packet
+index ran on without a jump (sent = last index - first index + 1, RFC 3711 §3.3.1), no
+authentication failure and no replay; every move has a measured gap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mobilityd.service.demo_png import Lane, Marker, timeline_png
+from mobilityd.service.errors import ControlError
+
+if TYPE_CHECKING:
+    from mobilityd.service.demo_agents import DemoAgents
+
+__all__ = ["DemoReport", "StepRecord"]
+
+ROLES = ("correspondent", "laptop", "pda")
+LANE_NAMES = {"correspondent": "ALICE", "laptop": "BOB LAPTOP", "pda": "BOB PDA"}
+
+
+@dataclass
+class StepRecord:
+    title: str
+    started: float
+    seconds: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DemoReport:
+    """Collects steps, snapshots and marks; :meth:`finish` checks and writes."""
+
+    out: Path
+    steps: list[StepRecord] = field(default_factory=list)
+    marks: list[tuple[float, str]] = field(default_factory=list)
+    snapshots: list[tuple[str, dict[str, list[dict[str, Any]]]]] = field(default_factory=list)
+    final_calls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    call_id: str | None = None
+    failures: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+        print(line, flush=True)
+
+    @contextlib.contextmanager
+    def step(self, title: str) -> Iterator[StepRecord]:
+        record = StepRecord(title, time.time())
+        self.steps.append(record)
+        started = time.monotonic()
+        self.say(f"[{self._clock(record.started)}] {title} ...")
+        try:
+            yield record
+        except Exception as exc:
+            record.seconds = time.monotonic() - started
+            record.error = str(exc)
+            self.say(f"           FAILED after {record.seconds:.2f} s: {exc}")
+            raise
+        record.seconds = time.monotonic() - started
+        self.say(f"           done in {record.seconds:.2f} s")
+
+    def failed_step(self, message: str) -> None:
+        self.failures.append(f"step failed: {message}")
+
+    def mark(self, label: str) -> None:
+        self.marks.append((time.time(), label))
+
+    def snapshot(self, agents: DemoAgents, label: str, talk: float) -> None:
+        """Let the call run for ``talk`` seconds, then print each side's counters."""
+        time.sleep(talk)
+        calls: dict[str, list[dict[str, Any]]] = {}
+        for role in ROLES:
+            with contextlib.suppress(ControlError, OSError):
+                calls[role] = agents.calls(role)
+        self.snapshots.append((label, calls))
+        for role in ROLES:
+            for call in calls.get(role, []):
+                self.say(f"           {LANE_NAMES[role]:<11} {_counters(call)}")
+                for move in call.get("moves", [])[-1:]:
+                    self.say(f"           {'':<11} last move {move['old_address']} -> "
+                             f"{move['new_address']}: gap {move['gap_ms']} ms")
+
+    def _clock(self, wall: float) -> str:
+        first = self.steps[0].started if self.steps else wall
+        return f"{wall - first:6.2f}s"
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def _check_calls(self) -> None:
+        first = {role: calls[0] for role, calls in
+                 (self.snapshots[0][1].items() if self.snapshots else []) if calls}
+        for role in ("correspondent", "laptop"):
+            calls = self.final_calls.get(role) or []
+            if not calls:
+                self.failures.append(f"{role}: no call at the end to check")
+                continue
+            call = calls[0]
+            srtp = call.get("srtp") or {}
+            tx, rx = srtp.get("tx") or {}, srtp.get("rx") or {}
+            if not srtp.get("same_sessions"):
+                self.failures.append(f"{role}: SRTP sessions were replaced")
+            start = (first.get(role) or {}).get("srtp") or {}
+            for name, now, then in (("sent", tx, start.get("tx") or {}),
+                                    ("received", rx, start.get("rx") or {})):
+                if then and now.get("ssrc") != then.get("ssrc"):
+                    self.failures.append(f"{role}: {name} SSRC changed")
+                if then and (now.get("last_index") or 0) <= (then.get("last_index") or 0):
+                    self.failures.append(f"{role}: {name} packet index did not run on")
+            if tx and tx.get("last_index") is not None and tx.get("first_index") is not None:
+                span = tx["last_index"] - tx["first_index"] + 1
+                if span != tx.get("packets"):
+                    self.failures.append(f"{role}: sent index jumped ({tx.get('packets')} "
+                                         f"packets over {span} indices)")
+            if rx.get("auth_failures") or rx.get("replays"):
+                self.failures.append(f"{role}: {rx.get('auth_failures')} authentication "
+                                     f"failures, {rx.get('replays')} replays")
+            for move in call.get("moves", []):
+                if move.get("gap_ms") is None:
+                    self.failures.append(f"{role}: a move without a measured gap")
+
+    def finish(self) -> bool:
+        """Check, print the verdict, write summary.txt and timeline.png."""
+        if self.final_calls:
+            self._check_calls()
+        for code_role, code in self.exit_codes.items():
+            if code not in (0, None):
+                self.failures.append(f"{code_role} daemon exited with {code}")
+        self.say("")
+        self.say("checks: " + ("all passed" if not self.failures else
+                               f"{len(self.failures)} FAILED"))
+        for failure in self.failures:
+            self.say(f"  - {failure}")
+        png = self.out / "timeline.png"
+        duration, lanes, markers = self._lanes()
+        png.write_bytes(timeline_png("MOBILITYD DEMO: MEDIA TIMELINE", lanes, markers,
+                                     duration))
+        self.say(f"media timeline: {png}")
+        (self.out / "summary.txt").write_text(self._summary_text(lanes, markers))
+        self.say(f"summary: {self.out / 'summary.txt'}")
+        return not self.failures
+
+    # -- outputs --------------------------------------------------------------------------
+
+    def _lanes(self) -> tuple[float, list[Lane], list[Marker]]:
+        timelines = {role: call["timeline"] for role in ROLES
+                     for call in (self.final_calls.get(role) or [])[:1] if "timeline" in call}
+        starts = [t["start"] for t in timelines.values()]
+        t0 = min([*starts, *(s.started for s in self.steps[1:2])] or [time.time()])
+        end = max([t["start"] + len(t["received"]) * 0.02 for t in timelines.values()]
+                  + [m for m, _ in self.marks] + [t0 + 1.0])
+        lanes = [Lane(LANE_NAMES[role], t["start"] - t0, t["received"],
+                      [(t["start"] - t0 + 0.2, t["start"] - t0 + len(t["received"]) * 0.02)])
+                 for role, t in timelines.items()]
+        markers = [Marker(at - t0, label) for at, label in self.marks]
+        return end - t0, lanes, markers
+
+    def _summary_text(self, lanes: list[Lane], markers: list[Marker]) -> str:
+        text = ["mobilityd demo summary", "", "steps:"]
+        for record in self.steps:
+            verdict = "ok" if record.error is None else f"FAILED: {record.error}"
+            text.append(f"  {record.title}: {record.seconds:.2f} s, {verdict}")
+        text += ["", "timeline of the run (stdout):", *("  " + line for line in self.lines)]
+        text += ["", "timeline.png legend: one lane per device; blue bars = SRTP packets "
+                 "received per 20 ms bin; pink = bins without a packet while the call was "
+                 "there (gaps); red lines = steps:"]
+        text += [f"  {m.at:7.2f} s  {m.label}" for m in markers]
+        for lane in lanes:
+            empty = sum(1 for c in lane.counts[10:] if c == 0)
+            text.append(f"  lane {lane.name}: {len(lane.counts)} bins from "
+                        f"{lane.start:.2f} s, {sum(lane.counts)} packets, {empty} empty bins")
+        text += ["", "checks: " + ("all passed" if not self.failures else "FAILED"),
+                 *(f"  - {f}" for f in self.failures), ""]
+        return "\n".join(text)
+
+
+def _counters(call: dict[str, Any]) -> str:
+    srtp = call.get("srtp") or {}
+    tx, rx = srtp.get("tx") or {}, srtp.get("rx") or {}
+    return (f"{call.get('key_agreement')}/{call.get('srtp_suite')} local {call.get('local')} "
+            f"| sent SSRC {tx.get('ssrc', 0):#010x} idx {tx.get('first_index')}.."
+            f"{tx.get('last_index')} | recv SSRC {rx.get('ssrc', 0) or 0:#010x} "
+            f"{rx.get('packets')} pkts, {rx.get('auth_failures')} auth fail, "
+            f"{rx.get('replays')} replays | same context: {srtp.get('same_sessions')}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run `mobilityd demo`")
