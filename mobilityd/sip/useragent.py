@@ -13,8 +13,16 @@ Application decisions are API calls made after the corresponding event, never
 callbacks: ``answer_call``/``reject_call`` after ``IncomingCallReceived``,
 ``accept_reinvite``/``refuse_reinvite`` after ``ReinviteReceived`` (the remote target
 only moves on accept), ``accept_refer``/``refuse_refer`` + ``notify_refer_progress``
-after ``ReferReceived``.  Outgoing: ``invite``, ``reinvite``, ``hangup``, ``cancel``,
-``refer``, ``send_options``.  ``set_local_address`` follows a transport rebind.
+after ``ReferReceived``.  Outgoing: ``invite``, ``reinvite``, ``update`` (RFC 3311),
+``hangup``, ``cancel``, ``refer``, ``send_options``.  ``set_local_address`` follows a
+transport rebind; ``transport_failed(destination, now)`` reports a send failure (the
+transactions towards it fail as 503, §17.1.4).  Adapters that parse datagrams
+themselves should first try ``absorb_retransmission(data, now)`` (byte-identical
+request retransmissions cost no parse) and pass ``raw=data`` to ``receive``.
+
+Timers: T1/T2/T4 come from ``UaConfig.timers`` (RFC 3261 Table 4); transactions follow
+RFC 3261 §17 with RFC 6026's Accepted state; ``mobilityd.sip.ua.memnet`` runs several
+engines on an in-memory network with a hand-advanced clock and seeded loss.
 
 Bad input never escapes: a request we cannot accept is answered with the status of the
 ``SipError`` raised while handling it (§8.2, §12.2.2); an unparsable message is answered
