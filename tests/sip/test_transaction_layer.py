@@ -265,3 +265,26 @@ def test_byte_identical_retransmissions_are_absorbed_before_parsing() -> None:
     ua.handle_timer(40.0)  # Timer H ended the transaction (no ACK): no longer absorbed
     ua.datagrams_to_send()
     assert not ua.absorb_retransmission(first, 41.0)
+
+
+def test_state_is_bounded_503_with_retry_after() -> None:
+    """§21.5.4: beyond the configured calls / server transactions, new requests get
+    503 + Retry-After and no state; retransmissions of live ones are still absorbed."""
+    from dataclasses import replace
+
+    ua = make_ua("bob", BOB, 5)
+    ua = UserAgent(replace(ua.config, max_calls=1, max_server_transactions=3),
+                   rng=lambda n: bytes(n))
+    ua.receive(invite(), PEER, 0.0)
+    ua.receive(invite(branch="z9hG4bK2", call_id="c2", from_tag="f2"), PEER, 0.0)
+    (busy,) = responses(ua)
+    assert busy.status == 503 and busy.headers.get("Retry-After") == "5"
+    assert ua.calls == 1
+    ua.receive(invite(branch="z9hG4bK3", method="OPTIONS", call_id="c3"), PEER, 0.0)
+    assert [r.status for r in responses(ua)] == [200]  # third server transaction
+    ua.receive(invite(branch="z9hG4bK4", method="OPTIONS", call_id="c4"), PEER, 0.0)
+    (full,) = responses(ua)
+    assert full.status == 503 and ua.transactions == 3
+    ua.handle_timer(0.2)  # the pending INVITE's 100 Trying
+    ua.receive(invite(), PEER, 0.3)  # a retransmission is still absorbed: 100 again
+    assert [r.status for r in responses(ua)] == [100, 100]

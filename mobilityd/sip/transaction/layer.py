@@ -92,6 +92,11 @@ class TransactionLayer:
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
 
+    @property
+    def server_count(self) -> int:
+        """Live server transactions (including those absorbing retransmissions)."""
+        return len(self._servers)
+
     # --- client side (§17.1) --------------------------------------------------------
 
     def send_request(self, request: Request, destination: Addr, transport: TransportKind,

@@ -22,7 +22,9 @@ class UaConfig:
 
     ``local_uri`` is our address-of-record (From of new requests); ``host``/``port``
     the sent-by of our Via and the host of our Contact; ``outbound_proxy`` a
-    pre-loaded loose route (§8.1.2) for out-of-dialog requests.
+    pre-loaded loose route (§8.1.2) for out-of-dialog requests.  ``max_calls`` and
+    ``max_server_transactions`` bound the state a peer (or a flood) can make us hold:
+    beyond them new requests are answered 503 with Retry-After (RFC 3261 §21.5.4).
     """
 
     local_uri: NameAddr
@@ -34,3 +36,6 @@ class UaConfig:
     outbound_proxy: SipUri | None = None
     session_expires: int | None = None  # RFC 4028: request this interval (s)
     user_agent: str | None = "mobilityd"
+    max_calls: int = 50_000
+    max_server_transactions: int = 500_000
+    retry_after: int = 5  # seconds, in the 503 of an overload

@@ -38,7 +38,7 @@ class UaCore:
         self._sessions: dict[str, Session] = {}
         self._host = config.host
         self._port = config.port
-        self._sent_by = f"{config.host}:{config.port}"
+        self._sent_by = rq.sent_by(config.host, config.port)
         self._contact = self._make_contact()
         self._contact_field = f"<{self._contact}>"  # our Contact header value
         self._others: dict[tuple[object, ...], str] = {}  # tx key -> call id (OPTIONS...)
@@ -134,7 +134,7 @@ class UaCore:
     def set_local_address(self, host: str, port: int) -> None:
         """Our transport moved (rebind): new Via sent-by and Contact for every dialog.
         The peers learn it from our next target refresh (``reinvite``, §12.2.1.1)."""
-        self._host, self._port, self._sent_by = host, port, f"{host}:{port}"
+        self._host, self._port, self._sent_by = host, port, rq.sent_by(host, port)
         self._contact = self._make_contact()
         self._contact_field = f"<{self._contact}>"  # our Contact header value
         for session in self._sessions.values():

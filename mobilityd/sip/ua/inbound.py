@@ -8,9 +8,7 @@ import re
 from mobilityd.sip import events as ev
 from mobilityd.sip.dialog import DialogState
 from mobilityd.sip.errors import SipError, StatusCode
-from mobilityd.sip.message import (
-    Request,
-)
+from mobilityd.sip.message import Request, make_response
 from mobilityd.sip.transaction.facts import RequestFacts
 from mobilityd.sip.transaction.layer import server_key
 from mobilityd.sip.transaction.machine import Transaction
@@ -42,6 +40,12 @@ class InboundRequests(UaActions):
         now: float,
         raw: bytes | None = None,
     ) -> None:
+        if (self._layer.server_count >= self.config.max_server_transactions
+                and request.method not in ("ACK", "CANCEL")
+                and self._layer.find_server(server_key(request, facts, request.method))
+                is None):
+            self._refuse_overload(request, source, transport)  # new, not a retransmission
+            return
         tx = self._layer.receive_request(request, facts, source, transport, now, raw)
         if tx is None:
             return  # retransmission absorbed, or ACK (handled via upcalls)
@@ -54,9 +58,20 @@ class InboundRequests(UaActions):
                 headers = None
                 if isinstance(exc, _BadExtensionError):
                     headers = [("Unsupported", ", ".join(exc.options))]
+                elif isinstance(exc, _OverloadError):
+                    headers = [("Retry-After", str(exc.retry_after))]
                 elif exc.status == StatusCode.METHOD_NOT_ALLOWED:
                     headers = [("Allow", rq.ALLOW)]  # §8.2.1: a 405 lists what we allow
                 self._reply(tx, exc.status, exc.reason, now, headers)
+
+    def _refuse_overload(self, request: Request, source: Addr, transport: TransportKind
+                         ) -> None:
+        """Too many live server transactions: a stateless 503 + Retry-After
+        (§21.5.4), holding no state for the request (retransmissions get the same)."""
+        response = make_response(request, StatusCode.SERVICE_UNAVAILABLE, None,
+                                 rq.new_tag(self._rng))
+        response.headers.add("Retry-After", str(self.config.retry_after))
+        self._layer.send_stateless(response, source, transport)
 
     def _dispatch_request(
         self, tx: Transaction, request: Request, facts: RequestFacts, now: float
@@ -113,6 +128,8 @@ class InboundRequests(UaActions):
             # Same Call-ID, no To tag, different transaction: a second INVITE of a
             # call we already have (e.g. forked copy) - §8.2.2.2.
             raise SipError(StatusCode.LOOP_DETECTED, "Loop Detected")
+        if len(self._sessions) >= self.config.max_calls:
+            raise _OverloadError(self.config.retry_after)
         contact = facts.contact
         if facts.contacts != 1 or contact is None or contact.strip() == "*":
             raise SipError(StatusCode.BAD_REQUEST, "INVITE needs exactly one Contact")
@@ -279,6 +296,14 @@ class InboundRequests(UaActions):
             session.phase = CallPhase.ESTABLISHED
             self._emit(ev.CallEstablished(session.call_id, ack))
             self._arm_session_timer(session, now)
+
+
+class _OverloadError(SipError):
+    """§21.5.4: 503 Service Unavailable with Retry-After."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(StatusCode.SERVICE_UNAVAILABLE, "Service Unavailable")
+        self.retry_after = retry_after
 
 
 class _BadExtensionError(SipError):

@@ -36,6 +36,14 @@ def new_call_id(rng: Rng, host: str) -> str:
     return f"{rng(12).hex()}@{host}"
 
 
+def sent_by(host: str, port: int) -> str:
+    """Via ``sent-by = host [":" port]``, an IPv6 address as ``IPv6reference`` in
+    brackets (RFC 3261 §25.1)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
 def via_value(transport: str, sent_by: str, branch: str) -> str:
     """Our Via (§8.1.1.7) with ``rport`` so that replies follow NATs (RFC 3581 §3)."""
     return f"SIP/2.0/{transport} {sent_by};branch={branch};rport"
