@@ -274,7 +274,7 @@ def test_state_is_bounded_503_with_retry_after() -> None:
 
     ua = make_ua("bob", BOB, 5)
     ua = UserAgent(replace(ua.config, max_calls=1, max_server_transactions=3),
-                   rng=lambda n: bytes(n))
+                   rng=bytes)
     ua.receive(invite(), PEER, 0.0)
     ua.receive(invite(branch="z9hG4bK2", call_id="c2", from_tag="f2"), PEER, 0.0)
     (busy,) = responses(ua)
