@@ -47,7 +47,8 @@ from mobilityd.call import events as ce
 from mobilityd.call.agent import AgentConfig, CallAgent
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
-from mobilityd.call.negotiation import CallSecurity
+from mobilityd.call.negotiation import Answerer, CallSecurity, Offerer
+from mobilityd.call.sdpmedia import MediaPort
 from mobilityd.mikey.certs import issue_certificate
 from mobilityd.mikey.dh import DhKeyPool
 from mobilityd.mikey.session import PkCredentials
@@ -136,6 +137,7 @@ class SetupProbe:
     def __init__(self) -> None:
         self.ringing: dict[str, float] = {}
         self.acked: dict[str, float] = {}
+        self._ack_waiters: dict[str, asyncio.Future[float]] = {}
 
     def attach(self, agent: CallAgent) -> None:
         endpoint = agent.sip
@@ -148,9 +150,21 @@ class SetupProbe:
                 self.ringing.setdefault(event.call_id, now)
             elif isinstance(event, ev.CallEstablished) and isinstance(event.message, Request):
                 self.acked.setdefault(event.call_id, now)
+                waiter = self._ack_waiters.pop(event.call_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(now)
             forward(event)
 
         setattr(endpoint, "event_received", stamped)  # noqa: B010 - instance hook
+
+    async def ack_time(self, call_id: str, timeout: float = 5.0) -> float:
+        """When the ACK of ``call_id`` reached the callee (waits for it)."""
+        if call_id in self.acked:
+            return self.acked[call_id]
+        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._ack_waiters[call_id] = waiter
+        async with asyncio.timeout(timeout):
+            return await waiter
 
 
 async def _next(agent: CallAgent, kinds: tuple[type[ce.CallEvent], ...],
@@ -220,15 +234,12 @@ async def run_callee(spec: WorkerSpec) -> dict[str, Any]:
                 continue
             picked_up = time.perf_counter()
             await agent.answer(event.call_id)
-            with contextlib.suppress(TimeoutError):
-                await _next(agent, (ce.CallConnected,), 1.0)
-            for _ in range(200):  # the ACK arrives within a round trip
-                if event.call_id in probe.acked:
-                    delays[event.call_id] = (probe.acked[event.call_id] - picked_up) * 1000
-                    break
-                await asyncio.sleep(0.005)
-            else:
+            try:
+                acked = await probe.ack_time(event.call_id)
+            except TimeoutError:
                 failures.append(f"{event.call_id}: no ACK")
+            else:
+                delays[event.call_id] = (acked - picked_up) * 1000
 
     server = asyncio.get_running_loop().create_task(serve())
     print("ready", flush=True)
@@ -247,6 +258,40 @@ def worker_main(role: str, spec_path: str) -> int:
     result = asyncio.run(runner(spec))
     print(json.dumps(result), flush=True)
     return 0
+
+
+# ---------------------------------------------------------------- phase costs
+
+
+def phase_costs(mode: str, creds_dir: Path, repeats: int) -> dict[str, float]:
+    """Median ms of each offer/answer step, in process, no network: where the added
+    delay of a mode comes from. ``make_offer`` (caller) and ``receive_offer`` (callee,
+    MIKEY Responder, before its 180) lie on the calling delay; ``build_answer`` (callee)
+    on the answering delay; ``receive_answer`` (caller, after the ACK) on neither."""
+    security = CallSecurity.OFF if mode == "none" else CallSecurity.REQUIRED
+    alice_keys = keying_for(mode, ALICE, BOB, creds_dir)
+    bob_keys = keying_for(mode, BOB, ALICE, creds_dir)
+    answerer = Answerer(sip_identity(BOB), security, bob_keys)
+    steps: dict[str, list[float]] = {"make_offer": [], "receive_offer": [],
+                                     "build_answer": [], "receive_answer": []}
+    for index in range(repeats):
+        for pool in (alice_keys.dh_pool, bob_keys.dh_pool):
+            pool.fill(os.urandom)
+        offerer = Offerer(sip_identity(ALICE), sip_identity(BOB), security, alice_keys)
+        now = time.time()
+        t0 = time.perf_counter()
+        offer = offerer.make_offer([MediaPort("192.0.2.1", 40000, 40001)], now, os.urandom)
+        t1 = time.perf_counter()
+        plan = answerer.receive_offer(offer, sip_identity(ALICE), now, os.urandom)
+        t2 = time.perf_counter()
+        answer = answerer.build_answer(plan, MediaPort("192.0.2.2", 50000, 50001), index)
+        t3 = time.perf_counter()
+        offerer.receive_answer(answer, now)
+        t4 = time.perf_counter()
+        for name, (start, end) in zip(steps, ((t0, t1), (t1, t2), (t2, t3), (t3, t4)),
+                                      strict=True):
+            steps[name].append((end - start) * 1000)
+    return {name: round(statistics.median(values), 3) for name, values in steps.items()}
 
 
 # ---------------------------------------------------------------- hosts
@@ -397,6 +442,8 @@ def render_table(result: dict[str, Any]) -> str:
                      f"{thesis.get('calling_ms', '-')!s:>16}"
                      f"{thesis.get('answering_ms', '-')!s:>14}{row['calls']:>7}")
     lines.append("headline: " + json.dumps(result["headline"]))
+    lines.append("offer/answer steps in process (median ms): "
+                 + json.dumps(result["phases_ms_median"]))
     return "\n".join(lines)
 
 
@@ -406,7 +453,9 @@ def run(calls: int, modes: tuple[str, ...] = MODES) -> dict[str, Any]:
         write_credentials(work)
         rows = [summarise(mode, run_mode(mode, hosts, calls, work, 5070 + index))
                 for index, mode in enumerate(modes)]
+        phases = {mode: phase_costs(mode, work, max(10, calls // 2)) for mode in modes}
     return {"rows": rows, "hosts": hosts.kind, "warmup_calls": WARMUP,
+            "phases_ms_median": phases, "load_average": os.getloadavg()[0],
             "thesis": THESIS, "targets": TARGETS, "headline": headline(rows),
             "transport": "udp"}
 
