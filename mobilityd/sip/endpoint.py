@@ -104,7 +104,8 @@ class SipEndpoint:
         local = (config.host, config.port)
         kind = config.transport
         if kind is TransportKind.UDP:
-            endpoint._transport = await UdpTransport.open(endpoint._codec, endpoint, local)
+            endpoint._transport = await UdpTransport.open(
+                endpoint._codec, endpoint, local, absorb=endpoint._absorb_retransmission)
         else:
             endpoint._transport = await StreamTransport.open(
                 kind, endpoint._codec, endpoint, local,
@@ -120,6 +121,13 @@ class SipEndpoint:
         """Where we are reachable (Via sent-by and Contact)."""
         assert self._transport is not None
         return self._transport.local_address
+
+    @property
+    def absorbed_retransmissions(self) -> int:
+        """UDP datagrams the engine recognised as retransmissions without parsing."""
+        if isinstance(self._transport, UdpTransport):
+            return self._transport.datagrams_absorbed
+        return 0
 
     @property
     def connections(self) -> list[Flow]:
@@ -237,7 +245,13 @@ class SipEndpoint:
 
     # -- transport sink ---------------------------------------------------------
 
-    def message_received(self, message: SipMessage, flow: Flow) -> None:
+    def _absorb_retransmission(self, data: bytes) -> bool:
+        """RFC 3261 §17.2: a byte-identical copy of a request whose server transaction
+        lives is handled by the engine without parsing it again."""
+        return self.ua.absorb_retransmission(data, self.now())
+
+    def message_received(self, message: SipMessage, flow: Flow,
+                         raw: bytes | None = None) -> None:
         """RFC 3261 §18.2.1 / §18.1.2: hand a message from a transport to its engine
         (what it causes goes out at :meth:`input_done`, once per batch)."""
         self.messages_received += 1
@@ -245,7 +259,7 @@ class SipEndpoint:
         if isinstance(message, Request):
             with contextlib.suppress(SipParseError):  # the engine answers a broken Via
                 stamp_received(message, flow.remote)
-            self.ua.receive(message, flow.remote, now, flow.kind)
+            self.ua.receive(message, flow.remote, now, flow.kind, raw=raw)
         elif self._registrations and message.call_id in self._registrations:
             self._registration_layer.receive_response(message, flow.remote, now)
         else:

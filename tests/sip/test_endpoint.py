@@ -240,3 +240,32 @@ async def test_garbage_never_breaks_the_endpoint() -> None:
     finally:
         transport.close()
         await bob.close()
+
+
+async def test_retransmitted_request_is_answered_again_without_reparsing() -> None:
+    """RFC 3261 §17.2.2: a retransmitted OPTIONS gets the last response again; the copy
+    is recognised by its bytes before parsing."""
+    bob = await SipEndpoint.open(config("bob", "127.0.0.1", TransportKind.UDP), os.urandom)
+    loop = asyncio.get_running_loop()
+    answers: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            answers.put_nowait(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
+    request = (b"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n"
+               b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-rtx1;rport\r\n"
+               b"From: <sip:x@y>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: rtx1\r\n"
+               b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    try:
+        transport.sendto(request, bob.local_address)
+        first = await asyncio.wait_for(answers.get(), 5)
+        transport.sendto(request, bob.local_address)
+        again = await asyncio.wait_for(answers.get(), 5)
+        assert first.startswith(b"SIP/2.0 200 ") and again == first
+        assert bob.absorbed_retransmissions == 1
+        assert bob.messages_received == 1  # parsed once
+    finally:
+        transport.close()
+        await bob.close()

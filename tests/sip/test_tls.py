@@ -40,7 +40,8 @@ class Sink:
     received: asyncio.Queue[tuple[SipMessage, Flow]] = field(default_factory=asyncio.Queue)
     failed: asyncio.Queue[TransportError] = field(default_factory=asyncio.Queue)
 
-    def message_received(self, message: SipMessage, flow: Flow) -> None:
+    def message_received(self, message: SipMessage, flow: Flow,
+                         raw: bytes | None = None) -> None:
         self.received.put_nowait((message, flow))
 
     def message_rejected(self, error: Exception, data: bytes, flow: Flow) -> None:

@@ -79,7 +79,7 @@ class RecordingSink:
     failed: asyncio.Queue[tuple[TransportError, Flow]] = field(default_factory=asyncio.Queue)
     batches: int = 0
 
-    def message_received(self, message: bytes, flow: Flow) -> None:
+    def message_received(self, message: bytes, flow: Flow, raw: bytes | None = None) -> None:
         self.received.put_nowait((message, flow))
 
     def message_rejected(self, error: Exception, data: bytes, flow: Flow) -> None:

@@ -79,8 +79,10 @@ class MessageCodec(Protocol[MessageT_co]):
 class MessageSink(Protocol[MessageT_contra]):
     """What a transport feeds (the endpoint)."""
 
-    def message_received(self, message: MessageT_contra, flow: Flow) -> None:
-        """A whole message arrived on ``flow``."""
+    def message_received(self, message: MessageT_contra, flow: Flow,
+                         raw: bytes | None = None) -> None:
+        """A whole message arrived on ``flow``; ``raw`` is the datagram it came in
+        (UDP), for engines that recognise retransmissions by their bytes."""
 
     def message_rejected(self, error: Exception, data: bytes, flow: Flow) -> None:
         """Bytes on ``flow`` did not parse; ``error`` is the codec's typed parse error."""

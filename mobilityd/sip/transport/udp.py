@@ -116,19 +116,28 @@ class UdpTransport(Generic[MessageT]):
 
     kind = TransportKind.UDP
 
-    def __init__(self, codec: MessageCodec[MessageT], sink: MessageSink[MessageT]) -> None:
+    def __init__(self, codec: MessageCodec[MessageT], sink: MessageSink[MessageT],
+                 absorb: Callable[[bytes], bool] | None = None) -> None:
         self._codec = codec
         self._sink = sink
+        self._absorb = absorb
         self._current: _Socket | None = None
         self._retired: dict[Address, _Socket] = {}
         self.datagrams_received = 0
         self.datagrams_rejected = 0
+        self.datagrams_absorbed = 0
 
     @classmethod
     async def open(cls, codec: MessageCodec[MessageT], sink: MessageSink[MessageT],
-                   local: Address) -> UdpTransport[MessageT]:
-        """Bind to ``local`` (port 0 picks a free port)."""
-        transport = cls(codec, sink)
+                   local: Address, *, absorb: Callable[[bytes], bool] | None = None
+                   ) -> UdpTransport[MessageT]:
+        """Bind to ``local`` (port 0 picks a free port).
+
+        ``absorb(datagram)`` is asked before parsing: True means the engine recognised
+        a byte-identical retransmission and dealt with it (RFC 3261 §17.2.1, §17.2.2),
+        so the datagram is not parsed again.
+        """
+        transport = cls(codec, sink, absorb)
         transport._current = await transport._bind(local)
         return transport
 
@@ -197,13 +206,16 @@ class UdpTransport(Generic[MessageT]):
         flow = Flow(TransportKind.UDP, local, remote)
         if data[:1] in (b"\r", b"\n", b"") and not data.strip(b"\r\n"):
             return
+        if self._absorb is not None and self._absorb(data):
+            self.datagrams_absorbed += 1
+            return
         try:
             message = self._codec.parse(data)
         except Exception as exc:  # the codec raises only its typed parse error
             self.datagrams_rejected += 1
             self._sink.message_rejected(exc, data, flow)
             return
-        self._sink.message_received(message, flow)
+        self._sink.message_received(message, flow, data)
 
     def send(self, data: bytes, remote: Address) -> None:
         """Send one message to ``remote`` from the current address (RFC 3261 §18.1.1)."""
