@@ -199,7 +199,9 @@ class RegistrationClient:
         config, binding = self.config, self.binding
         headers = Headers()
         branch = "z9hG4bK" + self._rng(10).hex()
-        headers.add("Via", f"SIP/2.0/{binding.transport} {binding.host}:{binding.port}"
+        host = f"[{binding.host}]" if ":" in binding.host and not binding.host.startswith(
+            "[") else binding.host  # IPv6reference, RFC 3261 §25.1
+        headers.add("Via", f"SIP/2.0/{binding.transport} {host}:{binding.port}"
                            f";branch={branch};rport")
         headers.add("Max-Forwards", "70")
         headers.add("From", f"<{config.aor}>;tag={self._from_tag}")

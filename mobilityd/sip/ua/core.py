@@ -18,6 +18,7 @@ from mobilityd.sip.timers import TimerHeap
 from mobilityd.sip.transaction.facts import RequestFacts
 from mobilityd.sip.transaction.layer import TransactionLayer
 from mobilityd.sip.transaction.outbound import Addr, Outgoing, TransportKind
+from mobilityd.sip.ua import requests as rq
 from mobilityd.sip.ua.config import Rng, UaConfig, UsageError
 from mobilityd.sip.ua.session import (
     Session,
