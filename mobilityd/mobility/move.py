@@ -29,7 +29,7 @@ from mobilityd.mobility.errors import MobilityError
 from mobilityd.sip.sdp import Attribute, Connection, Media, SessionDescription
 
 __all__ = ["MediaAddress", "MoveOffer", "MoveUsageError", "addrtype_of", "move_offer",
-           "without_key_mgmt"]
+           "relocated_sdp", "without_key_mgmt"]
 
 _KEY_MGMT = "key-mgmt"
 
@@ -100,6 +100,39 @@ def _moved_media(media: Media, new: MediaAddress, connection: Connection,
     return replace(media, port=new.rtp_port, connections=connections, attributes=attributes)
 
 
+def relocated_sdp(
+    previous: SessionDescription, new: MediaAddress, key_mgmt: Attribute | None = None
+) -> SessionDescription:
+    """``previous`` with ``o=`` version + 1 and every live stream at ``new`` (RFC 3264
+    §8); ``key_mgmt`` replaces the previous ``a=key-mgmt`` (dropped when None), at the
+    level where the previous one was (session level when it had none, RFC 4567 §3.1)."""
+    live = [m for m in previous.media if not m.is_rejected]
+    if not live:
+        raise MoveUsageError("the previous SDP has no active media stream to move")
+    session_level = bool(previous.key_mgmt) or not any(m.key_mgmt for m in previous.media)
+    addrtype = addrtype_of(new.host)
+    connection = Connection("IN", addrtype, new.host)
+    media = [
+        m if m.is_rejected
+        else _moved_media(m, new, connection, None if session_level else key_mgmt)
+        for m in previous.media
+    ]
+    session_attributes = without_key_mgmt(previous.attributes)
+    if session_level and key_mgmt is not None:
+        session_attributes.append(key_mgmt)
+    origin = replace(previous.origin, sess_version=previous.origin.sess_version + 1,
+                     addrtype=addrtype, address=new.host)
+    has_session_connection = previous.connection is not None or not all(
+        m.connections for m in live)
+    return replace(
+        previous,
+        origin=origin,
+        connection=connection if has_session_connection else None,
+        attributes=session_attributes,
+        media=media,
+    )
+
+
 def move_offer(
     previous: SessionDescription,
     context: CryptoContext,
@@ -113,31 +146,9 @@ def move_offer(
     RFC 3264 §8.2) stay rejected. The update message goes where the previous offer had
     its ``key-mgmt`` (session level when it had none, RFC 4567 §3.1).
     """
-    live = [m for m in previous.media if not m.is_rejected]
-    if not live:
+    if not any(not m.is_rejected for m in previous.media):
         raise MoveUsageError("the previous SDP has no active media stream to move")
     prepared = context.prepare_update(now, rng=rng)
     key_mgmt = Attribute(_KEY_MGMT, encode_key_mgmt(prepared.message))
-    session_level = bool(previous.key_mgmt) or not any(m.key_mgmt for m in previous.media)
-    addrtype = addrtype_of(new.host)
-    connection = Connection("IN", addrtype, new.host)
-    media = [
-        m if m.is_rejected
-        else _moved_media(m, new, connection, None if session_level else key_mgmt)
-        for m in previous.media
-    ]
-    session_attributes = without_key_mgmt(previous.attributes)
-    if session_level:
-        session_attributes.append(key_mgmt)
-    origin = replace(previous.origin, sess_version=previous.origin.sess_version + 1,
-                     addrtype=addrtype, address=new.host)
-    has_session_connection = previous.connection is not None or not all(
-        m.connections for m in live)
-    sdp = replace(
-        previous,
-        origin=origin,
-        connection=connection if has_session_connection else None,
-        attributes=session_attributes,
-        media=media,
-    )
+    sdp = relocated_sdp(previous, new, key_mgmt)
     return MoveOffer(sdp, prepared.message, prepared.context)

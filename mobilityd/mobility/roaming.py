@@ -29,14 +29,20 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from mobilityd.media.endpoint import MediaEndpoint
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.mikey.session import Rng
 from mobilityd.mobility.events import CallPathChanged, GracePeriodExpired
-from mobilityd.mobility.move import MediaAddress, MoveOffer, move_offer
+from mobilityd.mobility.move import (
+    MediaAddress,
+    MoveOffer,
+    addrtype_of,
+    move_offer,
+    relocated_sdp,
+)
 from mobilityd.mobility.pathmonitor import PathMonitor
 from mobilityd.mobility.peer import MoveRefused, VerifiedMove, refusal_body, verify_move
 from mobilityd.sip import events as sip_events
@@ -68,6 +74,9 @@ class RoamingCall:
     #: packets received when we last moved; "nothing since" means the peer still sends
     #: to our old address (None: we never moved)
     received_at_own_move: int | None = None
+    #: our media address per SDP addrtype ("IP4", "IP6") to follow a peer that moved
+    #: to the other IP version
+    local_alternates: Mapping[str, str] = field(default_factory=dict)
 
     def peer_unheard_since_own_move(self) -> bool:
         return (self.received_at_own_move is not None
@@ -138,6 +147,7 @@ class MoveGuard:
         self._wall_clock = wall_clock
         self.accepted: list[VerifiedMove] = []
         self.refused: list[MoveRefused] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def handle_sip_event(self, event: object) -> None:
         if isinstance(event, sip_events.ReinviteReceived) and event.call_id == self.call.call_id:
@@ -162,6 +172,37 @@ class MoveGuard:
             return
         call.context, call.remote_sdp = verified.context, verified.sdp
         self.accepted.append(verified)
+        family = self._family_change(verified)
+        if family is not None:
+            task = asyncio.get_running_loop().create_task(self._relocate(verified, family))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        self._accept(verified)
+
+    def _family_change(self, verified: VerifiedMove) -> str | None:
+        """Our address of the offer's family when the peer moved to the other IP
+        version (IPv4 <-> IPv6) and we have one; else None."""
+        hint = verified.media_hint
+        if hint is None:
+            return None
+        wanted = addrtype_of(hint[0])
+        if addrtype_of(self.call.media.local_rtp[0]) == wanted:
+            return None
+        return self.call.local_alternates.get(wanted)
+
+    async def _relocate(self, verified: VerifiedMove, local_ip: str) -> None:
+        """Follow the peer to the other IP version: our media moves to ``local_ip``
+        (same ports where free) and the answer says so (o= version + 1, new c=)."""
+        call = self.call
+        await call.media.rebind(local_ip)
+        rtp = call.media.local_rtp
+        rtcp_port = None if call.media.rtcp_mux else call.media.local_rtcp[1]
+        call.local_sdp = relocated_sdp(call.local_sdp, MediaAddress(rtp[0], rtp[1], rtcp_port))
+        self._accept(verified)
+
+    def _accept(self, verified: VerifiedMove) -> None:
+        call = self.call
         call.sip.act(lambda ua, now: ua.accept_reinvite(
             call.call_id, now, body=bytes(call.local_sdp)))
         # RFC 3830 §4.5 verified: now (only now) media may follow an authenticated source
@@ -173,7 +214,6 @@ class MoveGuard:
             # it on its side); a lone peer never does this, so a rewritten c= in a
             # single move never receives the stream.
             call.media.set_remote(verified.media_hint)
-
 
     def _refuse(self, refused: MoveRefused) -> None:
         call = self.call

@@ -133,6 +133,7 @@ class Party:
         out(event="established", call_id=event.call_id)
 
     def attach(self, call: RoamingCall) -> None:
+        call.local_alternates = dict(self.options.get("alternates", {}))
         self.call = call
         self.mover = CallMover(call)
         self.guard = MoveGuard(call)

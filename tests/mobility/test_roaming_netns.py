@@ -224,3 +224,31 @@ def test_ten_percent_loss_during_the_move(topology: Topology) -> None:
     finally:
         alice.quit()
         bob.quit()
+
+
+def test_ipv4_to_ipv6(roaming: RoamingTopology) -> None:
+    """All of Bob's IPv4 goes; his path monitor moves the call to IPv6 toward Alice's
+    IPv6 address (the alternate it was given); Alice verifies the update and follows
+    with her own media to IPv6 (answer with o= version + 1 and c=IN IP6). Signalling
+    runs over IPv6 throughout."""
+    bob_host = roaming.bob
+    alice6 = roaming.alice6
+    alice, bob = start_call(roaming, bob_ip="10.4.0.2", bob_sip_ip="fd00:4::2",
+                            alice_sip_ip=alice6, alice_alternates={"IP6": alice6},
+                            auto=True, peer_alternates=[alice6])
+    try:
+        bob.wait_for("monitoring")
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        since = time.monotonic()
+        bob_host.del_address("b0", roaming.bob_wlan4)
+        bob_host.del_address("b1", roaming.bob_eth4)
+        decision = bob.wait_for("decision")
+        assert decision["kind"] == "CallPathChanged" and "fd00:4::2" in decision["detail"]
+        a, _ = audio_both_ways_after(alice, bob, "fd00:4::2", since)
+        assert a["local_rtp"][0] == alice6
+        assert wait_until(bob, lambda s: s["remote_rtp"][0] == alice6)["received"] > 0
+        assert "IN IP6" in a["local_sdp"]
+        assert_healthy(alice.stats(), bob.stats())
+    finally:
+        alice.quit()
+        bob.quit()
