@@ -41,3 +41,23 @@ def test_missing_refresh_ends_the_session() -> None:
     assert 59.0 <= net.now - start <= 61.0
     net.run(lambda: bool(alice.of_type(ev.CallEnded)))
     assert alice.of_type(ev.CallEnded)[0] == ev.CallEnded(call_id, True, "BYE received")
+
+
+def test_too_small_interval_gets_422_with_min_se() -> None:
+    """RFC 4028 §9/§6: Session-Expires below 90 s from a timer-capable UAC: 422 with
+    Min-SE: 90; the call is not created."""
+    net, alice, bob = pair(session_expires=30)
+    sent: list[bytes] = []
+
+    def record(data: bytes, source: object, dest: object) -> bool:
+        sent.append(data)
+        return False
+
+    net._drop = record
+    call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
+    net.run()
+    (answer,) = [d for d in sent if d.startswith(b"SIP/2.0 422 ")]
+    assert b"\r\nMin-SE: 90\r\n" in answer
+    (failed,) = alice.of_type(ev.CallFailed)
+    assert failed == ev.CallFailed(call_id, 422, "Session Interval Too Small")
+    assert not bob.of_type(ev.IncomingCallReceived)

@@ -26,7 +26,7 @@ _VIA_RE = re.compile(
 _BRANCH_RE = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^ \t;,]+)", re.IGNORECASE)
 _RPORT_RE = re.compile(r";[ \t]*rport(?=[ \t]*(?:[;=,]|$))", re.IGNORECASE)
 _WANTED = frozenset({"Via", "From", "To", "Call-ID", "CSeq", "Require", "Replaces",
-                     "Record-Route", "Contact"})
+                     "Record-Route", "Contact", "Session-Expires"})
 _METHOD_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 
 
@@ -171,6 +171,7 @@ class RequestFacts:
     has_record_route: bool = False
     contact: str | None = None  # the first Contact value (syntax checked by the parser)
     contacts: int = 0  # how many Contact values
+    has_session_expires: bool = False
 
     @classmethod
     def of(cls, request: Request) -> RequestFacts:
@@ -195,4 +196,4 @@ class RequestFacts:
         return cls(request.method, TopVia.parse(via_value), via_value, call_id.strip(" \t"),
                    parse_cseq(cseq_value, request.method), from_plain, from_tag, to_plain, to_tag,
                    "Require" in found, "Replaces" in found, "Record-Route" in found,
-                   found.get("Contact"), contacts)
+                   found.get("Contact"), contacts, "Session-Expires" in found)

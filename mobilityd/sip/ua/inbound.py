@@ -58,6 +58,8 @@ class InboundRequests(UaActions):
                 headers = None
                 if isinstance(exc, _BadExtensionError):
                     headers = [("Unsupported", ", ".join(exc.options))]
+                elif exc.status == StatusCode.SESSION_INTERVAL_TOO_SMALL:
+                    headers = [("Min-SE", str(MIN_SE))]  # RFC 4028 §6
                 elif isinstance(exc, _OverloadError):
                     headers = [("Retry-After", str(exc.retry_after))]
                 elif exc.status == StatusCode.METHOD_NOT_ALLOWED:
@@ -82,6 +84,8 @@ class InboundRequests(UaActions):
             return
         if facts.has_require:
             self._check_require(request)
+        if facts.has_session_expires and method in ("INVITE", "UPDATE"):
+            _check_session_interval(request)
         to_tag = facts.to_tag
         if to_tag is None:
             if method == "INVITE":
@@ -296,6 +300,18 @@ class InboundRequests(UaActions):
             session.phase = CallPhase.ESTABLISHED
             self._emit(ev.CallEstablished(session.call_id, ack))
             self._arm_session_timer(session, now)
+
+
+MIN_SE = 90  # RFC 4028 §4/§9: the smallest session interval we accept (s)
+
+
+def _check_session_interval(request: Request) -> None:
+    """RFC 4028 §9: a UAC that supports timers and asks for an interval below our
+    minimum gets 422 Session Interval Too Small (with Min-SE)."""
+    expires = request.session_expires
+    if (expires is not None and expires.delta < MIN_SE
+            and "timer" in (option.lower() for option in request.supported)):
+        raise SipError(StatusCode.SESSION_INTERVAL_TOO_SMALL, "Session Interval Too Small")
 
 
 class _OverloadError(SipError):
