@@ -183,14 +183,15 @@ class _AgentSipEndpoint(SipEndpoint):
     error_bodies: dict[str, bytes]
     bye_bodies: dict[str, bytes]
 
-    def message_received(self, message: SipMessage, flow: Flow) -> None:
+    def message_received(self, message: SipMessage, flow: Flow,
+                         raw: bytes | None = None) -> None:
         if message.body and self.wanted(message.call_id):
             if (isinstance(message, Response) and message.status >= 300
                     and message.cseq.method == "INVITE"):
                 self.error_bodies[message.call_id] = message.body
             elif isinstance(message, Request) and message.method == "BYE":
                 self.bye_bodies[message.call_id] = message.body
-        super().message_received(message, flow)
+        super().message_received(message, flow, raw)
 
 
 def _peer_mikey_error(body: bytes | None) -> Any:
