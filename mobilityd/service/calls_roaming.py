@@ -89,6 +89,7 @@ class _Tracked:
     timeline_start: float = 0.0
     timeline: list[int] = field(default_factory=list)
     sampler: asyncio.Task[None] | None = None
+    last_rx_at: float = 0.0  # wall clock of the last sample that saw new packets
 
 
 def _received(call: SecureCall) -> int:
@@ -131,9 +132,13 @@ class _MovePolicy:
                      ) -> ReinviteDecision:
         del agent
         tracked = self._manager.tracked.get(call.call_id)
+        if tracked is not None:
+            self._manager.attach_roaming(tracked)
         roaming = tracked.roaming if tracked is not None else None
         if roaming is None:
-            return ReinviteDecision(False, reason="no secure call to move")
+            log_event(_log, logging.WARNING, "call.move_refused", call=call.call_id,
+                      reason="not a secure call: nothing authenticates the move")
+            return ReinviteDecision(False, reason="not a secure call")
         body = request.body
         if not body or (roaming.remote_sdp is not None and body == bytes(roaming.remote_sdp)):
             return ReinviteDecision(True, body=bytes(roaming.local_sdp))  # refresh
@@ -238,23 +243,40 @@ class RoamingCallManager(AgentCallManager):
             return
         tracked = _Tracked(call, None, None, (id(media.tx), id(media.rx)))
         self.tracked[call_id] = tracked
-        context = call.context
-        if context is not None and call.local_sdp:
-            try:
-                local = SessionDescription.parse(call.local_sdp)
-                remote = (SessionDescription.parse(call.remote_sdp)
-                          if call.remote_sdp else None)
-            except SipError as exc:
-                log_event(_log, logging.WARNING, "roaming.not_tracked", call=call_id,
-                          error=str(exc))
-            else:
-                tracked.roaming = RoamingCall(call_id, agent.sip, media, context, local,
-                                              remote)
-                tracked.mover = CallMover(tracked.roaming)
-                self._watch_path(tracked)
         tracked.timeline_start = _bin_start(time.time())
         tracked.sampler = asyncio.get_running_loop().create_task(
             self._sample(tracked), name=f"timeline-{call_id}")
+        if not self.attach_roaming(tracked):
+            self._spawn(self._attach_later(tracked))
+
+    def attach_roaming(self, tracked: _Tracked) -> bool:
+        """Give a secure call its :class:`RoamingCall` and mover once its context and
+        both SDPs are known (the callee learns them just after ``CallConnected``)."""
+        if tracked.roaming is not None:
+            return True
+        call, agent = tracked.call, self.agent
+        context, media = call.context, call.media
+        if agent is None or context is None or media is None or not call.local_sdp:
+            return False
+        try:
+            local = SessionDescription.parse(call.local_sdp)
+            remote = SessionDescription.parse(call.remote_sdp) if call.remote_sdp else None
+        except SipError as exc:
+            log_event(_log, logging.WARNING, "roaming.not_tracked", call=call.call_id,
+                      error=str(exc))
+            return False
+        tracked.roaming = RoamingCall(call.call_id, agent.sip, media, context, local, remote)
+        tracked.mover = CallMover(tracked.roaming)
+        self._watch_path(tracked)
+        return True
+
+    async def _attach_later(self, tracked: _Tracked) -> None:
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if tracked.call.state is not CallState.CONNECTED or self.attach_roaming(tracked):
+                return
+        log_event(_log, logging.WARNING, "roaming.not_tracked", call=tracked.call.call_id,
+                  error="no MIKEY context or SDP: the call cannot roam")
 
     def _watch_path(self, tracked: _Tracked) -> None:
         monitor, mover, call = self._monitor, tracked.mover, tracked.call
@@ -283,6 +305,8 @@ class RoamingCallManager(AgentCallManager):
             while len(timeline) < elapsed_bins - 1:
                 timeline.append(0)  # the loop was late: earlier bins saw nothing new
             timeline.append(count - last)
+            if count > last:
+                tracked.last_rx_at = now
             last = count
             if len(timeline) > TIMELINE_BINS:
                 drop = len(timeline) - TIMELINE_BINS
@@ -310,9 +334,11 @@ class RoamingCallManager(AgentCallManager):
         if tracked is None or call.media is None:
             return
         remote = call.media.remote_rtp
-        record = MoveRecord(time.time(), "peer", f"peer (was {remote[0] if remote else '?'})")
+        old = f"peer at {remote[0]}:{remote[1]}" if remote else "peer"
+        record = MoveRecord(time.time(), old, "peer moved (verified re-INVITE)")
         tracked.moves.append(record)
-        log_event(_log, logging.INFO, "call.peer_moved", call=call.call_id)
+        log_event(_log, logging.INFO, "call.peer_moved", call=call.call_id, old=old)
+        self._spawn(self._measure_gap(tracked, record, _received(call)))
 
     def move_refused(self, call: SecureCall, refused: MoveRefused) -> None:
         log_event(_log, logging.WARNING, "call.move_refused", call=call.call_id,
@@ -321,7 +347,10 @@ class RoamingCallManager(AgentCallManager):
                                          f"move refused: {refused.reason}"))
 
     async def _measure_gap(self, tracked: _Tracked, record: MoveRecord, before: int) -> None:
-        """Gap = from the start of the move to the first packet received after it."""
+        """The media gap of a move: from the last packet received before it (as seen by
+        the 20 ms sampler, so up to one bin late) to the first packet after it (polled
+        every 2 ms)."""
+        last_before = tracked.last_rx_at or record.at
         started = time.monotonic()
         while time.monotonic() - started < GAP_LIMIT:
             await asyncio.sleep(0.002)
@@ -329,11 +358,15 @@ class RoamingCallManager(AgentCallManager):
                 break
             if tracked.call.state is not CallState.CONNECTED:
                 return
-        gap_ms = (time.monotonic() - started) * 1000.0
+        gap_ms = max(0.0, time.time() - min(last_before, record.at)) * 1000.0
         record.gap_ms = gap_ms
         media = tracked.call.media
         new_address = (f"{media.local_rtp[0]}:{media.local_rtp[1]}" if media is not None
                        else record.new_address)
+        if record.new_address.startswith("peer"):
+            remote = media.remote_rtp if media is not None else None
+            new_address = f"peer at {remote[0]}:{remote[1]}" if remote else record.new_address
+            record.new_address = new_address
         log_event(_log, logging.INFO, "call.moved", call=tracked.call.call_id,
                   old=record.old_address, new=new_address, gap_ms=round(gap_ms, 1))
         self._bus.publish(CallMoved(tracked.call.call_id, record.old_address, new_address,

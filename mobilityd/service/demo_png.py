@@ -15,11 +15,13 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Canvas", "Lane", "Marker", "encode_png", "timeline_png"]
+__all__ = ["GAP_BINS", "Canvas", "Lane", "Marker", "encode_png", "gap_runs", "timeline_png"]
 
 Color = tuple[int, int, int]
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
-BAR, GAP, MARK = (40, 110, 200), (255, 205, 205), (200, 30, 30)
+BAR, GAP, MARK = (40, 110, 200), (255, 190, 190), (200, 30, 30)
+GAP_BINS = 3
+"""Empty 20 ms bins in a row that count as a media gap (60 ms: three lost frames)."""
 
 # 3x5 glyphs, five rows top to bottom, "#" = ink. Lower case is drawn as upper case.
 _FONT_ROWS = {
@@ -107,41 +109,59 @@ class Marker:
     label: str
 
 
+def gap_runs(counts: Sequence[int], min_bins: int | None = None) -> list[tuple[int, int]]:
+    """(first, last) bin of every run of at least ``min_bins`` empty bins (default
+    :data:`GAP_BINS`): shorter runs are scheduling jitter of a 20 ms sender, not gaps."""
+    need = GAP_BINS if min_bins is None else min_bins
+    runs, start = [], None
+    for n, count in enumerate([*counts, 1]):
+        if count == 0 and start is None:
+            start = n
+        elif count != 0 and start is not None:
+            if n - start >= need:
+                runs.append((start, n - 1))
+            start = None
+    return runs
+
+
 def timeline_png(title: str, lanes: Sequence[Lane], markers: Sequence[Marker],
                  duration: float, bin_s: float = 0.02) -> bytes:
     """The media timeline picture (module docstring)."""
-    left, top, lane_h, gap_h = 130, 60, 90, 24
-    px_per_s = max(20, min(60, int(1100 / max(duration, 1.0))))
-    width = left + int(duration * px_per_s) + 40
+    left, top, lane_h, gap_h, plot_w = 130, 70, 90, 24, 1000
+    px_per_s = max(10, int(plot_w / max(duration, 1.0)))
+    width = left + int(duration * px_per_s) + 220
     height = top + len(lanes) * (lane_h + gap_h) + 70
     canvas = Canvas(width, height)
     canvas.text(10, 10, title, scale=3)
-    canvas.text(10, 32, "BARS: SRTP PACKETS RECEIVED PER 20 MS   SHADE: GAP   "
-                "RED LINE: MOVE", (90, 90, 90))
+    canvas.text(10, 32, "BARS: SRTP PACKETS RECEIVED PER 20 MS   SHADE: GAP (NO PACKET "
+                f"FOR {GAP_BINS * 20} MS OR MORE)   RED LINE: STEP", (90, 90, 90))
     max_count = max([2, *(max(lane.counts, default=0) for lane in lanes)])
     for index, lane in enumerate(lanes):
         y0 = top + index * (lane_h + gap_h)
         canvas.rect(left, y0 + lane_h, width - left - 20, 1, BLACK)
         canvas.text(10, y0 + lane_h // 2 - 5, lane.name)
+        bin_w = max(1, round(bin_s * px_per_s))
+        for first, last in gap_runs(lane.counts):
+            t = lane.start + first * bin_s
+            if any(a <= t < b for a, b in lane.active):
+                x = left + int(t * px_per_s)
+                canvas.rect(x, y0, (last - first + 1) * bin_w, lane_h, GAP)
         for n, count in enumerate(lane.counts):
             t = lane.start + n * bin_s
             x = left + int(t * px_per_s)
-            in_call = any(a <= t < b for a, b in lane.active)
-            if count == 0 and in_call:
-                canvas.rect(x, y0, max(1, int(bin_s * px_per_s) + 1), lane_h, GAP)
-            elif count:
+            if count:
                 h = int(lane_h * min(count, max_count) / max_count)
-                canvas.rect(x, y0 + lane_h - h, max(1, int(bin_s * px_per_s)), h, BAR)
+                canvas.rect(x, y0 + lane_h - h, bin_w, h, BAR)
     axis_y = top + len(lanes) * (lane_h + gap_h)
     canvas.rect(left, axis_y, width - left - 20, 1, BLACK)
     for second in range(0, int(duration) + 1):
         x = left + second * px_per_s
         canvas.rect(x, axis_y, 1, 6, BLACK)
-        if second % max(1, 60 // px_per_s) == 0:
+        if second % max(1, 40 // px_per_s + 1) == 0:
             canvas.text(x - 4, axis_y + 10, str(second))
     canvas.text(left, axis_y + 30, "TIME (S)")
     for n, marker in enumerate(markers):
         x = left + int(marker.at * px_per_s)
         canvas.rect(x, top - 6, 2, axis_y - top + 6, MARK)
-        canvas.text(x + 4, top - 4 + (n % 3) * 12, marker.label, MARK)
+        canvas.text(x + 4, top - 14 + (n % 3) * 12, marker.label, MARK)
     return canvas.png()
