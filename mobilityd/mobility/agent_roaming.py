@@ -1,0 +1,162 @@
+"""Moving calls of a :class:`~mobilityd.call.agent.CallAgent` (issue 5), asyncio.
+
+* :class:`VerifyingReinvitePolicy` -- the agent's re-INVITE policy on the peer side:
+  a re-INVITE that changes the remote target (Contact) or a media address, or carries
+  ``key-mgmt``, is accepted only after :func:`~mobilityd.mobility.peer.verify_move` (RFC 3830 §4.5
+  update: CSB, timestamp, replay cache, identity, MAC/signature); then the media path
+  check is armed (:meth:`MediaEndpoint.propose_remote` with ``any_source``: the
+  stream follows the first authenticated packet from a new source, never the SDP
+  ``c=``). Other re-INVITEs (session refresh) go to the ``fallback`` policy.
+* :func:`move_agent_call` -- the moving side: rebind media (same SRTP sessions), then
+  SIP (re-REGISTER included), then the re-INVITE with the update (:func:`move_offer`).
+
+Both read and write the call's current MIKEY context in one :class:`MoveContexts`
+(the agent's ``NegotiatedMedia.context`` is the one from call set-up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+from mobilityd.call.agent import (
+    CallAgent,
+    ConservativeReinvitePolicy,
+    ReinviteDecision,
+    ReinvitePolicy,
+)
+from mobilityd.call.secure_call import SecureCall
+from mobilityd.mikey.context import CryptoContext
+from mobilityd.mikey.session import Rng
+from mobilityd.mobility.move import MediaAddress, MoveUsageError, move_offer
+from mobilityd.mobility.peer import MoveRefused, verify_move
+from mobilityd.mobility.roaming import RETIRED_LISTEN_SECONDS
+from mobilityd.sip import events as ev
+from mobilityd.sip.errors import SipError
+from mobilityd.sip.message import Request
+from mobilityd.sip.sdp import SessionDescription
+from mobilityd.sip.uri import NameAddr
+
+__all__ = ["MoveContexts", "VerifyingReinvitePolicy", "move_agent_call"]
+
+
+class MoveContexts:
+    """The current MIKEY context of each moving call (after the updates sent or
+    verified so far); a call not seen yet starts from its set-up context."""
+
+    def __init__(self) -> None:
+        self._contexts: dict[str, CryptoContext] = {}
+
+    def get(self, call: SecureCall) -> CryptoContext | None:
+        return self._contexts.get(call.call_id) or call.context
+
+    def set(self, call_id: str, context: CryptoContext) -> None:
+        self._contexts[call_id] = context
+
+    def forget(self, call_id: str) -> None:
+        self._contexts.pop(call_id, None)
+
+
+def _changes_target(agent: CallAgent, call: SecureCall, request: Request) -> bool:
+    dialog = agent.dialog(call.call_id)
+    raw = request.headers.get("Contact")
+    if dialog is None or raw is None:
+        return False
+    try:
+        contact = NameAddr.parse(raw).uri
+    except SipError:
+        return True  # unreadable: treat as a change (it must then verify)
+    return not contact.equivalent(dialog.remote_target)
+
+
+def _media_addresses(sdp: SessionDescription) -> list[tuple[str | None, int]]:
+    found = []
+    for index, media in enumerate(sdp.media):
+        connection = sdp.connection_of(index)
+        found.append((connection.address if connection else None, media.port))
+    return found
+
+
+def _looks_like_a_move(call: SecureCall, body: bytes) -> bool:
+    """The offer carries key-mgmt or moves a media stream (RFC 8866 §5.7 ``c=``, port)."""
+    if not body:
+        return False
+    try:
+        sdp = SessionDescription.parse(body)
+        if sdp.key_mgmt or any(m.key_mgmt for m in sdp.media):
+            return True
+        if not call.remote_sdp:
+            return False
+        return _media_addresses(sdp) != _media_addresses(
+            SessionDescription.parse(call.remote_sdp))
+    except SipError:
+        return False  # the fallback policy answers unparseable offers
+
+
+class VerifyingReinvitePolicy:
+    """A :class:`ReinvitePolicy` that lets only verified moves through (module doc)."""
+
+    def __init__(self, contexts: MoveContexts | None = None, *,
+                 fallback: ReinvitePolicy | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.contexts = contexts or MoveContexts()
+        self.fallback: ReinvitePolicy = fallback or ConservativeReinvitePolicy()
+        self._wall_clock = wall_clock
+        self.refused: list[MoveRefused] = []
+        self.accepted = 0
+
+    async def decide(self, agent: CallAgent, call: SecureCall, request: Request
+                     ) -> ReinviteDecision:
+        context = self.contexts.get(call)
+        is_move = (_changes_target(agent, call, request)
+                   or _looks_like_a_move(call, request.body))
+        if context is None or not is_move:
+            return await self.fallback.decide(agent, call, request)
+        previous = None
+        if call.remote_sdp:
+            try:
+                previous = SessionDescription.parse(call.remote_sdp)
+            except SipError:
+                previous = None
+        try:
+            verified = verify_move(request.body, context, self._wall_clock(),
+                                   previous=previous)
+        except MoveRefused as refused:
+            return self._refuse(refused)
+        self.contexts.set(call.call_id, verified.context)
+        self.accepted += 1
+        if call.media is not None:
+            call.media.propose_remote(None, any_source=True)
+        return ReinviteDecision(True)
+
+    def _refuse(self, refused: MoveRefused) -> ReinviteDecision:
+        self.refused.append(refused)
+        return ReinviteDecision(False, status=refused.status, reason=refused.reason[:120])
+
+
+async def move_agent_call(
+    agent: CallAgent, call_id: str, new_ip: str, contexts: MoveContexts, *,
+    wall_clock: Callable[[], float] = time.time, rng: Rng = os.urandom,
+) -> ev.ReinviteAccepted | ev.ReinviteFailed:
+    """Move ``call_id`` to local address ``new_ip`` and wait for the re-INVITE's
+    outcome. Raises :class:`~mobilityd.call.errors.CallUsageError` while another
+    re-INVITE of the call runs (RFC 3261 §14.1: retry when it completed)."""
+    call = agent.call(call_id)
+    media = call.media
+    context = contexts.get(call)
+    if media is None or context is None:
+        raise MoveUsageError(f"call {call_id} is not a secure call with media")
+    await media.rebind(new_ip)
+    sip = agent.sip
+    if sip.local_address[0] != new_ip:
+        old = sip.local_address
+        await sip.rebind(new_ip, refresh_dialogs=False)
+        asyncio.get_running_loop().call_later(RETIRED_LISTEN_SECONDS, sip.release, old)
+    rtp = media.local_rtp
+    rtcp_port = None if media.rtcp_mux else media.local_rtcp[1]
+    offer = move_offer(SessionDescription.parse(call.local_sdp), context,
+                       MediaAddress(rtp[0], rtp[1], rtcp_port), wall_clock(), rng)
+    contexts.set(call_id, offer.context)
+    return await agent.reinvite(call_id, offer.body)
