@@ -1,0 +1,364 @@
+"""Call transfer on a :class:`~mobilityd.call.agent.CallAgent` (asyncio; issue 6).
+
+:class:`TransferAgent` is a ``CallAgent`` that runs the sans-I/O transfer engines of
+:mod:`mobilityd.mobility.transfer` in all three roles (docs/transfer.md):
+
+* **old device** -- :meth:`TransferAgent.move`: EXPECT token to the other device over
+  the hand-off channel, REFER (RFC 3515) with ``Refer-To`` its GRUU/address and
+  ``Referred-By`` (RFC 3892) once it confirmed, NOTIFY progress, BYE on success;
+  any failure leaves the call untouched.
+* **correspondent** -- its REFER policy accepts a REFER on a secure call and INVITEs
+  the target with the SDP of the running session and the transfer offer; only after
+  the target's MIKEY answer verified does the running call (same media endpoint, same
+  SRTP sending session) move to the new dialog: its inbound session takes the new
+  SSRC and its sending address follows the first authenticated packet from the target
+  (return routability, :meth:`MediaEndpoint.propose_remote`).
+* **new device** -- an INVITE with ``Referred-By`` is a transfer: taken only with an
+  expectation from the user's own device (:func:`take_transfer`), answered at once.
+
+The hand-off channel is one UDP socket per device (:class:`TransferSettings`
+``handoff_port``) carrying the HMAC-protected tokens; tokens that fail are dropped and
+counted (never answered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mobilityd.call.agent import AgentConfig, CallAgent, ReferDecision
+from mobilityd.call.identity import sip_identity
+from mobilityd.call.keying import new_responder
+from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia
+from mobilityd.call.sdpmedia import MediaPort
+from mobilityd.call.secure_call import CallRole, CallState, SecureCall
+from mobilityd.media.endpoint import bind_port_pair
+from mobilityd.media.keying import suite_for_policy
+from mobilityd.media.sink import G711Sink
+from mobilityd.mikey.session import Rng
+from mobilityd.mobility.transfer import (
+    ExpectationBook,
+    Referrer,
+    TargetConfirmed,
+    TokenError,
+    TransferFailed,
+    TransferRefusedError,
+    TransferSucceeded,
+    add_receive_streams,
+    offer_transfer,
+    take_transfer,
+    token_key,
+)
+from mobilityd.mobility.transfer.events import TransferEvent
+from mobilityd.mobility.transfer.token import HandOffToken, TokenKind
+from mobilityd.mobility.transfer_sdp import build_transfer_sdp, read_transfer_sdp
+from mobilityd.sip import events as ev
+from mobilityd.sip.message import Response
+from mobilityd.sip.sdp import SessionDescription
+from mobilityd.sip.uri import NameAddr, SipUri
+
+__all__ = ["DeviceEntry", "TransferAgent", "TransferSettings"]
+
+logger = logging.getLogger(__name__)
+SDP = "application/sdp"
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    """Another device of the user: where the REFER points and where tokens go."""
+
+    refer_to: str
+    handoff: Address
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """This device's name, the user's device key and AOR, the user's other devices."""
+
+    device: str
+    device_key: bytes = field(repr=False)
+    user: str
+    devices: Mapping[str, DeviceEntry] = field(default_factory=dict)
+    handoff_port: int = 0
+    announce_timeout: float = 4.0
+    transfer_timeout: float = 32.0
+
+
+class _HandOffProtocol(asyncio.DatagramProtocol):
+    def __init__(self, handler: Callable[[bytes, Address], None]) -> None:
+        self.handler = handler
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.handler(data, (addr[0], addr[1]))
+
+
+@dataclass(eq=False)
+class _Move:
+    referrer: Referrer
+    inputs: asyncio.Queue[tuple[str, object]] = field(default_factory=asyncio.Queue)
+
+
+class TransferAgent(CallAgent):
+    """See the module docstring."""
+
+    def __init__(
+        self, config: AgentConfig, transfer: TransferSettings, *, rng: Rng = os.urandom,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(config, rng=rng, wall_clock=wall_clock, refer_policy=self)
+        self.transfer = transfer
+        self.book = ExpectationBook(transfer.device, token_key(transfer.device_key))
+        self.tokens_dropped = 0
+        #: correspondent side: (call id, final sipfrag status) of every transfer leg
+        self.transfer_outcomes: list[tuple[str, int]] = []
+        #: new-device side: (Call-ID, status) of every transfer INVITE refused
+        self.transfers_refused: list[tuple[str, int]] = []
+        self._key = token_key(transfer.device_key)
+        self._handoff: asyncio.DatagramTransport | None = None
+        self._moves: dict[str, _Move] = {}
+        self._legs: dict[str, asyncio.Future[object]] = {}
+        self._used_peer_ssrcs: dict[SecureCall, set[int]] = {}
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await super().start()
+        sock, _ = bind_port_pair(self.config.host, self.transfer.handoff_port, True,
+                                 self.config.media_netns)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _HandOffProtocol(self._token_received), sock=sock)
+        self._handoff = transport
+
+    async def close(self) -> None:
+        if self._handoff is not None:
+            self._handoff.close()
+        await super().close()
+
+    @property
+    def handoff_address(self) -> Address:
+        assert self._handoff is not None
+        host, port = self._handoff.get_extra_info("sockname")[:2]
+        return host, port
+
+    # -- old device: move -----------------------------------------------------------------
+
+    async def move(self, call_id: str, device: str) -> TransferEvent:
+        """Move ``call_id`` to ``device``; returns TransferSucceeded or TransferFailed."""
+        call = self.call(call_id)
+        entry = self.transfer.devices.get(device)
+        negotiated, context = call.negotiated, call.context
+        if (entry is None or negotiated is None or context is None
+                or call.state is not CallState.CONNECTED or call_id in self._moves):
+            return TransferFailed(call_id, device, "call or device cannot be moved")
+        assert negotiated.remote_ssrc is not None
+        referrer = Referrer(
+            call_id=call_id, own_device=self.transfer.device, device=device, key=self._key,
+            refer_to=entry.refer_to, referred_by=self.transfer.user,
+            correspondent=sip_identity(call.peer).decode(), csb_id=context.csb_id,
+            correspondent_ssrcs=(negotiated.remote_ssrc,),
+            released_ssrcs=(negotiated.local_ssrc,),
+            announce_timeout=self.transfer.announce_timeout,
+            transfer_timeout=self.transfer.transfer_timeout,
+        )
+        move = self._moves[call_id] = _Move(referrer)
+        try:
+            return await self._run_move(call_id, move, entry)
+        finally:
+            del self._moves[call_id]
+
+    async def _run_move(self, call_id: str, move: _Move, entry: DeviceEntry) -> TransferEvent:
+        referrer = move.referrer
+        assert self._handoff is not None
+        self._handoff.sendto(referrer.start(self._wall(), self._rng), entry.handoff)
+        while True:
+            deadline = referrer.get_timer()
+            assert deadline is not None
+            try:
+                async with asyncio.timeout(max(0.0, deadline - self._wall())):
+                    kind, value = await move.inputs.get()
+            except TimeoutError:
+                events = referrer.handle_timer(max(self._wall(), deadline))
+            else:
+                events = self._feed_move(referrer, kind, value)
+            for event in events:
+                if isinstance(event, TargetConfirmed):
+                    target, by = SipUri.parse(event.refer_to), NameAddr.parse(event.referred_by)
+                    self._act(lambda ua, now, t=target, b=by: ua.refer(  # type: ignore[misc]
+                        call_id, t, now, referred_by=b))
+                elif isinstance(event, TransferSucceeded):
+                    await self.hangup(call_id)
+                    return event
+                elif isinstance(event, TransferFailed):
+                    return event
+
+    def _feed_move(self, referrer: Referrer, kind: str, value: object) -> list[TransferEvent]:
+        now = self._wall()
+        if kind == "accept":
+            assert isinstance(value, bytes)
+            try:
+                return referrer.receive_accept(value, now)
+            except TokenError as exc:
+                self.tokens_dropped += 1
+                logger.info("hand-off token dropped: %s", exc)
+                return []
+        assert isinstance(value, int)
+        if kind == "answered":
+            return referrer.refer_answered(value, now)
+        return referrer.progress_notified(value, now)
+
+    def _token_received(self, data: bytes, source: Address) -> None:
+        try:
+            kind = HandOffToken.parse(data).kind
+            if kind is TokenKind.EXPECT:
+                _, accept = self.book.admit(data, self._wall())
+                assert self._handoff is not None
+                self._handoff.sendto(accept, source)
+                return
+            call_id = HandOffToken.parse(data).call_id
+            move = self._moves.get(call_id)
+            if kind is TokenKind.ACCEPT and move is not None:
+                move.inputs.put_nowait(("accept", data))
+                return
+            raise TokenError(f"unexpected {kind.name} token")
+        except TokenError as exc:
+            self.tokens_dropped += 1
+            logger.info("hand-off token from %s dropped: %s", source, exc)
+
+    # -- correspondent: REFER policy and the transfer leg -------------------------------------
+
+    async def decide(self, agent: CallAgent, call: SecureCall, refer: ev.ReferReceived
+                     ) -> ReferDecision:
+        """Accept a REFER on a connected secure call (RFC 3515 §2.4.2) and start the
+        transfer leg; the call itself changes only when the target proved itself."""
+        del agent
+        if not call.secure or call.media is None or call.state is not CallState.CONNECTED:
+            return ReferDecision(False, 603, "only secure calls are transferred")
+        self._spawn(self._transfer_leg(call, refer))
+        return ReferDecision(True)
+
+    async def _transfer_leg(self, call: SecureCall, refer: ev.ReferReceived) -> None:
+        await asyncio.sleep(0)  # let the 202 and the first NOTIFY go out first
+        old_id = call.call_id
+        status, reason = await self._try_transfer_leg(call, refer)
+        self.transfer_outcomes.append((old_id, status))
+        self._act_quietly(lambda ua, now: ua.notify_refer_progress(old_id, status, reason, now))
+
+    async def _try_transfer_leg(self, call: SecureCall, refer: ev.ReferReceived
+                                ) -> tuple[int, str]:
+        negotiated, context, media = call.negotiated, call.context, call.media
+        assert negotiated is not None and context is not None and media is not None
+        assert media.tx is not None and media.rx is not None
+        used = self._used_peer_ssrcs.setdefault(call, {negotiated.remote_ssrc or 0})
+        own = negotiated.local_ssrc
+        try:
+            offer = offer_transfer(context, self.config.keying,
+                                   own_rocs={own: media.tx.get_roc(own)}, used_ssrcs=used,
+                                   now=self._wall(), rng=self._rng)
+        except TransferRefusedError as exc:
+            return exc.status, exc.reason
+        except Exception as exc:  # local: no credentials for the user, DH only ...
+            logger.warning("transfer of %s not offered: %s", call.call_id, exc)
+            return 488, "Not Acceptable Here"
+        port = MediaPort(self.media_ip, media.local_rtp[1],
+                         None if negotiated.rtcp_mux else media.local_rtcp[1])
+        proto = SessionDescription.parse(call.local_sdp).media[negotiated.media_index].proto
+        body = build_transfer_sdp(
+            session_id=int.from_bytes(self._rng(4), "big") & 0x7FFFFFFF, port=port,
+            payload_type=negotiated.payload_type, proto=proto, ssrc=own,
+            rtcp_mux=negotiated.rtcp_mux, mikey=offer.message)
+        headers = (("Referred-By", str(refer.referred_by)),) if refer.referred_by else ()
+        target = refer.refer_to.uri
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        leg_id = self.sip.act(lambda ua, now: ua.invite(
+            target, now, body=body, content_type=SDP, headers=headers))
+        self._legs[leg_id] = future
+        try:
+            async with asyncio.timeout(self.transfer.transfer_timeout):
+                outcome = await future
+        except TimeoutError:
+            self._act_quietly(lambda ua, now: ua.hangup(leg_id, now))
+            return 408, "Request Timeout"
+        finally:
+            self._legs.pop(leg_id, None)
+        if isinstance(outcome, ev.CallFailed):
+            return outcome.status, outcome.reason
+        assert isinstance(outcome, ev.CallEstablished)
+        assert isinstance(outcome.message, Response)
+        try:
+            answer = read_transfer_sdp(outcome.message.body)
+            accepted = offer.receive_response(answer.mikey, self._wall())
+        except TransferRefusedError as exc:
+            logger.warning("transfer answer refused: %s", exc)
+            self._act_quietly(lambda ua, now: ua.hangup(leg_id, now))
+            return exc.status, exc.reason
+        (new_ssrc,) = accepted.ssrc_renames.values()
+        add_receive_streams(media.rx, accepted)
+        used.add(new_ssrc)
+        call.negotiated = replace(negotiated, context=accepted.context, remote_ssrc=new_ssrc,
+                                  remote_rtp=answer.remote_rtp, remote_rtcp=answer.remote_rtcp)
+        media.propose_remote(answer.remote_rtp, answer.remote_rtcp)
+        if call.sink is not None:  # play the new device's stream from now on
+            call.sink = G711Sink(call.sink.writer)
+            call.sink.ssrc = new_ssrc  # not the old device's last packets
+            media.on_rtp = call.sink
+        del self.calls[call.call_id]
+        call.call_id, call.local_sdp, call.remote_sdp = leg_id, body, outcome.message.body
+        self.calls[leg_id] = call
+        return 200, "OK"
+
+    # -- new device: the transfer INVITE ----------------------------------------------------
+
+    def _on_invite(self, event: ev.IncomingCallReceived) -> None:
+        if event.request.referred_by is None:
+            super()._on_invite(event)
+            return
+        request, call_id = event.request, event.call_id
+        caller = request.from_
+        try:
+            offer = read_transfer_sdp(request.body)
+            responder = new_responder(self.config.keying, local_id=self.identity,
+                                      caller_id=sip_identity(caller))
+            taken = take_transfer(self.book, responder, sip_identity(caller).decode(),
+                                  offer.mikey, self._wall(), self._rng)
+        except TransferRefusedError as exc:
+            logger.info("transfer INVITE %s refused: %s", call_id, exc)
+            status, reason = exc.status, exc.reason
+            self.transfers_refused.append((call_id, status))
+            self._act_quietly(lambda ua, now: ua.reject_call(call_id, now, status, reason))
+            return
+        context = taken.context
+        cs_id = context.ssrc_to_cs_id(taken.local_ssrcs[0]) or 1
+        negotiated = NegotiatedMedia(
+            True, context, 0, offer.payload_type, offer.remote_rtp, offer.remote_rtcp,
+            offer.rtcp_mux, taken.local_ssrcs[0], taken.remote_ssrcs[0],
+            suite_for_policy(context.policy_for(cs_id)))
+        plan = AnswerPlan(SessionDescription.parse(request.body), negotiated,
+                          media_reply=taken.reply)
+        self.calls[call_id] = SecureCall(
+            call_id, CallRole.CALLEE, str(caller.uri), self.config.audio,
+            state=CallState.RINGING, plan=plan, remote_sdp=request.body,
+            method=context.mode.value)
+        self._spawn(self.answer(call_id))
+
+    # -- SIP events ------------------------------------------------------------------------
+
+    async def _on_sip_event(self, event: object) -> None:
+        call_id = getattr(event, "call_id", None)
+        leg = self._legs.get(call_id) if isinstance(call_id, str) else None
+        if leg is not None and isinstance(event, ev.CallEstablished | ev.CallFailed):
+            if not leg.done():
+                leg.set_result(event)
+            return
+        move = self._moves.get(call_id) if isinstance(call_id, str) else None
+        if move is not None and isinstance(event, ev.ReferAnswered):
+            move.inputs.put_nowait(("answered", event.status))
+        elif move is not None and isinstance(event, ev.ReferProgressNotified):
+            move.inputs.put_nowait(("notified", event.status))
+        await super()._on_sip_event(event)

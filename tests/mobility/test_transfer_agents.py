@@ -1,0 +1,79 @@
+"""Call transfer between real agents over loopback UDP: SIP REFER/INVITE/NOTIFY/BYE,
+MIKEY in SDP, SRTP media with tones (issue 6; RFC 3515, RFC 5631, thesis §15.1)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mobilityd.mobility.transfer import TransferFailed, TransferSucceeded
+from mobilityd.sip.uri import NameAddr, SipUri
+from tests.mobility.transfer_agents import BOB, auth_failures, three_parties, wait_for
+
+
+async def test_move_laptop_to_pda_and_back() -> None:
+    async with three_parties() as parties:
+        alice, laptop, pda = parties.alice, parties.laptop, parties.pda
+        a_call = alice.call(parties.call_id)
+        assert a_call.media is not None
+        tx, rx = a_call.media.tx, a_call.media.rx
+        await wait_for(lambda: a_call.monitor.frames > 10)
+        result = await laptop.move(parties.call_id, "pda")
+        assert isinstance(result, TransferSucceeded), result
+        await wait_for(lambda: parties.connected(pda) is not None)
+        p_call = parties.connected(pda)
+        assert p_call is not None
+        before = a_call.monitor.frames
+        await wait_for(lambda: p_call.monitor.frames > 20 and a_call.monitor.frames > before + 20)
+        assert p_call.monitor.dominant([440, 1000]) == 440
+        assert a_call.monitor.dominant([440, 1000]) == 1000
+        assert a_call.media.tx is tx and a_call.media.rx is rx
+        assert a_call.media.remote_rtp == p_call.media.local_rtp  # type: ignore[union-attr]
+        assert laptop.call(parties.call_id).state.value == "ended"
+        assert auth_failures(a_call) == 0 and auth_failures(p_call) == 0
+        # and back: the PDA moves the call to the laptop
+        result = await pda.move(p_call.call_id, "laptop")
+        assert isinstance(result, TransferSucceeded), result
+        await wait_for(lambda: parties.connected(laptop) is not None)
+        l_call = parties.connected(laptop)
+        assert l_call is not None
+        await wait_for(lambda: l_call.monitor.frames > 20)
+        assert a_call.media.tx is tx and a_call.state.value == "connected"
+        assert auth_failures(a_call) == 0 and auth_failures(l_call) == 0
+
+
+async def test_pda_silent_call_stays() -> None:
+    """The PDA never confirms (its hand-off tokens go nowhere): the move times out, no
+    REFER is sent and the call goes on with the laptop."""
+    async with three_parties() as parties:
+        alice, laptop = parties.alice, parties.laptop
+        a_call = alice.call(parties.call_id)
+        entry = laptop.transfer.devices["pda"]
+        laptop.transfer = replace(laptop.transfer, announce_timeout=0.5, devices={
+            "pda": replace(entry, handoff=("127.0.0.1", 9))})
+        result = await laptop.move(parties.call_id, "pda")
+        assert isinstance(result, TransferFailed) and result.status == 0
+        frames = a_call.monitor.frames
+        await wait_for(lambda: a_call.monitor.frames > frames + 10)
+        assert laptop.call(parties.call_id).state.value == "connected"
+        assert a_call.call_id == parties.call_id and auth_failures(a_call) == 0
+
+
+async def test_refer_to_unasked_device_refused_by_it() -> None:
+    """A REFER to the PDA without any hand-off token (as a forged or buggy REFER would
+    be): Alice INVITEs the PDA, the PDA refuses with 603 (it was not told to expect the
+    call), the NOTIFY reports it and the call stays on the laptop, untouched."""
+    async with three_parties() as parties:
+        alice, laptop, pda = parties.alice, parties.laptop, parties.pda
+        a_call = alice.call(parties.call_id)
+        tx = a_call.media.tx if a_call.media else None
+        target = SipUri.parse(laptop.transfer.devices["pda"].refer_to)
+        laptop.sip.act(lambda ua, now: ua.refer(parties.call_id, target, now,
+                                                referred_by=NameAddr.parse(BOB)))
+        await wait_for(lambda: bool(alice.transfer_outcomes))
+        assert alice.transfer_outcomes == [(parties.call_id, 603)]
+        assert [status for _, status in pda.transfers_refused] == [603]
+        assert parties.connected(pda) is None
+        frames = a_call.monitor.frames
+        await wait_for(lambda: a_call.monitor.frames > frames + 10)
+        assert a_call.call_id == parties.call_id and a_call.media is not None
+        assert a_call.media.tx is tx and auth_failures(a_call) == 0
