@@ -15,18 +15,21 @@ It prints a timeline (each step, its measured gap, the SRTP counters that prove 
 context never changed: same SSRCs, packet index running on, zero authentication
 failures and replays), writes ``summary.txt`` and ``timeline.png`` (packets received per
 20 ms on each device, moves and gaps marked) into ``--out``, and exits 1 if any check
-fails, naming it. Without root, it says so and exits 2.
+fails, naming it. Without root it says why (and whether ``unshare -Urn`` would have
+been allowed) and exits 2; the unprivileged user-namespace mode is not built.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mobilityd.service.demo_agents import DemoAgents, DemoError
@@ -35,7 +38,8 @@ from mobilityd.service.demo_world import DemoWorld, WorldError
 from mobilityd.service.errors import ControlError
 from mobilityd.service.protocol import Op
 
-__all__ = ["main", "run_demo"]
+__all__ = ["established_call", "main", "place_and_answer", "roam_laptop", "run_demo",
+           "wait_until"]
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 TALK = 2.0  # seconds of audio between steps
@@ -57,9 +61,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _wait(what: str, condition: object, timeout: float = STEP_TIMEOUT) -> None:
+def wait_until(what: str, condition: Callable[[], object],
+               timeout: float = STEP_TIMEOUT) -> None:
     """Poll ``condition()`` until true; a timeout is a :class:`DemoError` naming it."""
-    assert callable(condition)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -68,57 +72,67 @@ def _wait(what: str, condition: object, timeout: float = STEP_TIMEOUT) -> None:
     raise DemoError(f"{what}: not done after {timeout:.0f} s")
 
 
-def _established(agents: DemoAgents, role: str) -> str | None:
+def established_call(agents: DemoAgents, role: str) -> str | None:
     for call in agents.calls(role):
         if call.get("state") == "established":
             return str(call["id"])
     return None
 
 
-def _ringing(agents: DemoAgents, role: str) -> str | None:
+def ringing_call(agents: DemoAgents, role: str) -> str | None:
     for call in agents.calls(role):
         if call.get("state") == "ringing":
             return str(call["id"])
     return None
 
 
+def place_and_answer(agents: DemoAgents) -> str:
+    """The laptop calls Alice (peer ``alice``), Alice answers; the laptop's call id."""
+    placed = agents.request("laptop", Op.PLACE, uri="sip:alice@example.net", peer="alice")
+    wait_until("alice sees the call ringing", lambda: ringing_call(agents, "correspondent"))
+    ringing = ringing_call(agents, "correspondent")
+    assert ringing is not None
+    agents.request("correspondent", Op.ANSWER, call=ringing)
+    wait_until("call established on both sides",
+               lambda: established_call(agents, "laptop")
+               and established_call(agents, "correspondent"))
+    return str(placed["id"])
+
+
+def roam_laptop(agents: DemoAgents, world: DemoWorld) -> None:
+    """Wi-Fi A -> B in the laptop's namespace; wait until its daemon measured the move."""
+    world.roam_laptop()
+
+    def moved() -> bool:
+        calls = agents.calls("laptop")
+        return bool(calls) and any(m.get("gap_ms") is not None
+                                   for m in calls[0].get("moves", []))
+    wait_until("the laptop's call moved to Wi-Fi B", moved)
+
+
 def transfer(agents: DemoAgents, op: Op) -> None:
     """Move the call to the PDA (``move``) or pull it back (``pull``), from the laptop."""
     holder = "laptop" if op is Op.MOVE else "pda"
-    call_id = _established(agents, holder)
+    call_id = established_call(agents, holder)
     if call_id is None:
         raise DemoError(f"no established call on the {holder} to transfer")
     if op is Op.MOVE:
         agents.request("laptop", Op.MOVE, call=call_id, device="pda")
-        _wait("the call is up on the PDA", lambda: _established(agents, "pda"))
+        wait_until("the call is up on the PDA", lambda: established_call(agents, "pda"))
     else:
         agents.request("laptop", Op.PULL, call=call_id)
-        _wait("the call is back on the laptop", lambda: _established(agents, "laptop"))
+        wait_until("the call is back on the laptop", lambda: established_call(agents, "laptop"))
 
 
 def run_demo(agents: DemoAgents, world: DemoWorld, report: DemoReport) -> None:
     """The steps (module docstring); each records itself in ``report``."""
     with report.step("place a secure call laptop -> alice, alice answers"):
-        placed = agents.request("laptop", Op.PLACE, uri="sip:alice@example.net",
-                                peer="alice")
-        report.call_id = str(placed["id"])
-        _wait("alice sees the call ringing", lambda: _ringing(agents, "correspondent"))
-        ringing = _ringing(agents, "correspondent")
-        assert ringing is not None
-        agents.request("correspondent", Op.ANSWER, call=ringing)
-        _wait("call established on both sides",
-              lambda: _established(agents, "laptop") and _established(agents, "correspondent"))
+        report.call_id = place_and_answer(agents)
     report.snapshot(agents, "after set-up", talk=TALK)
 
     with report.step("roam the laptop: Wi-Fi A (10.2.0.2) -> Wi-Fi B (10.3.0.2)"):
-        world.roam_laptop()
         report.mark("ROAM WI-FI A > B")
-
-        def moved() -> bool:
-            calls = agents.calls("laptop")
-            return bool(calls) and any(m.get("gap_ms") is not None
-                                       for m in calls[0].get("moves", []))
-        _wait("the laptop's call moved to Wi-Fi B", moved)
+        roam_laptop(agents, world)
     report.snapshot(agents, "after roaming", talk=TALK)
 
     try:
@@ -134,20 +148,44 @@ def run_demo(agents: DemoAgents, world: DemoWorld, report: DemoReport) -> None:
 
     with report.step("hang up"):
         report.mark("HANG UP")
-        holder = "laptop" if _established(agents, "laptop") else "pda"
-        call_id = _established(agents, holder)
+        holder = "laptop" if established_call(agents, "laptop") else "pda"
+        call_id = established_call(agents, holder)
         if call_id is None:
             raise DemoError("no established call to hang up")
         report.final_calls = {role: agents.calls(role)
                               for role in ("correspondent", "laptop", "pda")}
         agents.request(holder, Op.HANGUP, call=call_id)
-        _wait("the call ended on alice's side", lambda: not agents.calls("correspondent"))
+        wait_until("the call ended on alice's side", lambda: not agents.calls("correspondent"))
+
+
+def privilege_problem() -> str | None:
+    """Why this process cannot build the world, or None (root)."""
+    if os.geteuid() == 0:
+        return None
+    probe = subprocess.run(["unshare", "-Urn", "true"], capture_output=True, text=True,
+                           check=False) if shutil.which("unshare") else None
+    if probe is None or probe.returncode != 0:
+        detail = probe.stderr.strip() if probe is not None else "unshare is missing"
+        return ("the demo needs root: it builds network namespaces, and this kernel does "
+                f"not allow an unprivileged user namespace either (unshare -Urn: {detail})")
+    return ("the demo needs root: `unshare -Urn` works here, but the demo's four hosts are "
+            "named network namespaces (ip netns) and daemons that switch between them, "
+            "which this build only does as root; run it with sudo")
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    problem = privilege_problem()
+    if problem is not None:
+        print(f"mobilityd demo: {problem}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"mobilityd demo: cannot create the output directory {out}: {exc}",
+              file=sys.stderr)
+        return EXIT_CANNOT_RUN
     world = DemoWorld()
     base = Path(tempfile.mkdtemp(prefix="mobilityd-demo-"))
     report = DemoReport(out)

@@ -122,6 +122,8 @@ class DemoAgents:
     out: Path
     log_level: str = "info"
     tone_hz: float = 440.0
+    daemon_argv: Sequence[str] = (sys.executable, "-m", "mobilityd")
+    """How a daemon is started (tests wrap it, e.g. to run it under restrictions)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, IO[bytes]] = field(default_factory=dict)
 
@@ -135,7 +137,7 @@ class DemoAgents:
             config = write_config(agents, self.base, role, self.log_level)
             log = open(self.out / f"{role}.log", "wb")  # noqa: SIM115 - closed in stop()
             self.logs[role] = log
-            argv = [sys.executable, "-m", "mobilityd", "--config", str(config),
+            argv = [*self.daemon_argv, "--config", str(config),
                     "--socket", str(self.socket(role)), "--tone", str(self.tone_hz)]
             self.processes[role] = subprocess.Popen(
                 self.world.command_in(NAMESPACE_OF[role], argv), stdout=log, stderr=log,
