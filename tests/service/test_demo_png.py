@@ -29,7 +29,7 @@ def read_png(data: bytes) -> tuple[int, int, bytes]:
         assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
         chunks.append((kind, body))
         offset += 12 + length
-    assert [k for k, _ in chunks][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
+    assert chunks[0][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
     width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
     assert (depth, color, interlace) == (8, 2, 0)
     raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
