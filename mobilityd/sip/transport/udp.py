@@ -66,6 +66,7 @@ class _Socket:
         self._loop.add_reader(sock.fileno(), self._read_ready)
 
     def _read_ready(self) -> None:
+        """Read up to ``READ_BATCH`` waiting datagrams, then let the sink flush."""
         sock, local, deliver = self.sock, self.local, self._on_datagram
         for _ in range(READ_BATCH):
             try:
