@@ -98,6 +98,37 @@ class _HandOffProtocol(asyncio.DatagramProtocol):
         self.handler(data, (addr[0], addr[1]))
 
 
+class _ArrivalClock:
+    """Wraps a media endpoint's ``on_rtp``: last arrival per SSRC (loop time), and the
+    audible gap of a switch (last packet of the old device played -> first of the new
+    one, thesis §15.1), without touching the packets."""
+
+    def __init__(self, inner: Callable[[bytes, Address], None] | None,
+                 clock: Callable[[], float]) -> None:
+        self.inner, self.clock = inner, clock
+        self.last: dict[int, float] = {}
+        self.waiting_for: int | None = None
+        self.played_until: float | None = None
+        self.gap: float | None = None
+
+    def __call__(self, rtp: bytes, source: Address) -> None:
+        ssrc = int.from_bytes(rtp[8:12], "big")
+        now = self.clock()
+        self.last[ssrc] = now
+        if ssrc == self.waiting_for and self.gap is None and self.played_until is not None:
+            self.gap = max(0.0, now - self.played_until)
+        if self.inner is not None:
+            self.inner(rtp, source)
+
+    def switch(self, old_ssrc: int, new_ssrc: int,
+               sink: Callable[[bytes, Address], None]) -> None:
+        """From now on play ``new_ssrc`` through ``sink``."""
+        self.played_until = self.last.get(old_ssrc, self.clock())
+        self.waiting_for, self.inner = new_ssrc, sink
+        # it may have arrived already (sent before our answer check): no gap then
+        self.gap = 0.0 if new_ssrc in self.last else None
+
+
 @dataclass(eq=False)
 class _Move:
     referrer: Referrer
@@ -124,6 +155,8 @@ class TransferAgent(CallAgent):
         self._moves: dict[str, _Move] = {}
         self._legs: dict[str, asyncio.Future[object]] = {}
         self._used_peer_ssrcs: dict[SecureCall, set[int]] = {}
+        #: correspondent side: per call, arrival clock and audible gap of its switches
+        self.arrivals: dict[SecureCall, _ArrivalClock] = {}
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -257,6 +290,10 @@ class TransferAgent(CallAgent):
         assert media.tx is not None and media.rx is not None
         used = self._used_peer_ssrcs.setdefault(call, {negotiated.remote_ssrc or 0})
         own = negotiated.local_ssrc
+        clock = self.arrivals.get(call)
+        if clock is None or media.on_rtp is not clock:
+            clock = self.arrivals[call] = _ArrivalClock(media.on_rtp, time.monotonic)
+            media.on_rtp = clock
         try:
             offer = offer_transfer(context, self.config.keying,
                                    own_rocs={own: media.tx.get_roc(own)}, used_ssrcs=used,
@@ -307,7 +344,7 @@ class TransferAgent(CallAgent):
         if call.sink is not None:  # play the new device's stream from now on
             call.sink = G711Sink(call.sink.writer)
             call.sink.ssrc = new_ssrc  # not the old device's last packets
-            media.on_rtp = call.sink
+            clock.switch(negotiated.remote_ssrc or 0, new_ssrc, call.sink)
         del self.calls[call.call_id]
         call.call_id, call.local_sdp, call.remote_sdp = leg_id, body, outcome.message.body
         self.calls[leg_id] = call

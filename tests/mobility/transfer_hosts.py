@@ -1,0 +1,110 @@
+"""Alice, Bob's laptop and Bob's PDA in three test hosts (network namespaces) behind a
+router, over userspace-emulated links (delay, loss); each runs
+:mod:`mobilityd.mobility.transfer_party`. Used by the transfer netns tests and by
+``python -m mobilityd.bench transfer``."""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.netns import EmulatedLink, TestHost, Topology
+
+REPO = Path(__file__).resolve().parents[2]
+IPS = {"alice": "10.71.1.2", "laptop": "10.71.2.2", "pda": "10.71.3.2"}
+SIP_PORT, HANDOFF_PORT = 5060, 5070
+
+
+@dataclass(eq=False)
+class PartyProcess:
+    role: str
+    proc: subprocess.Popen[str]
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, **command: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, event: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The next output line with ``event`` (earlier lines are kept in ``lines``)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, left))
+            if not ready:
+                raise TimeoutError(f"{self.role}: no {event!r} within {timeout} s")
+            line = self.proc.stdout.readline()
+            if not line:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise RuntimeError(f"{self.role} exited: {err[-2000:]}")
+            record = json.loads(line)
+            self.lines.append(record)
+            if record.get("event") == event:
+                return record
+
+    def stats(self) -> dict[str, Any]:
+        self.send(cmd="stats")
+        return self.wait_for("stats")
+
+    def quit(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send(cmd="quit")
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+
+
+@dataclass(eq=False)
+class TransferHosts:
+    hosts: dict[str, TestHost]
+    links: dict[str, EmulatedLink]
+    parties: dict[str, PartyProcess] = field(default_factory=dict)
+
+    def start(self, **options: Any) -> None:
+        opts = {"ips": IPS, "sip_port": SIP_PORT, "handoff_port": HANDOFF_PORT,
+                "device_key": bytes(range(64, 96)).hex(), **options}
+        for role in ("alice", "pda", "laptop"):
+            proc = self.hosts[role].popen(
+                [sys.executable, "-m", "mobilityd.mobility.transfer_party", role,
+                 json.dumps(opts)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, cwd=str(REPO))
+            party = self.parties[role] = PartyProcess(role, proc)
+            party.wait_for("ready")
+
+    def call(self) -> None:
+        """The laptop calls Alice and both see the call connected."""
+        self.parties["laptop"].send(cmd="call")
+        self.parties["laptop"].wait_for("connected")
+        self.parties["alice"].wait_for("connected")
+
+    def close(self) -> None:
+        for party in self.parties.values():
+            party.quit()
+
+
+def build_transfer_hosts(topology: Topology, *, delay_ms: float = 0.0,
+                         loss_pct: float = 0.0) -> TransferHosts:
+    """Three hosts, each on its own emulated link to one router (delay per direction)."""
+    rtr = topology.add_router("trr")
+    hosts, links = {}, {}
+    for index, role in enumerate(("alice", "laptop", "pda"), start=1):
+        host = topology.add_host(f"t{role[:3]}")
+        links[role] = topology.connect_emulated(host, "e0", rtr, f"r{index}",
+                                                delay_ms=delay_ms, loss_pct=loss_pct,
+                                                seed=index)
+        host.add_address("e0", f"10.71.{index}.2/24")
+        rtr.add_address(f"r{index}", f"10.71.{index}.1/24")
+        host.add_default_route(f"10.71.{index}.1")
+        host.link_up("lo")
+        hosts[role] = host
+    return TransferHosts(hosts, links)
