@@ -37,7 +37,7 @@ def out(**fields: Any) -> None:
     print(json.dumps(fields), flush=True)
 
 
-def _counters(call: SecureCall) -> dict[str, int]:
+def _counters(call: SecureCall) -> dict[str, Any]:
     media = call.media
     if media is None or media.rx is None or media.tx is None:
         return {}

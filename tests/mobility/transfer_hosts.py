@@ -45,7 +45,7 @@ class PartyProcess:
             if not line:
                 err = self.proc.stderr.read() if self.proc.stderr else ""
                 raise RuntimeError(f"{self.role} exited: {err[-2000:]}")
-            record = json.loads(line)
+            record: dict[str, Any] = json.loads(line)
             self.lines.append(record)
             if record.get("event") == event:
                 return record
