@@ -239,3 +239,18 @@ async def test_rebind_mid_dialog_moves_sipps_remote_target(tmp_path: Path) -> No
 def _sipp_uri(peer: Sipp) -> SipUri:
     host, port = peer.local
     return SipUri("sip", user="service", host=host, port=port)
+
+
+@pytest.mark.slow
+async def test_sustained_sipp_load_without_failures(endpoint: SipEndpoint,
+                                                    tmp_path: Path) -> None:
+    """2,000 calls at 200 calls/s from SIPp: every one completes (no failed call)."""
+    application, task = await serve(endpoint)
+    try:
+        async with sipp(tmp_path, endpoint.local_address, scenario="uac", calls=2000,
+                        rate=200, extra=["-buff_size", "4194304"]) as peer:
+            result = await peer.wait(limit=120)
+        assert_all_successful(result, 2000)
+        assert len(application.of_type(ev.IncomingCallReceived)) == 2000
+    finally:
+        task.cancel()

@@ -325,3 +325,53 @@ async def test_tcp_connect_failure_is_reported() -> None:
         assert error.remote == ("127.0.0.1", closed_port)
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_tcp_with_the_sip_codec_at_random_split_points(seed: int) -> None:
+    """Real SIP messages (RFC 3261 §18.3 Content-Length framing) cut at random points
+    arrive whole and in order, with CRLF keep-alives in between."""
+    import random
+
+    from mobilityd.sip.message import Request, parse_message
+    from mobilityd.sip.transport import SipCodec, SipMessage
+
+    received: asyncio.Queue[SipMessage] = asyncio.Queue()
+
+    class Sink:
+        def message_received(self, message: SipMessage, flow: Flow,
+                             raw: bytes | None = None) -> None:
+            received.put_nowait(message)
+
+        def message_rejected(self, error: Exception, data: bytes, flow: Flow) -> None:
+            raise AssertionError(error)
+
+        def send_failed(self, error: TransportError, flow: Flow) -> None:
+            raise AssertionError(error)
+
+        def input_done(self) -> None:
+            pass
+
+    server = await StreamTransport.open(TransportKind.TCP, SipCodec(), Sink(),
+                                        ("127.0.0.1", 0))
+    messages = [
+        b"INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:5060;branch=z9hG4bK"
+        + str(n).encode() + b"\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\n"
+        b"Call-ID: split-" + str(n).encode() + b"\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+        b"Contact: <sip:a@127.0.0.2;transport=tcp>\r\nContent-Type: application/sdp\r\n"
+        b"Content-Length: 10\r\n\r\nv=0\r\ns=-\r\n" for n in range(3)]
+    stream = b"\r\n\r\n".join(messages)
+    generator = random.Random(seed)
+    cuts = sorted(generator.sample(range(1, len(stream)), 12))
+    try:
+        _, writer = await raw_client(server.local_address)
+        for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+            writer.write(stream[start:end])
+            await writer.drain()
+        for expected in messages:
+            message = await next_item(received)
+            assert isinstance(message, Request)
+            assert message == parse_message(expected, datagram=False)
+        writer.close()
+    finally:
+        await server.close()
