@@ -252,3 +252,30 @@ def test_ipv4_to_ipv6(roaming: RoamingTopology) -> None:
     finally:
         alice.quit()
         bob.quit()
+
+
+def test_reinvite_lost_then_retransmitted(roaming: RoamingTopology) -> None:
+    """Everything Bob sends from his new address is dropped by the router for 1.2 s:
+    the re-INVITE is retransmitted (Timer A, RFC 3261 §17.1.1.2) and gets through; the
+    retransmissions are one transaction, so the update is verified once (no false
+    replay) and the move completes."""
+    roaming.bob.link_down("b1")
+    alice, bob = start_call(roaming)
+    try:
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        roaming.bob.add_address("b0", "10.3.0.7/24")
+        roaming.rtr.ip("rule", "add", "from", "10.3.0.7", "blackhole")
+        since = time.monotonic()
+        bob.send(cmd="move", ip="10.3.0.7")
+        bob.wait_for("moved")
+        time.sleep(1.2)
+        assert alice.stats()["accepted"] == 0  # nothing got through yet
+        roaming.rtr.ip("rule", "del", "from", "10.3.0.7", "blackhole")
+        assert bob.wait_for("ReinviteAccepted", timeout=10)["status"] == 200
+        audio_both_ways_after(alice, bob, "10.3.0.7", since)
+        a = alice.stats()
+        assert a["accepted"] == 1 and a["refused"] == []
+        assert_healthy(a, bob.stats())
+    finally:
+        alice.quit()
+        bob.quit()
