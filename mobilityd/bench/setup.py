@@ -15,6 +15,10 @@ call), ``dh-precomputed`` (DH-SIGN with the pools refilled between calls, so
 ``dh_pool_misses`` must stay 0), ``pke`` (§3.2). The time stamps are taken where the
 SIP engine hands its event over (``SipEndpoint.event_received``, the documented hook),
 with ``time.perf_counter``. The first calls of each mode are warm-up and not counted.
+The modes are interleaved call by call (one agent per mode on each side), so that the
+load of a shared machine falls on all of them alike and the secure/none ratios of the
+headline compare like with like. ``phases_cpu_ms_median`` says where a mode's added
+time goes: the CPU cost of each offer/answer step (:func:`phase_costs`).
 
 Output: ``{"rows": [{"mode", "calling_ms_median", "calling_ms_p95",
 "answering_ms_median", "answering_ms_p95", "calls"}], "thesis": ..., "headline": ...}``;
@@ -49,6 +53,7 @@ from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.negotiation import Answerer, CallSecurity, Offerer
 from mobilityd.call.sdpmedia import MediaPort
+from mobilityd.media.keying import sessions_for_call
 from mobilityd.mikey.certs import issue_certificate
 from mobilityd.mikey.dh import DhKeyPool
 from mobilityd.mikey.session import PkCredentials
@@ -71,14 +76,14 @@ TARGETS: dict[str, float] = {"psk_added_ms_max": 2.0, "dh_precomputed_added_ms_m
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What one side of the benchmark runs (written as JSON for the worker process)."""
+    """What one side runs (JSON for the worker process): one agent per mode, the agent
+    of mode number i on ``base_port + i`` at both ends."""
 
     role: str
-    mode: str
+    modes: list[str]
     host: str
-    port: int
     peer_host: str
-    peer_port: int
+    base_port: int
     calls: int
     creds_dir: str
     gap_s: float
@@ -176,79 +181,106 @@ async def _next(agent: CallAgent, kinds: tuple[type[ce.CallEvent], ...],
                 return event
 
 
-def _agent(spec: WorkerSpec) -> CallAgent:
+def _agent(spec: WorkerSpec, index: int) -> CallAgent:
+    mode = spec.modes[index]
     me, peer = (ALICE, BOB) if spec.role == "caller" else (BOB, ALICE)
-    keying = keying_for(spec.mode, me, peer, Path(spec.creds_dir))
+    keying = keying_for(mode, me, peer, Path(spec.creds_dir))
     keying.dh_pool.fill(os.urandom)
-    security = CallSecurity.OFF if spec.mode == "none" else CallSecurity.REQUIRED
+    security = CallSecurity.OFF if mode == "none" else CallSecurity.REQUIRED
+    port = spec.base_port + index
     return CallAgent(AgentConfig(
-        me, spec.host, spec.port, security=security, keying=keying,
-        contacts={sip_identity(peer): (spec.peer_host, spec.peer_port)}))
+        me, spec.host, port, security=security, keying=keying,
+        contacts={sip_identity(peer): (spec.peer_host, port)}))
+
+
+async def _start_agents(spec: WorkerSpec, probe: SetupProbe) -> dict[str, CallAgent]:
+    agents = {mode: _agent(spec, index) for index, mode in enumerate(spec.modes)}
+    for agent in agents.values():
+        await agent.start()
+        probe.attach(agent)
+    return agents
+
+
+async def _one_call(agent: CallAgent, probe: SetupProbe
+                    ) -> tuple[str, tuple[float, float] | None, str]:
+    """Dial, wait for the outcome, hang up: (call id, (calling delay ms, of which in
+    ``place()``: offer + INVITE sent) or None, why)."""
+    pool = agent.config.keying.dh_pool
+    if pool.deficit:  # dh-precomputed: refilled between calls, off the measured path
+        await asyncio.to_thread(pool.fill, os.urandom)
+    dialled = time.perf_counter()
+    call_id = await agent.place(BOB)
+    placed = time.perf_counter()
+    outcome = await _next(agent, (ce.CallConnected, ce.CallRefused))
+    with contextlib.suppress(Exception):
+        await agent.hangup(call_id)
+    if isinstance(outcome, ce.CallRefused) or call_id not in probe.ringing:
+        return call_id, None, str(outcome)
+    return call_id, ((probe.ringing[call_id] - dialled) * 1000, (placed - dialled) * 1000), ""
 
 
 async def run_caller(spec: WorkerSpec) -> dict[str, Any]:
-    """Place ``calls`` calls one after the other; calling delay of each (ms)."""
-    agent = _agent(spec)
-    await agent.start()
+    """``calls`` rounds; each round places one call per mode, the modes interleaved (in
+    a rotating order) so that the machine's load falls on every mode alike."""
     probe = SetupProbe()
-    probe.attach(agent)
-    delays: list[tuple[str, float]] = []
-    failures: list[str] = []
+    agents = await _start_agents(spec, probe)
+    delays: dict[str, list[tuple[str, float, float]]] = {mode: [] for mode in spec.modes}
+    failures: dict[str, list[str]] = {mode: [] for mode in spec.modes}
     try:
-        for _ in range(spec.calls):
-            pool = agent.config.keying.dh_pool
-            if pool.deficit:
-                await asyncio.to_thread(pool.fill, os.urandom)
-            dialled = time.perf_counter()
-            call_id = await agent.place(BOB)
-            outcome = await _next(agent, (ce.CallConnected, ce.CallRefused))
-            if isinstance(outcome, ce.CallRefused) or call_id not in probe.ringing:
-                failures.append(f"{call_id}: {outcome}")
-            else:
-                delays.append((call_id, (probe.ringing[call_id] - dialled) * 1000))
-            with contextlib.suppress(Exception):
-                await agent.hangup(call_id)
-            await asyncio.sleep(spec.gap_s)
-        misses = agent.config.keying.dh_pool.misses
+        for round_no in range(spec.calls):
+            shift = round_no % len(spec.modes)
+            for mode in spec.modes[shift:] + spec.modes[:shift]:
+                call_id, delay, why = await _one_call(agents[mode], probe)
+                if delay is None:
+                    failures[mode].append(f"{call_id}: {why}")
+                else:
+                    delays[mode].append((call_id, *delay))
+                await asyncio.sleep(spec.gap_s)
+        misses = {mode: agent.config.keying.dh_pool.misses for mode, agent in agents.items()}
     finally:
-        await agent.close()
+        for agent in agents.values():
+            await agent.close()
     return {"calling_ms": delays, "failures": failures, "dh_pool_misses": misses}
+
+
+async def _answer_calls(agent: CallAgent, probe: SetupProbe,
+                        delays: dict[str, tuple[float, float]], failures: list[str]) -> None:
+    while True:
+        event = await agent.events.get()
+        if isinstance(event, ce.CallRefused):
+            failures.append(str(event))
+        if not isinstance(event, ce.IncomingCallOffered):
+            continue
+        picked_up = time.perf_counter()
+        await agent.answer(event.call_id)
+        answered = time.perf_counter()  # media up, 200 OK sent
+        try:
+            acked = await probe.ack_time(event.call_id)
+        except TimeoutError:
+            failures.append(f"{event.call_id}: no ACK")
+        else:
+            delays[event.call_id] = ((acked - picked_up) * 1000, (answered - picked_up) * 1000)
 
 
 async def run_callee(spec: WorkerSpec) -> dict[str, Any]:
     """Answer every call at once (after the 180); answering delay of each (ms).
     Prints ``ready`` when listening; stops at end of stdin."""
-    agent = _agent(spec)
-    await agent.start()
     probe = SetupProbe()
-    probe.attach(agent)
-    delays: dict[str, float] = {}
-    failures: list[str] = []
-
-    async def serve() -> None:
-        while True:
-            event = await agent.events.get()
-            if isinstance(event, ce.CallRefused):
-                failures.append(str(event))
-            if not isinstance(event, ce.IncomingCallOffered):
-                continue
-            picked_up = time.perf_counter()
-            await agent.answer(event.call_id)
-            try:
-                acked = await probe.ack_time(event.call_id)
-            except TimeoutError:
-                failures.append(f"{event.call_id}: no ACK")
-            else:
-                delays[event.call_id] = (acked - picked_up) * 1000
-
-    server = asyncio.get_running_loop().create_task(serve())
+    agents = await _start_agents(spec, probe)
+    delays: dict[str, dict[str, tuple[float, float]]] = {mode: {} for mode in spec.modes}
+    failures: dict[str, list[str]] = {mode: [] for mode in spec.modes}
+    loop = asyncio.get_running_loop()
+    servers = [loop.create_task(_answer_calls(agent, probe, delays[mode], failures[mode]))
+               for mode, agent in agents.items()]
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
-    server.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await server
-    misses = agent.config.keying.dh_pool.misses
-    await agent.close()
+    for server in servers:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
+    misses = {mode: agent.config.keying.dh_pool.misses for mode, agent in agents.items()}
+    for agent in agents.values():
+        await agent.close()
     return {"answering_ms": delays, "failures": failures, "dh_pool_misses": misses}
 
 
@@ -264,32 +296,40 @@ def worker_main(role: str, spec_path: str) -> int:
 
 
 def phase_costs(mode: str, creds_dir: Path, repeats: int) -> dict[str, float]:
-    """Median ms of each offer/answer step, in process, no network: where the added
+    """Median CPU ms (thread time: immune to being descheduled on a busy machine) of
+    each offer/answer step, in process, no network: where the added
     delay of a mode comes from. ``make_offer`` (caller) and ``receive_offer`` (callee,
-    MIKEY Responder, before its 180) lie on the calling delay; ``build_answer`` (callee)
-    on the answering delay; ``receive_answer`` (caller, after the ACK) on neither."""
+    MIKEY Responder, before its 180) lie on the calling delay; ``build_answer`` and
+    ``srtp_sessions`` (the callee's two SRTP sessions keyed from the CryptoContext, made
+    in ``answer()`` before the 200 OK) on the answering delay; ``receive_answer``
+    (caller, after its ACK went out) on neither."""
     security = CallSecurity.OFF if mode == "none" else CallSecurity.REQUIRED
     alice_keys = keying_for(mode, ALICE, BOB, creds_dir)
     bob_keys = keying_for(mode, BOB, ALICE, creds_dir)
     answerer = Answerer(sip_identity(BOB), security, bob_keys)
     steps: dict[str, list[float]] = {"make_offer": [], "receive_offer": [],
-                                     "build_answer": [], "receive_answer": []}
+                                     "build_answer": [], "srtp_sessions": [],
+                                     "receive_answer": []}
     for index in range(repeats):
         for pool in (alice_keys.dh_pool, bob_keys.dh_pool):
             pool.fill(os.urandom)
         offerer = Offerer(sip_identity(ALICE), sip_identity(BOB), security, alice_keys)
         now = time.time()
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         offer = offerer.make_offer([MediaPort("192.0.2.1", 40000, 40001)], now, os.urandom)
-        t1 = time.perf_counter()
+        t1 = time.thread_time()
         plan = answerer.receive_offer(offer, sip_identity(ALICE), now, os.urandom)
-        t2 = time.perf_counter()
+        t2 = time.thread_time()
         answer = answerer.build_answer(plan, MediaPort("192.0.2.2", 50000, 50001), index)
-        t3 = time.perf_counter()
+        t3 = time.thread_time()
+        media = plan.media
+        if media.context is not None and media.remote_ssrc is not None:
+            sessions_for_call(media.context, [media.local_ssrc], [media.remote_ssrc])
+        t4 = time.thread_time()
         offerer.receive_answer(answer, now)
-        t4 = time.perf_counter()
-        for name, (start, end) in zip(steps, ((t0, t1), (t1, t2), (t2, t3), (t3, t4)),
-                                      strict=True):
+        t5 = time.thread_time()
+        for name, (start, end) in zip(
+                steps, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)), strict=True):
             steps[name].append((end - start) * 1000)
     return {name: round(statistics.median(values), 3) for name, values in steps.items()}
 
@@ -352,17 +392,18 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{root}:{path}" if path else root}
 
 
-def run_mode(mode: str, hosts: Hosts, calls: int, work: Path, port: int) -> dict[str, Any]:
-    """One mode: callee worker, then caller worker; their raw per-call delays."""
-    gap = 0.15 if mode == "dh-precomputed" else 0.02
+def run_modes(modes: tuple[str, ...], hosts: Hosts, calls: int, work: Path,
+              base_port: int = 5070) -> dict[str, dict[str, Any]]:
+    """Callee worker, then caller worker (all modes interleaved); raw delays per mode."""
     specs = {
-        role: WorkerSpec(role, mode, host, port, peer, port, calls + WARMUP, str(work), gap)
+        role: WorkerSpec(role, list(modes), host, peer, base_port, calls + WARMUP,
+                         str(work), 0.03)
         for role, host, peer in (("caller", hosts.caller_ip, hosts.callee_ip),
                                  ("callee", hosts.callee_ip, hosts.caller_ip))
     }
     files = {}
     for role, spec in specs.items():
-        files[role] = work / f"{mode}-{role}.json"
+        files[role] = work / f"{role}.json"
         files[role].write_text(json.dumps(asdict(spec)))
     callee = subprocess.Popen(_worker_cmd(hosts.callee_prefix, "callee", files["callee"]),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -370,19 +411,22 @@ def run_mode(mode: str, hosts: Hosts, calls: int, work: Path, port: int) -> dict
     try:
         assert callee.stdout is not None and callee.stdin is not None
         if callee.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"{mode}: callee worker did not start")
+            raise RuntimeError("callee worker did not start")
         caller = subprocess.run(_worker_cmd(hosts.caller_prefix, "caller", files["caller"]),
-                                capture_output=True, text=True, timeout=300, env=_env(),
+                                capture_output=True, text=True, timeout=900, env=_env(),
                                 check=False)
         if caller.returncode != 0:
-            raise RuntimeError(f"{mode}: caller worker failed: {caller.stderr[-1500:]}")
+            raise RuntimeError(f"caller worker failed: {caller.stderr[-1500:]}")
         out, _ = callee.communicate("stop\n", timeout=30)
     finally:
         if callee.poll() is None:
             callee.kill()
             callee.wait()
-    return {"caller": json.loads(caller.stdout.strip().splitlines()[-1]),
-            "callee": json.loads(out.strip().splitlines()[-1])}
+    sides = {"caller": json.loads(caller.stdout.strip().splitlines()[-1]),
+             "callee": json.loads(out.strip().splitlines()[-1])}
+    return {mode: {side: {key: value[mode] for key, value in result.items()}
+                   for side, result in sides.items()}
+            for mode in modes}
 
 
 def _p95(values: list[float]) -> float:
@@ -391,16 +435,23 @@ def _p95(values: list[float]) -> float:
 
 
 def summarise(mode: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """Median and p95 of the counted calls (warm-up calls dropped at both ends)."""
+    """Median and p95 of the counted calls (warm-up calls dropped at both ends).
+
+    Raw entries: caller ``[call_id, calling_ms, place_ms]``, callee ``{call_id:
+    [answering_ms, answer_ms]}``; ``*_local_ms_median`` is the part spent in our own
+    ``place()`` / ``answer()`` (the rest is the peer's processing and the network)."""
     placed = raw["caller"]["calling_ms"]
-    counted = {call_id for call_id, _ in placed[WARMUP:]}
-    calling = [ms for call_id, ms in placed if call_id in counted]
-    answering = [ms for call_id, ms in raw["callee"]["answering_ms"].items()
+    counted = {entry[0] for entry in placed[WARMUP:]}  # warm-up: the first rounds
+    calling = [entry[1:] for entry in placed if entry[0] in counted]
+    answering = [list(value) for call_id, value in raw["callee"]["answering_ms"].items()
                  if call_id in counted]
     row: dict[str, Any] = {"mode": mode, "calls": min(len(calling), len(answering))}
     for name, values in (("calling", calling), ("answering", answering)):
-        row[f"{name}_ms_median"] = round(statistics.median(values), 3) if values else None
-        row[f"{name}_ms_p95"] = round(_p95(values), 3) if values else None
+        totals = [value[0] for value in values]
+        row[f"{name}_ms_median"] = round(statistics.median(totals), 3) if totals else None
+        row[f"{name}_ms_p95"] = round(_p95(totals), 3) if totals else None
+        local = [value[1] for value in values]
+        row[f"{name}_local_ms_median"] = round(statistics.median(local), 3) if local else None
     row["failures"] = raw["caller"]["failures"] + raw["callee"]["failures"]
     row["dh_pool_misses"] = {"caller": raw["caller"]["dh_pool_misses"],
                              "callee": raw["callee"]["dh_pool_misses"]}
@@ -442,8 +493,8 @@ def render_table(result: dict[str, Any]) -> str:
                      f"{thesis.get('calling_ms', '-')!s:>16}"
                      f"{thesis.get('answering_ms', '-')!s:>14}{row['calls']:>7}")
     lines.append("headline: " + json.dumps(result["headline"]))
-    lines.append("offer/answer steps in process (median ms): "
-                 + json.dumps(result["phases_ms_median"]))
+    lines.append("offer/answer steps, CPU ms (median): "
+                 + json.dumps(result["phases_cpu_ms_median"]))
     return "\n".join(lines)
 
 
@@ -451,11 +502,11 @@ def run(calls: int, modes: tuple[str, ...] = MODES) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mdbench-setup-") as tmp, bench_hosts() as hosts:
         work = Path(tmp)
         write_credentials(work)
-        rows = [summarise(mode, run_mode(mode, hosts, calls, work, 5070 + index))
-                for index, mode in enumerate(modes)]
+        raw = run_modes(modes, hosts, calls, work)
+        rows = [summarise(mode, raw[mode]) for mode in modes]
         phases = {mode: phase_costs(mode, work, max(10, calls // 2)) for mode in modes}
     return {"rows": rows, "hosts": hosts.kind, "warmup_calls": WARMUP,
-            "phases_ms_median": phases, "load_average": os.getloadavg()[0],
+            "phases_cpu_ms_median": phases, "load_average": os.getloadavg()[0],
             "thesis": THESIS, "targets": TARGETS, "headline": headline(rows),
             "transport": "udp"}
 

@@ -18,10 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 def _raw(calling: list[float], answering: list[float]) -> dict[str, object]:
     ids = [f"call-{n}" for n in range(len(calling))]
     return {
-        "caller": {"calling_ms": list(zip(ids, calling, strict=True)), "failures": [],
-                   "dh_pool_misses": 0},
-        "callee": {"answering_ms": dict(zip(ids, answering, strict=True)), "failures": [],
-                   "dh_pool_misses": 0},
+        "caller": {"calling_ms": [[i, ms, ms / 2] for i, ms in zip(ids, calling, strict=True)],
+                   "failures": [], "dh_pool_misses": 0},
+        "callee": {"answering_ms": {i: [ms, 1.0] for i, ms in zip(ids, answering, strict=True)},
+                   "failures": [], "dh_pool_misses": 0},
     }
 
 
@@ -32,6 +32,7 @@ def test_summary_drops_warmup_calls_at_both_ends() -> None:
     assert row["calls"] == 20
     assert row["calling_ms_median"] == 10.5 and row["calling_ms_p95"] == 19.0
     assert row["answering_ms_median"] == 5.25 and row["answering_ms_p95"] == 9.5
+    assert row["calling_local_ms_median"] == 5.25 and row["answering_local_ms_median"] == 1.0
     assert row["failures"] == []
 
 
@@ -52,7 +53,7 @@ def test_table_has_the_thesis_shape_and_numbers() -> None:
     row = {"mode": "dh", "calling_ms_median": 12.0, "calling_ms_p95": 20.0,
            "answering_ms_median": 3.0, "answering_ms_p95": 4.0, "calls": 10}
     text = setup.render_table({"hosts": "x", "rows": [row], "headline": {},
-                               "phases_ms_median": {}})
+                               "phases_cpu_ms_median": {}})
     assert "175" in text and "160-310" in text and "12.00 [20.00]" in text
 
 
@@ -75,5 +76,5 @@ def test_short_run_between_namespace_hosts() -> None:
             assert row[key] > 0
     assert report["thesis"]["psk"] == {"calling_ms": 90, "answering_ms": 25}
     assert "psk_calling_ratio" in report["headline"]
-    assert set(report["phases_ms_median"]["psk"]) == {
-        "make_offer", "receive_offer", "build_answer", "receive_answer"}
+    assert set(report["phases_cpu_ms_median"]["psk"]) == {
+        "make_offer", "receive_offer", "build_answer", "srtp_sessions", "receive_answer"}
