@@ -1,0 +1,34 @@
+"""``python -m mobilityd.bench handover --json --quick --moves 1`` runs on the test
+hosts and prints the issue 5 JSON shape (figures are printed, never asserted on
+time; correctness counters are)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]  # ~35 s: slow tier
+REPO = Path(__file__).resolve().parents[2]
+KEYS = {"scenario", "rtt_ms", "moves", "detection_ms_median", "gap_moving_ms_median",
+        "gap_moving_ms_p95", "gap_peer_ms_median", "reinvite_ms_median",
+        "srtp_auth_failures", "index_reuse"}
+
+
+def test_quick_handover_benchmark_prints_its_json() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mobilityd.bench", "handover", "--json", "--quick",
+         "--moves", "1"], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    runs = report["runs"]
+    assert [(r["scenario"], r["rtt_ms"]) for r in runs] == [("eth_unplugged", 0),
+                                                            ("eth_unplugged", 20)]
+    for run in runs:
+        assert set(run) == KEYS
+        assert run["moves"] == 1
+        assert run["srtp_auth_failures"] == 0 and run["index_reuse"] == 0
+    print("\n" + json.dumps(runs, indent=1))
