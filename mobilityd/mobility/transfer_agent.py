@@ -11,8 +11,8 @@
   the target with the SDP of the running session and the transfer offer; only after
   the target's MIKEY answer verified does the running call (same media endpoint, same
   SRTP sending session) move to the new dialog: its inbound session takes the new
-  SSRC and its sending address follows the first authenticated packet from the target
-  (return routability, :meth:`MediaEndpoint.propose_remote`).
+  SSRC and it sends to the address of the verified answer (as for a call's first
+  answer, :meth:`MediaEndpoint.set_remote`).
 * **new device** -- an INVITE with ``Referred-By`` is a transfer: taken only with an
   expectation from the user's own device (:func:`take_transfer`), answered at once.
 
@@ -49,6 +49,7 @@ from mobilityd.mobility.transfer import (
     TransferFailed,
     TransferRefusedError,
     TransferSucceeded,
+    TransferUsageError,
     add_receive_streams,
     offer_transfer,
     take_transfer,
@@ -88,6 +89,8 @@ class TransferSettings:
     handoff_port: int = 0
     announce_timeout: float = 4.0
     transfer_timeout: float = 32.0
+    #: REFER right after the EXPECT token, without waiting for the ACCEPT (docs)
+    parallel_announce: bool = True
 
 
 class _HandOffProtocol(asyncio.DatagramProtocol):
@@ -209,17 +212,13 @@ class TransferAgent(CallAgent):
     async def _run_move(self, call_id: str, move: _Move, entry: DeviceEntry) -> TransferEvent:
         referrer = move.referrer
         assert self._handoff is not None
-        self._handoff.sendto(referrer.start(self._wall(), self._rng), entry.handoff)
+        events: list[TransferEvent] = []
+        if self.transfer.parallel_announce:
+            token, events = referrer.start_parallel(self._wall(), self._rng)
+        else:
+            token = referrer.start(self._wall(), self._rng)
+        self._handoff.sendto(token, entry.handoff)
         while True:
-            deadline = referrer.get_timer()
-            assert deadline is not None
-            try:
-                async with asyncio.timeout(max(0.0, deadline - self._wall())):
-                    kind, value = await move.inputs.get()
-            except TimeoutError:
-                events = referrer.handle_timer(max(self._wall(), deadline))
-            else:
-                events = self._feed_move(referrer, kind, value)
             for event in events:
                 if isinstance(event, TargetConfirmed):
                     target, by = SipUri.parse(event.refer_to), NameAddr.parse(event.referred_by)
@@ -230,6 +229,15 @@ class TransferAgent(CallAgent):
                     return event
                 elif isinstance(event, TransferFailed):
                     return event
+            deadline = referrer.get_timer()
+            assert deadline is not None
+            try:
+                async with asyncio.timeout(max(0.0, deadline - self._wall())):
+                    kind, value = await move.inputs.get()
+            except TimeoutError:
+                events = referrer.handle_timer(max(self._wall(), deadline))
+            else:
+                events = self._feed_move(referrer, kind, value)
 
     def _feed_move(self, referrer: Referrer, kind: str, value: object) -> list[TransferEvent]:
         now = self._wall()
@@ -237,7 +245,7 @@ class TransferAgent(CallAgent):
             assert isinstance(value, bytes)
             try:
                 return referrer.receive_accept(value, now)
-            except TokenError as exc:
+            except (TokenError, TransferUsageError) as exc:  # forged, stale or duplicate
                 self.tokens_dropped += 1
                 logger.info("hand-off token dropped: %s", exc)
                 return []
@@ -340,7 +348,9 @@ class TransferAgent(CallAgent):
         used.add(new_ssrc)
         call.negotiated = replace(negotiated, context=accepted.context, remote_ssrc=new_ssrc,
                                   remote_rtp=answer.remote_rtp, remote_rtcp=answer.remote_rtcp)
-        media.propose_remote(answer.remote_rtp, answer.remote_rtcp)
+        # the answer's address is as trusted as a call's first answer (the dialog's
+        # MIKEY answer verified): send there at once, no return-routability wait
+        media.set_remote(answer.remote_rtp, answer.remote_rtcp)
         if call.sink is not None:  # play the new device's stream from now on
             call.sink = G711Sink(call.sink.writer)
             call.sink.ssrc = new_ssrc  # not the old device's last packets

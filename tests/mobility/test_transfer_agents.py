@@ -49,9 +49,43 @@ async def test_pda_silent_call_stays() -> None:
         a_call = alice.call(parties.call_id)
         entry = laptop.transfer.devices["pda"]
         laptop.transfer = replace(laptop.transfer, announce_timeout=0.5, devices={
-            "pda": replace(entry, handoff=("127.0.0.1", 9))})
+            "pda": replace(entry, handoff=("127.0.0.1", 9))}, parallel_announce=False)
         result = await laptop.move(parties.call_id, "pda")
         assert isinstance(result, TransferFailed) and result.status == 0
+        frames = a_call.monitor.frames
+        await wait_for(lambda: a_call.monitor.frames > frames + 10)
+        assert laptop.call(parties.call_id).state.value == "connected"
+        assert a_call.call_id == parties.call_id and auth_failures(a_call) == 0
+
+
+async def test_lost_token_in_parallel_mode_call_stays() -> None:
+    """Parallel announce (the default): the REFER goes out at once; the PDA never got
+    the token, so it refuses Alice's INVITE (603) and the call stays on the laptop."""
+    async with three_parties() as parties:
+        alice, laptop = parties.alice, parties.laptop
+        a_call = alice.call(parties.call_id)
+        entry = laptop.transfer.devices["pda"]
+        laptop.transfer = replace(laptop.transfer, devices={
+            "pda": replace(entry, handoff=("127.0.0.1", 9))})
+        result = await laptop.move(parties.call_id, "pda")
+        assert isinstance(result, TransferFailed) and result.status == 603
+        frames = a_call.monitor.frames
+        await wait_for(lambda: a_call.monitor.frames > frames + 10)
+        assert laptop.call(parties.call_id).state.value == "connected"
+        assert a_call.call_id == parties.call_id and auth_failures(a_call) == 0
+
+
+async def test_target_not_answering_call_stays() -> None:
+    """The PDA does not answer at all (nothing listens at its SIP address): Alice's
+    INVITE fails or times out, the NOTIFY/timer ends the move, the call stays."""
+    async with three_parties(transfer_timeout=3.0) as parties:
+        alice, laptop = parties.alice, parties.laptop
+        a_call = alice.call(parties.call_id)
+        entry = laptop.transfer.devices["pda"]
+        laptop.transfer = replace(laptop.transfer, transfer_timeout=3.0, devices={
+            "pda": replace(entry, refer_to="sip:bob@127.0.0.1:9")})
+        result = await laptop.move(parties.call_id, "pda")
+        assert isinstance(result, TransferFailed)
         frames = a_call.monitor.frames
         await wait_for(lambda: a_call.monitor.frames > frames + 10)
         assert laptop.call(parties.call_id).state.value == "connected"

@@ -213,3 +213,21 @@ def test_offer_with_unknown_own_ssrc_is_local_error() -> None:
     only_alice = world.alice_context.evolve(cs_map=entries)
     with pytest.raises(TransferUsageError):
         transfer_cs_map(only_alice, {world.alice_sender.ssrc: 0}, (), world.rng)
+
+
+def test_parallel_announce_refers_at_once_and_takes_late_accept() -> None:
+    world = World()
+    referrer = world.referrer("laptop", "pda")
+    expect, events = referrer.start_parallel(world.now, world.rng)
+    assert [type(e).__name__ for e in events] == ["TargetConfirmed"]
+    assert referrer.state is ReferrerState.REFERRING
+    _, accept = world.devices["pda"].book.admit(expect, world.now)
+    assert referrer.receive_accept(accept, world.now) == []
+    with pytest.raises(TransferUsageError):
+        referrer.receive_accept(accept, world.now)  # a duplicate
+    offer, message = world.alice_offer()
+    taken = world.target_takes("pda", message)
+    assert taken.reply is not None
+    offer.receive_response(taken.reply, world.now)
+    (event,) = referrer.progress_notified(200, world.now)
+    assert type(event).__name__ == "TransferSucceeded"

@@ -78,7 +78,8 @@ class TransferHosts:
                  json.dumps(opts)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True, cwd=str(REPO))
-            party = self.parties[role] = PartyProcess(role, proc)
+            self.parties[role] = PartyProcess(role, proc)
+        for party in self.parties.values():  # started together: imports overlap
             party.wait_for("ready")
 
     def call(self) -> None:

@@ -6,6 +6,7 @@
 state          input                        outcome
 =============  ===========================  ==========================================
 IDLE           :meth:`start`                EXPECT token to send to the device
+IDLE           :meth:`start_parallel`       EXPECT token and :class:`TargetConfirmed`
 ANNOUNCING     :meth:`receive_accept` ok    :class:`TargetConfirmed` (send REFER)
 ANNOUNCING     timer                        :class:`TransferFailed` (device silent)
 REFERRING      :meth:`refer_answered` 2xx   (wait for NOTIFY, RFC 3515 §2.4.4)
@@ -14,7 +15,13 @@ REFERRING      NOTIFY sipfrag 1xx           :class:`TransferProgressed`
 REFERRING      NOTIFY sipfrag 2xx           :class:`TransferSucceeded` (BYE old leg)
 REFERRING      NOTIFY sipfrag >=300         :class:`TransferFailed`
 REFERRING      timer                        :class:`TransferFailed` (no final NOTIFY)
+REFERRING      :meth:`receive_accept` ok    nothing (parallel mode: late confirmation)
 =============  ===========================  ==========================================
+
+``start_parallel`` sends the REFER right after the EXPECT token instead of waiting for
+the ACCEPT (one round trip less; docs/transfer.md "Parallel announce"): the token
+travels one hop to the new device while the REFER and Alice's INVITE travel two, and
+the new device still refuses an INVITE it was not told to expect.
 
 Every failure leaves the call untouched: the engine never asks for anything but a
 REFER before success, and only :class:`TransferSucceeded` ends the old leg (RFC 5631
@@ -75,6 +82,7 @@ class Referrer:
     state: ReferrerState = ReferrerState.IDLE
     _token: HandOffToken | None = field(default=None, repr=False)
     _deadline: float | None = None
+    _confirmed: bool = True
 
     def start(self, now: float, rng: Rng) -> bytes:
         """The EXPECT token for the target device (issue 6 step 2)."""
@@ -88,14 +96,26 @@ class Referrer:
         self._enter(ReferrerState.ANNOUNCING, now + self.announce_timeout)
         return bytes(token)
 
+    def start_parallel(self, now: float, rng: Rng) -> tuple[bytes, list[TransferEvent]]:
+        """The EXPECT token and, at once, :class:`TargetConfirmed` (send the REFER)."""
+        token = self.start(now, rng)
+        self._enter(ReferrerState.REFERRING, now + self.transfer_timeout)
+        self._confirmed = False
+        return token, [TargetConfirmed(self.call_id, self.device, self.refer_to,
+                                       self.referred_by)]
+
     def receive_accept(self, data: bytes, now: float) -> list[TransferEvent]:
         """The device's ACCEPT token: it must answer our EXPECT field for field."""
-        self._expect(ReferrerState.ANNOUNCING, "receive_accept")
+        if self.state is not ReferrerState.REFERRING or self._confirmed:
+            self._expect(ReferrerState.ANNOUNCING, "receive_accept")
         sent = self._token
         assert sent is not None
         token = HandOffToken.open(data, self.key, receiver=self.own_device, now=now)
         if token.body() != sent.answer(TokenKind.ACCEPT).body():
             raise TokenError("ACCEPT token does not answer our EXPECT token")
+        self._confirmed = True
+        if self.state is ReferrerState.REFERRING:
+            return []
         self._enter(ReferrerState.REFERRING, now + self.transfer_timeout)
         return [TargetConfirmed(self.call_id, self.device, self.refer_to, self.referred_by)]
 
