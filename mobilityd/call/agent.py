@@ -362,6 +362,8 @@ class CallAgent:
             if offerer.keying is not None and True in offerer.streams() else None,
         )
         self._emit(CallPlaced(call_id, str(target)))
+        if self.calls[call_id].method == "dh":  # the initiator drew a DH pair too
+            self._spawn(self._refill_dh_pool())
         return call_id
 
     async def _on_answer(self, call: SecureCall, response: Response) -> None:
