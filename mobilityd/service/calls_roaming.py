@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
+import re
 import time
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from mobilityd.call.agent import CallAgent, ReinviteDecision
@@ -140,6 +143,8 @@ class _MovePolicy:
                       reason="not a secure call: nothing authenticates the move")
             return ReinviteDecision(False, reason="not a secure call")
         body = request.body
+        log_event(_log, logging.DEBUG, "call.reinvite_received", call=call.call_id,
+                  body=body.decode(errors="replace"))
         if not body or (roaming.remote_sdp is not None and body == bytes(roaming.remote_sdp)):
             return ReinviteDecision(True, body=bytes(roaming.local_sdp))  # refresh
         try:
@@ -218,6 +223,7 @@ class RoamingCallManager(AgentCallManager):
     # -- call life cycle ------------------------------------------------------------------
 
     def _on_call_event(self, event: CallEvent) -> None:
+        self._log_call_event(event)
         if isinstance(event, CallConnected):
             self._track(event.call_id)
         elif isinstance(event, CallTerminated | CallRefused):
@@ -228,6 +234,17 @@ class RoamingCallManager(AgentCallManager):
                 with contextlib.suppress(Exception):
                     self._monitor.remove_call(event.call_id)
             self._roamer_movers().pop(event.call_id, None)
+
+    def _log_call_event(self, event: CallEvent) -> None:
+        """One line per call event (journald priority by severity); never key material:
+        the fields are the event's own (ids, peer, mode, suite, status, reason)."""
+        fields = {f.name: getattr(event, f.name) for f in dataclass_fields(event)
+                  if f.name != "call_id"}
+        name = re.sub(r"(?<!^)(?=[A-Z])", "-", type(event).__name__).lower()
+        level = (logging.WARNING if isinstance(event, CallRefused)
+                 and (event.mikey_error is not None or not event.by_peer) else logging.INFO)
+        log_event(_log, level, f"call.{name}", call=event.call_id,
+                  **{k: (v.name if isinstance(v, enum.Enum) else v) for k, v in fields.items()})
 
     def _roamer_movers(self) -> dict[str, CallMover]:
         roamer = getattr(self, "_roamer", None)
@@ -266,6 +283,9 @@ class RoamingCallManager(AgentCallManager):
                       error=str(exc))
             return False
         tracked.roaming = RoamingCall(call.call_id, agent.sip, media, context, local, remote)
+        log_event(_log, logging.DEBUG, "call.sdp", call=call.call_id,
+                  local=call.local_sdp.decode(errors="replace"),
+                  remote=call.remote_sdp.decode(errors="replace"))
         tracked.mover = CallMover(tracked.roaming)
         self._watch_path(tracked)
         return True

@@ -124,6 +124,7 @@ class DemoAgents:
     tone_hz: float = 440.0
     daemon_argv: Sequence[str] = (sys.executable, "-m", "mobilityd")
     """How a daemon is started (tests wrap it, e.g. to run it under restrictions)."""
+    extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, IO[bytes]] = field(default_factory=dict)
 
@@ -141,7 +142,7 @@ class DemoAgents:
                     "--socket", str(self.socket(role)), "--tone", str(self.tone_hz)]
             self.processes[role] = subprocess.Popen(
                 self.world.command_in(NAMESPACE_OF[role], argv), stdout=log, stderr=log,
-                env=_env())
+                env={**_env(), **self.extra_env})
         for role in roles:
             self._wait_ready(role)
 
