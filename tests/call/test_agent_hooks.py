@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,8 @@ from mobilityd.call.events import (
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.secure_call import SecureCall
+from mobilityd.media.tone import ToneGenerator
+from mobilityd.media.wav import WavRecorder
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.sip import events as ev
 from mobilityd.sip.message import Request
@@ -199,3 +202,31 @@ async def test_srtcp_reports_both_ways_give_a_round_trip_time() -> None:
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_wav_player_source_reaches_the_peer(tmp_path: Path) -> None:
+    """A WAV file (697 Hz) played into the call is what the peer hears."""
+    wav = tmp_path / "tone697.wav"
+    with WavRecorder(wav) as recorder:
+        generator = ToneGenerator(697, 0.5)
+        for _ in range(50):
+            recorder.write_frame(generator.frame())
+    alice, bob, call_id = await _pair_playing(wav)
+    try:
+        b_call = bob.call(call_id)
+        await wait_for(lambda: b_call.monitor.frames > 25)
+        assert b_call.monitor.dominant([440, 697, 1000]) == 697
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def _pair_playing(wav: Path) -> tuple[CallAgent, CallAgent, str]:
+    bob = CallAgent(AgentConfig(B, "127.0.0.1", 0, keying=keying(A), auto_answer=True))
+    await bob.start()
+    alice = CallAgent(AgentConfig(A, "127.0.0.1", 0, keying=keying(B),
+                                  contacts={sip_identity(B): bob.sip.local_address}))
+    await alice.start()
+    call_id = await alice.place(B, audio=AudioOptions(play_wav=wav))
+    await next_of(alice, CallConnected)
+    return alice, bob, call_id
