@@ -10,7 +10,7 @@ from mobilityd.mikey.constants import DataType
 from mobilityd.mikey.message import MikeyMessage
 from mobilityd.mikey.payloads import Rand
 from mobilityd.mikey.sdp import decode_key_mgmt
-from mobilityd.mobility.move import MediaAddress, MoveUsageError, move_offer
+from mobilityd.mobility.move import MediaAddress, MoveUsageError, move_offer, relocated_sdp
 from mobilityd.sip.sdp import SessionDescription
 from tests.mobility.moving import NOW, bob_sdp, dh_call, pki, psk_call, seeded
 
@@ -101,3 +101,11 @@ def test_nothing_to_move_is_a_usage_error() -> None:
     no_media = SessionDescription.parse("v=0\r\no=bob 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n")
     with pytest.raises(MoveUsageError):
         move_offer(no_media, bob, MediaAddress("10.3.0.7", 4000), NOW)
+
+
+def test_relocated_answer_drops_key_mgmt_and_bumps_version_rfc3264_8() -> None:
+    sdp = relocated_sdp(bob_sdp(), MediaAddress("fd00:1::2", 40000, 40001))
+    assert sdp.origin.sess_version == 2 and sdp.origin.addrtype == "IP6"
+    assert str(sdp.connection) == "IN IP6 fd00:1::2"
+    assert not sdp.key_mgmt and not sdp.media[0].key_mgmt
+    assert SessionDescription.parse(bytes(sdp)) == sdp  # round trip

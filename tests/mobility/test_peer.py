@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mobilityd.mikey.constants import DataType, ErrorType
 from mobilityd.mikey.message import MikeyMessage
@@ -121,3 +123,26 @@ def test_garbage_offers_get_a_typed_refusal(body: bytes) -> None:
     with pytest.raises(MoveRefused) as refused:
         verify_move(body, alice, NOW)
     assert 400 <= refused.value.status < 700
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_only_move_refused_escapes_on_mutated_offers(data: st.DataObject) -> None:
+    """Fuzz: any byte of a genuine move offer changed, cut or extended -> either it
+    still verifies (bytes outside what is checked) or MoveRefused, nothing else."""
+    _, alice = FUZZ_CALL
+    body = bytearray(FUZZ_OFFER)
+    for _ in range(data.draw(st.integers(1, 4))):
+        index = data.draw(st.integers(0, len(body) - 1))
+        body[index] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(body)))
+    mutated = bytes(body[:cut]) + data.draw(st.binary(max_size=8))
+    try:
+        verify_move(mutated, alice, NOW + 1, previous=bob_sdp())
+    except MoveRefused as refused:
+        assert 400 <= refused.status < 700
+
+
+FUZZ_CALL = psk_call(seed=7)
+FUZZ_OFFER = move_offer(bob_sdp(), FUZZ_CALL[0], MediaAddress("10.3.0.7", 40000),
+                        NOW + 1).body
