@@ -299,12 +299,18 @@ async def test_tcp_client_sends_keepalive_pings() -> None:
 
 
 async def test_tcp_rebind_moves_new_connections(tcp_pair) -> None:  # type: ignore[no-untyped-def]
-    a, _, b, sink_b = tcp_pair
+    a, sink_a, b, sink_b = tcp_pair
     a.send(options(1), b.local_address)
     _, before = await next_item(sink_b.received)
     assert before.remote[0] == "127.0.0.2"
     new = await a.rebind("127.0.0.3")
     assert new[0] == "127.0.0.3" and a.local_address == new
+    # The answer to the request sent before the move still arrives over its connection
+    # (no retransmission would rescue it on a reliable transport) ...
+    b.send(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", before.remote)
+    _, answer_flow = await next_item(sink_a.received)
+    assert answer_flow.local[0] == "127.0.0.2"
+    # ... while new requests leave from the new address.
     a.send(options(2), b.local_address)
     message, after = await next_item(sink_b.received)
     assert message == options(2)

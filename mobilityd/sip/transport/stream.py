@@ -187,6 +187,7 @@ class StreamTransport(Generic[MessageT]):
         self._servers: dict[Address, asyncio.Server] = {}
         self._local: Address | None = None
         self._connections: dict[Address, _Connection[MessageT]] = {}
+        self._draining: set[_Connection[MessageT]] = set()  # from a previous address
         self._pending: dict[Address, asyncio.Task[_Connection[MessageT]]] = {}
         self._closing = False
 
@@ -234,14 +235,17 @@ class StreamTransport(Generic[MessageT]):
         self._connections[connection.remote] = connection
 
     def connection_closed(self, connection: _Connection[MessageT]) -> None:
+        self._draining.discard(connection)
         if self._connections.get(connection.remote) is connection:
             del self._connections[connection.remote]
 
     async def rebind(self, new_ip: str) -> Address:
         """Listen on ``new_ip`` (same port where free); new connections start there.
 
-        Connections bound to the old address are left to finish or fail; a failed send
-        on one of them reconnects from the new address.
+        Outgoing connections from the old address are no longer used for new sends (a
+        new connection from the new address is opened), but they stay open to carry the
+        responses of requests already sent over them (reliable transports never
+        retransmit, RFC 3261 §17.1.1.2) until they idle out or the address vanishes.
         """
         old = self.local_address
         if old[0] == new_ip:
@@ -257,10 +261,9 @@ class StreamTransport(Generic[MessageT]):
             self._servers.pop(address).close()
         for remote, connection in list(self._connections.items()):
             if connection.outgoing and connection.local[0] != new_ip:
-                # The flow still names the old address; move it (RFC 5626 §4.2 flows
-                # are per local address).
-                connection.abort()
+                # Flows are per local address (RFC 5626 §4.2): retire this one.
                 self._connections.pop(remote, None)
+                self._draining.add(connection)
         logger.info("%s rebound %s -> %s", self.kind.name, old, new)
         return new
 
@@ -326,7 +329,7 @@ class StreamTransport(Generic[MessageT]):
             server.close()
         for pending in self._pending.values():
             pending.cancel()
-        connections = list(self._connections.values())
+        connections = [*self._connections.values(), *self._draining]
         for connection in connections:
             connection.abort()
         for connection in connections:
