@@ -32,11 +32,13 @@ from mobilityd.media.tone import ToneGenerator
 from mobilityd.media.wav import WavRecorder
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.sip import events as ev
+from mobilityd.sip.endpoint import TransportOptions
 from mobilityd.sip.message import Request
 from mobilityd.sip.sdp import Attribute, SessionDescription
-from mobilityd.sip.transport import TransportKind
+from mobilityd.sip.transport import TransportKind, client_context, server_context
 from mobilityd.sip.uri import SipUri
 from tests.call.credentials import PSK
+from tests.sip.peers import make_certificates
 
 A, B = "sip:alice@a.test", "sip:bob@b.test"
 
@@ -230,3 +232,28 @@ async def _pair_playing(wav: Path) -> tuple[CallAgent, CallAgent, str]:
     call_id = await alice.place(B, audio=AudioOptions(play_wav=wav))
     await next_of(alice, CallConnected)
     return alice, bob, call_id
+
+
+async def test_secure_call_over_tls_signalling(tmp_path: Path) -> None:
+    """RFC 3261 §26.2.1: MIKEY inside SIP over TLS (both sides verify against one CA)."""
+    certs = make_certificates(tmp_path / "tls")
+    options = TransportOptions(
+        tls_server=server_context(certs.server_cert, certs.server_key),
+        tls_client=client_context(certs.ca_cert))
+    bob = CallAgent(AgentConfig(B, "127.0.0.1", 0, transport=TransportKind.TLS,
+                                keying=keying(A), auto_answer=True,
+                                transport_options=options))
+    await bob.start()
+    alice = CallAgent(AgentConfig(A, "127.0.0.1", 0, transport=TransportKind.TLS,
+                                  keying=keying(B), transport_options=options,
+                                  contacts={sip_identity(B): bob.sip.local_address}))
+    await alice.start()
+    try:
+        call_id = await alice.place(B)
+        connected = await next_of(alice, CallConnected)
+        assert connected == CallConnected(call_id, True, "psk", "AES_CM_128_HMAC_SHA1_80")
+        await alice.hangup(call_id)
+        await next_of(bob, CallTerminated)
+    finally:
+        await alice.close()
+        await bob.close()
