@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mobilityd.call.agent import AgentConfig, CallAgent, ReferDecision
+from mobilityd.call.agent import AgentConfig, CallAgent, ReferDecision, ReinvitePolicy
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import new_responder
 from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia
@@ -144,8 +144,10 @@ class TransferAgent(CallAgent):
     def __init__(
         self, config: AgentConfig, transfer: TransferSettings, *, rng: Rng = os.urandom,
         wall_clock: Callable[[], float] = time.time,
+        reinvite_policy: ReinvitePolicy | None = None,
     ) -> None:
-        super().__init__(config, rng=rng, wall_clock=wall_clock, refer_policy=self)
+        super().__init__(config, rng=rng, wall_clock=wall_clock, refer_policy=self,
+                         reinvite_policy=reinvite_policy)
         self.transfer = transfer
         self.book = ExpectationBook(transfer.device, token_key(transfer.device_key))
         self.tokens_dropped = 0
@@ -351,6 +353,9 @@ class TransferAgent(CallAgent):
         # the answer's address is as trusted as a call's first answer (the dialog's
         # MIKEY answer verified): send there at once, no return-routability wait
         media.set_remote(answer.remote_rtp, answer.remote_rtcp)
+        # and replace any pending move of the old device (roaming, RFC 3830 §4.5) so a
+        # late authenticated packet of the old device cannot take the media back
+        media.propose_remote(answer.remote_rtp, answer.remote_rtcp)
         if call.sink is not None:  # play the new device's stream from now on
             call.sink = G711Sink(call.sink.writer)
             call.sink.ssrc = new_ssrc  # not the old device's last packets

@@ -3,8 +3,15 @@ MIKEY in SDP, SRTP media with tones (issue 6; RFC 3515, RFC 5631, thesis §15.1)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import replace
 
+from mobilityd.mobility.agent_roaming import (
+    MoveContexts,
+    VerifyingReinvitePolicy,
+    move_agent_call,
+)
 from mobilityd.mobility.transfer import TransferFailed, TransferSucceeded
 from mobilityd.sip.uri import NameAddr, SipUri
 from tests.mobility.transfer_agents import BOB, auth_failures, three_parties, wait_for
@@ -111,3 +118,33 @@ async def test_refer_to_unasked_device_refused_by_it() -> None:
         await wait_for(lambda: a_call.monitor.frames > frames + 10)
         assert a_call.call_id == parties.call_id and a_call.media is not None
         assert a_call.media.tx is tx and auth_failures(a_call) == 0
+
+
+async def test_transfer_while_the_laptop_roams() -> None:
+    """The laptop moves to a new address (verified re-INVITE with a MIKEY update,
+    RFC 3830 §4.5, mobility.agent_roaming) and moves the call to the PDA at the same
+    time: the call ends up on the PDA, Alice's SRTP sending session unchanged."""
+    contexts = MoveContexts()
+    async with three_parties(alice_reinvites=VerifyingReinvitePolicy(),
+                             laptop_reinvites=VerifyingReinvitePolicy()) as parties:
+        alice, laptop, pda = parties.alice, parties.laptop, parties.pda
+        a_call = alice.call(parties.call_id)
+        assert a_call.media is not None
+        tx = a_call.media.tx
+        await wait_for(lambda: a_call.monitor.frames > 10)
+        roam = asyncio.create_task(move_agent_call(laptop, parties.call_id, "127.0.0.2",
+                                                   contexts))
+        await asyncio.sleep(0)
+        result = await laptop.move(parties.call_id, "pda")
+        with contextlib.suppress(Exception):  # the old leg may end before its answer
+            await roam
+        assert isinstance(result, TransferSucceeded), result
+        await wait_for(lambda: parties.connected(pda) is not None)
+        p_call = parties.connected(pda)
+        assert p_call is not None and p_call.media is not None
+        await asyncio.sleep(0.5)
+        frames = p_call.monitor.frames
+        await wait_for(lambda: p_call.monitor.frames > frames + 20)
+        assert a_call.media.remote_rtp == p_call.media.local_rtp
+        assert a_call.media.tx is tx
+        assert auth_failures(a_call) == 0 and auth_failures(p_call) == 0

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from mobilityd.call.agent import AgentConfig
+from mobilityd.call.agent import AgentConfig, ReinvitePolicy
 from mobilityd.call.audio import AudioOptions
 from mobilityd.call.events import CallConnected, CallEvent
 from mobilityd.call.identity import sip_identity
@@ -62,7 +62,7 @@ class Parties:
 
 
 def _bob(device: str, other: str, other_agent: TransferAgent | None,
-         transfer_timeout: float) -> TransferAgent:
+         transfer_timeout: float, reinvites: ReinvitePolicy | None = None) -> TransferAgent:
     devices = {}
     if other_agent is not None:
         host, port = other_agent.sip.local_address
@@ -71,22 +71,27 @@ def _bob(device: str, other: str, other_agent: TransferAgent | None,
         AgentConfig(BOB, HOST, 0, keying=keying(ALICE), auto_answer=True,
                     audio=AudioOptions(tone_hz=1000)),
         TransferSettings(device, DEVICE_KEY, BOB, devices, announce_timeout=2.0,
-                         transfer_timeout=transfer_timeout))
+                         transfer_timeout=transfer_timeout),
+        reinvite_policy=reinvites)
 
 
 @asynccontextmanager
-async def three_parties(transfer_timeout: float = 8.0) -> AsyncIterator[Parties]:
+async def three_parties(transfer_timeout: float = 8.0, *,
+                        alice_reinvites: ReinvitePolicy | None = None,
+                        laptop_reinvites: ReinvitePolicy | None = None,
+                        ) -> AsyncIterator[Parties]:
     """Alice in a call with the laptop; the PDA idle; laptop and PDA know each other."""
     alice = TransferAgent(
         AgentConfig(ALICE, HOST, 0, keying=keying(BOB), auto_answer=True,
                     audio=AudioOptions(tone_hz=440)),
-        TransferSettings("alice", bytes(32), ALICE, transfer_timeout=transfer_timeout))
+        TransferSettings("alice", bytes(32), ALICE, transfer_timeout=transfer_timeout),
+        reinvite_policy=alice_reinvites)
     pda = _bob("pda", "laptop", None, transfer_timeout)
     agents = [alice, pda]
     try:
         await alice.start()
         await pda.start()
-        laptop = _bob("laptop", "pda", pda, transfer_timeout)
+        laptop = _bob("laptop", "pda", pda, transfer_timeout, laptop_reinvites)
         agents.append(laptop)
         await laptop.start()
         pda.transfer = TransferSettings(
