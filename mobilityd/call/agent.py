@@ -117,12 +117,15 @@ class AgentConfig:
 
 @dataclass(frozen=True)
 class ReinviteDecision:
-    """Accept (2xx with ``body``; empty: our current SDP) or refuse with ``status``."""
+    """Accept (2xx with ``body``; empty: our current SDP) or refuse with ``status``
+    (the refusal carries ``headers`` and ``body`` when given: e.g. a Warning and SDP
+    with a MIKEY error message, RFC 4567 §4.1.2)."""
 
     accept: bool
     body: bytes = b""
     status: int = StatusCode.NOT_ACCEPTABLE_HERE
     reason: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class ReinvitePolicy(Protocol):
@@ -523,7 +526,8 @@ class CallAgent:
             self._emit(ReinviteHandled(call.call_id, True, 200))
         else:
             self._act_quietly(lambda ua, now: ua.refuse_reinvite(
-                call.call_id, now, decision.status, decision.reason))
+                call.call_id, now, decision.status, decision.reason,
+                headers=decision.headers, body=decision.body))
             self._emit(ReinviteHandled(call.call_id, False, decision.status))
 
     async def _decide_refer(self, call: SecureCall, event: ev.ReferReceived) -> None:
