@@ -125,13 +125,21 @@ class DemoAgents:
     daemon_argv: Sequence[str] = (sys.executable, "-m", "mobilityd")
     """How a daemon is started (tests wrap it, e.g. to run it under restrictions)."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    socket_dir: Path | None = None
+    """Where the control sockets go (default: ``base``)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, IO[bytes]] = field(default_factory=dict)
 
     def socket(self, role: str) -> Path:
-        return self.base / f"{role}.sock"
+        return (self.socket_dir or self.base) / f"{role}.sock"
+
+    def attach(self, role: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+        """Adopt a daemon started by the caller (e.g. under restrictions); wait for it."""
+        self.processes[role], self.logs[role] = process, log
+        self._wait_ready(role)
 
     def start(self, roles: Sequence[str] = tuple(AGENT_ADDRESSES)) -> None:
+        """Make the keys of all three agents, start the daemons of ``roles``."""
         agents = find_agents_dir()
         make_keys(self.base)
         for role in roles:
