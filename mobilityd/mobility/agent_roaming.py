@@ -31,7 +31,7 @@ from mobilityd.call.secure_call import SecureCall
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.mikey.session import Rng
 from mobilityd.mobility.move import MediaAddress, MoveUsageError, move_offer
-from mobilityd.mobility.peer import MoveRefused, verify_move
+from mobilityd.mobility.peer import MoveRefused, refusal_body, verify_move
 from mobilityd.mobility.roaming import RETIRED_LISTEN_SECONDS
 from mobilityd.sip import events as ev
 from mobilityd.sip.errors import SipError
@@ -124,16 +124,25 @@ class VerifyingReinvitePolicy:
             verified = verify_move(request.body, context, self._wall_clock(),
                                    previous=previous)
         except MoveRefused as refused:
-            return self._refuse(refused)
+            return self._refuse(refused, call)
         self.contexts.set(call.call_id, verified.context)
         self.accepted += 1
         if call.media is not None:
             call.media.propose_remote(None, any_source=True)
         return ReinviteDecision(True)
 
-    def _refuse(self, refused: MoveRefused) -> ReinviteDecision:
+    def _refuse(self, refused: MoveRefused, call: SecureCall) -> ReinviteDecision:
+        """488 + Warning, and our unchanged SDP carrying the MIKEY error message when
+        MIKEY has one to send (RFC 4567 §4.1.2)."""
         self.refused.append(refused)
-        return ReinviteDecision(False, status=refused.status, reason=refused.reason[:120])
+        body = b""
+        if call.local_sdp:
+            try:
+                body = refusal_body(SessionDescription.parse(call.local_sdp), refused)
+            except SipError:
+                body = b""
+        return ReinviteDecision(False, status=refused.status, reason=refused.reason[:120],
+                                headers=(("Warning", refused.warning),), body=body)
 
 
 async def move_agent_call(

@@ -5,6 +5,7 @@ the authenticated source, and the SRTP session objects stay the same on both sid
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,10 @@ from mobilityd.call.audio import AudioOptions
 from mobilityd.call.events import CallConnected, CallEvent
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
+from mobilityd.mikey.constants import ErrorType
+from mobilityd.mikey.message import MikeyMessage
+from mobilityd.mikey.payloads import ErrorPayload
+from mobilityd.mikey.sdp import decode_key_mgmt
 from mobilityd.mobility.agent_roaming import (
     MoveContexts,
     VerifyingReinvitePolicy,
@@ -121,6 +126,34 @@ async def test_agent_refuses_a_replayed_update() -> None:
         assert isinstance(outcome, ev.ReinviteFailed) and outcome.status == 488
         assert policy.accepted == 1 and len(policy.refused) == 1
         assert "replay" in policy.refused[0].reason.lower()
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_agent_refusal_of_a_forged_update_carries_the_mikey_error() -> None:
+    """RFC 4567 §4.1.2: the 488 carries our SDP with the MIKEY error message
+    (RFC 3830 §5.1.2, AUTH_FAILURE) and a Warning; nothing changes at Bob."""
+    alice, bob, call_id, policy = await moving_pair()
+    try:
+        a_call, b_call = alice.call(call_id), bob.call(call_id)
+        assert a_call.context is not None and a_call.media is not None
+        assert b_call.media is not None
+        remote_before = b_call.media.remote_rtp
+        offer = move_offer(SessionDescription.parse(a_call.local_sdp), a_call.context,
+                           MediaAddress("127.0.0.9", 40000), time.time())
+        forged = bytearray(offer.update)
+        forged[-1] ^= 1
+        body = offer.body.replace(base64.b64encode(offer.update),
+                                  base64.b64encode(bytes(forged)))
+        outcome = await alice.reinvite(call_id, body)
+        assert isinstance(outcome, ev.ReinviteFailed) and outcome.status == 488
+        answer = alice.sip.error_bodies.pop(call_id)  # type: ignore[attr-defined]
+        (value,) = SessionDescription.parse(answer).key_mgmt
+        error = MikeyMessage.parse(decode_key_mgmt(f"mikey {value.data}"))
+        payload = error.find(ErrorPayload)
+        assert payload is not None and payload.error_no == ErrorType.AUTH_FAILURE
+        assert b_call.media.remote_rtp == remote_before and policy.accepted == 0
     finally:
         await alice.close()
         await bob.close()
