@@ -459,7 +459,12 @@ class CallAgent:
                          None if plan.media.rtcp_mux else media.local_rtcp[1])
         session_id = int.from_bytes(self._rng(4), "big") & 0x7FFFFFFF
         call.local_sdp = self._answerer.build_answer(plan, port, session_id)
-        self.sip.act(lambda ua, now: ua.answer_call(call_id, now, 200, body=call.local_sdp))
+        try:
+            self._act(lambda ua, now: ua.answer_call(call_id, now, 200, body=call.local_sdp))
+        except CallUsageError:  # the caller gave up meanwhile (CANCEL): no half call
+            call.state, call.end_reason = CallState.FAILED, "cancelled before the answer"
+            call.stop_media(self._scheduler_or_fail())
+            raise
         if plan.media.context is not None and plan.media.context.mode.value == "dh":
             self._spawn(self._refill_dh_pool())
 

@@ -18,10 +18,13 @@ from mobilityd.call.agent import (
     ReinviteDecision,
 )
 from mobilityd.call.audio import AudioOptions
+from mobilityd.call.errors import CallUsageError
 from mobilityd.call.events import (
     CallConnected,
     CallEvent,
+    CallRefused,
     CallTerminated,
+    IncomingCallOffered,
     ReferHandled,
     ReinviteHandled,
 )
@@ -254,6 +257,31 @@ async def test_secure_call_over_tls_signalling(tmp_path: Path) -> None:
         assert connected == CallConnected(call_id, True, "psk", "AES_CM_128_HMAC_SHA1_80")
         await alice.hangup(call_id)
         await next_of(bob, CallTerminated)
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_caller_cancels_while_ringing_and_late_answer_is_refused() -> None:
+    """RFC 3261 §9: CANCEL of a ringing call; answering it afterwards is a local error
+    and leaves no media running."""
+    bob = CallAgent(AgentConfig(B, "127.0.0.1", 0, keying=keying(A)))
+    await bob.start()
+    alice = CallAgent(AgentConfig(A, "127.0.0.1", 0, keying=keying(B),
+                                  contacts={sip_identity(B): bob.sip.local_address}))
+    await alice.start()
+    try:
+        call_id = await alice.place(B)
+        offered = await next_of(bob, IncomingCallOffered)
+        assert offered == IncomingCallOffered(call_id, A, True, "psk")
+        await asyncio.sleep(0.05)  # the 180 reaches Alice, so CANCEL can go out
+        await alice.hangup(call_id)
+        cancelled = await next_of(bob, CallRefused)
+        assert cancelled == CallRefused(call_id, 487, "cancelled by the caller", None, True)
+        with pytest.raises(CallUsageError):
+            await bob.answer(call_id)
+        assert bob.call(call_id).media is None
+        assert (await next_of(alice, CallRefused)).call_id == call_id
     finally:
         await alice.close()
         await bob.close()
