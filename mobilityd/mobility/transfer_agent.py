@@ -56,7 +56,7 @@ from mobilityd.mobility.transfer import (
     token_key,
 )
 from mobilityd.mobility.transfer.events import TransferEvent
-from mobilityd.mobility.transfer.token import HandOffToken, TokenKind
+from mobilityd.mobility.transfer.token import NONCE_LEN, HandOffToken, TokenKind
 from mobilityd.mobility.transfer_sdp import build_transfer_sdp, read_transfer_sdp
 from mobilityd.sip import events as ev
 from mobilityd.sip.message import Response
@@ -256,6 +256,34 @@ class TransferAgent(CallAgent):
             return referrer.refer_answered(value, now)
         return referrer.progress_notified(value, now)
 
+    async def pull(self, device: str, call_id: str = "", timeout: float = 10.0
+                   ) -> SecureCall | None:
+        """Ask ``device`` to move its call (``call_id``, or its connected call) here
+        (a PULL token, docs/transfer.md); returns the call once it is connected here."""
+        entry = self.transfer.devices.get(device)
+        if entry is None or self._handoff is None:
+            return None
+        now = self._wall()
+        known = set(self.calls)
+        token = HandOffToken(TokenKind.PULL, now, now + 60.0, self._rng(NONCE_LEN), 0,
+                             call_id, "", self.transfer.device, device).sealed(self._key)
+        self._handoff.sendto(bytes(token), entry.handoff)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for call in self.calls.values():
+                        if call.call_id not in known and call.state is CallState.CONNECTED:
+                            return call
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            return None
+
+    def _pulled(self, token: HandOffToken) -> None:
+        calls = [c for c in self.calls.values() if c.state is CallState.CONNECTED
+                 and (not token.call_id or c.call_id == token.call_id)]
+        if calls and token.sender in self.transfer.devices:
+            self._spawn(self.move(calls[0].call_id, token.sender))
+
     def _token_received(self, data: bytes, source: Address) -> None:
         try:
             kind = HandOffToken.parse(data).kind
@@ -263,6 +291,9 @@ class TransferAgent(CallAgent):
                 _, accept = self.book.admit(data, self._wall())
                 assert self._handoff is not None
                 self._handoff.sendto(accept, source)
+                return
+            if kind is TokenKind.PULL:
+                self._pulled(self.book.admit_pull(data, self._wall()))
                 return
             call_id = HandOffToken.parse(data).call_id
             move = self._moves.get(call_id)

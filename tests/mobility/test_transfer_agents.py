@@ -148,3 +148,17 @@ async def test_transfer_while_the_laptop_roams() -> None:
         assert a_call.media.remote_rtp == p_call.media.local_rtp
         assert a_call.media.tx is tx
         assert auth_failures(a_call) == 0 and auth_failures(p_call) == 0
+
+
+async def test_pda_pulls_the_call() -> None:
+    """pull(): the PDA asks the laptop (PULL token) and the call comes to the PDA."""
+    async with three_parties() as parties:
+        alice, laptop, pda = parties.alice, parties.laptop, parties.pda
+        a_call = alice.call(parties.call_id)
+        await wait_for(lambda: a_call.monitor.frames > 10)
+        p_call = await pda.pull("laptop")
+        assert p_call is not None and p_call.secure
+        await wait_for(lambda: laptop.call(parties.call_id).state.value == "ended")
+        frames = p_call.monitor.frames
+        await wait_for(lambda: p_call.monitor.frames > frames + 10)
+        assert auth_failures(a_call) == 0 and auth_failures(p_call) == 0

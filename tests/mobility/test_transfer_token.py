@@ -128,3 +128,16 @@ def test_book_refuses_other_kinds_and_forgets_expired() -> None:
 def test_short_device_key_refused() -> None:
     with pytest.raises(ValueError, match="128"):
         token_key(b"short")
+
+
+def test_pull_token_admitted_once() -> None:
+    book = ExpectationBook("laptop", KEY)
+    pull = bytes(expect_token(kind=TokenKind.PULL, sender="pda", receiver="laptop",
+                              nonce=b"\2" * 16).sealed(KEY))
+    assert book.admit_pull(pull, NOW).sender == "pda"
+    with pytest.raises(TokenError, match="replayed"):
+        book.admit_pull(pull, NOW + 1)
+    expect = bytes(expect_token(receiver="laptop", nonce=b"\3" * 16).sealed(KEY))
+    with pytest.raises(TokenError, match="PULL"):
+        book.admit_pull(expect, NOW)
+    assert book.pending == 0

@@ -44,6 +44,18 @@ class ExpectationBook:
         self._expected[(token.correspondent, token.csb_id)] = token
         return token, bytes(token.answer(TokenKind.ACCEPT).sealed(self.key))
 
+    def admit_pull(self, data: bytes, now: float) -> HandOffToken:
+        """Verify a PULL token ("move your call to me") from another device of the
+        user; same checks and replay protection as :meth:`admit`."""
+        self._purge(now)
+        token = HandOffToken.open(data, self.key, receiver=self.device, now=now, skew=self.skew)
+        if token.kind is not TokenKind.PULL:
+            raise TokenError(f"expected a PULL token, got {token.kind.name}")
+        if token.nonce in self._nonces:
+            raise TokenError("replayed hand-off token")
+        self._nonces[token.nonce] = token.expires
+        return token
+
     def find(self, correspondent: str, csb_id: int, now: float) -> HandOffToken:
         """The live expectation for a transfer from ``correspondent`` of CSB ``csb_id``."""
         self._purge(now)
