@@ -146,3 +146,15 @@ def test_only_move_refused_escapes_on_mutated_offers(data: st.DataObject) -> Non
 FUZZ_CALL = psk_call(seed=7)
 FUZZ_OFFER = move_offer(bob_sdp(), FUZZ_CALL[0], MediaAddress("10.3.0.7", 40000),
                         NOW + 1).body
+
+
+def test_dh_update_with_a_wrong_signature_is_refused_rfc3830_5_3() -> None:
+    bob, alice = dh_call(pki())
+    offer = move_offer(bob_sdp(), bob, MediaAddress("10.66.0.1", 40000), NOW + 1, seeded(5))
+    forged = bytearray(offer.update)
+    forged[-1] ^= 0x80  # inside SIGNi, the last payload (§6.5)
+    body = offer.body.replace(base64.b64encode(offer.update), base64.b64encode(bytes(forged)))
+    with pytest.raises(MoveRefused) as refused:
+        verify_move(body, alice, NOW + 1, previous=bob_sdp())
+    assert refused.value.mikey_error is ErrorType.AUTH_FAILURE
+    assert verify_move(offer.body, alice, NOW + 1).context.tgk == alice.tgk  # unchanged
