@@ -7,6 +7,9 @@ import asyncio
 import contextlib
 from dataclasses import replace
 
+from mobilityd.call.agent import AgentConfig, CallAgent
+from mobilityd.call.identity import sip_identity
+from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.mobility.agent_roaming import (
     MoveContexts,
     VerifyingReinvitePolicy,
@@ -14,7 +17,7 @@ from mobilityd.mobility.agent_roaming import (
 )
 from mobilityd.mobility.transfer import TransferFailed, TransferSucceeded
 from mobilityd.sip.uri import NameAddr, SipUri
-from tests.mobility.transfer_agents import BOB, auth_failures, three_parties, wait_for
+from tests.mobility.transfer_agents import ALICE, BOB, auth_failures, three_parties, wait_for
 
 
 async def test_move_laptop_to_pda_and_back() -> None:
@@ -162,3 +165,36 @@ async def test_pda_pulls_the_call() -> None:
         frames = p_call.monitor.frames
         await wait_for(lambda: p_call.monitor.frames > frames + 10)
         assert auth_failures(a_call) == 0 and auth_failures(p_call) == 0
+
+
+async def test_forged_refer_to_attackers_box() -> None:
+    """A REFER (as forged in the dialog) pointing at Mallory's agent, which claims to be
+    Bob but has no credential of his: Alice's offer is encrypted to Bob's PSK only, so
+    Mallory cannot answer it (488); Alice keeps the laptop and Mallory never gets a
+    media packet."""
+    mallory = CallAgent(AgentConfig(BOB, "127.0.0.1", 0, auto_answer=True,
+                                    keying=KeyingConfig(peers={sip_identity(ALICE): PeerKeying(
+                                        KeyMethod.PSK, bytes(32))})))
+    await mallory.start()
+    try:
+        async with three_parties() as parties:
+            alice, laptop = parties.alice, parties.laptop
+            a_call = alice.call(parties.call_id)
+            assert a_call.media is not None
+            tx = a_call.media.tx
+            host, port = mallory.sip.local_address
+            target = SipUri.parse(f"sip:bob@{host}:{port}")
+            laptop.sip.act(lambda ua, now: ua.refer(parties.call_id, target, now,
+                                                    referred_by=NameAddr.parse(BOB)))
+            await wait_for(lambda: bool(alice.transfer_outcomes))
+            (outcome,) = alice.transfer_outcomes
+            assert outcome[1] >= 400
+            assert all(c.media is None for c in mallory.calls.values())
+            assert not any(c.state.value == "connected" for c in mallory.calls.values())
+            frames = a_call.monitor.frames
+            await wait_for(lambda: a_call.monitor.frames > frames + 10)
+            assert a_call.call_id == parties.call_id and a_call.media.tx is tx
+            assert a_call.media.remote_rtp == laptop.call(parties.call_id).media.local_rtp  # type: ignore[union-attr]
+            assert auth_failures(a_call) == 0
+    finally:
+        await mallory.close()
