@@ -59,7 +59,8 @@ async def next_of(agent: CallAgent, kind: type[CallEvent], timeout: float = 10.0
 
 
 async def connected_pair(
-    transport: TransportKind = TransportKind.UDP, **bob_kwargs: object,
+    transport: TransportKind = TransportKind.UDP, *, rtcp_mux: bool = True,
+    **bob_kwargs: object,
 ) -> tuple[CallAgent, CallAgent, str]:
     bob = CallAgent(AgentConfig(B, "127.0.0.1", 0, transport=transport, keying=keying(A),
                                 auto_answer=True, audio=AudioOptions(tone_hz=1000)),
@@ -67,7 +68,7 @@ async def connected_pair(
     await bob.start()
     alice = CallAgent(AgentConfig(A, "127.0.0.1", 0, transport=transport, keying=keying(B),
                                   contacts={sip_identity(B): bob.sip.local_address},
-                                  audio=AudioOptions(tone_hz=440)))
+                                  audio=AudioOptions(tone_hz=440), rtcp_mux=rtcp_mux))
     await alice.start()
     call_id = await alice.place(B)
     await next_of(alice, CallConnected)
@@ -186,11 +187,18 @@ async def test_hangup_ends_both_sides(transport: TransportKind) -> None:
         await bob.close()
 
 
-async def test_srtcp_reports_both_ways_give_a_round_trip_time() -> None:
-    """RFC 3550 §6.4.1: Alice's SR, then Bob's report block with LSR/DLSR -> RTT."""
-    alice, bob, call_id = await connected_pair()
+@pytest.mark.parametrize("rtcp_mux", [True, False])
+async def test_srtcp_reports_both_ways_give_a_round_trip_time(rtcp_mux: bool) -> None:
+    """RFC 3550 §6.4.1: Alice's SR, then Bob's report block with LSR/DLSR -> RTT; over
+    the RTP port (RFC 5761, both offered rtcp-mux) or RTP port + 1 (RFC 3605)."""
+    alice, bob, call_id = await connected_pair(rtcp_mux=rtcp_mux)
     try:
         a_call, b_call = alice.call(call_id), bob.call(call_id)
+        assert a_call.media is not None and b_call.media is not None
+        assert a_call.media.rtcp_mux is b_call.media.rtcp_mux is rtcp_mux
+        if not rtcp_mux:
+            assert b_call.media.remote_rtcp == (
+                "127.0.0.1", a_call.media.local_rtp[1] + 1)
         assert a_call.rtcp is not None and b_call.rtcp is not None
         assert a_call.media is not None and b_call.media is not None
         b_media = b_call.media
