@@ -49,6 +49,17 @@ def test_headline_ratios_and_targets() -> None:
     assert head["dh-precomputed_target_met"] is False  # 20 ms added >= 15 ms
 
 
+def test_cpu_added_sums_the_steps_on_each_path() -> None:
+    none = {"make_offer": 0.1, "receive_offer": 0.1, "build_answer": 0.1,
+            "srtp_sessions": 0.0, "receive_answer": 0.1}
+    psk = {"make_offer": 0.9, "receive_offer": 1.1, "build_answer": 0.2,
+           "srtp_sessions": 0.9, "receive_answer": 9.0}  # receive_answer: on no path
+    added = setup.cpu_added({"none": none, "psk": psk})
+    assert added["psk_calling_cpu_added_ms"] == 1.8
+    assert added["psk_answering_cpu_added_ms"] == 1.0
+    assert added["psk_cpu_target_met"] is True
+
+
 def test_table_has_the_thesis_shape_and_numbers() -> None:
     row = {"mode": "dh", "calling_ms_median": 12.0, "calling_ms_p95": 20.0,
            "answering_ms_median": 3.0, "answering_ms_p95": 4.0, "calls": 10}
