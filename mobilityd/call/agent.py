@@ -27,7 +27,8 @@ Hooks for what comes next (roaming, transfer) -- stable, documented here:
 * Outgoing re-INVITE: ``await agent.reinvite(id, sdp)`` returns the SIP
   ``ReinviteAccepted`` / ``ReinviteFailed`` event.
 * Incoming REFER: the :class:`ReferPolicy` decides (default: refuse with 603).
-* Policies are coroutines; the agent awaits them in their own task, so they may do I/O.
+* Policies (:mod:`mobilityd.call.policies`, re-exported here) are coroutines; the agent
+  awaits them in their own task, so they may do I/O.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from mobilityd.call.audio import AudioOptions
 from mobilityd.call.errors import CallUsageError, NegotiationError
@@ -56,6 +57,14 @@ from mobilityd.call.events import (
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig
 from mobilityd.call.negotiation import Answerer, CallSecurity, Offerer
+from mobilityd.call.policies import (
+    ConservativeReinvitePolicy,
+    ReferDecision,
+    ReferPolicy,
+    RefuseRefers,
+    ReinviteDecision,
+    ReinvitePolicy,
+)
 from mobilityd.call.sdpmedia import KeyMgmtLevel, MediaPort, error_body, read_error_body
 from mobilityd.call.secure_call import (
     CallRole,
@@ -74,7 +83,6 @@ from mobilityd.sip.dialog import Dialog
 from mobilityd.sip.endpoint import SipEndpoint, TransportOptions
 from mobilityd.sip.errors import SipError, StatusCode
 from mobilityd.sip.message import Request, Response
-from mobilityd.sip.sdp import SessionDescription
 from mobilityd.sip.transport import Flow, SipMessage, TransportKind
 from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig, UsageError
@@ -113,69 +121,6 @@ class AgentConfig:
     audio: AudioOptions = field(default_factory=AudioOptions)
     media_netns: str | None = None
     transport_options: TransportOptions | None = None
-
-
-@dataclass(frozen=True)
-class ReinviteDecision:
-    """Accept (2xx with ``body``; empty: our current SDP) or refuse with ``status``
-    (the refusal carries ``headers`` and ``body`` when given: e.g. a Warning and SDP
-    with a MIKEY error message, RFC 4567 §4.1.2)."""
-
-    accept: bool
-    body: bytes = b""
-    status: int = StatusCode.NOT_ACCEPTABLE_HERE
-    reason: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-class ReinvitePolicy(Protocol):
-    async def decide(self, agent: CallAgent, call: SecureCall, request: Request
-                     ) -> ReinviteDecision: ...
-
-
-class ConservativeReinvitePolicy:
-    """Accept a re-offer only if it keeps the media address and carries no key-mgmt
-    (a session refresh, RFC 4028); anything else is the mobility layer's job: 488."""
-
-    async def decide(self, agent: CallAgent, call: SecureCall, request: Request
-                     ) -> ReinviteDecision:
-        del agent
-        if not request.body:
-            return ReinviteDecision(True)
-        negotiated = call.negotiated
-        try:
-            sd = SessionDescription.parse(request.body)
-            has_key_mgmt = bool(sd.key_mgmt) or any(m.key_mgmt for m in sd.media)
-        except SipError as exc:
-            return ReinviteDecision(False, status=exc.status, reason=exc.reason)
-        if has_key_mgmt or negotiated is None or len(sd.media) <= negotiated.media_index:
-            return ReinviteDecision(False, reason="re-keying or new media not accepted")
-        index = negotiated.media_index
-        conn = sd.connection_of(index)
-        if conn is None or (conn.address, sd.media[index].port) != negotiated.remote_rtp:
-            return ReinviteDecision(False, reason="media address change not accepted")
-        return ReinviteDecision(True)
-
-
-@dataclass(frozen=True)
-class ReferDecision:
-    accept: bool
-    status: int = StatusCode.DECLINE
-    reason: str | None = None
-
-
-class ReferPolicy(Protocol):
-    async def decide(self, agent: CallAgent, call: SecureCall, refer: ev.ReferReceived
-                     ) -> ReferDecision: ...
-
-
-class RefuseRefers:
-    """Default REFER policy: transfers are not handled here (603)."""
-
-    async def decide(self, agent: CallAgent, call: SecureCall, refer: ev.ReferReceived
-                     ) -> ReferDecision:
-        del agent, call, refer
-        return ReferDecision(False)
 
 
 class _AgentSipEndpoint(SipEndpoint):
