@@ -154,3 +154,41 @@ async def test_policy_mismatch_is_published_as_refused(tmp_path: Path) -> None:
             break
         states.append(item[1].to_json()["state"])  # type: ignore[index]
     assert states == ["calling", "ended"]
+
+
+async def test_reconfigure_applies_to_new_calls(tmp_path: Path) -> None:
+    """SIGHUP: Bob's new policy (security off) answers the next offer (488)."""
+    a_port, b_port = free_port(), free_port()
+    alice = AgentCallManager(write_config(tmp_path, "alice", "bob", a_port, b_port),
+                             EventBus())
+    bob = AgentCallManager(write_config(tmp_path, "bob", "alice", b_port, a_port), EventBus())
+    await alice.start()
+    await bob.start()
+    try:
+        bob.reconfigure(write_config(tmp_path, "bob", "alice", b_port, a_port, policy="off"))
+        assert bob.agent is not None and bob.agent.config.security.value == "off"
+        placed = await alice.place("sip:bob@example.org", None)
+
+        async def refused() -> bool:
+            agent = alice.agent
+            return agent is not None and agent.call(placed["id"]).state.value == "failed"
+
+        await until(refused)
+        assert alice.agent is not None
+        assert alice.agent.call(placed["id"]).end_reason.startswith("488")
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_unusable_key_file_leaves_calls_not_available(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "alice", "bob", free_port(), free_port())
+    psk = tmp_path / "alice-bob.psk"
+    psk.chmod(0o644)  # readable by others: refused, as ssh refuses such keys
+    manager = AgentCallManager(config, EventBus())
+    await manager.start()
+    assert not manager.available
+    with pytest.raises(ControlError) as info:
+        await manager.list_calls()
+    assert info.value.code is ErrorCode.NOT_AVAILABLE and "0644" in info.value.message
+    await manager.close()
