@@ -21,9 +21,13 @@ headline compare like with like. ``phases_cpu_ms_median`` says where a mode's ad
 time goes: the CPU cost of each offer/answer step (:func:`phase_costs`).
 
 Output: ``{"rows": [{"mode", "calling_ms_median", "calling_ms_p95",
-"answering_ms_median", "answering_ms_p95", "calls"}], "thesis": ..., "headline": ...}``;
-``headline`` holds the secure/none ratios (medians) of this run. Nothing here asserts on
-time. Workers: ``python -m mobilityd.bench.setup --worker {caller,callee} SPEC.json``.
+"answering_ms_median", "answering_ms_p95", "calls", ...}], "thesis": ..., "headline":
+..., "phases_cpu_ms_median": ..., "cpu_added_ms": ...}``; ``headline`` holds the
+secure/none ratios (medians) of this run and the wall-clock targets, ``cpu_added_ms`` the
+CPU each mode adds on each delay's path with the same targets checked on it (on a
+machine without idle CPU, wall-clock figures carry the scheduler's delays; the CPU ones
+do not). ``--loopback`` forces the no-root set-up. Nothing here asserts on time.
+Workers: ``python -m mobilityd.bench.setup --worker {caller,callee} SPEC.json``.
 """
 
 from __future__ import annotations
