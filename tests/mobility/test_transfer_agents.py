@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import replace
 
 from mobilityd.call.agent import AgentConfig, CallAgent
+from mobilityd.call.audio import AudioOptions
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.mobility.agent_roaming import (
@@ -16,6 +18,9 @@ from mobilityd.mobility.agent_roaming import (
     move_agent_call,
 )
 from mobilityd.mobility.transfer import TransferFailed, TransferSucceeded
+from mobilityd.mobility.transfer_agent import TransferAgent
+from mobilityd.sip import events as ev
+from mobilityd.sip.message import Request, parse_message
 from mobilityd.sip.uri import NameAddr, SipUri
 from tests.mobility.transfer_agents import ALICE, BOB, auth_failures, three_parties, wait_for
 
@@ -198,3 +203,72 @@ async def test_forged_refer_to_attackers_box() -> None:
             assert auth_failures(a_call) == 0
     finally:
         await mallory.close()
+
+
+class _RecordingPda(TransferAgent):
+    """The PDA, keeping every INVITE it received (what a wiretapper captures)."""
+
+    invites: list[Request]
+
+    def _on_invite(self, event: ev.IncomingCallReceived) -> None:
+        self.invites = [*getattr(self, "invites", []), event.request]
+        super()._on_invite(event)
+
+
+class _WrongMacPda(TransferAgent):
+    """A PDA whose MIKEY answer carries a wrong MAC (last octet flipped)."""
+
+    async def answer(self, call_id: str, *, audio: AudioOptions | None = None) -> None:
+        call = self.call(call_id)
+        plan = call.plan
+        if plan is not None and plan.media_reply:
+            reply = plan.media_reply
+            call.plan = replace(plan, media_reply=reply[:-1] + bytes((reply[-1] ^ 1,)))
+        await super().answer(call_id, audio=audio)
+
+
+async def test_pda_answer_with_wrong_mac_refused_call_stays() -> None:
+    """RFC 3830 §5.2: Alice refuses the PDA's answer (wrong MAC), ends that leg, the
+    NOTIFY reports 488 and the call stays on the laptop, untouched."""
+    async with three_parties(pda_class=_WrongMacPda) as parties:
+        alice, laptop = parties.alice, parties.laptop
+        a_call = alice.call(parties.call_id)
+        assert a_call.media is not None
+        tx = a_call.media.tx
+        result = await laptop.move(parties.call_id, "pda")
+        assert isinstance(result, TransferFailed) and result.status == 488
+        assert alice.transfer_outcomes == [(parties.call_id, 488)]
+        frames = a_call.monitor.frames
+        await wait_for(lambda: a_call.monitor.frames > frames + 10)
+        assert a_call.call_id == parties.call_id and a_call.media.tx is tx
+        assert a_call.media.remote_rtp == laptop.call(parties.call_id).media.local_rtp  # type: ignore[union-attr]
+        assert laptop.call(parties.call_id).state.value == "connected"
+        assert auth_failures(a_call) == 0
+
+
+async def test_replayed_transfer_invite_refused() -> None:
+    """A captured transfer INVITE sent again as a new request (new Call-ID, branch and
+    tag) after the transfer: the PDA refuses it (603, the expectation is spent) and
+    takes no second call."""
+    async with three_parties(pda_class=_RecordingPda) as parties:
+        laptop, pda = parties.laptop, parties.pda
+        assert isinstance(pda, _RecordingPda)
+        result = await laptop.move(parties.call_id, "pda")
+        assert isinstance(result, TransferSucceeded)
+        (captured,) = pda.invites
+        replay = parse_message(bytes(captured))
+        assert isinstance(replay, Request)
+        replay.headers.set("Call-ID", "replayed-" + captured.call_id)
+        via = captured.headers.get("Via") or ""
+        replay.headers.set("Via", via.replace("branch=z9hG4bK", "branch=z9hG4bKreplay"))
+        from_ = captured.headers.get("From") or ""
+        replay.headers.set("From", from_.replace("tag=", "tag=replay"))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.sendto(bytes(replay), pda.sip.local_address)
+            await wait_for(lambda: len(pda.invites) == 2)
+            await wait_for(lambda: bool(pda.transfers_refused))
+        finally:
+            sock.close()
+        assert pda.transfers_refused == [("replayed-" + captured.call_id, 603)]
+        assert len([c for c in pda.calls.values() if c.state.value == "connected"]) == 1

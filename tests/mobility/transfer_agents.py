@@ -62,12 +62,13 @@ class Parties:
 
 
 def _bob(device: str, other: str, other_agent: TransferAgent | None,
-         transfer_timeout: float, reinvites: ReinvitePolicy | None = None) -> TransferAgent:
+         transfer_timeout: float, *, reinvites: ReinvitePolicy | None = None,
+         cls: type[TransferAgent] = TransferAgent) -> TransferAgent:
     devices = {}
     if other_agent is not None:
         host, port = other_agent.sip.local_address
         devices[other] = DeviceEntry(f"sip:bob@{host}:{port}", other_agent.handoff_address)
-    return TransferAgent(
+    return cls(
         AgentConfig(BOB, HOST, 0, keying=keying(ALICE), auto_answer=True,
                     audio=AudioOptions(tone_hz=1000)),
         TransferSettings(device, DEVICE_KEY, BOB, devices, announce_timeout=2.0,
@@ -79,6 +80,7 @@ def _bob(device: str, other: str, other_agent: TransferAgent | None,
 async def three_parties(transfer_timeout: float = 8.0, *,
                         alice_reinvites: ReinvitePolicy | None = None,
                         laptop_reinvites: ReinvitePolicy | None = None,
+                        pda_class: type[TransferAgent] = TransferAgent,
                         ) -> AsyncIterator[Parties]:
     """Alice in a call with the laptop; the PDA idle; laptop and PDA know each other."""
     alice = TransferAgent(
@@ -86,12 +88,12 @@ async def three_parties(transfer_timeout: float = 8.0, *,
                     audio=AudioOptions(tone_hz=440)),
         TransferSettings("alice", bytes(32), ALICE, transfer_timeout=transfer_timeout),
         reinvite_policy=alice_reinvites)
-    pda = _bob("pda", "laptop", None, transfer_timeout)
+    pda = _bob("pda", "laptop", None, transfer_timeout, cls=pda_class)
     agents = [alice, pda]
     try:
         await alice.start()
         await pda.start()
-        laptop = _bob("laptop", "pda", pda, transfer_timeout, laptop_reinvites)
+        laptop = _bob("laptop", "pda", pda, transfer_timeout, reinvites=laptop_reinvites)
         agents.append(laptop)
         await laptop.start()
         pda.transfer = TransferSettings(
