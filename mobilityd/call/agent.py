@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import time
@@ -78,6 +79,8 @@ from mobilityd.media.pacing import FrameScheduler
 from mobilityd.mikey.errors import MikeyError
 from mobilityd.mikey.message import MikeyMessage
 from mobilityd.mikey.session import Rng, parse_error_message
+from mobilityd.net.errors import NetError
+from mobilityd.net.route import source_address_for
 from mobilityd.sip import events as ev
 from mobilityd.sip.dialog import Dialog
 from mobilityd.sip.endpoint import SipEndpoint, TransportOptions
@@ -190,7 +193,27 @@ class CallAgent:
 
     @property
     def media_ip(self) -> str:
+        """The configured media address (``media_ip``, else the SIP bind address)."""
         return self.config.media_ip or self.config.host
+
+    def media_ip_toward(self, destination: str) -> str:
+        """Our media address for a call with ``destination``: the configured one, or,
+        when SIP listens on a wildcard address, the source the kernel would use toward
+        the peer (RTM_GETROUTE, :func:`mobilityd.net.route.source_address_for`)."""
+        configured = self.media_ip
+        try:
+            wildcard = ipaddress.ip_address(configured).is_unspecified
+        except ValueError:
+            wildcard = False
+        if not wildcard:
+            return configured
+        try:
+            found = source_address_for(destination, netns=self.config.media_netns)
+        except NetError as exc:
+            raise CallUsageError(f"no local address toward {destination}: {exc}") from exc
+        if found is None:
+            raise CallUsageError(f"no route toward {destination}")
+        return found
 
     async def start(self) -> None:
         """Bind the SIP transport, start the event pump and fill the DH pool."""
@@ -271,12 +294,12 @@ class CallAgent:
 
     # -- outgoing ---------------------------------------------------------------------
 
-    def _reserve(self, count: int) -> list[PortReservation]:
+    def _reserve(self, local_ip: str, count: int) -> list[PortReservation]:
         reservations: list[PortReservation] = []
         try:
             for _ in range(count):
-                rtp, rtcp = bind_port_pair(self.media_ip, 0, False, self.config.media_netns)
-                reservations.append(PortReservation(self.media_ip, rtp, rtcp))
+                rtp, rtcp = bind_port_pair(local_ip, 0, False, self.config.media_netns)
+                reservations.append(PortReservation(local_ip, rtp, rtcp))
         except OSError:
             for reservation in reservations:
                 reservation.release()
@@ -293,19 +316,20 @@ class CallAgent:
         peer_id = sip_identity(target)
         offerer = Offerer(self.identity, peer_id, security or self.config.security,
                           self.config.keying, self.config.key_mgmt_level, self.config.rtcp_mux)
-        reservations = self._reserve(len(offerer.streams()))
+        destination = self.config.contacts.get(peer_id)
+        local_ip = self.media_ip_toward(destination[0] if destination else target.host)
+        reservations = self._reserve(local_ip, len(offerer.streams()))
         try:
             offer = offerer.make_offer([r.port for r in reservations], self._wall(), self._rng)
         except ValueError as exc:
             for reservation in reservations:
                 reservation.release()
             raise CallUsageError(str(exc)) from exc
-        destination = self.config.contacts.get(peer_id)
         call_id = self.sip.act(lambda ua, now: ua.invite(
             target, now, body=offer, content_type=SDP, destination=destination))
         self.calls[call_id] = SecureCall(
             call_id, CallRole.CALLER, str(target), audio or self.config.audio,
-            offerer=offerer, reservations=reservations, local_sdp=offer,
+            offerer=offerer, reservations=reservations, local_sdp=offer, local_ip=local_ip,
             method=offerer.keying.peer(peer_id).method.value
             if offerer.keying is not None and True in offerer.streams() else None,
         )
@@ -340,7 +364,8 @@ class CallAgent:
         assert negotiated is not None
         try:
             await open_media(call, negotiated, port, self._scheduler_or_fail(), self._rng,
-                             local_ip=self.media_ip, netns=self.config.media_netns,
+                             local_ip=call.local_ip or self.media_ip,
+                             netns=self.config.media_netns,
                              wall=self._wall)
         except Exception as exc:  # a local failure: end the call rather than run half
             logger.warning("call %s: media failed: %s", call.call_id, exc)
@@ -395,12 +420,13 @@ class CallAgent:
         if audio is not None:
             call.audio = audio
         call.negotiated = plan.media
+        call.local_ip = self.media_ip_toward(plan.media.remote_rtp[0])
         call.state = CallState.CONNECTED  # until media fails
         await self._start_media(call, None)
         if call.state is not CallState.CONNECTED or call.media is None:
             return
         media = call.media
-        port = MediaPort(self.media_ip, media.local_rtp[1],
+        port = MediaPort(call.local_ip, media.local_rtp[1],
                          None if plan.media.rtcp_mux else media.local_rtcp[1])
         session_id = int.from_bytes(self._rng(4), "big") & 0x7FFFFFFF
         call.local_sdp = self._answerer.build_answer(plan, port, session_id)

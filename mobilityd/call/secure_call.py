@@ -91,6 +91,7 @@ class SecureCall:
     sink: G711Sink | None = field(default=None, repr=False)
     monitor: ToneMonitor = field(default_factory=ToneMonitor, repr=False)
     recorder: WavRecorder | None = field(default=None, repr=False)
+    local_ip: str = ""
     local_sdp: bytes = field(default=b"", repr=False)
     remote_sdp: bytes = field(default=b"", repr=False)
     method: str | None = None

@@ -293,3 +293,13 @@ async def test_caller_cancels_while_ringing_and_late_answer_is_refused() -> None
     finally:
         await alice.close()
         await bob.close()
+
+
+def test_media_address_follows_the_route_when_sip_listens_on_a_wildcard() -> None:
+    """RTM_GETROUTE (mobilityd.net.route) picks the source toward the peer."""
+    wildcard = CallAgent(AgentConfig(A, "0.0.0.0", 0, keying=keying(B)))
+    assert wildcard.media_ip_toward("127.0.0.1") == "127.0.0.1"
+    fixed = CallAgent(AgentConfig(A, "0.0.0.0", 0, keying=keying(B), media_ip="127.0.0.5"))
+    assert fixed.media_ip_toward("127.0.0.1") == "127.0.0.5"
+    with pytest.raises(CallUsageError):
+        wildcard.media_ip_toward("not-an-address")
