@@ -24,5 +24,7 @@ def sip_identity(party: SipUri | NameAddr | str) -> bytes:
     if isinstance(party, str):
         party = SipUri.parse(party.strip().strip("<>"))
     uri = party.uri if isinstance(party, NameAddr) else party
+    if not uri.host:  # tel: (RFC 3966): the number is the identity
+        return f"{uri.scheme.lower()}:{uri.user or ''}".encode()
     user = f"{uri.user}@" if uri.user else ""
     return f"{uri.scheme.lower()}:{user}{uri.host.lower()}".encode()
