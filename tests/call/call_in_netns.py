@@ -16,6 +16,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from mobilityd.call import events as ce
 from mobilityd.call.agent import AgentConfig, CallAgent
 from mobilityd.call.audio import AudioOptions
 from mobilityd.call.identity import sip_identity
+from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.negotiation import CallSecurity
 
 HOST = "127.0.0.1"
@@ -41,11 +43,20 @@ async def _next(agent: CallAgent, kind: type[ce.CallEvent], timeout: float = 10.
 
 
 async def place_call(mode: str, caller_port: int, tone: float, seconds: float,
-                     creds: Path) -> dict[str, Any]:
+                     creds: Path, *, wrong_psk: bool = False, skew: float = 0.0
+                     ) -> dict[str, Any]:
+    """The call (module docstring); ``wrong_psk``: Bob holds another PSK for Alice, so
+    her offer fails MIKEY verification and the call is refused (thesis §11.4); ``skew``:
+    Bob's clock is that many seconds ahead (her timestamp is then out of his window)."""
     security = CallSecurity.OFF if mode == "none" else CallSecurity.REQUIRED
+    bob_keying = keying_for(mode, BOB, ALICE, creds)
+    if wrong_psk:
+        bob_keying = KeyingConfig(peers={sip_identity(ALICE): PeerKeying(
+            KeyMethod.PSK, bytes(32))})
     bob = CallAgent(AgentConfig(BOB, HOST, CALLEE_PORT, security=security,
-                                keying=keying_for(mode, BOB, ALICE, creds),
-                                audio=AudioOptions(tone_hz=CALLEE_TONE), auto_answer=True))
+                                keying=bob_keying,
+                                audio=AudioOptions(tone_hz=CALLEE_TONE), auto_answer=True),
+                    wall_clock=lambda: time.time() + skew)
     alice = CallAgent(AgentConfig(ALICE, HOST, caller_port, security=security,
                                   keying=keying_for(mode, ALICE, BOB, creds),
                                   audio=AudioOptions(tone_hz=tone),
@@ -55,6 +66,15 @@ async def place_call(mode: str, caller_port: int, tone: float, seconds: float,
     try:
         call_id = await alice.place(BOB)
         connected = await _next(alice, ce.CallConnected)
+        if (wrong_psk or skew) and isinstance(connected, ce.CallRefused):
+            refused_by_bob = await _next(bob, ce.CallRefused)
+            offerer = alice.call(call_id).offerer
+            assert isinstance(refused_by_bob, ce.CallRefused) and offerer is not None
+            return {"call_id": call_id, "refused": connected.status,
+                    "caller_sees": connected.mikey_error.name if connected.mikey_error else None,
+                    "callee_sent": refused_by_bob.mikey_error.name
+                    if refused_by_bob.mikey_error else None,
+                    "csb_id": offerer.csb_id}
         if not isinstance(connected, ce.CallConnected):
             raise RuntimeError(f"call not connected: {connected}")
         await asyncio.sleep(seconds)
@@ -92,12 +112,15 @@ def main() -> int:
     parser.add_argument("--caller-port", type=int, default=5062)
     parser.add_argument("--tone", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--wrong-psk", action="store_true")
+    parser.add_argument("--callee-clock-skew", type=float, default=0.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="md-call-") as tmp:
         if args.mode not in ("none", "psk"):
             write_credentials(Path(tmp))
         facts = asyncio.run(place_call(args.mode, args.caller_port, args.tone, args.seconds,
-                                       Path(tmp)))
+                                       Path(tmp), wrong_psk=args.wrong_psk,
+                                       skew=args.callee_clock_skew))
     json.dump(facts, sys.stdout)
     return 0
 

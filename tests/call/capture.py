@@ -53,8 +53,10 @@ def _wait_for_capture(proc: subprocess.Popen[str], timeout: float = 20.0) -> Non
 
 
 def captured_call(host: TestHost, tmp: Path, mode: str, *, tone: float = 1000.0,
-                  seconds: float = 1.0) -> tuple[dict[str, Any], Path]:
-    """Run one call of ``mode`` on ``host`` under capture; (call facts, pcap path)."""
+                  seconds: float = 1.0, extra: tuple[str, ...] = ()
+                  ) -> tuple[dict[str, Any], Path]:
+    """Run one call of ``mode`` on ``host`` under capture; (call facts, pcap path).
+    ``extra``: more options of :mod:`tests.call.call_in_netns` (faults)."""
     tshark = require("tshark", "tshark")
     pcap = tmp / f"call-{mode}.pcap"
     capture = host.popen([tshark, "-i", "lo", "-F", "pcap", "-w", str(pcap), "-f", "udp"],
@@ -65,7 +67,7 @@ def captured_call(host: TestHost, tmp: Path, mode: str, *, tone: float = 1000.0,
         call = subprocess.run(
             ["ip", "netns", "exec", host.ns, sys.executable, "-m", "tests.call.call_in_netns",
              "--mode", mode, "--tone", str(tone), "--seconds", str(seconds),
-             "--caller-port", str(CALLER_SIP_PORT)],
+             "--caller-port", str(CALLER_SIP_PORT), *extra],
             capture_output=True, text=True, timeout=120, cwd=REPO, env=env, check=False)
         if call.returncode != 0:
             pytest.fail(f"the call in {host.ns} failed: {call.stderr[-1500:]}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mobilityd.mikey.constants import DataType
+from mobilityd.mikey.constants import DataType, ErrorType
 from tests.call.capture import captured_call, tshark_json, udp_payloads
 from tests.netns import Topology
 
@@ -74,5 +74,29 @@ def test_tshark_decodes_our_secure_call(topology: Topology, tmp_path: Path, mode
     sip = tshark_json(pcap, "sip", ["sip.Method", "sip.Status-Code"])
     methods = [m for layer in sip for m in layer.get("sip.Method", [])]
     assert methods.count("INVITE") == 1 and "ACK" in methods and "BYE" in methods
+    assert tshark_json(pcap, "_ws.malformed || _ws.expert.severity == error",
+                       ["frame.number"]) == []
+
+
+def test_tshark_decodes_the_mikey_error_in_a_488(topology: Topology, tmp_path: Path) -> None:
+    """Bob's clock is an hour ahead: Alice's I_MESSAGE timestamp is outside his window
+    (RFC 3830 §5.4), so he answers 488 carrying a MIKEY error message (§6.12 "Invalid
+    TS") in a session-level ``a=key-mgmt`` (RFC 4567 §4.1.2, thesis §11.4). tshark
+    decodes it: an error message (data type 6) of the offer's CSB with that error."""
+    facts, pcap = captured_call(topology.add_host("capture"), tmp_path, "psk",
+                                extra=("--callee-clock-skew", "3600"))
+    assert facts["refused"] == 488
+    assert facts["callee_sent"] == facts["caller_sees"] == ErrorType.INVALID_TS.name
+
+    mikey = tshark_json(pcap, "mikey", [*FIELDS, "mikey.err.no"])
+    assert len(mikey) == 2, mikey
+    invite, refusal = mikey
+    assert invite["sip.Method"] == ["INVITE"]
+    assert [int(t) for t in invite["mikey.type"]] == [DataType.PSK_INIT]
+    assert refusal["sip.Status-Code"] == ["488"]
+    assert [int(t) for t in refusal["mikey.type"]] == [DataType.ERROR]
+    assert [int(v) for v in refusal["mikey.err.no"]] == [ErrorType.INVALID_TS]
+    assert [int(v, 16) for v in refusal["mikey.csb_id"]] == [facts["csb_id"]]
+    assert [int(v, 16) for v in invite["mikey.csb_id"]] == [facts["csb_id"]]
     assert tshark_json(pcap, "_ws.malformed || _ws.expert.severity == error",
                        ["frame.number"]) == []
