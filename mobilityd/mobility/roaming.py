@@ -47,6 +47,7 @@ from mobilityd.mobility.pathmonitor import PathMonitor
 from mobilityd.mobility.peer import MoveRefused, VerifiedMove, refusal_body, verify_move
 from mobilityd.sip import events as sip_events
 from mobilityd.sip.endpoint import SipEndpoint
+from mobilityd.sip.errors import SipError
 from mobilityd.sip.sdp import SessionDescription
 from mobilityd.sip.ua.config import UsageError
 
@@ -98,12 +99,15 @@ class CallMover:
         """Move the call to local address ``new_ip`` (and, for an IPv4 <-> IPv6
         change, send media to the peer's ``remote_media`` address, same port)."""
         call = self.call
+        old_media_ip = call.media.local_rtp[0]
         await call.media.rebind(new_ip)
         call.received_at_own_move = call.media.counters.rtp_received
         if remote_media is not None and call.media.remote_rtp is not None:
             port = call.media.remote_rtp[1]
             call.media.set_remote((remote_media, port))
-        if call.sip.local_address[0] != new_ip:
+        # SIP follows when it shared the media's address (signalling on another
+        # address, e.g. IPv6 while media used IPv4, stays where it is)
+        if call.sip.local_address[0] == old_media_ip != new_ip:
             old = call.sip.local_address
             await call.sip.rebind(new_ip, refresh_dialogs=False)
             # answers to requests sent before the move still name the old sent-by
@@ -154,9 +158,16 @@ class MoveGuard:
             self.decide(event)
 
     def _is_refresh(self, event: sip_events.ReinviteReceived) -> bool:
+        """Same Contact and no SDP, or the same SDP as before (RFC 4028 refresh)."""
         body, previous = event.request.body, self.call.remote_sdp
-        return event.new_remote_target is None and (
-            not body or (previous is not None and body == bytes(previous)))
+        if event.new_remote_target is not None:
+            return False
+        if not body:
+            return True
+        try:
+            return previous is not None and SessionDescription.parse(body) == previous
+        except SipError:
+            return False
 
     def decide(self, event: sip_events.ReinviteReceived) -> None:
         call = self.call
