@@ -29,12 +29,18 @@ class CallHosts:
     tmp: Path
 
 
-def build_hosts(topology: Topology, tmp: Path) -> CallHosts:
-    """Alice 10.61.1.2 -- rtr -- Bob 10.61.2.2."""
+def build_hosts(topology: Topology, tmp: Path, *, delay_ms: float = 0,
+                loss_pct: float = 0) -> CallHosts:
+    """Alice 10.61.1.2 -- rtr -- Bob 10.61.2.2; with ``delay_ms``/``loss_pct`` Bob's
+    link goes through the userspace link emulator (no sch_netem on this kernel)."""
     alice, bob, rtr = topology.add_host("calla"), topology.add_host("callb"), \
         topology.add_router("callr")
     topology.connect(alice, "a0", rtr, "ra")
-    topology.connect(bob, "b0", rtr, "rb")
+    if delay_ms or loss_pct:
+        topology.connect_emulated(bob, "b0", rtr, "rb", delay_ms=delay_ms,
+                                  loss_pct=loss_pct, seed=7)
+    else:
+        topology.connect(bob, "b0", rtr, "rb")
     alice.add_address("a0", f"{ALICE_IP}/24")
     bob.add_address("b0", f"{BOB_IP}/24")
     rtr.add_address("ra", "10.61.1.1/24")

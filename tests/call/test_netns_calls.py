@@ -48,3 +48,18 @@ def test_secure_call_with_tones_both_ways(topology: Topology, tmp_path: Path,
     assert alice["summary"]["secure"] and bob["summary"]["key_agreement"] == method
     _check_audio(alice, tmp_path / "at_alice.wav", 1000.0)
     _check_audio(bob, tmp_path / "at_bob.wav", 440.0)
+
+
+def test_secure_call_over_a_lossy_delayed_link(topology: Topology, tmp_path: Path) -> None:
+    """40 ms one-way delay and 5 % loss on Bob's link (userspace emulator): SIP
+    retransmits what is lost (RFC 3261 §17), SRTP packets lost are just missing (no
+    authentication failure), the tones are still found."""
+    hosts = build_hosts(topology, tmp_path, delay_ms=40, loss_pct=5)
+    alice, bob = run_call(hosts, peer_config(hosts, "caller", "psk", duration=3.0),
+                          peer_config(hosts, "callee", "psk"))
+    assert alice["events"][1]["type"] == "CallConnected"
+    for report, expected in ((alice, 1000.0), (bob, 440.0)):
+        counters = report["counters"]
+        assert counters["endpoint"]["auth_failures"] == 0
+        assert counters["endpoint"]["rtp_received"] >= 60
+        assert report["tones"]["dominant"] == expected
