@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -29,7 +28,6 @@ from mobilityd.mikey.events import UpdateAccepted
 from mobilityd.mikey.keys import MessageKeys, derive_srtp_salt, derive_tek
 from mobilityd.mikey.payloads import SecurityPolicy, SrtpCsEntry
 from mobilityd.mikey.replay import ReplayCache
-from mobilityd.mikey.session_fast import UpdateTemplate
 from mobilityd.mikey.session_policy import Rng, SessionPolicy
 
 __all__ = ["ContextSecrets", "CryptoContext", "KeyMode", "PreparedUpdate", "SrtpPolicy"]
@@ -100,16 +98,6 @@ class CryptoContext:
         new.__dict__.update(self.__dict__)
         new.__dict__.update(changes)
         return new
-
-    @cached_property
-    def outgoing_update_template(self) -> UpdateTemplate:
-        """Constant parts of the PSK-style updates we send (IDi = us)."""
-        return UpdateTemplate.for_direction(self.csb_id, self.local_id, self.peer_id)
-
-    @cached_property
-    def incoming_update_template(self) -> UpdateTemplate:
-        """Constant parts of the PSK-style updates the peer sends (IDi = peer)."""
-        return UpdateTemplate.for_direction(self.csb_id, self.peer_id, self.local_id)
 
     def policy_for(self, cs_id: int) -> SecurityPolicy | None:
         """The SP payload that applies to crypto session ``cs_id`` (None: SRTP defaults)."""

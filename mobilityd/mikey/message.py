@@ -19,7 +19,7 @@ encryption ``INVALID_EA``, MAC ``INVALID_MAC``, DH group ``INVALID_DH``, hash
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TypeVar, overload
@@ -31,12 +31,13 @@ from mobilityd.mikey.payloads import (
     CommonHeader,
     Kemac,
     Payload,
+    SecurityPolicy,
     Signature,
     Verification,
 )
 from mobilityd.mikey.payloads._wire import Reader
 
-__all__ = ["MAX_MESSAGE_SIZE", "MAX_PAYLOADS", "MikeyMessage"]
+__all__ = ["MAX_MESSAGE_SIZE", "MAX_PAYLOADS", "MikeyMessage", "encode_message"]
 
 MAX_MESSAGE_SIZE = 64 * 1024
 """Largest message accepted or built, in bytes."""
@@ -45,6 +46,54 @@ MAX_PAYLOADS = 64
 """Most payloads accepted after the Common Header."""
 
 P = TypeVar("P", bound=Payload)
+
+_LAST = PayloadType.LAST
+
+_SP_ENCODED: dict[int, tuple[SecurityPolicy, bytes]] = {}
+_SP_ENCODED_MAX = 64
+
+
+def _encoded(payload: Payload) -> bytes:
+    """``bytes(payload)``; SP payloads (long, usually shared constants) are memoised.
+
+    Keyed by object identity; the entry keeps the object alive, so an identity is never
+    reused while cached, and payloads are frozen, so their encoding cannot change.
+    """
+    if type(payload) is not SecurityPolicy:
+        return bytes(payload)
+    hit = _SP_ENCODED.get(id(payload))
+    if hit is not None and hit[0] is payload:
+        return hit[1]
+    encoded = bytes(payload)
+    if len(_SP_ENCODED) >= _SP_ENCODED_MAX:
+        _SP_ENCODED.clear()
+    _SP_ENCODED[id(payload)] = (payload, encoded)
+    return encoded
+
+
+def encode_message(header: CommonHeader, payloads: Sequence[Payload]) -> bytes:
+    """The encoding of a message, every Next payload field set (RFC 3830 §5.2, §6.1).
+
+    The one message builder: each payload's own ``__bytes__``, with its first byte (the
+    Next payload field of every payload but SIGN, §6.1) and HDR's third byte written
+    from the payload that follows. SIGN, which has no Next payload field, must be last
+    (§6.5). ``bytes(MikeyMessage.build(header, payloads))`` is this value.
+    """
+    count = len(payloads)
+    out = bytearray(bytes(header))
+    out[2] = payloads[0].payload_type if count else _LAST
+    for index, payload in enumerate(payloads):
+        encoded = _encoded(payload)
+        if type(payload) is Signature:
+            if index != count - 1:
+                raise ValueError("the SIGN payload must be the last payload (RFC 3830 §6.5)")
+            out += encoded
+            continue
+        out.append(payloads[index + 1].payload_type if index + 1 < count else _LAST)
+        out += memoryview(encoded)[1:]
+    if len(out) > MAX_MESSAGE_SIZE:
+        raise ValueError(f"message of {len(out)} bytes exceeds {MAX_MESSAGE_SIZE}")
+    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -69,12 +118,12 @@ class MikeyMessage:
     def build(cls, header: CommonHeader, payloads: Iterable[Payload]) -> MikeyMessage:
         """Assemble a message, setting every Next payload field (RFC 3830 §5.2)."""
         items = list(payloads)
+        wire = encode_message(header, items)
         following = [p.payload_type for p in items[1:]] + [PayloadType.LAST]
         chained = tuple(p.with_next(nxt) for p, nxt in zip(items, following, strict=False))
         first = items[0].payload_type if items else PayloadType.LAST
         message = cls(header.with_next(first), chained)
-        if len(message.wire) > MAX_MESSAGE_SIZE:
-            raise ValueError(f"message of {len(message.wire)} bytes exceeds {MAX_MESSAGE_SIZE}")
+        message.__dict__["wire"] = wire
         return message
 
     @classmethod

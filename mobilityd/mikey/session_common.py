@@ -39,7 +39,7 @@ from mobilityd.mikey.constants import (
 )
 from mobilityd.mikey.errors import MikeyError
 from mobilityd.mikey.keys import MessageKeys
-from mobilityd.mikey.message import MikeyMessage
+from mobilityd.mikey.message import MikeyMessage, encode_message
 from mobilityd.mikey.payloads import (
     CommonHeader,
     IdPayload,
@@ -57,13 +57,13 @@ from mobilityd.mikey.payloads import (
 )
 from mobilityd.mikey.protection import compute_mac, decrypt_key_data, encrypt_key_data, verify_mac
 from mobilityd.mikey.replay import ReplayCache
-from mobilityd.mikey.session_fast import encode_message, parse_message
 from mobilityd.mikey.session_policy import SessionPolicy
 from mobilityd.mikey.signature import SignatureHash, sign_data, verify_signature
 from mobilityd.mikey.timestamps import check_freshness
 
 __all__ = [
     "KeyMaterial",
+    "answer_prefix",
     "build_maced",
     "build_signed",
     "build_verification",
@@ -84,6 +84,7 @@ __all__ = [
     "parse",
     "policies_by_number",
     "require_rand",
+    "verification_answer",
     "verification_prefix",
     "verify_signed",
     "verify_verification",
@@ -96,7 +97,7 @@ _MAC_PLACEHOLDER = {MacAlg.NULL: b"", MacAlg.HMAC_SHA1_160: bytes(20)}
 
 def parse(data: bytes) -> MikeyMessage:
     """Parse a message; only :class:`MikeyError` escapes (RFC 3830 §5.3)."""
-    return parse_message(data)
+    return MikeyMessage.parse(data)
 
 
 def expect_data_type(msg: MikeyMessage, *allowed: DataType) -> None:
@@ -300,6 +301,30 @@ def verification_prefix(
     v = Verification(mac_alg, _MAC_PLACEHOLDER[mac_alg])
     wire = encode_message(header, [*payloads, v])
     return wire[: len(wire) - MAC_LENGTHS[mac_alg]]
+
+
+def answer_prefix(  # noqa: PLR0917
+    data_type: DataType,
+    csb_id: int,
+    cs_map: Sequence[SrtpCsEntry],
+    ts: Timestamp,
+    id_r: bytes,
+    mac_alg: MacAlg,
+) -> bytes:
+    """``HDR, T, IDr, V`` up to the Ver data: the R_MESSAGE of §3.1 / §3.2 before its MAC.
+
+    The Initiator computes it when sending (to recognise the expected answer by its
+    bytes), the Responder when answering.
+    """
+    header = CommonHeader(data_type, csb_id, tuple(cs_map))
+    return verification_prefix(header, [ts, id_payload(id_r)], mac_alg)
+
+
+def verification_answer(  # noqa: PLR0917
+    prefix: bytes, mac_alg: MacAlg, auth_key: bytes, id_i: bytes, id_r: bytes, ts: Timestamp
+) -> bytes:
+    """``prefix`` closed by its Ver data, the MAC of :func:`verification_input` (§5.2)."""
+    return prefix + compute_mac(mac_alg, auth_key, prefix + id_i + id_r + ts.value_bytes)
 
 
 def verify_verification(

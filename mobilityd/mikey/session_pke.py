@@ -59,6 +59,7 @@ from mobilityd.mikey.pke import ENVELOPE_KEY_LEN, decrypt_envelope_key, encrypt_
 from mobilityd.mikey.protection import compute_mac, verify_mac
 from mobilityd.mikey.replay import ReplayCache
 from mobilityd.mikey.session_common import (
+    answer_prefix,
     build_signed,
     check_policies,
     check_protection_algs,
@@ -74,10 +75,10 @@ from mobilityd.mikey.session_common import (
     parse,
     policies_by_number,
     require_rand,
+    verification_answer,
     verify_signed,
     verify_verification,
 )
-from mobilityd.mikey.session_fast import reply_prefix
 from mobilityd.mikey.session_policy import PkCredentials, Rng, SessionPolicy
 from mobilityd.mikey.session_psk import (
     InitiatorState,
@@ -167,9 +168,8 @@ class PkeInitiator:
         )
         self._ts = ts
         self._auth_key = keys.auth_key
-        self._reply_prefix = reply_prefix(
-            DataType.PK_RESP, values.csb_id, cs_map, ts.ts_type, ts.value_bytes, self.peer_id,
-            self.policy.mac_alg,
+        self._reply_prefix = answer_prefix(
+            DataType.PK_RESP, values.csb_id, cs_map, ts, self.peer_id, self.policy.mac_alg
         )
         self._pending = CryptoContext(
             mode=KeyMode.PKE,
@@ -288,10 +288,7 @@ def respond_pke(  # noqa: PLR0917
     )
     if not msg.header.v_flag:
         return context, None
-    covered = reply_prefix(
-        DataType.PK_RESP, msg.header.csb_id, msg.header.cs_map, ts.ts_type, ts.value_bytes, id_r,
-        policy.mac_alg,
+    covered = answer_prefix(
+        DataType.PK_RESP, msg.header.csb_id, msg.header.cs_map, ts, id_r, policy.mac_alg
     )
-    reply = covered + compute_mac(policy.mac_alg, keys.auth_key, covered + id_i + id_r
-                                  + ts.value_bytes)
-    return context, reply
+    return context, verification_answer(covered, policy.mac_alg, keys.auth_key, id_i, id_r, ts)

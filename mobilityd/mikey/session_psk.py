@@ -34,9 +34,10 @@ from mobilityd.mikey.payloads import (
     SrtpCsEntry,
     Timestamp,
 )
-from mobilityd.mikey.protection import compute_mac, verify_mac
+from mobilityd.mikey.protection import verify_mac
 from mobilityd.mikey.replay import ReplayCache
 from mobilityd.mikey.session_common import (
+    answer_prefix,
     build_maced,
     check_policies,
     check_protection_algs,
@@ -52,10 +53,10 @@ from mobilityd.mikey.session_common import (
     parse,
     policies_by_number,
     require_rand,
+    verification_answer,
     verify_verification,
 )
 from mobilityd.mikey.session_error import parse_error_message
-from mobilityd.mikey.session_fast import reply_prefix
 from mobilityd.mikey.session_policy import Rng, SessionPolicy
 from mobilityd.mikey.timestamps import timestamp_payload
 
@@ -151,9 +152,8 @@ class PskInitiator:
         ]
         wire = build_maced(header, payloads, self.policy.mac_alg, keys.auth_key)
         self._ts = ts
-        self._reply_prefix = reply_prefix(
-            DataType.PSK_RESP, values.csb_id, cs_map, ts.ts_type, ts.value_bytes, self.peer_id,
-            self.policy.mac_alg,
+        self._reply_prefix = answer_prefix(
+            DataType.PSK_RESP, values.csb_id, cs_map, ts, self.peer_id, self.policy.mac_alg
         )
         self._pending = CryptoContext(
             mode=KeyMode.PSK,
@@ -280,10 +280,7 @@ def respond_psk(  # noqa: PLR0917
     )
     if not msg.header.v_flag:
         return context, None
-    covered = reply_prefix(
-        DataType.PSK_RESP, msg.header.csb_id, msg.header.cs_map, ts.ts_type, ts.value_bytes, id_r,
-        policy.mac_alg,
+    covered = answer_prefix(
+        DataType.PSK_RESP, msg.header.csb_id, msg.header.cs_map, ts, id_r, policy.mac_alg
     )
-    reply = covered + compute_mac(policy.mac_alg, keys.auth_key, covered + id_i + id_r
-                                  + ts.value_bytes)
-    return context, reply
+    return context, verification_answer(covered, policy.mac_alg, keys.auth_key, id_i, id_r, ts)

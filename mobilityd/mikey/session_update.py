@@ -25,9 +25,8 @@ without DH values, as Figure 4.1 requires when DHi is absent).
 Either side may send an update (the Responder of the initial exchange acts as the
 update's Initiator when it moves); the receiver knows the sender from the context.
 
-Hot path: a PSK-style update of the usual layout is built from and recognised by the
-context's :class:`~mobilityd.mikey.session_fast.UpdateTemplate`; all other updates take
-the general path. Both apply the same checks in the same order.
+Every update is built by the one message builder and read by the one parser
+(:mod:`mobilityd.mikey.message`).
 """
 
 from __future__ import annotations
@@ -38,9 +37,7 @@ from enum import Enum
 from mobilityd.mikey.constants import (
     DataType,
     DhGroup,
-    EncrAlg,
     ErrorType,
-    MacAlg,
     PayloadType,
     TsType,
 )
@@ -54,7 +51,6 @@ from mobilityd.mikey.dh import (
 )
 from mobilityd.mikey.errors import MikeyError
 from mobilityd.mikey.events import UpdateAccepted
-from mobilityd.mikey.keys import MessageKeys
 from mobilityd.mikey.message import MikeyMessage
 from mobilityd.mikey.payloads import (
     CommonHeader,
@@ -66,7 +62,7 @@ from mobilityd.mikey.payloads import (
     SrtpCsEntry,
     Timestamp,
 )
-from mobilityd.mikey.protection import compute_mac, encrypt_key_data, verify_mac
+from mobilityd.mikey.protection import verify_mac
 from mobilityd.mikey.session_common import (
     KeyMaterial,
     build_maced,
@@ -89,11 +85,10 @@ from mobilityd.mikey.session_common import (
     verify_verification,
 )
 from mobilityd.mikey.session_dh import responder_value
-from mobilityd.mikey.session_fast import MatchedUpdate
 from mobilityd.mikey.session_policy import Rng
 from mobilityd.mikey.session_psk import check_response_header
 from mobilityd.mikey.session_update_pke import build_pke_update, verify_pke_update
-from mobilityd.mikey.timestamps import check_freshness, timestamp_payload
+from mobilityd.mikey.timestamps import timestamp_payload
 
 _LAST = PayloadType.LAST
 
@@ -106,30 +101,6 @@ def _next_timestamp(ctx: CryptoContext, now: float) -> Timestamp:
     if ts.value <= ctx.last_timestamp:
         ts = Timestamp(ts.ts_type, ctx.last_timestamp + 1)
     return ts
-
-
-def _fast_psk_update(  # noqa: PLR0917
-    ctx: CryptoContext,
-    keys: MessageKeys,
-    ts: Timestamp,
-    cs_map: Sequence[SrtpCsEntry],
-    new_tgk: bytes | None,
-    v_flag: bool,
-) -> bytes:
-    """``HDR, T, IDi, IDr, KEMAC`` from the context's template (same bytes as the codec)."""
-    policy = ctx.policy
-    encr = b""
-    if new_tgk is not None:
-        plain = bytes(key_data_for(new_tgk))
-        encr = encrypt_key_data(policy.encr_alg, keys, ctx.csb_id, ts.value_bytes, plain)
-    covered = (
-        ctx.outgoing_update_template.head(cs_map, ts.value, v_flag)
-        + bytes((PayloadType.LAST, policy.encr_alg))
-        + len(encr).to_bytes(2, "big")
-        + encr
-        + bytes((policy.mac_alg,))
-    )
-    return covered + compute_mac(policy.mac_alg, keys.auth_key, covered)
 
 
 def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_update
@@ -159,17 +130,12 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
             ctx, ts, cs_map, new_tgk, new_policies, rng, want_verification
         )
     elif ctx.mode is not KeyMode.DH and keys is not None:
-        if not new_policies:
-            wire = _fast_psk_update(ctx, keys, ts, cs_map, new_tgk, want_verification)
-        else:
-            header = CommonHeader(
-                DataType.PSK_INIT, ctx.csb_id, cs_map, v_flag=want_verification
-            )
-            items = [key_data_for(new_tgk)] if new_tgk is not None else []
-            kemac = encrypt_kemac(items, keys, ctx.csb_id, ts, ctx.policy)
-            ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
-            payloads: list[Payload] = [ts, *ids, *new_policies, kemac]
-            wire = build_maced(header, payloads, ctx.policy.mac_alg, keys.auth_key)
+        header = CommonHeader(DataType.PSK_INIT, ctx.csb_id, cs_map, v_flag=want_verification)
+        items = [key_data_for(new_tgk)] if new_tgk is not None else []
+        kemac = encrypt_kemac(items, keys, ctx.csb_id, ts, ctx.policy)
+        ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
+        payloads: list[Payload] = [ts, *ids, *new_policies, kemac]
+        wire = build_maced(header, payloads, ctx.policy.mac_alg, keys.auth_key)
     elif ctx.mode is KeyMode.DH and ctx.secrets.signing_key is not None:
         if new_tgk is not None:
             raise ValueError("a DH CSB gets a new TGK by dh_rekey, not new_tgk (§4.5)")
@@ -236,29 +202,6 @@ def _accept(
     if new_key is not None:
         changes.update(tgk=new_key.key, tgk_salt=new_key.salt, tek_direct=new_key.tek_direct)
     return ctx.evolve(**changes)
-
-
-def _verify_matched(
-    ctx: CryptoContext, keys: MessageKeys, m: MatchedUpdate, now: float
-) -> CryptoContext:
-    """The checks of :func:`verify_update` on a template-recognised update."""
-    policy = ctx.policy
-    ts = Timestamp(TsType.NTP_UTC, m.ts_value)
-    when = check_freshness(ts, now, policy.clock_skew)
-    replay_key = (ctx.peer_id, ctx.csb_id, m.ts_value)
-    ctx.replay_cache.check(replay_key, when, now)
-    if not policy.allow_null and m.encr_alg == EncrAlg.NULL:
-        raise MikeyError("NULL encryption refused by policy", ErrorType.INVALID_EA)
-    if not policy.allow_null and m.mac_alg == MacAlg.NULL:
-        raise MikeyError("NULL MAC refused by policy", ErrorType.INVALID_MAC)
-    verify_mac(m.mac_alg, keys.auth_key, m.mac_input, m.mac)
-    items = decrypt_key_chain(m.encr_alg, m.encr_data, keys, ctx.csb_id, m.ts_bytes, pke=False)
-    new_key = key_material(items)
-    cs_map = m.cs_map or ctx.cs_map
-    if cs_map != ctx.cs_map:
-        check_policies(cs_map, ctx.policies)
-    ctx.replay_cache.remember(replay_key, when, now)
-    return _accept(ctx, new_key, cs_map, None, m.ts_value)
 
 
 def _check_update_ids(msg: MikeyMessage, ctx: CryptoContext) -> None:
@@ -331,10 +274,6 @@ def _verify(
     """The updated context and the auth key for a verification answer (None: signed)."""
     kind = _kind(ctx)
     keys = ctx.secrets.message_keys
-    if kind is _UpdateKind.PSK and keys is not None and isinstance(data, bytes):
-        matched = ctx.incoming_update_template.match(data)
-        if matched is not None:
-            return _verify_matched(ctx, keys, matched, now), keys.auth_key
     msg = parse(data)
     expect_data_type(msg, _INIT_TYPE[kind])
     if msg.header.csb_id != ctx.csb_id:
