@@ -1,26 +1,26 @@
-"""The daemon's call manager with roaming: real calls that follow the network.
+"""The daemon's call manager: real calls that follow the network and the user.
 
-:class:`RoamingCallManager` extends :class:`mobilityd.call.manager.AgentCallManager`:
+:class:`RoamingCallManager` extends :class:`mobilityd.call.manager.AgentCallManager`
+with the mobility adapters of :mod:`mobilityd.mobility`:
 
-* every connected secure call gets a :class:`~mobilityd.mobility.roaming.RoamingCall`
-  (same SIP endpoint, same :class:`MediaEndpoint`, so the same SRTP sessions) and a
-  :class:`~mobilityd.mobility.roaming.CallMover`; a
-  :class:`~mobilityd.mobility.pathmonitor.PathMonitor` (netlink + route lookups) decides
-  when the call must move and the :class:`~mobilityd.mobility.roaming.Roamer` moves it
-  (rebind media, rebind SIP, re-INVITE carrying the RFC 3830 §4.5 update message);
-* a re-INVITE from the peer is accepted only after
-  :func:`~mobilityd.mobility.peer.verify_move` (RFC 3830 §4.5 / §5.4: same TGK and CSB,
-  fresh timestamp, valid MAC or signature); a refusal answers 488 and publishes
-  ``security-failed``; a session refresh (no change, RFC 4028) is accepted as is;
-* each move publishes ``call-moved`` with the *measured* media gap: the time from the
-  start of the move until the first authenticated packet is received again;
+* the agent is a :class:`~mobilityd.mobility.transfer_agent.TransferAgent` (issue 6):
+  ``move`` / ``pull`` hand the call to another device of the user (EXPECT/PULL tokens
+  under the shared device secret, REFER with Refer-To/Referred-By, RFC 3515 / 3892);
+  the hand-off channel of a device listens on its SIP port + :data:`HANDOFF_PORT_OFFSET`
+  (each ``[[devices]]`` contact's port + the offset, likewise);
+* roaming (issue 5): a :class:`~mobilityd.mobility.pathmonitor.PathMonitor` (netlink +
+  route lookups) decides when a call must move and
+  :func:`~mobilityd.mobility.agent_roaming.move_agent_call` moves it (rebind media,
+  rebind SIP, re-INVITE carrying the RFC 3830 §4.5 update); a peer's re-INVITE is
+  accepted only after :class:`~mobilityd.mobility.agent_roaming.VerifyingReinvitePolicy`
+  verified it (a refusal answers 488 and publishes ``security-failed``);
+* each move publishes ``call-moved`` with the *measured* media gap (last packet before
+  to first packet after); the correspondent publishes ``call-transferred`` with the
+  audible gap the transfer agent measured;
 * per call, a 20 ms sampler records packets received per 20 ms (wall-clock aligned bins)
   for ``status`` and the demo's media timeline, and the call object carries the SRTP
-  proof that the context never changed (SSRCs, first/last packet index, ROC, whether the
-  session objects are the ones keyed at call set-up).
-
-Transfer between devices (``move`` / ``pull``) stays ``not-available`` here until the
-transfer engines (:mod:`mobilityd.mobility.transfer`) are wired into the call agent.
+  evidence that the context never changed (SSRCs, first/last packet index, ROC, whether
+  the session objects are the ones keyed at set-up).
 """
 
 from __future__ import annotations
@@ -29,30 +29,40 @@ import asyncio
 import contextlib
 import enum
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from mobilityd.call.agent import CallAgent, ReinviteDecision
+from mobilityd.call.agent import AgentConfig, CallAgent, ReinviteDecision
 from mobilityd.call.audio import AudioOptions
+from mobilityd.call.errors import CallUsageError
 from mobilityd.call.events import CallConnected, CallEvent, CallRefused, CallTerminated
-from mobilityd.call.manager import AgentCallManager, call_object
+from mobilityd.call.keyload import CredentialError, load_psk
+from mobilityd.call.manager import AgentCallManager, agent_config_from, call_object
 from mobilityd.call.secure_call import CallState, SecureCall
+from mobilityd.mobility.agent_roaming import (
+    MoveContexts,
+    VerifyingReinvitePolicy,
+    move_agent_call,
+)
 from mobilityd.mobility.decision import CallPath
-from mobilityd.mobility.events import CallPathChanged
+from mobilityd.mobility.events import CallPathChanged, GracePeriodExpired
 from mobilityd.mobility.pathmonitor import PathMonitor
-from mobilityd.mobility.peer import MoveRefused, verify_move
-from mobilityd.mobility.roaming import CallMover, Roamer, RoamingCall
+from mobilityd.mobility.transfer import TransferSucceeded
+from mobilityd.mobility.transfer_agent import DeviceEntry, TransferAgent, TransferSettings
 from mobilityd.net.preferences import SourcePreferences
 from mobilityd.service.bus import EventBus
 from mobilityd.service.config import Config
-from mobilityd.service.events import CallMoved, SecurityFailed
+from mobilityd.service.errors import ControlError, ErrorCode
+from mobilityd.service.events import CallMoved, CallTransferred, SecurityFailed
 from mobilityd.service.logging import log_event
+from mobilityd.sip import events as sip_events
 from mobilityd.sip.errors import SipError
 from mobilityd.sip.message import Request
-from mobilityd.sip.sdp import SessionDescription
+from mobilityd.sip.uri import SipUri
 
 __all__ = ["TIMELINE_BIN", "TIMELINE_BINS", "MoveRecord", "RoamingCallManager"]
 
@@ -61,6 +71,10 @@ TIMELINE_BIN = 0.020
 """Width of one media timeline bin: one G.711 frame (RFC 3551 §4.5.14, 20 ms ptime)."""
 TIMELINE_BINS = 6000
 """Bins kept per call (two minutes)."""
+HANDOFF_PORT_OFFSET = 10
+"""A device's hand-off channel (transfer tokens) listens on its SIP port + this."""
+MOVE_RETRIES = 20
+"""A move waits for a running re-INVITE (RFC 3261 §14.1) at most this many times 0.1 s."""
 GAP_LIMIT = 10.0
 """A move whose media has not come back after this long is reported with this gap."""
 
@@ -85,14 +99,13 @@ class _Tracked:
     """What the manager keeps per connected call."""
 
     call: SecureCall
-    roaming: RoamingCall | None
-    mover: CallMover | None
     session_ids: tuple[int, int]
     moves: list[MoveRecord] = field(default_factory=list)
     timeline_start: float = 0.0
     timeline: list[int] = field(default_factory=list)
     sampler: asyncio.Task[None] | None = None
     last_rx_at: float = 0.0  # wall clock of the last sample that saw new packets
+    transfer_gap: float | None = None
 
 
 def _received(call: SecureCall) -> int:
@@ -125,64 +138,81 @@ def srtp_proof(call: SecureCall, session_ids: tuple[int, int]) -> dict[str, Any]
     }
 
 
-class _MovePolicy:
-    """The agent's re-INVITE policy: verify a move before accepting it (module doc)."""
+def transfer_settings(config: Config) -> TransferSettings:
+    """This device, the user's device secret and the other devices (module docstring);
+    a correspondent without devices gets a throw-away key (it never checks tokens)."""
+    identity = config.identity
+    key = (load_psk(identity.device_secret_file) if identity.device_secret_file
+           else os.urandom(32))
+    devices: dict[str, DeviceEntry] = {}
+    for device in config.devices:
+        if device.name == identity.device:
+            continue
+        try:
+            uri = SipUri.parse(device.contact)
+        except SipError as exc:
+            raise CredentialError(f"device {device.name}: bad contact {device.contact!r}"
+                                  ) from exc
+        port = (uri.port or 5060) + HANDOFF_PORT_OFFSET
+        devices[device.name] = DeviceEntry(device.contact, (uri.host.strip("[]"), port))
+    return TransferSettings(identity.device or "correspondent", key, identity.uri, devices,
+                            handoff_port=(config.sip.port + HANDOFF_PORT_OFFSET
+                                          if identity.device else 0))
 
-    def __init__(self, manager: RoamingCallManager) -> None:
+
+class _ObservingPolicy:
+    """:class:`VerifyingReinvitePolicy`, plus the manager's records of what it decided."""
+
+    def __init__(self, inner: VerifyingReinvitePolicy, manager: RoamingCallManager) -> None:
+        self._inner = inner
         self._manager = manager
 
     async def decide(self, agent: CallAgent, call: SecureCall, request: Request
                      ) -> ReinviteDecision:
-        del agent
-        tracked = self._manager.tracked.get(call.call_id)
-        if tracked is not None:
-            self._manager.attach_roaming(tracked)
-        roaming = tracked.roaming if tracked is not None else None
-        if roaming is None:
-            log_event(_log, logging.WARNING, "call.move_refused", call=call.call_id,
-                      reason="not a secure call: nothing authenticates the move")
-            return ReinviteDecision(False, reason="not a secure call")
-        body = request.body
+        previous = call.remote_sdp
+        old_remote = call.media.remote_rtp if call.media is not None else None
+        refused_before = len(self._inner.refused)
         log_event(_log, logging.DEBUG, "call.reinvite_received", call=call.call_id,
-                  body=body.decode(errors="replace"))
-        if not body or (roaming.remote_sdp is not None and body == bytes(roaming.remote_sdp)):
-            return ReinviteDecision(True, body=bytes(roaming.local_sdp))  # refresh
-        try:
-            verified = verify_move(body, roaming.context, time.time(),
-                                   previous=roaming.remote_sdp)
-        except MoveRefused as refused:
-            self._manager.move_refused(call, refused)
-            return ReinviteDecision(False, status=refused.status, reason=refused.reason)
-        roaming.context, roaming.remote_sdp = verified.context, verified.sdp
-        # RFC 3830 §4.5 verified: media may now follow the first authenticated new source
-        roaming.media.propose_remote(None, any_source=True)
-        self._manager.peer_moved(call)
-        return ReinviteDecision(True, body=bytes(roaming.local_sdp))
+                  body=request.body.decode(errors="replace"))
+        decision = await self._inner.decide(agent, call, request)
+        if len(self._inner.refused) > refused_before:
+            self._manager.move_refused(call, self._inner.refused[-1].reason,
+                                       self._inner.refused[-1].status)
+        elif decision.accept and request.body and request.body != previous:
+            self._manager.peer_moved(call, old_remote)
+        return decision
 
 
 class RoamingCallManager(AgentCallManager):
-    """:class:`AgentCallManager` plus roaming, move verification and media metrics."""
+    """:class:`AgentCallManager` plus roaming, transfer and media metrics."""
 
     def __init__(self, config: Config, bus: EventBus, *, netns: str | None = None,
                  tone_hz: float | None = None) -> None:
         super().__init__(config, bus)
         self._tone_hz = tone_hz
-        self.tracked: dict[str, _Tracked] = {}
+        self.tracked: dict[SecureCall, _Tracked] = {}
         self._netns = netns
+        self._contexts = MoveContexts()
         self._monitor: PathMonitor | None = None
-        self._roamer_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.roaming_problem: str | None = None
 
     async def start(self) -> None:
-        await super().start()
-        agent = self.agent
-        if agent is None:
+        try:
+            agent_config: AgentConfig = agent_config_from(self._config)
+            transfer = transfer_settings(self._config)
+        except CredentialError as exc:
+            self._problem = f"call credentials unusable: {exc}"
+            log_event(_log, logging.ERROR, "calls.unavailable", error=self._problem)
             return
         if self._tone_hz is not None:
-            agent.config = replace(agent.config, audio=AudioOptions(tone_hz=self._tone_hz))
-        agent.reinvite_policy = _MovePolicy(self)
+            agent_config = replace(agent_config, audio=AudioOptions(tone_hz=self._tone_hz))
+        policy = _ObservingPolicy(VerifyingReinvitePolicy(self._contexts), self)
+        agent = TransferAgent(agent_config, transfer, reinvite_policy=policy)
+        agent.add_listener(self._publish)
         agent.add_listener(self._on_call_event)
+        await agent.start()
+        self.agent = agent
         mobility = self._config.mobility
         monitor = PathMonitor(
             netns=self._netns, grace_period=mobility.grace_period,
@@ -196,22 +226,10 @@ class RoamingCallManager(AgentCallManager):
             log_event(_log, logging.ERROR, "roaming.unavailable", error=str(exc))
             return
         self._monitor = monitor
-        roamer = Roamer(monitor, on_decision=self._on_decision)
-        self._roamer = roamer
-        self._roamer_task = asyncio.create_task(self._run_roamer(roamer), name="roamer")
-
-    async def _run_roamer(self, roamer: Roamer) -> None:
-        while True:
-            try:
-                await roamer.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one failed move must not stop roaming for the others
-                _log.exception("roaming decision failed")
+        self._spawn(self._roam(monitor))
 
     async def close(self) -> None:
-        for task in [self._roamer_task, *self._tasks,
-                     *(t.sampler for t in self.tracked.values())]:
+        for task in [*self._tasks, *(t.sampler for t in self.tracked.values())]:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -220,20 +238,27 @@ class RoamingCallManager(AgentCallManager):
             self._monitor.close()
         await super().close()
 
+    def _transfer_agent(self) -> TransferAgent:
+        agent = self._agent()
+        assert isinstance(agent, TransferAgent)
+        return agent
+
     # -- call life cycle ------------------------------------------------------------------
 
     def _on_call_event(self, event: CallEvent) -> None:
         self._log_call_event(event)
-        if isinstance(event, CallConnected):
-            self._track(event.call_id)
+        agent = self.agent
+        call = agent.calls.get(event.call_id) if agent is not None else None
+        if isinstance(event, CallConnected) and call is not None:
+            self._track(call)
         elif isinstance(event, CallTerminated | CallRefused):
-            tracked = self.tracked.get(event.call_id)
+            tracked = self.tracked.get(call) if call is not None else None
             if tracked is not None and tracked.sampler is not None:
                 tracked.sampler.cancel()
             if self._monitor is not None:
                 with contextlib.suppress(Exception):
                     self._monitor.remove_call(event.call_id)
-            self._roamer_movers().pop(event.call_id, None)
+            self._contexts.forget(event.call_id)
 
     def _log_call_event(self, event: CallEvent) -> None:
         """One line per call event (journald priority by severity); never key material:
@@ -246,74 +271,35 @@ class RoamingCallManager(AgentCallManager):
         log_event(_log, level, f"call.{name}", call=event.call_id,
                   **{k: (v.name if isinstance(v, enum.Enum) else v) for k, v in fields.items()})
 
-    def _roamer_movers(self) -> dict[str, CallMover]:
-        roamer = getattr(self, "_roamer", None)
-        return roamer.movers if isinstance(roamer, Roamer) else {}
-
-    def _track(self, call_id: str) -> None:
-        agent = self.agent
-        if agent is None or call_id not in agent.calls:
-            return
-        call = agent.calls[call_id]
+    def _track(self, call: SecureCall) -> None:
         media = call.media
-        if media is None:
+        if media is None or call in self.tracked:
             return
-        tracked = _Tracked(call, None, None, (id(media.tx), id(media.rx)))
-        self.tracked[call_id] = tracked
+        tracked = _Tracked(call, (id(media.tx), id(media.rx)))
+        self.tracked[call] = tracked
         tracked.timeline_start = _bin_start(time.time())
         tracked.sampler = asyncio.get_running_loop().create_task(
-            self._sample(tracked), name=f"timeline-{call_id}")
-        if not self.attach_roaming(tracked):
-            self._spawn(self._attach_later(tracked))
-
-    def attach_roaming(self, tracked: _Tracked) -> bool:
-        """Give a secure call its :class:`RoamingCall` and mover once its context and
-        both SDPs are known (the callee learns them just after ``CallConnected``)."""
-        if tracked.roaming is not None:
-            return True
-        call, agent = tracked.call, self.agent
-        context, media = call.context, call.media
-        if agent is None or context is None or media is None or not call.local_sdp:
-            return False
-        try:
-            local = SessionDescription.parse(call.local_sdp)
-            remote = SessionDescription.parse(call.remote_sdp) if call.remote_sdp else None
-        except SipError as exc:
-            log_event(_log, logging.WARNING, "roaming.not_tracked", call=call.call_id,
-                      error=str(exc))
-            return False
-        tracked.roaming = RoamingCall(call.call_id, agent.sip, media, context, local, remote)
+            self._sample(tracked), name=f"timeline-{call.call_id}")
         log_event(_log, logging.DEBUG, "call.sdp", call=call.call_id,
                   local=call.local_sdp.decode(errors="replace"),
                   remote=call.remote_sdp.decode(errors="replace"))
-        tracked.mover = CallMover(tracked.roaming)
-        self._watch_path(tracked)
-        return True
+        self._watch_path(call)
 
-    async def _attach_later(self, tracked: _Tracked) -> None:
-        for _ in range(50):
-            await asyncio.sleep(0.1)
-            if tracked.call.state is not CallState.CONNECTED or self.attach_roaming(tracked):
-                return
-        log_event(_log, logging.WARNING, "roaming.not_tracked", call=tracked.call.call_id,
-                  error="no MIKEY context or SDP: the call cannot roam")
-
-    def _watch_path(self, tracked: _Tracked) -> None:
-        monitor, mover, call = self._monitor, tracked.mover, tracked.call
-        roamer = getattr(self, "_roamer", None)
-        if monitor is None or mover is None or call.media is None or roamer is None:
+    def _watch_path(self, call: SecureCall) -> None:
+        monitor, agent = self._monitor, self.agent
+        if monitor is None or agent is None or call.media is None or call.context is None:
             return
         remote = call.media.remote_rtp
         if remote is None:
             return
-        dialog = self.agent.dialog(call.call_id) if self.agent is not None else None
+        dialog = agent.dialog(call.call_id)
         signalling = dialog.remote_target.host.strip("[]") if dialog is not None else remote[0]
         monitor.add_call(CallPath(call.call_id, call.media.local_rtp[0], remote[0],
                                   signalling))
-        roamer.add(mover)
 
     async def _sample(self, tracked: _Tracked) -> None:
-        """Packets received per 20 ms bin, bins aligned on the wall clock."""
+        """Packets received per 20 ms bin, bins aligned on the wall clock; the audible
+        gap of a transfer (correspondent side) is published once measured."""
         last = _received(tracked.call)
         timeline = tracked.timeline
         while True:
@@ -332,39 +318,83 @@ class RoamingCallManager(AgentCallManager):
                 drop = len(timeline) - TIMELINE_BINS
                 del timeline[:drop]
                 tracked.timeline_start += drop * TIMELINE_BIN
+            self._check_transfer_gap(tracked)
 
-    # -- moves ----------------------------------------------------------------------------
+    def _check_transfer_gap(self, tracked: _Tracked) -> None:
+        agent = self.agent
+        clock = agent.arrivals.get(tracked.call) if isinstance(agent, TransferAgent) else None
+        if clock is None or clock.gap is None or clock.gap == tracked.transfer_gap:
+            return
+        tracked.transfer_gap = clock.gap
+        gap_ms = round(clock.gap * 1000.0, 1)
+        remote = tracked.call.media.remote_rtp if tracked.call.media is not None else None
+        where = f"{remote[0]}:{remote[1]}" if remote else "?"
+        tracked.moves.append(MoveRecord(time.time(), "transfer", f"peer device at {where}",
+                                        gap_ms))
+        log_event(_log, logging.INFO, "call.transferred", call=tracked.call.call_id,
+                  to=where, gap_ms=gap_ms)
+        self._bus.publish(CallTransferred(tracked.call.call_id, "peer device", where, gap_ms))
 
-    def _on_decision(self, decision: object, done: bool) -> None:
+    # -- roaming --------------------------------------------------------------------------
+
+    async def _roam(self, monitor: PathMonitor) -> None:
+        while True:
+            for decision in await monitor.next_decisions():
+                try:
+                    await self._act(decision)
+                except Exception:  # one failed move must not stop roaming for the others
+                    _log.exception("roaming decision failed")
+
+    def _by_id(self, call_id: str) -> _Tracked | None:
+        return next((t for c, t in self.tracked.items() if c.call_id == call_id), None)
+
+    async def _act(self, decision: object) -> None:
+        agent = self.agent
+        if agent is None:
+            return
+        if isinstance(decision, GracePeriodExpired):
+            log_event(_log, logging.WARNING, "call.grace_expired", call=decision.call_id)
+            with contextlib.suppress(CallUsageError):
+                await agent.hangup(decision.call_id)
+            return
         if not isinstance(decision, CallPathChanged):
             return
-        tracked = self.tracked.get(decision.call_id)
+        tracked = self._by_id(decision.call_id)
         if tracked is None:
             return
-        if not done:
-            record = MoveRecord(time.time(), decision.old_local, decision.new_local)
-            tracked.moves.append(record)
-            log_event(_log, logging.INFO, "call.moving", call=decision.call_id,
-                      old=decision.old_local, new=decision.new_local)
-            self._spawn(self._measure_gap(tracked, record, _received(tracked.call)))
+        record = MoveRecord(time.time(), decision.old_local, decision.new_local)
+        tracked.moves.append(record)
+        log_event(_log, logging.INFO, "call.moving", call=decision.call_id,
+                  old=decision.old_local, new=decision.new_local)
+        self._spawn(self._measure_gap(tracked, record, _received(tracked.call)))
+        for _ in range(MOVE_RETRIES):
+            try:
+                outcome = await move_agent_call(agent, decision.call_id, decision.new_local,
+                                                self._contexts)
+            except CallUsageError:  # another re-INVITE runs (RFC 3261 §14.1): wait
+                await asyncio.sleep(0.1)
+                continue
+            if isinstance(outcome, sip_events.ReinviteFailed):
+                log_event(_log, logging.WARNING, "call.move_refused_by_peer",
+                          call=decision.call_id, status=getattr(outcome, "status", 0))
+            return
 
-    def peer_moved(self, call: SecureCall) -> None:
-        """The peer moved (verified re-INVITE): record it and measure our gap."""
-        tracked = self.tracked.get(call.call_id)
+    def peer_moved(self, call: SecureCall, remote: tuple[str, int] | None) -> None:
+        """The peer moved from ``remote`` (verified re-INVITE): record it and measure
+        our gap."""
+        tracked = self.tracked.get(call)
         if tracked is None or call.media is None:
             return
-        remote = call.media.remote_rtp
         old = f"peer at {remote[0]}:{remote[1]}" if remote else "peer"
         record = MoveRecord(time.time(), old, "peer moved (verified re-INVITE)")
         tracked.moves.append(record)
         log_event(_log, logging.INFO, "call.peer_moved", call=call.call_id, old=old)
         self._spawn(self._measure_gap(tracked, record, _received(call)))
 
-    def move_refused(self, call: SecureCall, refused: MoveRefused) -> None:
+    def move_refused(self, call: SecureCall, reason: str, status: int) -> None:
         log_event(_log, logging.WARNING, "call.move_refused", call=call.call_id,
-                  reason=refused.reason, status=refused.status)
-        self._bus.publish(SecurityFailed(call.call_id, call.peer,
-                                         f"move refused: {refused.reason}"))
+                  reason=reason, status=status)
+        self._bus.publish(SecurityFailed(call.call_id, call.peer, f"move refused: {reason}"))
 
     async def _measure_gap(self, tracked: _Tracked, record: MoveRecord, before: int) -> None:
         """The media gap of a move: from the last packet received before it (as seen by
@@ -386,7 +416,7 @@ class RoamingCallManager(AgentCallManager):
         if record.new_address.startswith("peer"):
             remote = media.remote_rtp if media is not None else None
             new_address = f"peer at {remote[0]}:{remote[1]}" if remote else record.new_address
-            record.new_address = new_address
+        record.new_address = new_address
         log_event(_log, logging.INFO, "call.moved", call=tracked.call.call_id,
                   old=record.old_address, new=new_address, gap_ms=round(gap_ms, 1))
         self._bus.publish(CallMoved(tracked.call.call_id, record.old_address, new_address,
@@ -397,12 +427,47 @@ class RoamingCallManager(AgentCallManager):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- transfer -------------------------------------------------------------------------
+
+    async def move(self, call: str, device: str) -> dict[str, Any]:
+        """Hand ``call`` to another device of the user (docs/transfer.md)."""
+        agent = self._transfer_agent()
+        self._call(call)
+        if device == self._config.identity.device:
+            raise ControlError(ErrorCode.REFUSED, f"the call is on {device} already", "device")
+        if device not in agent.transfer.devices:
+            raise ControlError(ErrorCode.NO_SUCH_DEVICE, f"no device {device!r} to move to",
+                               "device")
+        started = time.monotonic()
+        outcome = await agent.move(call, device)
+        took_ms = round((time.monotonic() - started) * 1000.0, 1)
+        if not isinstance(outcome, TransferSucceeded):
+            reason = getattr(outcome, "reason", "transfer failed")
+            log_event(_log, logging.WARNING, "call.transfer_failed", call=call, device=device,
+                      reason=reason)
+            raise ControlError(ErrorCode.REFUSED, f"transfer to {device} failed: {reason}")
+        log_event(_log, logging.INFO, "call.handed_over", call=call, device=device,
+                  took_ms=took_ms)
+        return {"id": call, "device": device, "transferred": True, "took_ms": took_ms}
+
+    async def pull(self, call: str) -> dict[str, Any]:
+        """Ask the user's other devices for ``call`` (a PULL token); the call here."""
+        agent = self._transfer_agent()
+        for device in agent.transfer.devices:
+            pulled = await agent.pull(device, call)
+            if pulled is not None:
+                log_event(_log, logging.INFO, "call.pulled", call=pulled.call_id,
+                          device=device)
+                return self.describe(pulled)
+        raise ControlError(ErrorCode.REFUSED, f"no other device handed over call {call!r}",
+                           "call")
+
     # -- reports --------------------------------------------------------------------------
 
     def describe(self, call: SecureCall) -> dict[str, Any]:
         """``call_object`` plus move history, SRTP proof and the media timeline."""
         described = call_object(call)
-        tracked = self.tracked.get(call.call_id)
+        tracked = self.tracked.get(call)
         if tracked is not None:
             described["moves"] = [m.to_json() for m in tracked.moves]
             described["srtp"] = srtp_proof(call, tracked.session_ids)

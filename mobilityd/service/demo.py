@@ -5,9 +5,10 @@ Builds the world of :mod:`.demo_world` (network namespaces), starts the three da
 
 1. the laptop calls Alice (secure: MIKEY PSK in the INVITE, RFC 4567 §3.1 / RFC 3830
    §3.1; SRTP, RFC 3711), Alice answers; both send a tone;
-2. the laptop roams from Wi-Fi A to Wi-Fi B: the demo only changes addresses in the
-   laptop's namespace; the laptop's daemon notices (rtnetlink), rebinds and re-INVITEs
-   with the RFC 3830 §4.5 update, Alice verifies it and media follows;
+2. the laptop roams from Wi-Fi A to Wi-Fi B and back: the demo only changes addresses
+   in the laptop's namespace; the laptop's daemon notices (rtnetlink), rebinds and
+   re-INVITEs with the RFC 3830 §4.5 update, Alice verifies it and media follows
+   (back on Wi-Fi A, the PDA reaches the laptop at its configured address again);
 3. the call moves to the PDA and back (``move`` / ``pull``);
 4. the laptop hangs up.
 
@@ -99,15 +100,17 @@ def place_and_answer(agents: DemoAgents) -> str:
     return str(placed["id"])
 
 
-def roam_laptop(agents: DemoAgents, world: DemoWorld) -> None:
-    """Wi-Fi A -> B in the laptop's namespace; wait until its daemon measured the move."""
-    world.roam_laptop()
+def roam_laptop(agents: DemoAgents, world: DemoWorld, *, back: bool = False) -> None:
+    """Wi-Fi A -> B (or back) in the laptop's namespace; wait until its daemon measured
+    the move."""
+    done_before = sum(1 for call in agents.calls("laptop") for m in call.get("moves", [])
+                      if m.get("gap_ms") is not None)
+    world.roam_laptop(back=back)
 
     def moved() -> bool:
-        calls = agents.calls("laptop")
-        return bool(calls) and any(m.get("gap_ms") is not None
-                                   for m in calls[0].get("moves", []))
-    wait_until("the laptop's call moved to Wi-Fi B", moved)
+        return sum(1 for call in agents.calls("laptop") for m in call.get("moves", [])
+                   if m.get("gap_ms") is not None) > done_before
+    wait_until(f"the laptop's call moved to Wi-Fi {'A' if back else 'B'}", moved)
 
 
 def transfer(agents: DemoAgents, op: Op) -> None:
@@ -133,12 +136,18 @@ def run_demo(agents: DemoAgents, world: DemoWorld, report: DemoReport) -> None:
     with report.step("roam the laptop: Wi-Fi A (10.2.0.2) -> Wi-Fi B (10.3.0.2)"):
         report.mark("ROAM WI-FI A > B")
         roam_laptop(agents, world)
-    report.snapshot(agents, "after roaming", talk=TALK)
+    report.snapshot(agents, "after roaming to Wi-Fi B", talk=TALK)
+
+    with report.step("roam the laptop back: Wi-Fi B (10.3.0.2) -> Wi-Fi A (10.2.0.2)"):
+        report.mark("ROAM B > A")
+        roam_laptop(agents, world, back=True)
+    report.snapshot(agents, "after roaming back to Wi-Fi A", talk=TALK)
 
     try:
         for op, label in ((Op.MOVE, "MOVE TO PDA"), (Op.PULL, "PULL BACK")):
             title = ("move the call to the PDA" if op is Op.MOVE
                      else "pull it back to the laptop")
+            report.capture(agents, f"before {label.lower()}")
             with report.step(title):
                 report.mark(label)
                 transfer(agents, op)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobilityd.service.demo_png import Lane, Marker, timeline_png
+from mobilityd.service.demo_png import Lane, Marker, gap_runs, timeline_png
 from mobilityd.service.errors import ControlError
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["DemoReport", "StepRecord"]
 
 ROLES = ("correspondent", "laptop", "pda")
+BIN = 0.02  # seconds per timeline bin (the daemons' TIMELINE_BIN)
 LANE_NAMES = {"correspondent": "ALICE", "laptop": "BOB LAPTOP", "pda": "BOB PDA"}
 
 
@@ -99,37 +100,55 @@ class DemoReport:
 
     # -- checks ---------------------------------------------------------------------------
 
+    def capture(self, agents: DemoAgents, label: str) -> None:
+        """Record every daemon's calls now (no pause, nothing printed)."""
+        calls: dict[str, list[dict[str, Any]]] = {}
+        for role in ROLES:
+            with contextlib.suppress(ControlError, OSError):
+                calls[role] = agents.calls(role)
+        self.snapshots.append((label, calls))
+
+    def _all_views(self) -> list[tuple[str, dict[str, Any]]]:
+        """(role, call) for every call object seen, in time order, final views last."""
+        views = [(role, call) for _, calls in self.snapshots
+                 for role, role_calls in calls.items() for call in role_calls]
+        views += [(role, call) for role, calls in self.final_calls.items() for call in calls]
+        return views
+
     def _check_calls(self) -> None:
-        first = {role: calls[0] for role, calls in
-                 (self.snapshots[0][1].items() if self.snapshots else []) if calls}
-        for role in ("correspondent", "laptop"):
-            calls = self.final_calls.get(role) or []
-            if not calls:
-                self.failures.append(f"{role}: no call at the end to check")
-                continue
-            call = calls[0]
-            srtp = call.get("srtp") or {}
-            tx, rx = srtp.get("tx") or {}, srtp.get("rx") or {}
-            if not srtp.get("same_sessions"):
-                self.failures.append(f"{role}: SRTP sessions were replaced")
-            start = (first.get(role) or {}).get("srtp") or {}
-            for name, now, then in (("sent", tx, start.get("tx") or {}),
-                                    ("received", rx, start.get("rx") or {})):
-                if then and now.get("ssrc") != then.get("ssrc"):
-                    self.failures.append(f"{role}: {name} SSRC changed")
-                if then and (now.get("last_index") or 0) <= (then.get("last_index") or 0):
-                    self.failures.append(f"{role}: {name} packet index did not run on")
-            if tx and tx.get("last_index") is not None and tx.get("first_index") is not None:
-                span = tx["last_index"] - tx["first_index"] + 1
-                if span != tx.get("packets"):
-                    self.failures.append(f"{role}: sent index jumped ({tx.get('packets')} "
-                                         f"packets over {span} indices)")
+        views = self._all_views()
+        if not self.final_calls.get("correspondent"):
+            self.failures.append("correspondent: no call at the end to check")
+        for role, call in views:
+            rx = (call.get("srtp") or {}).get("rx") or {}
             if rx.get("auth_failures") or rx.get("replays"):
                 self.failures.append(f"{role}: {rx.get('auth_failures')} authentication "
                                      f"failures, {rx.get('replays')} replays")
-            for move in call.get("moves", []):
-                if move.get("gap_ms") is None:
-                    self.failures.append(f"{role}: a move without a measured gap")
+        for role, final in ((r, c) for r, cs in self.final_calls.items() for c in cs[:1]):
+            # the correspondent keeps one call (re-filed under a new Call-ID by a
+            # transfer); a device compares a call with its own first view
+            first = next(c for r, c in views if r == role and (
+                role == "correspondent" or c.get("id") == final.get("id")))
+            self._compare(role, first, final)
+
+    def _compare(self, role: str, first: dict[str, Any], final: dict[str, Any]) -> None:
+        srtp, start = final.get("srtp") or {}, first.get("srtp") or {}
+        if not srtp.get("same_sessions"):
+            self.failures.append(f"{role}: SRTP sessions were replaced")
+        tx, then = srtp.get("tx") or {}, start.get("tx") or {}
+        if then and tx.get("ssrc") != then.get("ssrc"):
+            self.failures.append(f"{role}: sent SSRC changed")
+        if first is not final and then and (tx.get("last_index") or 0) <= (
+                then.get("last_index") or 0):
+            self.failures.append(f"{role}: sent packet index did not run on")
+        if tx.get("last_index") is not None and tx.get("first_index") is not None:
+            span = tx["last_index"] - tx["first_index"] + 1
+            if span != tx.get("packets"):
+                self.failures.append(f"{role}: sent index jumped ({tx.get('packets')} "
+                                     f"packets over {span} indices)")
+        for move in final.get("moves", []):
+            if move.get("gap_ms") is None:
+                self.failures.append(f"{role}: a move without a measured gap")
 
     def finish(self) -> bool:
         """Check, print the verdict, write summary.txt and timeline.png."""
@@ -155,15 +174,29 @@ class DemoReport:
     # -- outputs --------------------------------------------------------------------------
 
     def _lanes(self) -> tuple[float, list[Lane], list[Marker]]:
-        timelines = {role: call["timeline"] for role in ROLES
-                     for call in (self.final_calls.get(role) or [])[:1] if "timeline" in call}
-        starts = [t["start"] for t in timelines.values()]
+        """One lane per device: every call it held, each call's latest timeline."""
+        segments: dict[str, dict[float, list[int]]] = {role: {} for role in ROLES}
+        for role, call in self._all_views():
+            timeline = call.get("timeline")
+            if timeline:  # a later view of the same call (same start) is longer
+                segments[role][float(timeline["start"])] = list(timeline["received"])
+        starts = [start for segs in segments.values() for start in segs]
         t0 = min([*starts, *(s.started for s in self.steps[1:2])] or [time.time()])
-        end = max([t["start"] + len(t["received"]) * 0.02 for t in timelines.values()]
-                  + [m for m, _ in self.marks] + [t0 + 1.0])
-        lanes = [Lane(LANE_NAMES[role], t["start"] - t0, t["received"],
-                      [(t["start"] - t0 + 0.2, t["start"] - t0 + len(t["received"]) * 0.02)])
-                 for role, t in timelines.items()]
+        ends = [start + len(counts) * BIN for segs in segments.values()
+                for start, counts in segs.items()]
+        end = max([*ends, *(at for at, _ in self.marks), t0 + 1.0])
+        lanes = []
+        for role, segs in segments.items():
+            if not segs:
+                continue
+            first = min(segs)
+            counts = [0] * int(round((max(s + len(c) * BIN for s, c in segs.items())
+                                      - first) / BIN))
+            for start, seg in segs.items():
+                offset = int(round((start - first) / BIN))
+                counts[offset:offset + len(seg)] = seg
+            active = [(s - t0 + 0.2, s - t0 + len(c) * BIN) for s, c in segs.items()]
+            lanes.append(Lane(LANE_NAMES[role], first - t0, counts, active))
         markers = [Marker(at - t0, label) for at, label in self.marks]
         return end - t0, lanes, markers
 
@@ -178,9 +211,13 @@ class DemoReport:
                  "there (gaps); red lines = steps:"]
         text += [f"  {m.at:7.2f} s  {m.label}" for m in markers]
         for lane in lanes:
-            empty = sum(1 for c in lane.counts[10:] if c == 0)
+            gaps = [(lane.start + a * BIN, (b - a + 1) * BIN * 1000) for a, b in
+                    gap_runs(lane.counts)
+                    if any(x <= lane.start + a * BIN < y for x, y in lane.active)]
             text.append(f"  lane {lane.name}: {len(lane.counts)} bins from "
-                        f"{lane.start:.2f} s, {sum(lane.counts)} packets, {empty} empty bins")
+                        f"{lane.start:.2f} s, {sum(lane.counts)} packets; gaps: "
+                        + (", ".join(f"{ms:.0f} ms at {at:.2f} s" for at, ms in gaps)
+                           or "none"))
         text += ["", "checks: " + ("all passed" if not self.failures else "FAILED"),
                  *(f"  - {f}" for f in self.failures), ""]
         return "\n".join(text)

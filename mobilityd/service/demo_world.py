@@ -9,7 +9,7 @@
 
 The addresses are those of ``agents/*/mobilityd.toml``. The laptop starts on Wi-Fi A
 only; :meth:`DemoWorld.roam_laptop` brings Wi-Fi B up (address and default route)
-and then takes Wi-Fi A's address away, as a real hand-over between access points does
+and then takes Wi-Fi A's address away (and back again with ``back=True``), as a real hand-over between access points does
 (the kernel reports both changes over rtnetlink, RFC 3549, which is all mobilityd
 watches). Namespace names carry the process id so that parallel runs never collide;
 :meth:`DemoWorld.close` removes them all (deleting a namespace deletes its veths).
@@ -89,12 +89,16 @@ class DemoWorld:
             if role != "laptop":
                 _ip("route", "add", "default", "via", f"10.{subnet}.0.1", netns=host)
 
-    def roam_laptop(self) -> None:
-        """Wi-Fi A -> Wi-Fi B: B's address and route first, then A's address goes."""
+    def roam_laptop(self, *, back: bool = False) -> None:
+        """Wi-Fi A -> Wi-Fi B (``back``: B -> A): the new network's address and route
+        first, then the old network's address goes (a forced move)."""
         laptop = self.ns("laptop")
-        _ip("addr", "add", f"{LAPTOP_WIFI_B}/24", "dev", "wlan1", netns=laptop)
-        _ip("route", "replace", "default", "via", "10.3.0.1", netns=laptop)
-        _ip("addr", "del", f"{LAPTOP_WIFI_A}/24", "dev", "wlan0", netns=laptop)
+        new, old = (("wlan0", LAPTOP_WIFI_A, 2), ("wlan1", LAPTOP_WIFI_B, 3))
+        if not back:
+            new, old = old, new
+        _ip("addr", "add", f"{new[1]}/24", "dev", new[0], netns=laptop)
+        _ip("route", "replace", "default", "via", f"10.{new[2]}.0.1", netns=laptop)
+        _ip("addr", "del", f"{old[1]}/24", "dev", old[0], netns=laptop)
 
     def command_in(self, role: str, argv: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.ns(role), *argv]

@@ -34,11 +34,14 @@ def test_demo_runs_every_step_and_passes_its_checks(tmp_path: Path) -> None:
     summary = (out / "summary.txt").read_text()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "checks: all passed" in done.stdout and "checks: all passed" in summary
-    for step in ("place a secure call", "roam the laptop", "move the call to the PDA",
-                 "pull it back to the laptop", "hang up"):
+    for step in ("place a secure call", "roam the laptop: Wi-Fi A", "roam the laptop back",
+                 "move the call to the PDA", "pull it back to the laptop", "hang up"):
         assert f"{step}" in summary
     assert "FAILED" not in summary
     assert "gap" in done.stdout and "same context: True" in done.stdout
+    assert "same context: False" not in done.stdout
+    for lane in ("ALICE", "BOB LAPTOP", "BOB PDA"):
+        assert f"lane {lane}: " in summary
     width, height, _ = read_png((out / "timeline.png").read_bytes())
     assert width > 1000 and height > 300  # three lanes
     for role in ("correspondent", "laptop", "pda"):

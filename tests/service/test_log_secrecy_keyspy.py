@@ -3,8 +3,8 @@ material of every secure call to ``$KEYSPY_OUT`` (hex, one JSON line per call), 
 tests/service/test_log_secrecy.py knows what the logs must never contain.
 
 ``python -m tests.service.test_log_secrecy_keyspy --config ... --socket ...``. The spy
-wraps :meth:`RoamingCallManager.attach_roaming` (called once a call's MIKEY context
-exists): TGK (RFC 3830 §4.1.3), each crypto session's SRTP master key and salt, and the
+wraps ``RoamingCallManager._track`` (called when a call is connected, its MIKEY
+context set): TGK (RFC 3830 §4.1.3), each crypto session's SRTP master key and salt, and the
 PSK-derived message keys (§4.1.4: encryption, authentication, salt key). Nothing here
 is imported by mobilityd itself. (No test functions: pytest collects nothing here.)
 """
@@ -38,19 +38,18 @@ def secrets_of(context: CryptoContext, psks: list[bytes]) -> dict[str, str]:
 
 
 def install_spy(out_path: str) -> None:
-    original = calls_roaming.RoamingCallManager.attach_roaming
+    original = calls_roaming.RoamingCallManager._track
 
-    def spying(self: calls_roaming.RoamingCallManager, tracked: Any) -> bool:
-        attached = original(self, tracked)
-        context = tracked.call.context
-        if attached and context is not None:
+    def spying(self: calls_roaming.RoamingCallManager, call: Any) -> None:
+        original(self, call)
+        context = call.context
+        if context is not None:
             psks = [load_psk(p.psk_file) for p in self._config.peers
                     if p.psk_file is not None]
             with open(out_path, "a", encoding="ascii") as out:
                 out.write(json.dumps(secrets_of(context, psks)) + "\n")
-        return attached
 
-    calls_roaming.RoamingCallManager.attach_roaming = spying  # type: ignore[method-assign]
+    calls_roaming.RoamingCallManager._track = spying  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
