@@ -190,10 +190,10 @@ class DemoReport:
             if not segs:
                 continue
             first = min(segs)
-            counts = [0] * int(round((max(s + len(c) * BIN for s, c in segs.items())
-                                      - first) / BIN))
+            last = max(s + len(c) * BIN for s, c in segs.items())
+            counts = [0] * round((last - first) / BIN)
             for start, seg in segs.items():
-                offset = int(round((start - first) / BIN))
+                offset = round((start - first) / BIN)
                 counts[offset:offset + len(seg)] = seg
             active = [(s - t0 + 0.2, s - t0 + len(c) * BIN) for s, c in segs.items()]
             lanes.append(Lane(LANE_NAMES[role], first - t0, counts, active))
