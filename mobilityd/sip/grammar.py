@@ -280,12 +280,26 @@ VIA_SYNTAX_RE = re.compile(
 _RPORT_VALUE_RE = re.compile(r"rport[ \t]*=")
 
 
+# Values name_addr_syntax_ok accepted before: a peer repeats its To and Contact values
+# call after call.  The check is pure, so remembering its True answers changes nothing
+# but the cost; bounded (cleared when full) so that hostile input cannot grow it.
+_GOOD_NAME_ADDRS: set[str] = set()
+_GOOD_NAME_ADDRS_SIZE = 1024
+
+
 def name_addr_syntax_ok(value: str) -> bool:
     """True when ``value`` is a common, certainly valid name-addr / addr-spec."""
-    return "%" not in value and (
+    if value in _GOOD_NAME_ADDRS:
+        return True
+    ok = "%" not in value and (
         NAME_ADDR_SYNTAX_RE.fullmatch(value) is not None
         or ADDR_SPEC_SYNTAX_RE.fullmatch(value) is not None
     )
+    if ok:
+        if len(_GOOD_NAME_ADDRS) >= _GOOD_NAME_ADDRS_SIZE:
+            _GOOD_NAME_ADDRS.clear()
+        _GOOD_NAME_ADDRS.add(value)
+    return ok
 
 
 def via_syntax_ok(value: str) -> bool:

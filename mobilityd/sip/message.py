@@ -611,8 +611,31 @@ def _frame_body(
     return body[:length] if length < len(body) else body
 
 
+# Request-Lines seen before -> (method, Request-URI, length of its text).  A peer sends
+# the same Request-Line for every call (SIPp: ``INVITE sip:service@host:port SIP/2.0``),
+# so this saves the line and URI regexes; bounded, cleared when full.  The SipUri
+# values are shared between messages: like every parsed value, treat them as immutable.
+_REQUEST_LINE_CACHE: dict[str, tuple[str, SipUri, int]] = {}
+_REQUEST_LINE_CACHE_SIZE = 512
+
+
 def _request(start_line: str, headers: Headers, body: bytes, limits: ParseLimits) -> Request:
     """``Request-Line = Method SP Request-URI SP SIP-Version CRLF`` (RFC 3261 §7.1)."""
+    cached = _REQUEST_LINE_CACHE.get(start_line)
+    if cached is not None and cached[2] <= limits.max_request_uri:
+        return Request(cached[0], cached[1], headers, body)
+    request = _parse_request_line(start_line, headers, body, limits)
+    if len(_REQUEST_LINE_CACHE) >= _REQUEST_LINE_CACHE_SIZE:
+        _REQUEST_LINE_CACHE.clear()
+    _REQUEST_LINE_CACHE[start_line] = (request.method, request.uri,
+                                       len(start_line) - len(request.method) - 9)
+    return request
+
+
+def _parse_request_line(
+    start_line: str, headers: Headers, body: bytes, limits: ParseLimits
+) -> Request:
+    """The Request-Line without the cache (RFC 3261 §7.1, §25.1)."""
     match = g.REQUEST_LINE_RE.fullmatch(start_line)
     if not match:
         raise SipParseError(_request_line_problem(start_line))

@@ -120,3 +120,79 @@ def test_facts_equal_on_mutated_requests(drop: set[int], extra: list[bytes],
         return
     assert isinstance(message, Request)
     assert _same(_facts_fast(message), _facts_by_header_pass(message))
+
+
+def _uncached_parse(data: bytes) -> object:
+    from mobilityd.sip import grammar, message
+
+    message._REQUEST_LINE_CACHE.clear()
+    grammar._GOOD_NAME_ADDRS.clear()
+    try:
+        return parse_message(data)
+    except SipParseError as exc:
+        return (exc.status, exc.reason)
+
+
+def _parse_twice(data: bytes) -> tuple[object, object]:
+    """(first parse with cold caches, second parse with warm ones)."""
+    first = _uncached_parse(data)
+    try:
+        second: object = parse_message(data)
+    except SipParseError as exc:
+        second = (exc.status, exc.reason)
+    return first, second
+
+
+@pytest.mark.parametrize("path", TORTURE, ids=lambda p: p.stem)
+def test_warm_caches_change_no_outcome_rfc4475(path: Path) -> None:
+    """RFC 4475 §3: each torture message gives the same result (message, or status and
+    reason) whether the Request-Line and name-addr caches are cold or warm."""
+    first, second = _parse_twice(path.read_bytes())
+    assert first == second
+    if isinstance(first, Request):
+        assert isinstance(second, Request)
+        assert (first.method, first.uri, first.vias, first.to, first.contacts) == (
+            second.method, second.uri, second.vias, second.to, second.contacts)
+
+
+def test_cached_request_line_still_obeys_the_request_uri_limit() -> None:
+    """RFC 3261 §21.4.12 / RFC 4475 §3.1.2.1 style: a Request-URI over the limit is 414
+    even when the same Request-Line parsed fine before under a larger limit."""
+    from dataclasses import replace
+
+    from mobilityd.sip.errors import StatusCode
+    from mobilityd.sip.message import DATAGRAM_LIMITS
+
+    parse_message(TYPICAL_INVITE)  # warm: "INVITE sip:bob@biloxi.example.com SIP/2.0"
+    small = replace(DATAGRAM_LIMITS, max_request_uri=len("sip:bob@biloxi.example.com") - 1)
+    with pytest.raises(SipParseError) as caught:
+        parse_message(TYPICAL_INVITE, limits=small)
+    assert caught.value.status == StatusCode.REQUEST_URI_TOO_LONG
+    exact = replace(DATAGRAM_LIMITS, max_request_uri=len("sip:bob@biloxi.example.com"))
+    assert isinstance(parse_message(TYPICAL_INVITE, limits=exact), Request)
+
+
+def test_caches_stay_bounded_under_a_flood_of_distinct_values() -> None:
+    """Hostile input must not grow memory (issue 3 'Bad input'): 5,000 requests with
+    distinct Request-URIs and To values leave both caches at or under their bounds."""
+    from mobilityd.sip import grammar, message
+
+    for i in range(5000):
+        data = TYPICAL_INVITE.replace(b"sip:bob@biloxi", f"sip:bob{i}@biloxi".encode())
+        parse_message(data)
+    assert len(message._REQUEST_LINE_CACHE) <= message._REQUEST_LINE_CACHE_SIZE
+    assert len(grammar._GOOD_NAME_ADDRS) <= grammar._GOOD_NAME_ADDRS_SIZE
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="sipSIP:@.;=<>%[]1234567890abc ~-_?&", min_size=1, max_size=40))
+def test_request_line_cache_is_transparent_for_any_uri(uri: str) -> None:
+    """Any Request-URI text (RFC 3261 §25.1, valid or not) parses the same cold and
+    warm - including refusal with the same status and reason."""
+    data = TYPICAL_INVITE.replace(b"sip:bob@biloxi.example.com", uri.encode(), 1)
+    first, second = _parse_twice(data)
+    if isinstance(first, Request):
+        assert isinstance(second, Request)
+        assert (first.method, first.uri) == (second.method, second.uri)
+    else:
+        assert first == second
