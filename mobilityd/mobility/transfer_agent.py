@@ -63,7 +63,7 @@ from mobilityd.sip.message import Response
 from mobilityd.sip.sdp import SessionDescription
 from mobilityd.sip.uri import NameAddr, SipUri
 
-__all__ = ["DeviceEntry", "TransferAgent", "TransferSettings"]
+__all__ = ["DeviceEntry", "TransferAgent", "TransferSettings", "correspondent_only"]
 
 logger = logging.getLogger(__name__)
 SDP = "application/sdp"
@@ -80,17 +80,26 @@ class DeviceEntry:
 
 @dataclass(frozen=True)
 class TransferSettings:
-    """This device's name, the user's device key and AOR, the user's other devices."""
+    """This device's name, the user's device key and AOR, the user's other devices.
+
+    :func:`correspondent_only` is for an account without other devices: it still takes
+    transfers of its calls (REFER policy) but moves nothing itself."""
 
     device: str
     device_key: bytes = field(repr=False)
     user: str
     devices: Mapping[str, DeviceEntry] = field(default_factory=dict)
-    handoff_port: int = 0
+    #: UDP port of the hand-off channel (0: any; None: no channel, correspondent only)
+    handoff_port: int | None = 0
     announce_timeout: float = 4.0
     transfer_timeout: float = 32.0
     #: REFER right after the EXPECT token, without waiting for the ACCEPT (docs)
     parallel_announce: bool = True
+
+
+def correspondent_only(user: str, device_key: bytes) -> TransferSettings:
+    """Settings of an account that only takes transfers (no devices, no channel)."""
+    return TransferSettings("", device_key, user, {}, handoff_port=None)
 
 
 class _HandOffProtocol(asyncio.DatagramProtocol):
@@ -166,9 +175,17 @@ class TransferAgent(CallAgent):
     # -- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start the agent, then the hand-off channel; without the channel (its port
+        taken) calls work and moves fail cleanly."""
         await super().start()
-        sock, _ = bind_port_pair(self.config.host, self.transfer.handoff_port, True,
-                                 self.config.media_netns)
+        if self.transfer.handoff_port is None:
+            return
+        try:
+            sock, _ = bind_port_pair(self.config.host, self.transfer.handoff_port, True,
+                                     self.config.media_netns)
+        except OSError as exc:
+            logger.error("hand-off channel unavailable, no call transfers: %s", exc)
+            return
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _HandOffProtocol(self._token_received), sock=sock)
@@ -192,7 +209,7 @@ class TransferAgent(CallAgent):
         call = self.call(call_id)
         entry = self.transfer.devices.get(device)
         negotiated, context = call.negotiated, call.context
-        if (entry is None or negotiated is None or context is None
+        if (entry is None or negotiated is None or context is None or self._handoff is None
                 or call.state is not CallState.CONNECTED or call_id in self._moves):
             return TransferFailed(call_id, device, "call or device cannot be moved")
         assert negotiated.remote_ssrc is not None
@@ -314,6 +331,10 @@ class TransferAgent(CallAgent):
         del agent
         if not call.secure or call.media is None or call.state is not CallState.CONNECTED:
             return ReferDecision(False, 603, "only secure calls are transferred")
+        by = refer.referred_by
+        if by is None or sip_identity(by) != sip_identity(call.peer):
+            # RFC 3892 §3: the user in the call refers us to one of their devices
+            return ReferDecision(False, 403, "Referred-By is not the party in the call")
         self._spawn(self._transfer_leg(call, refer))
         return ReferDecision(True)
 
