@@ -11,7 +11,9 @@ Call objects and events follow docs/control-protocol.md; ``move`` / ``pull`` ans
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from typing import Any
 
 from mobilityd.call.agent import AgentConfig, CallAgent
@@ -30,10 +32,14 @@ from mobilityd.call.keyload import CredentialError, load_certificate, load_pk_cr
 from mobilityd.call.negotiation import CallSecurity
 from mobilityd.call.secure_call import CallState, SecureCall
 from mobilityd.media.srtp import SrtpSuite
+from mobilityd.mobility.transfer import TransferFailed, TransferUsageError
+from mobilityd.mobility.transfer_agent import TransferAgent, correspondent_only
+from mobilityd.mobility.transfer_config import transfer_settings_from
 from mobilityd.service.bus import EventBus
 from mobilityd.service.config import Config
 from mobilityd.service.errors import ControlError, ErrorCode
 from mobilityd.service.events import CallStateChanged, SecurityFailed
+from mobilityd.service.keyfiles import KeyFileProblem
 from mobilityd.sip.errors import SipError
 from mobilityd.sip.transport import TransportKind
 from mobilityd.sip.uri import SipUri
@@ -71,6 +77,20 @@ def _keying(config: Config) -> tuple[KeyingConfig, dict[bytes, tuple[str, int]]]
                           default_method=KeyMethod(security.key_agreement.value),
                           suite=SrtpSuite[security.srtp_suites[0].name])
     return keying, contacts
+
+
+def _agent_for(config: Config, agent_config: AgentConfig) -> CallAgent:
+    """A :class:`TransferAgent` (issue 6): it moves calls when the user has other devices
+    and always takes transfers of its calls; unusable transfer settings only disable
+    moving."""
+    try:
+        settings = transfer_settings_from(config)
+    except (TransferUsageError, KeyFileProblem) as exc:
+        _log.error("call transfers disabled: %s", exc)
+        settings = None
+    if settings is None:  # still the correspondent of transfers (REFER policy)
+        settings = correspondent_only(config.identity.uri, os.urandom(32))
+    return TransferAgent(agent_config, settings)
 
 
 def agent_config_from(config: Config) -> AgentConfig:
@@ -146,7 +166,7 @@ class AgentCallManager:
             self._problem = f"call credentials unusable: {exc}"
             _log.error("%s", self._problem)
             return
-        agent = CallAgent(agent_config)
+        agent = _agent_for(self._config, agent_config)
         agent.add_listener(self._publish)
         await agent.start()
         self.agent = agent
@@ -217,14 +237,37 @@ class AgentCallManager:
     async def hangup(self, call: str) -> dict[str, Any]:
         return await self._decide(call, "hangup")
 
+    def _transfer_agent(self) -> TransferAgent:
+        agent = self._agent()
+        if not isinstance(agent, TransferAgent) or not agent.transfer.devices:
+            raise ControlError(ErrorCode.NOT_AVAILABLE, "moving calls needs [[devices]] "
+                               "naming this device and another, and a device_secret_file")
+        return agent
+
     async def move(self, call: str, device: str) -> dict[str, Any]:
+        """Move ``call`` to ``device`` (docs/transfer.md; REFER, RFC 3515)."""
         self._call(call)
-        raise ControlError(ErrorCode.NOT_AVAILABLE, "moving calls between devices is not "
-                           "wired into this build yet")
+        agent = self._transfer_agent()
+        if device not in agent.transfer.devices:
+            raise ControlError(ErrorCode.NO_SUCH_DEVICE, f"no other device {device!r} in "
+                               f"the configuration ({', '.join(agent.transfer.devices)})",
+                               "device")
+        result = await agent.move(call, device)
+        if isinstance(result, TransferFailed):
+            raise ControlError(ErrorCode.REFUSED, f"transfer failed: {result.reason}")
+        return {"call": call, "from_device": agent.transfer.device, "to_device": device,
+                "state": "transferred"}
 
     async def pull(self, call: str) -> dict[str, Any]:
-        raise ControlError(ErrorCode.NOT_AVAILABLE, "pulling calls from another device is "
-                           "not wired into this build yet")
+        """Ask the user's other devices to move ``call`` here (PULL token)."""
+        agent = self._transfer_agent()
+        pulled = await asyncio.gather(*(agent.pull(device, call)
+                                        for device in agent.transfer.devices))
+        got = next((c for c in pulled if c is not None), None)
+        if got is None:
+            raise ControlError(ErrorCode.REFUSED, f"no device moved call {call!r} here")
+        return {"call": got.call_id, "from_device": None, "to_device": agent.transfer.device,
+                "state": "transferred"}
 
     async def close(self) -> None:
         if self.agent is not None:
