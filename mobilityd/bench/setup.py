@@ -9,7 +9,9 @@ Measured as the thesis's Appendix B defines them (Definitions 1 and 2):
 
 Both ends are :class:`~mobilityd.call.agent.CallAgent` s in their own process, each in its
 own network namespace joined by a veth pair (root), or on two loopback addresses
-(without root; the JSON says which in ``"hosts"``). Modes: ``none`` (policy off),
+(without root; the JSON says which in ``"hosts"``). ``--proxy`` puts each side's
+Kamailio on the SIP path as in the thesis's testbed (Alice -> her proxy -> Bob's proxy
+-> Bob, record-routed; ``"sip_path"`` says which). Modes: ``none`` (policy off),
 ``psk`` (RFC 3830 §3.1), ``dh`` (DH-SIGN §3.3, every key pair generated during the
 call), ``dh-precomputed`` (DH-SIGN with the pools refilled between calls, so
 ``dh_pool_misses`` must stay 0), ``pke`` (§3.2). The time stamps are taken where the
@@ -37,6 +39,8 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -91,6 +95,7 @@ class WorkerSpec:
     calls: int
     creds_dir: str
     gap_s: float
+    proxy: tuple[str, int] | None = None
 
 
 # ---------------------------------------------------------------- credentials
@@ -192,9 +197,11 @@ def _agent(spec: WorkerSpec, index: int) -> CallAgent:
     keying.dh_pool.fill(os.urandom)
     security = CallSecurity.OFF if mode == "none" else CallSecurity.REQUIRED
     port = spec.base_port + index
+    first_hop = (str(spec.proxy[0]), int(spec.proxy[1])) if spec.proxy else (spec.peer_host,
+                                                                              port)
     return CallAgent(AgentConfig(
         me, spec.host, port, security=security, keying=keying,
-        contacts={sip_identity(peer): (spec.peer_host, port)}))
+        contacts={sip_identity(peer): first_hop}))
 
 
 async def _start_agents(spec: WorkerSpec, probe: SetupProbe) -> dict[str, CallAgent]:
@@ -209,11 +216,14 @@ async def _one_call(agent: CallAgent, probe: SetupProbe
                     ) -> tuple[str, tuple[float, float] | None, str]:
     """Dial, wait for the outcome, hang up: (call id, (calling delay ms, of which in
     ``place()``: offer + INVITE sent) or None, why)."""
+    # Bob's identity with the port of this mode's callee agent: the port is no part of
+    # the MIKEY identity (mobilityd.call.identity); the proxies route on it.
+    target = f"{BOB}:{agent.config.port}"
     pool = agent.config.keying.dh_pool
     if pool.deficit:  # dh-precomputed: refilled between calls, off the measured path
         await asyncio.to_thread(pool.fill, os.urandom)
     dialled = time.perf_counter()
-    call_id = await agent.place(BOB)
+    call_id = await agent.place(target)
     placed = time.perf_counter()
     outcome = await _next(agent, (ce.CallConnected, ce.CallRefused))
     with contextlib.suppress(Exception):
@@ -383,6 +393,97 @@ def bench_hosts(*, loopback: bool = False) -> Iterator[Hosts]:
                            check=False)
 
 
+# ---------------------------------------------------------------- Kamailio proxies
+
+KAMAILIO_CONFIG = """#!KAMAILIO
+# Stateful proxy for the setup benchmark (each side's SIP server, thesis App. B Fig. 1).
+debug=1
+log_stderror=yes
+children=1
+disable_tcp=yes
+dns=no
+rev_dns=no
+auto_aliases=no
+listen=udp:{ip}:5060
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+modparam("rr", "enable_full_lr", 1)
+
+request_route {{
+	if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+	if (has_totag()) {{
+		if (loose_route()) {{ t_relay(); exit; }}
+		if (is_method("ACK") && t_check_trans()) {{ t_relay(); }}
+		exit;
+	}}
+	if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+	record_route();
+	{next_hop}
+	t_relay();
+}}
+"""
+
+
+@contextlib.contextmanager
+def kamailio_proxies(hosts: Hosts, work: Path) -> Iterator[tuple[str, int]]:
+    """Alice's proxy on her host, Bob's on his (UDP 5060 each): Alice's proxy relays
+    every new INVITE to Bob's, Bob's to Bob's agent on the Request-URI's port. Yields
+    Alice's outbound proxy; both are killed (process group, by pid) at the end."""
+    binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
+    if not Path(binary).exists():
+        raise RuntimeError("--proxy needs kamailio (Debian package kamailio)")
+    if not hosts.caller_prefix:
+        raise RuntimeError("--proxy needs the namespace set-up (root)")
+    sides = (
+        ("alice", hosts.caller_prefix, hosts.caller_ip,
+         f'$du = "sip:{hosts.callee_ip}:5060";'),
+        ("bob", hosts.callee_prefix, hosts.callee_ip,
+         f'$du = "sip:{hosts.callee_ip}:" + $rp;'),
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, prefix, ip, next_hop in sides:
+            config = work / f"kamailio-{name}.cfg"
+            config.write_text(KAMAILIO_CONFIG.format(ip=ip, next_hop=next_hop))
+            check = subprocess.run([*prefix, binary, "-c", "-f", str(config)],
+                                   capture_output=True, text=True, timeout=30, check=False)
+            if check.returncode != 0:
+                raise RuntimeError(f"kamailio -c rejected {config}: {check.stderr[-1500:]}")
+            log = (work / f"kamailio-{name}.log").open("wb")
+            processes.append(subprocess.Popen(
+                [*prefix, binary, "-f", str(config), "-DD", "-E", "-m", "32", "-M", "8",
+                 "-w", str(work), "-P", str(work / f"kamailio-{name}.pid")],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            _wait_listening(prefix, 5060)
+        yield hosts.caller_ip, 5060
+    finally:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait_listening(prefix: list[str], port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run([*prefix, "ss", "-Hunl", f"sport = :{port}"],
+                             capture_output=True, text=True, timeout=10, check=False)
+        if out.stdout.strip():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"kamailio did not listen on UDP {port}")
+
+
 # ---------------------------------------------------------------- orchestration
 
 
@@ -398,11 +499,12 @@ def _env() -> dict[str, str]:
 
 
 def run_modes(modes: tuple[str, ...], hosts: Hosts, calls: int, work: Path,
-              base_port: int = 5070) -> dict[str, dict[str, Any]]:
+              *, base_port: int = 5070, proxy: tuple[str, int] | None = None
+              ) -> dict[str, dict[str, Any]]:
     """Callee worker, then caller worker (all modes interleaved); raw delays per mode."""
     specs = {
         role: WorkerSpec(role, list(modes), host, peer, base_port, calls + WARMUP,
-                         str(work), 0.03)
+                         str(work), 0.03, proxy if role == "caller" else None)
         for role, host, peer in (("caller", hosts.caller_ip, hosts.callee_ip),
                                  ("callee", hosts.callee_ip, hosts.caller_ip))
     }
@@ -513,7 +615,8 @@ def cpu_added(phases: dict[str, dict[str, float]]) -> dict[str, Any]:
 
 def render_table(result: dict[str, Any]) -> str:
     """The thesis's shape: one row per test case, calling and answering totals."""
-    lines = [f"Call-setup delays ({result['hosts']}), medians [p95] in ms",
+    lines = [f"Call-setup delays ({result['hosts']}; SIP {result.get('sip_path', 'direct')}),"
+             " medians [p95] in ms",
              f"{'':18}{'calling':>20}{'answering':>20}{'thesis calling':>16}"
              f"{'thesis answ.':>14}{'calls':>7}"]
     for row in result["rows"]:
@@ -530,16 +633,19 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(calls: int, modes: tuple[str, ...] = MODES, *, loopback: bool = False
-        ) -> dict[str, Any]:
+def run(calls: int, modes: tuple[str, ...] = MODES, *, loopback: bool = False,
+        proxy: bool = False) -> dict[str, Any]:
     with (tempfile.TemporaryDirectory(prefix="mdbench-setup-") as tmp,
-          bench_hosts(loopback=loopback) as hosts):
+          bench_hosts(loopback=loopback) as hosts, contextlib.ExitStack() as stack):
         work = Path(tmp)
         write_credentials(work)
-        raw = run_modes(modes, hosts, calls, work)
+        outbound = stack.enter_context(kamailio_proxies(hosts, work)) if proxy else None
+        raw = run_modes(modes, hosts, calls, work, proxy=outbound)
         rows = [summarise(mode, raw[mode]) for mode in modes]
         phases = {mode: phase_costs(mode, work, max(10, calls // 2)) for mode in modes}
     return {"rows": rows, "hosts": hosts.kind, "warmup_calls": WARMUP,
+            "sip_path": "via Kamailio: Alice -> her proxy -> Bob's proxy -> Bob" if proxy
+            else "direct",
             "phases_cpu_ms_median": phases, "cpu_added_ms": cpu_added(phases),
             "load_average": os.getloadavg()[0],
             "thesis": THESIS, "targets": TARGETS, "headline": headline(rows),
@@ -552,6 +658,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="few calls, < 60 s")
     parser.add_argument("--calls", type=int, default=None, help="counted calls per mode")
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--proxy", action="store_true",
+                        help="each side's Kamailio proxy on the path, as in the thesis")
     parser.add_argument("--loopback", action="store_true",
                         help="two loopback addresses instead of namespaces (what non-root gets)")
     args = parser.parse_args(argv)
@@ -560,7 +668,7 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown modes {unknown}: choose from {MODES}")
     calls = args.calls or (15 if args.quick else 100)
-    result = run(calls, modes, loopback=args.loopback)
+    result = run(calls, modes, loopback=args.loopback, proxy=args.proxy)
     print(json.dumps(result, indent=2) if args.json else render_table(result))
     return 0
 

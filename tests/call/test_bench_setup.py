@@ -89,3 +89,19 @@ def test_short_run_between_namespace_hosts() -> None:
     assert "psk_calling_ratio" in report["headline"]
     assert set(report["phases_cpu_ms_median"]["psk"]) == {
         "make_offer", "receive_offer", "build_answer", "srtp_sessions", "receive_answer"}
+
+
+@pytest.mark.netns
+@pytest.mark.interop
+@pytest.mark.slow
+def test_short_run_through_kamailio_proxies() -> None:
+    """The thesis's path: each side's SIP proxy (Kamailio) between the agents."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mobilityd.bench", "setup", "--json", "--calls", "2",
+         "--modes", "none,psk", "--proxy"],
+        capture_output=True, text=True, timeout=180, cwd=REPO, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["sip_path"].startswith("via Kamailio")
+    for row in report["rows"]:
+        assert row["calls"] == 2 and row["failures"] == []
