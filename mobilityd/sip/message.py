@@ -494,25 +494,26 @@ def _unfold(lines: list[str], limits: ParseLimits) -> list[str]:
     return out
 
 
-def _name_info(name: str) -> tuple[str, str, bool]:
-    """(canonical name, lower-case key, is a list field) of a header field name."""
-    canon = CANONICAL_NAMES.get(name.lower(), name)
-    key = canon.lower()
-    return canon, key, key in LIST_HEADERS
-
-
-# Every spelling we expect on the wire (canonical, lower-case, compact) -> its info.
-_NAME_INFO: dict[str, tuple[str, str, bool]] = {}
-for _lower, _canon in CANONICAL_NAMES.items():
-    for _form in (_lower, _canon, _lower.upper(), _canon.upper()):
-        _NAME_INFO[_form] = _name_info(_canon)
-
-
 # Checked by `_check_core_headers`, plus the presence flags RequestFacts wants.
 _CORE_KEYS = frozenset(
     {"via", "from", "to", "call-id", "cseq", "max-forwards", "contact", "content-length",
      "require", "replaces", "record-route", "session-expires"}
 )
+
+
+def _name_info(name: str) -> tuple[str, str, bool, bool]:
+    """(canonical name, lower-case key, is a list field, is grouped for the checks) of
+    a header field name."""
+    canon = CANONICAL_NAMES.get(name.lower(), name)
+    key = canon.lower()
+    return canon, key, key in LIST_HEADERS, key in _CORE_KEYS
+
+
+# Every spelling we expect on the wire (canonical, lower-case, compact) -> its info.
+_NAME_INFO: dict[str, tuple[str, str, bool, bool]] = {}
+for _lower, _canon in CANONICAL_NAMES.items():
+    for _form in (_lower, _canon, _lower.upper(), _canon.upper()):
+        _NAME_INFO[_form] = _name_info(_canon)
 
 
 def _header_fields(
@@ -526,7 +527,6 @@ def _header_fields(
     grouped: dict[str, list[str]] = {}
     max_line = limits.max_header_line
     check_length = sum(map(len, lines)) > max_line
-    core = _CORE_KEYS
     for line in lines[1:]:
         if check_length and len(line) > max_line:
             raise SipParseError("header field too long")
@@ -537,11 +537,11 @@ def _header_fields(
             if not colon or not g.TOKEN_RE.fullmatch(name):
                 raise SipParseError(f"malformed header field line {line[:40]!r}")
             info = _NAME_INFO.get(name) or _name_info(name)
-        canon, key, is_list = info
+        canon, key, is_list, is_core = info
         value = value.strip(" \t")
         if not is_list or ("," not in value and value):
             append((canon, key, value))
-            if key in core:
+            if is_core:
                 found = grouped.get(key)
                 if found is None:
                     grouped[key] = [value]
@@ -553,7 +553,7 @@ def _header_fields(
             if not stripped:
                 raise SipParseError(f"empty element in {canon} header")
             append((canon, key, stripped))
-            if key in core:
+            if is_core:
                 grouped.setdefault(key, []).append(stripped)
     return items, grouped
 
@@ -681,6 +681,23 @@ def _response(start_line: str, headers: Headers, body: bytes) -> Response:
     return Response(int(code), reason, headers, body)
 
 
+_SINGLE_CORE_FIELDS = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
+# CSeq values seen before (CSeq is immutable): "1 INVITE", "2 BYE" recur every call.
+_CSEQ_CACHE: dict[str, CSeq] = {}
+_CSEQ_CACHE_SIZE = 1024
+
+
+def _cseq(value: str) -> CSeq:
+    """`CSeq.parse` (RFC 3261 §20.16) with a bounded cache of the values it accepted."""
+    found = _CSEQ_CACHE.get(value)
+    if found is None:
+        found = CSeq.parse(value)
+        if len(_CSEQ_CACHE) >= _CSEQ_CACHE_SIZE:
+            _CSEQ_CACHE.clear()
+        _CSEQ_CACHE[value] = found
+    return found
+
+
 def _check_core_headers(
     message: Request | Response, grouped: dict[str, list[str]], limits: ParseLimits
 ) -> None:
@@ -696,8 +713,8 @@ def _check_core_headers(
     for value in vias:
         if not g.via_syntax_ok(value):
             typed("via", value, Via.parse)
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        count = len(grouped.get(name.lower(), ()))
+    for key, name in _SINGLE_CORE_FIELDS:
+        count = len(grouped.get(key, ()))
         if count != 1:
             raise SipParseError(f"{'missing' if count == 0 else 'more than one'} {name} header")
     for value in (grouped["from"][0], grouped["to"][0]):
@@ -705,7 +722,7 @@ def _check_core_headers(
             typed("name-addr", value, NameAddr.parse)
     if not g.CALL_ID_RE.fullmatch(grouped["call-id"][0].strip(" \t")):
         raise SipParseError("bad Call-ID header")
-    cseq = typed("cseq", grouped["cseq"][0], CSeq.parse)
+    cseq = typed("cseq", grouped["cseq"][0], _cseq)
     if isinstance(message, Request) and cseq.method != message.method:
         if message.method not in KNOWN_METHODS:
             raise SipParseError(

@@ -126,6 +126,7 @@ def _uncached_parse(data: bytes) -> object:
     from mobilityd.sip import grammar, message
 
     message._REQUEST_LINE_CACHE.clear()
+    message._CSEQ_CACHE.clear()
     grammar._GOOD_NAME_ADDRS.clear()
     try:
         return parse_message(data)
@@ -179,8 +180,9 @@ def test_caches_stay_bounded_under_a_flood_of_distinct_values() -> None:
 
     for i in range(5000):
         data = TYPICAL_INVITE.replace(b"sip:bob@biloxi", f"sip:bob{i}@biloxi".encode())
-        parse_message(data)
+        parse_message(data.replace(b"CSeq: 1 INVITE", f"CSeq: {i} INVITE".encode()))
     assert len(message._REQUEST_LINE_CACHE) <= message._REQUEST_LINE_CACHE_SIZE
+    assert len(message._CSEQ_CACHE) <= message._CSEQ_CACHE_SIZE
     assert len(grammar._GOOD_NAME_ADDRS) <= grammar._GOOD_NAME_ADDRS_SIZE
 
 
@@ -196,3 +198,18 @@ def test_request_line_cache_is_transparent_for_any_uri(uri: str) -> None:
         assert (first.method, first.uri) == (second.method, second.uri)
     else:
         assert first == second
+
+
+@pytest.mark.parametrize(("cseq", "problem"), [
+    ("2147483648 INVITE", "bad CSeq header: number too large"),
+    ("4294967295 INVITE", "bad CSeq header: number too large"),
+])
+def test_facts_keep_the_31_bit_cseq_rule(cseq: str, problem: str) -> None:
+    """RFC 3261 §8.1.1.5: the parser accepts any 32-bit CSeq number, but a request's
+    must be below 2**31 - the facts still refuse it with the same reason as before."""
+    data = TYPICAL_INVITE.replace(b"CSeq: 1 INVITE", f"CSeq: {cseq}".encode())
+    message = parse_message(data)
+    assert isinstance(message, Request)
+    fast, reference = _facts_fast(message), _facts_by_header_pass(message)
+    assert isinstance(fast, SipParseError) and fast.reason == problem
+    assert _same(fast, reference)

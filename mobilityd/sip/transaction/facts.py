@@ -179,7 +179,7 @@ class RequestFacts:
         malformed (the request is then answered 400 or dropped, §8.2, §18.3)."""
         grouped = request.parsed_fields()
         if grouped is not None:
-            return cls._of_parsed(request.method, grouped)
+            return cls._of_parsed(request, grouped)
         found: dict[str, str] = {}
         contacts = 0
         for name, value in request.headers:
@@ -202,9 +202,11 @@ class RequestFacts:
                    found.get("Contact"), contacts, "Session-Expires" in found)
 
     @classmethod
-    def _of_parsed(cls, method: str, grouped: dict[str, list[str]]) -> RequestFacts:
+    def _of_parsed(cls, request: Request, grouped: dict[str, list[str]]) -> RequestFacts:
         """`of` for a message fresh from `parse_message`, which has already found (and
-        syntax-checked) the fields: no pass over the header list."""
+        syntax-checked) the fields: no pass over the header list, and the CSeq it
+        parsed is reused when it meets §8.1.1.5 (below 2**31, the request's method)."""
+        method = request.method
         get = grouped.get
         vias, froms, tos = get("via"), get("from"), get("to")
         call_ids, cseqs = get("call-id"), get("cseq")
@@ -214,8 +216,11 @@ class RequestFacts:
         from_plain, from_tag = split_tag(froms[0])
         to_plain, to_tag = split_tag(tos[0])
         contacts = get("contact")
+        cseq = request._typed.get(("cseq", cseqs[0]))
+        if not (isinstance(cseq, CSeq) and cseq.seq < 2**31 and cseq.method == method):
+            cseq = parse_cseq(cseqs[0], method)  # the reference check, naming the problem
         return cls(method, TopVia.parse(via_value), via_value, call_ids[0].strip(" \t"),
-                   parse_cseq(cseqs[0], method), from_plain, from_tag, to_plain, to_tag,
+                   cseq, from_plain, from_tag, to_plain, to_tag,
                    "require" in grouped, "replaces" in grouped, "record-route" in grouped,
                    contacts[0] if contacts else None, len(contacts) if contacts else 0,
                    "session-expires" in grouped)
