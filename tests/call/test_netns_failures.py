@@ -21,7 +21,8 @@ def kinds(report: dict[str, Any]) -> list[str]:
 
 
 def refused(report: dict[str, Any]) -> dict[str, Any]:
-    events = [e for e in report["events"] if e["type"] == "CallRefused"]
+    events: list[dict[str, Any]] = [
+        e for e in report["events"] if e["type"] == "CallRefused"]
     assert len(events) == 1, report["events"]
     return events[0]
 
