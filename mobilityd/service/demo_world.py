@@ -9,14 +9,16 @@
 
 The addresses are those of ``agents/*/mobilityd.toml``. The laptop starts on Wi-Fi A
 only; :meth:`DemoWorld.roam_laptop` brings Wi-Fi B up (address and default route)
-and then takes Wi-Fi A's address away (and back again with ``back=True``), as a real hand-over between access points does
-(the kernel reports both changes over rtnetlink, RFC 3549, which is all mobilityd
-watches). Namespace names carry the process id so that parallel runs never collide;
-:meth:`DemoWorld.close` removes them all (deleting a namespace deletes its veths).
+and then takes Wi-Fi A's address away (``back=True``: the reverse), as a real hand-over
+between access points does (the kernel reports both changes over rtnetlink, RFC 3549,
+which is all mobilityd watches). Namespace names carry the process id and a serial
+number so that parallel runs never collide; :meth:`DemoWorld.close` removes them all
+(deleting a namespace deletes its veths).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -35,6 +37,9 @@ __all__ = [
 ALICE_IP, LAPTOP_WIFI_A, LAPTOP_WIFI_B, PDA_IP = "10.1.0.2", "10.2.0.2", "10.3.0.2", "10.4.0.2"
 
 
+_SERIAL = itertools.count()
+
+
 class WorldError(Exception):
     """The test network could not be built (missing tool, no privilege...)."""
 
@@ -50,7 +55,7 @@ def _ip(*args: str, netns: str | None = None) -> None:
 class DemoWorld:
     """Builds and removes the namespaces (module docstring)."""
 
-    tag: str = field(default_factory=lambda: f"mdemo{os.getpid() % 100000}")
+    tag: str = field(default_factory=lambda: f"md{os.getpid() % 100000}x{next(_SERIAL)}")
     created: list[str] = field(default_factory=list)
 
     def ns(self, role: str) -> str:
