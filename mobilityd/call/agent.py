@@ -351,6 +351,7 @@ class CallAgent:
             self._act_quietly(lambda ua, now: ua.hangup(
                 call.call_id, now, body=body, content_type=SDP if body else None))
             self._emit(CallRefused(call.call_id, 0, exc.reason, exc.mikey_error))
+            self._forget_ended()
             return
         call.negotiated = negotiated
         if not negotiated.secure:
@@ -447,6 +448,7 @@ class CallAgent:
         self._act(lambda ua, now: ua.reject_call(call_id, now, status, reason))
         call.state, call.end_reason = CallState.FAILED, f"rejected with {status}"
         self._emit(CallRefused(call_id, status, reason or "rejected"))
+        self._forget_ended()
 
     async def hangup(self, call_id: str) -> None:
         """BYE (CANCEL while calling, 603 while ringing) and stop the media."""
@@ -462,6 +464,7 @@ class CallAgent:
         else:
             call.state = CallState.FAILED
             self._emit(CallRefused(call_id, 0, "local hangup"))
+        self._forget_ended()
 
     # -- in-dialog requests -------------------------------------------------------------
 
