@@ -5,6 +5,7 @@ outgoing re-INVITE, REFER policy, events; plus TCP signalling."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -303,3 +304,30 @@ def test_media_address_follows_the_route_when_sip_listens_on_a_wildcard() -> Non
     assert fixed.media_ip_toward("127.0.0.1") == "127.0.0.5"
     with pytest.raises(CallUsageError):
         wildcard.media_ip_toward("not-an-address")
+
+
+async def test_back_to_back_calls_leave_no_sockets_or_tasks() -> None:
+    bob = CallAgent(AgentConfig(B, "127.0.0.1", 0, keying=keying(A), auto_answer=True))
+    await bob.start()
+    alice = CallAgent(AgentConfig(A, "127.0.0.1", 0, keying=keying(B),
+                                  contacts={sip_identity(B): bob.sip.local_address}))
+    await alice.start()
+
+    async def one_call() -> None:
+        call_id = await alice.place(B)
+        await next_of(alice, CallConnected)
+        await alice.hangup(call_id)
+        await next_of(bob, CallTerminated)
+
+    try:
+        await one_call()
+        fds, tasks = len(os.listdir("/proc/self/fd")), len(asyncio.all_tasks())
+        for _ in range(10):
+            await one_call()
+        await asyncio.sleep(0.1)
+        assert len(os.listdir("/proc/self/fd")) == fds
+        assert len(asyncio.all_tasks()) == tasks
+        assert all(c.media is None or c.state.value == "ended" for c in alice.calls.values())
+    finally:
+        await alice.close()
+        await bob.close()
