@@ -12,7 +12,9 @@ process of the machine).
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
+import signal
 import sys
 import time
 from typing import Any
@@ -101,7 +103,13 @@ class Party:
         try:
             while line := await reader.readline():
                 command = json.loads(line)
-                await self.handle(command)
+                try:
+                    await self.handle(command)
+                except Exception as exc:  # report, keep serving (the harness waits)
+                    out(event="error", command=command.get("cmd"), error=repr(exc))
+                    if command.get("cmd") == "stats":
+                        out(event="stats", calls={}, gaps=[], outcomes=[], refused=[],
+                            tokens_dropped=0, error=repr(exc))
                 if command.get("cmd") == "quit":
                     break
         finally:
@@ -126,6 +134,7 @@ class Party:
 
 
 def main(argv: list[str]) -> int:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a stuck party tells where
     role, options = argv[0], json.loads(argv[1])
     asyncio.run(Party(role, options).run())
     return 0

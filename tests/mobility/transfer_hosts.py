@@ -5,14 +5,18 @@ router, over userspace-emulated links (delay, loss); each runs
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import select
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tests.netns import EmulatedLink, TestHost, Topology
 
@@ -25,6 +29,7 @@ SIP_PORT, HANDOFF_PORT = 5060, 5070
 class PartyProcess:
     role: str
     proc: subprocess.Popen[str]
+    stderr: IO[str]
     lines: list[dict[str, Any]] = field(default_factory=list)
 
     def send(self, **command: Any) -> None:
@@ -40,15 +45,24 @@ class PartyProcess:
             left = deadline - time.monotonic()
             ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, left))
             if not ready:
-                raise TimeoutError(f"{self.role}: no {event!r} within {timeout} s")
+                with contextlib.suppress(OSError):
+                    os.kill(self.proc.pid, signal.SIGUSR1)  # faulthandler: stacks
+                    time.sleep(0.5)
+                raise TimeoutError(f"{self.role}: no {event!r} within {timeout} s; "
+                                   f"stderr: {self.errors()[-6000:]}")
             line = self.proc.stdout.readline()
             if not line:
-                err = self.proc.stderr.read() if self.proc.stderr else ""
-                raise RuntimeError(f"{self.role} exited: {err[-2000:]}")
+                raise RuntimeError(f"{self.role} exited: {self.errors()[-2000:]}")
             record: dict[str, Any] = json.loads(line)
             self.lines.append(record)
             if record.get("event") == event:
                 return record
+
+    def errors(self) -> str:
+        """What the party wrote on stderr (a file: a full pipe would block it)."""
+        self.stderr.flush()
+        self.stderr.seek(0)
+        return self.stderr.read()
 
     def stats(self) -> dict[str, Any]:
         self.send(cmd="stats")
@@ -61,6 +75,7 @@ class PartyProcess:
                 self.proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
+        self.stderr.close()
 
 
 @dataclass(eq=False)
@@ -73,12 +88,13 @@ class TransferHosts:
         opts = {"ips": IPS, "sip_port": SIP_PORT, "handoff_port": HANDOFF_PORT,
                 "device_key": bytes(range(64, 96)).hex(), **options}
         for role in ("alice", "pda", "laptop"):
+            errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in quit())
             proc = self.hosts[role].popen(
                 [sys.executable, "-m", "mobilityd.mobility.transfer_party", role,
                  json.dumps(opts)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
                 text=True, cwd=str(REPO))
-            self.parties[role] = PartyProcess(role, proc)
+            self.parties[role] = PartyProcess(role, proc, errors)
         for party in self.parties.values():  # started together: imports overlap
             party.wait_for("ready")
 
