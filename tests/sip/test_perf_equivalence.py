@@ -213,3 +213,62 @@ def test_facts_keep_the_31_bit_cseq_rule(cseq: str, problem: str) -> None:
     fast, reference = _facts_fast(message), _facts_by_header_pass(message)
     assert isinstance(fast, SipParseError) and fast.reason == problem
     assert _same(fast, reference)
+
+
+def _clear_caches() -> None:
+    from mobilityd.sip import grammar, message
+
+    message._REQUEST_LINE_CACHE.clear()
+    message._CSEQ_CACHE.clear()
+    grammar._GOOD_NAME_ADDRS.clear()
+
+
+def _uas_trace(cold: bool, calls: int = 30) -> list[object]:
+    """Every datagram and event of ``calls`` SIPp-style calls through a UAS, the requests
+    fed as bytes (parse, facts, transactions, dialog), rng and clock deterministic;
+    with ``cold`` the parser caches are emptied before every message."""
+    import random
+
+    from mobilityd.sip import perf_ua
+    from mobilityd.sip.events import IncomingCallReceived
+    from mobilityd.sip.uri import NameAddr, SipUri
+    from mobilityd.sip.useragent import UaConfig, UserAgent
+
+    rng = random.Random(7)
+    ua = UserAgent(UaConfig(local_uri=NameAddr(uri=SipUri.parse("sip:service@127.0.0.1")),
+                            host="127.0.0.1", port=5060, user_agent=None),
+                   rng=rng.randbytes)
+    trace: list[object] = []
+    now = 0.0
+
+    def feed(data: bytes) -> None:
+        if cold:
+            _clear_caches()
+        ua.receive(data, perf_ua._UAC, now)
+        trace.extend(out.data for out in ua.datagrams_to_send())
+        while (event := ua.next_event()) is not None:
+            trace.append(event)
+            if isinstance(event, IncomingCallReceived):
+                ua.answer_call(event.call_id, now, 200, body=perf_ua._SDP)
+                trace.extend(out.data for out in ua.datagrams_to_send())
+
+    for i in range(calls):
+        now += 0.01
+        invite = perf_ua._request("INVITE", i, 1, 1, body=perf_ua._SDP)
+        feed(invite)
+        tag = perf_ua._to_tag(next(d for d in reversed(trace) if isinstance(d, bytes)))
+        feed(invite)  # a retransmission (§17.2.1)
+        feed(perf_ua._request("ACK", i, 2, 1, to_tag=tag))
+        bye = perf_ua._request("BYE", i, 3, 2, to_tag=tag)
+        feed(bye)
+        feed(bye)  # a retransmission (§17.2.2)
+        feed(perf_ua._request("BYE", i, 4, 3, to_tag="nosuchtag"))  # 481 (§12.2.2)
+        feed(perf_ua._request("OPTIONS", i, 5, 1).replace(b"sip:service", b"sips:x%", 1))
+    return trace
+
+
+def test_uas_call_flow_is_byte_identical_with_cold_and_warm_caches() -> None:
+    """RFC 3261 §17.2 / §12: whole call flows (INVITE, retransmissions, ACK, BYE, a BYE
+    for no dialog, a malformed OPTIONS) send the same bytes and raise the same events
+    whether the parser's caches are cold for every message or warm."""
+    assert _uas_trace(cold=True) == _uas_trace(cold=False)
