@@ -75,6 +75,8 @@ HANDOFF_PORT_OFFSET = 10
 """A device's hand-off channel (transfer tokens) listens on its SIP port + this."""
 MOVE_RETRIES = 20
 """A move waits for a running re-INVITE (RFC 3261 §14.1) at most this many times 0.1 s."""
+PULL_TIMEOUT = 5.0
+"""How long a pull waits for another device to hand the call over."""
 GAP_LIMIT = 10.0
 """A move whose media has not come back after this long is reported with this gap."""
 
@@ -454,7 +456,7 @@ class RoamingCallManager(AgentCallManager):
         """Ask the user's other devices for ``call`` (a PULL token); the call here."""
         agent = self._transfer_agent()
         for device in agent.transfer.devices:
-            pulled = await agent.pull(device, call)
+            pulled = await agent.pull(device, call, timeout=PULL_TIMEOUT)
             if pulled is not None:
                 log_event(_log, logging.INFO, "call.pulled", call=pulled.call_id,
                           device=device)

@@ -84,8 +84,8 @@ def test_no_calls_yet(daemon: tuple[Path, DaemonProcess],
 @pytest.mark.parametrize(("args", "error"), [
     (["answer", "c1"], "no-such-call"), (["reject", "c1"], "no-such-call"),
     (["hangup", "c1"], "no-such-call"), (["move", "c1", "pda"], "no-such-call"),
-    # transfer between devices is not wired yet: refused as not available, not faked
-    (["pull", "c1"], "not-available")])
+    # the PULL token goes to the PDA, which does not answer here (no such host)
+    (["pull", "c1"], "refused")])
 def test_operations_on_a_call_that_does_not_exist_are_refused(
         daemon: tuple[Path, DaemonProcess], capsys: pytest.CaptureFixture[str],
         args: list[str], error: str) -> None:
