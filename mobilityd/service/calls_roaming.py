@@ -86,13 +86,15 @@ class MoveRecord:
     """One move of a call: when, from where to where, and the measured gap."""
 
     at: float
+    kind: str  # "roam" (we moved), "peer-roam" (the peer moved), "transfer"
     old_address: str
     new_address: str
     gap_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": round(self.at, 3), "old_address": self.old_address,
-                "new_address": self.new_address,
+        """docs/control-protocol.md, "Call object": ``moves``."""
+        return {"at": round(self.at, 3), "kind": self.kind, "from": self.old_address,
+                "to": self.new_address,
                 "gap_ms": None if self.gap_ms is None else round(self.gap_ms, 1)}
 
 
@@ -331,8 +333,8 @@ class RoamingCallManager(AgentCallManager):
         gap_ms = round(clock.gap * 1000.0, 1)
         remote = tracked.call.media.remote_rtp if tracked.call.media is not None else None
         where = f"{remote[0]}:{remote[1]}" if remote else "?"
-        tracked.moves.append(MoveRecord(time.time(), "transfer", f"peer device at {where}",
-                                        gap_ms))
+        tracked.moves.append(MoveRecord(time.time(), "transfer", "previous device",
+                                        f"peer device at {where}", gap_ms))
         log_event(_log, logging.INFO, "call.transferred", call=tracked.call.call_id,
                   to=where, gap_ms=gap_ms)
         self._bus.publish(CallTransferred(tracked.call.call_id, "peer device", where, gap_ms))
@@ -364,7 +366,7 @@ class RoamingCallManager(AgentCallManager):
         tracked = self._by_id(decision.call_id)
         if tracked is None:
             return
-        record = MoveRecord(time.time(), decision.old_local, decision.new_local)
+        record = MoveRecord(time.time(), "roam", decision.old_local, decision.new_local)
         tracked.moves.append(record)
         log_event(_log, logging.INFO, "call.moving", call=decision.call_id,
                   old=decision.old_local, new=decision.new_local)
@@ -388,7 +390,7 @@ class RoamingCallManager(AgentCallManager):
         if tracked is None or call.media is None:
             return
         old = f"peer at {remote[0]}:{remote[1]}" if remote else "peer"
-        record = MoveRecord(time.time(), old, "peer moved (verified re-INVITE)")
+        record = MoveRecord(time.time(), "peer-roam", old, "peer moved (verified re-INVITE)")
         tracked.moves.append(record)
         log_event(_log, logging.INFO, "call.peer_moved", call=call.call_id, old=old)
         self._spawn(self._measure_gap(tracked, record, _received(call)))
@@ -415,7 +417,7 @@ class RoamingCallManager(AgentCallManager):
         media = tracked.call.media
         new_address = (f"{media.local_rtp[0]}:{media.local_rtp[1]}" if media is not None
                        else record.new_address)
-        if record.new_address.startswith("peer"):
+        if record.kind == "peer-roam":
             remote = media.remote_rtp if media is not None else None
             new_address = f"peer at {remote[0]}:{remote[1]}" if remote else record.new_address
         record.new_address = new_address

@@ -91,8 +91,8 @@ class DemoReport:
             for call in calls.get(role, []):
                 self.say(f"           {LANE_NAMES[role]:<11} {_counters(call)}")
                 for move in call.get("moves", [])[-1:]:
-                    self.say(f"           {'':<11} last move {move['old_address']} -> "
-                             f"{move['new_address']}: gap {move['gap_ms']} ms")
+                    self.say(f"           {'':<11} last {move['kind']} {move['from']} -> "
+                             f"{move['to']}: gap {move['gap_ms']} ms")
 
     def _clock(self, wall: float) -> str:
         first = self.steps[0].started if self.steps else wall

@@ -108,7 +108,11 @@ def test_status_shows_security_streams_addresses_and_moves(two_daemons: TwoDaemo
     after = {role: the_call(agents, role) for role in ("laptop", "correspondent")}
 
     (move,) = after["laptop"]["moves"]
-    assert move["old_address"] == "10.2.0.2" and move["new_address"].startswith(LAPTOP_WIFI_B)
+    assert move["kind"] == "roam" and move["from"] == "10.2.0.2"
+    assert move["to"].startswith(LAPTOP_WIFI_B)
+    (peer_move,) = after["correspondent"]["moves"]
+    assert peer_move["kind"] == "peer-roam" and peer_move["from"].startswith("peer at 10.2.0.2:")
+    assert peer_move["to"].startswith(f"peer at {LAPTOP_WIFI_B}:") and peer_move["gap_ms"] > 0
     assert 0 < move["gap_ms"] < 5000
     assert after["laptop"]["local"].startswith(f"{LAPTOP_WIFI_B}:")
     assert after["correspondent"]["remote"].startswith(f"{LAPTOP_WIFI_B}:")
