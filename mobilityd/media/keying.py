@@ -85,11 +85,42 @@ def suite_for_policy(policy: PolicyLike | None) -> SrtpSuite:
 
 def keys_for_crypto_session(context: CryptoContextLike, cs_id: int) -> SrtpKeys:
     """Master key, salt and suite of crypto session ``cs_id`` (1-based)."""
-    if not 1 <= cs_id <= len(context.cs_map):
-        raise SrtpConfigError(f"no crypto session {cs_id} in the CS ID map")
-    return SrtpKeys.from_master(
-        context.srtp_master(cs_id), suite_for_policy(context.policy_for(cs_id))
-    )
+    return _CallKeys(context).keys(cs_id)
+
+
+class _CallKeys:
+    """The keys of one call's crypto sessions, each derived at most once.
+
+    Deriving a crypto session's master key and salt runs the MIKEY PRF
+    (RFC 3830 §4.1.3, §4.1.2: HMAC-SHA1 over every 256-bit block of the TGK, so a
+    DH TGK costs several times a PSK one) and reading its SP payload scans every
+    parameter (§6.10); a call needs each at most once. The suite is kept per SP
+    payload object: crypto sessions sharing a policy number share the payload.
+    """
+
+    def __init__(self, context: CryptoContextLike) -> None:
+        self._context = context
+        self._keys: dict[int, SrtpKeys] = {}
+        self._suites: list[tuple[PolicyLike | None, SrtpSuite]] = []
+
+    def keys(self, cs_id: int) -> SrtpKeys:
+        keys = self._keys.get(cs_id)
+        if keys is None:
+            if not 1 <= cs_id <= len(self._context.cs_map):
+                raise SrtpConfigError(f"no crypto session {cs_id} in the CS ID map")
+            suite = self._suite(self._context.policy_for(cs_id))
+            keys = self._keys[cs_id] = SrtpKeys.from_master(
+                self._context.srtp_master(cs_id), suite
+            )
+        return keys
+
+    def _suite(self, policy: PolicyLike | None) -> SrtpSuite:
+        for known, suite in self._suites:
+            if known is policy:
+                return suite
+        suite = suite_for_policy(policy)
+        self._suites.append((policy, suite))
+        return suite
 
 
 def _cs_ids(context: CryptoContextLike, ssrcs: Iterable[int]) -> list[int]:
@@ -107,16 +138,22 @@ def session_for(
     *, keep_index_history: bool = False,
 ) -> SrtpSession:
     """One direction's session: a stream per SSRC with its crypto session's keys and ROC."""
+    return _session_for(_CallKeys(context), context, direction, ssrcs, keep_index_history)
+
+
+def _session_for(
+    call_keys: _CallKeys, context: CryptoContextLike, direction: Direction,
+    ssrcs: Iterable[int], keep_index_history: bool,
+) -> SrtpSession:
     cs_ids = _cs_ids(context, ssrcs)
     if not cs_ids:
         raise SrtpConfigError(f"no SSRC given for the {direction.value} SRTP session")
     session = SrtpSession(
-        keys_for_crypto_session(context, cs_ids[0]), direction,
-        keep_index_history=keep_index_history,
+        call_keys.keys(cs_ids[0]), direction, keep_index_history=keep_index_history
     )
     for cs_id in cs_ids:
         entry = context.cs_map[cs_id - 1]
-        session.add_stream(entry.ssrc, keys=keys_for_crypto_session(context, cs_id))
+        session.add_stream(entry.ssrc, keys=call_keys.keys(cs_id))
         if entry.roc:
             session.set_roc(entry.ssrc, entry.roc)
     return session
@@ -126,10 +163,10 @@ def sessions_for_call(
     context: CryptoContextLike, local_ssrcs: Iterable[int], remote_ssrcs: Iterable[int],
     *, keep_index_history: bool = False,
 ) -> tuple[SrtpSession, SrtpSession]:
-    """(outbound, inbound) sessions for a call keyed by ``context``."""
+    """(outbound, inbound) sessions for a call keyed by ``context``: every crypto
+    session's keys derived once (RFC 3830 §4.1.3) and its SP payload read once."""
+    call_keys = _CallKeys(context)
     return (
-        session_for(context, Direction.OUTBOUND, local_ssrcs,
-                    keep_index_history=keep_index_history),
-        session_for(context, Direction.INBOUND, remote_ssrcs,
-                    keep_index_history=keep_index_history),
+        _session_for(call_keys, context, Direction.OUTBOUND, local_ssrcs, keep_index_history),
+        _session_for(call_keys, context, Direction.INBOUND, remote_ssrcs, keep_index_history),
     )
