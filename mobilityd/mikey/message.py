@@ -149,8 +149,10 @@ class MikeyMessage:
             next_type = payload.next_payload
         if not reader.at_end():
             raise MikeyParseError(f"{reader.remaining} trailing bytes after the last payload")
-        message = cls(header, tuple(payloads))
-        message.__dict__["wire"] = data  # exact inverse: the encoding is the input
+        # The chain is consistent by construction (each type came from the field before
+        # it), so __post_init__'s check is skipped; the encoding is the input.
+        message = object.__new__(cls)
+        message.__dict__.update(header=header, payloads=tuple(payloads), wire=data)
         return message
 
     @cached_property

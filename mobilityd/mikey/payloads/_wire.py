@@ -5,13 +5,16 @@ Every failure raises :class:`MikeyParseError`, never ``IndexError`` or ``struct.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from enum import IntEnum
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from mobilityd.mikey.constants import ErrorType, PayloadType
 from mobilityd.mikey.errors import MikeyParseError
 
 E = TypeVar("E", bound=IntEnum)
+K = TypeVar("K")
 
 
 class Reader:
@@ -41,6 +44,18 @@ class Reader:
         self.pos = end
         return chunk
 
+    def unpack(self, layout: struct.Struct, what: str) -> tuple[Any, ...]:
+        """Read the fixed-size fields of ``layout`` in one step."""
+        pos = self.pos
+        end = pos + layout.size
+        if end > len(self.data):
+            raise MikeyParseError(
+                f"truncated {what}: needs {layout.size} bytes at offset {pos}, "
+                f"{self.remaining} left"
+            )
+        self.pos = end
+        return layout.unpack_from(self.data, pos)
+
     def u8(self, what: str) -> int:
         if self.pos >= len(self.data):
             raise MikeyParseError(f"truncated {what}: needs 1 byte at offset {self.pos}")
@@ -49,13 +64,22 @@ class Reader:
         return value
 
     def u16(self, what: str) -> int:
-        return int.from_bytes(self.take(2, what), "big")
+        value: int = self.unpack(_U16, what)[0]
+        return value
 
     def u32(self, what: str) -> int:
-        return int.from_bytes(self.take(4, what), "big")
+        value: int = self.unpack(_U32, what)[0]
+        return value
 
     def uint(self, length: int, what: str) -> int:
         return int.from_bytes(self.take(length, what), "big")
+
+
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+_NEXT_AND_BYTE = struct.Struct("!BB")
+_TYPED_BLOCK_HEAD = struct.Struct("!BBH")
+_PAYLOAD_TYPES: dict[int, PayloadType] = dict(PayloadType._value2member_map_)
 
 
 def code_point(enum_cls: type[E], value: int, error_type: ErrorType, what: str) -> E:
@@ -94,12 +118,71 @@ class WireCodec:
 
 def read_next_payload(reader: Reader, what: str) -> PayloadType:
     """Read a Next payload field (RFC 3830 §6.1, Table 6.1.b)."""
-    return code_point(
-        PayloadType, reader.u8(f"{what} next payload"), ErrorType.UNSPECIFIED, "next payload type"
-    )
+    return next_payload_type(reader.u8(f"{what} next payload"))
+
+
+def next_payload_type(value: int) -> PayloadType:
+    """A received Next payload value as its code point (RFC 3830 Table 6.1.b)."""
+    member = _PAYLOAD_TYPES.get(value)
+    if member is None:
+        raise MikeyParseError(f"unknown next payload type {value}", ErrorType.UNSPECIFIED)
+    return member
+
+
+def read_head(reader: Reader, what: str) -> tuple[PayloadType, int]:
+    """The Next payload field and the one-byte field after it (a type, algorithm or length).
+
+    Most payloads start this way (RFC 3830 §6.2, §6.6-§6.9, §6.11).
+    """
+    next_raw, second = reader.unpack(_NEXT_AND_BYTE, f"{what} header")
+    return next_payload_type(next_raw), second
+
+
+def code_points(enum_cls: type[E], error_type: ErrorType, what: str) -> Callable[[int], E]:
+    """:func:`code_point` for one table, as a one-argument function."""
+    members = enum_cls._value2member_map_
+
+    def lookup(value: int) -> E:
+        member = members.get(value)
+        if member is None:
+            raise MikeyParseError(f"unknown {what} {value}", error_type)
+        return member  # type: ignore[return-value]  # members of enum_cls
+
+    return lookup
+
+
+def read_typed_block(
+    reader: Reader, what: str, kind_of: Callable[[int], K]
+) -> tuple[PayloadType, K, bytes]:
+    """Next payload, a one-byte type, a 16-bit length and that many data bytes.
+
+    The layout shared by ID and CERT (RFC 3830 §6.7), the start of KEMAC (§6.2) and the
+    General Extension (§6.15). ``kind_of`` maps (or refuses) the type before the data is
+    read.
+    """
+    next_raw, kind_raw, length = reader.unpack(_TYPED_BLOCK_HEAD, f"{what} header")
+    next_payload = next_payload_type(next_raw)
+    kind = kind_of(kind_raw)
+    return next_payload, kind, reader.take(length, f"{what} data")
+
+
+def typed_block(next_payload: int, kind: int, data: bytes, what: str) -> bytes:
+    """Encode the layout read by :func:`read_typed_block`."""
+    check_length(data, 0xFFFF, what)
+    return _TYPED_BLOCK_HEAD.pack(next_payload, kind, len(data)) + data
 
 
 T = TypeVar("T")
+
+
+class ChainedPayload(WireCodec):
+    """Mixin for payloads with a Next payload field (RFC 3830 §6.1): ``with_next``."""
+
+    __slots__ = ()
+
+    def with_next(self, next_payload: PayloadType) -> Self:
+        """This payload with its Next payload field set (used by the message builder)."""
+        return with_next_payload(self, next_payload)
 
 
 def with_next_payload(payload: T, next_payload: PayloadType) -> T:

@@ -7,12 +7,12 @@ from typing import Self
 
 from mobilityd.mikey.constants import MAC_LENGTHS, ErrorType, MacAlg, PayloadType, SignatureType
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
     WireCodec,
     check_length,
     code_point,
-    read_next_payload,
-    with_next_payload,
+    read_head,
 )
 
 __all__ = ["Signature", "Verification"]
@@ -54,7 +54,7 @@ class Signature(WireCodec):
 
 
 @dataclass(frozen=True, slots=True)
-class Verification(WireCodec):
+class Verification(ChainedPayload):
     """V payload (RFC 3830 §6.9): the verification MAC; length fixed by ``auth_alg``."""
 
     auth_alg: MacAlg
@@ -62,9 +62,6 @@ class Verification(WireCodec):
     next_payload: PayloadType = field(default=PayloadType.LAST, kw_only=True)
 
     payload_type = PayloadType.V
-
-    def with_next(self, next_payload: PayloadType) -> Verification:
-        return with_next_payload(self, next_payload)
 
     def with_mac(self, ver_data: bytes) -> Verification:
         return replace(self, ver_data=ver_data)
@@ -76,10 +73,8 @@ class Verification(WireCodec):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "V")
-        auth_alg = code_point(
-            MacAlg, reader.u8("V auth alg"), ErrorType.INVALID_MAC, "MAC algorithm"
-        )
+        next_payload, raw_alg = read_head(reader, "V")
+        auth_alg = code_point(MacAlg, raw_alg, ErrorType.INVALID_MAC, "MAC algorithm")
         return cls(
             auth_alg, reader.take(MAC_LENGTHS[auth_alg], "V ver data"), next_payload=next_payload
         )

@@ -8,11 +8,10 @@ from typing import Self
 from mobilityd.mikey.constants import DH_VALUE_LENGTHS, DhGroup, ErrorType, KvType, PayloadType
 from mobilityd.mikey.errors import MikeyParseError
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
     code_point,
-    read_next_payload,
-    with_next_payload,
+    read_head,
 )
 from mobilityd.mikey.payloads.keydata import KeyValidity, kv_type_of, read_key_validity
 
@@ -20,7 +19,7 @@ __all__ = ["DhPayload"]
 
 
 @dataclass(frozen=True, slots=True)
-class DhPayload(WireCodec):
+class DhPayload(ChainedPayload):
     """DH payload (RFC 3830 §6.4). ``value`` has the length implied by ``group``.
 
     The 4 reserved bits before KV must be zero: a message with them set is rejected,
@@ -34,9 +33,6 @@ class DhPayload(WireCodec):
 
     payload_type = PayloadType.DH
 
-    def with_next(self, next_payload: PayloadType) -> DhPayload:
-        return with_next_payload(self, next_payload)
-
     def __bytes__(self) -> bytes:
         expected = DH_VALUE_LENGTHS[self.group]
         if len(self.value) != expected:
@@ -46,8 +42,8 @@ class DhPayload(WireCodec):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "DH")
-        group = code_point(DhGroup, reader.u8("DH group"), ErrorType.INVALID_DH, "DH group")
+        next_payload, raw_group = read_head(reader, "DH")
+        group = code_point(DhGroup, raw_group, ErrorType.INVALID_DH, "DH group")
         value = reader.take(DH_VALUE_LENGTHS[group], "DH value")
         reserved_kv = reader.u8("DH reserved/KV")
         if reserved_kv >> 4:

@@ -7,18 +7,17 @@ from typing import Self
 
 from mobilityd.mikey.constants import ErrorType, PayloadType
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
     code_point,
-    read_next_payload,
-    with_next_payload,
+    read_head,
 )
 
 __all__ = ["ErrorPayload"]
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorPayload(WireCodec):
+class ErrorPayload(ChainedPayload):
     """ERR payload (RFC 3830 §6.12). ``reserved`` is kept so parse/encode are inverses."""
 
     error_no: ErrorType
@@ -27,16 +26,11 @@ class ErrorPayload(WireCodec):
 
     payload_type = PayloadType.ERR
 
-    def with_next(self, next_payload: PayloadType) -> ErrorPayload:
-        return with_next_payload(self, next_payload)
-
     def __bytes__(self) -> bytes:
         return bytes((self.next_payload, self.error_no)) + self.reserved.to_bytes(2, "big")
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "ERR")
-        error_no = code_point(
-            ErrorType, reader.u8("ERR error no"), ErrorType.UNSPECIFIED, "error number"
-        )
+        next_payload, raw_error = read_head(reader, "ERR")
+        error_no = code_point(ErrorType, raw_error, ErrorType.UNSPECIFIED, "error number")
         return cls(error_no, reader.u16("ERR reserved"), next_payload=next_payload)

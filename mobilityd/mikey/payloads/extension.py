@@ -11,18 +11,17 @@ from typing import Self
 
 from mobilityd.mikey.constants import GeneralExtType, PayloadType
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
-    check_length,
-    read_next_payload,
-    with_next_payload,
+    read_typed_block,
+    typed_block,
 )
 
 __all__ = ["GeneralExtension"]
 
 
 @dataclass(frozen=True, slots=True)
-class GeneralExtension(WireCodec):
+class GeneralExtension(ChainedPayload):
     """General Extension payload (RFC 3830 §6.15): type, 16-bit length, data."""
 
     ext_type: int
@@ -31,23 +30,15 @@ class GeneralExtension(WireCodec):
 
     payload_type = PayloadType.GENERAL_EXT
 
-    def with_next(self, next_payload: PayloadType) -> GeneralExtension:
-        return with_next_payload(self, next_payload)
-
     def __bytes__(self) -> bytes:
-        check_length(self.data, 0xFFFF, "general extension data")
-        return (
-            bytes((self.next_payload, self.ext_type))
-            + len(self.data).to_bytes(2, "big")
-            + self.data
-        )
+        return typed_block(self.next_payload, self.ext_type, self.data, "general extension data")
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "general extension")
-        raw_type = reader.u8("general extension type")
-        ext_type: int = (
-            GeneralExtType(raw_type) if raw_type in GeneralExtType._value2member_map_ else raw_type
-        )
-        data = reader.take(reader.u16("general extension length"), "general extension data")
+        next_payload, ext_type, data = read_typed_block(reader, "general extension", _ext_type)
         return cls(ext_type, data, next_payload=next_payload)
+
+
+def _ext_type(raw: int) -> int:
+    """A known type as its code point; unknown types are kept as numbers (§6.15)."""
+    return GeneralExtType(raw) if raw in GeneralExtType._value2member_map_ else raw

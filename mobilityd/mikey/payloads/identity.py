@@ -14,19 +14,23 @@ from mobilityd.mikey.constants import (
     PayloadType,
 )
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
-    check_length,
     code_point,
-    read_next_payload,
-    with_next_payload,
+    code_points,
+    read_head,
+    read_typed_block,
+    typed_block,
 )
 
 __all__ = ["CertHash", "CertPayload", "IdPayload"]
 
+_ID_TYPE = code_points(IdType, ErrorType.INVALID_ID, "ID type")
+_CERT_TYPE = code_points(CertType, ErrorType.INVALID_CERT, "certificate type")
+
 
 @dataclass(frozen=True, slots=True)
-class IdPayload(WireCodec):
+class IdPayload(ChainedPayload):
     """ID payload (RFC 3830 §6.7): an NAI or URI identity, e.g. ``sip:alice@example.com``."""
 
     id_type: IdType
@@ -35,25 +39,17 @@ class IdPayload(WireCodec):
 
     payload_type = PayloadType.ID
 
-    def with_next(self, next_payload: PayloadType) -> IdPayload:
-        return with_next_payload(self, next_payload)
-
     def __bytes__(self) -> bytes:
-        check_length(self.data, 0xFFFF, "ID data")
-        return (
-            bytes((self.next_payload, self.id_type)) + len(self.data).to_bytes(2, "big") + self.data
-        )
+        return typed_block(self.next_payload, self.id_type, self.data, "ID data")
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "ID")
-        id_type = code_point(IdType, reader.u8("ID type"), ErrorType.INVALID_ID, "ID type")
-        data = reader.take(reader.u16("ID length"), "ID data")
+        next_payload, id_type, data = read_typed_block(reader, "ID", _ID_TYPE)
         return cls(id_type, data, next_payload=next_payload)
 
 
 @dataclass(frozen=True, slots=True)
-class CertPayload(WireCodec):
+class CertPayload(ChainedPayload):
     """CERT payload (RFC 3830 §6.7): one DER X.509v3 certificate (or a URL to one)."""
 
     cert_type: CertType
@@ -62,29 +58,17 @@ class CertPayload(WireCodec):
 
     payload_type = PayloadType.CERT
 
-    def with_next(self, next_payload: PayloadType) -> CertPayload:
-        return with_next_payload(self, next_payload)
-
     def __bytes__(self) -> bytes:
-        check_length(self.data, 0xFFFF, "certificate data")
-        return (
-            bytes((self.next_payload, self.cert_type))
-            + len(self.data).to_bytes(2, "big")
-            + self.data
-        )
+        return typed_block(self.next_payload, self.cert_type, self.data, "certificate data")
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "CERT")
-        cert_type = code_point(
-            CertType, reader.u8("Cert type"), ErrorType.INVALID_CERT, "certificate type"
-        )
-        data = reader.take(reader.u16("Cert length"), "certificate data")
+        next_payload, cert_type, data = read_typed_block(reader, "CERT", _CERT_TYPE)
         return cls(cert_type, data, next_payload=next_payload)
 
 
 @dataclass(frozen=True, slots=True)
-class CertHash(WireCodec):
+class CertHash(ChainedPayload):
     """CHASH payload (RFC 3830 §6.8): hash of the certificate used; length from the function."""
 
     hash_func: HashFunc
@@ -92,9 +76,6 @@ class CertHash(WireCodec):
     next_payload: PayloadType = field(default=PayloadType.LAST, kw_only=True)
 
     payload_type = PayloadType.CHASH
-
-    def with_next(self, next_payload: PayloadType) -> CertHash:
-        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         if len(self.digest) != HASH_LENGTHS[self.hash_func]:
@@ -105,9 +86,7 @@ class CertHash(WireCodec):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "CHASH")
-        hash_func = code_point(
-            HashFunc, reader.u8("CHASH hash func"), ErrorType.INVALID_HA, "hash function"
-        )
+        next_payload, raw_func = read_head(reader, "CHASH")
+        hash_func = code_point(HashFunc, raw_func, ErrorType.INVALID_HA, "hash function")
         digest = reader.take(HASH_LENGTHS[hash_func], "CHASH hash")
         return cls(hash_func, digest, next_payload=next_payload)

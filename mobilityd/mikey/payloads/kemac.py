@@ -14,19 +14,24 @@ from mobilityd.mikey.constants import (
     PayloadType,
 )
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
     check_length,
     code_point,
+    code_points,
     read_next_payload,
-    with_next_payload,
+    read_typed_block,
+    typed_block,
 )
 
 __all__ = ["Kemac", "Pke"]
 
+_ENCR_ALG = code_points(EncrAlg, ErrorType.INVALID_EA, "encryption algorithm")
+_MAC_ALG = code_points(MacAlg, ErrorType.INVALID_MAC, "MAC algorithm")
+
 
 @dataclass(frozen=True, slots=True)
-class Kemac(WireCodec):
+class Kemac(ChainedPayload):
     """KEMAC (RFC 3830 §6.2): encrypted key data sub-payloads and the MAC.
 
     ``encr_data`` is the ciphertext as carried on the wire (its plaintext is a chain of
@@ -42,9 +47,6 @@ class Kemac(WireCodec):
 
     payload_type = PayloadType.KEMAC
 
-    def with_next(self, next_payload: PayloadType) -> Kemac:
-        return with_next_payload(self, next_payload)
-
     def with_mac(self, mac: bytes) -> Kemac:
         """This payload with the MAC field replaced (same length)."""
         return replace(self, mac=mac)
@@ -58,33 +60,21 @@ class Kemac(WireCodec):
         return encoded[: len(encoded) - len(self.mac)]
 
     def __bytes__(self) -> bytes:
-        check_length(self.encr_data, 0xFFFF, "KEMAC Encr data")
         if len(self.mac) != MAC_LENGTHS[self.mac_alg]:
             raise ValueError(f"{self.mac_alg.name} MAC must be {MAC_LENGTHS[self.mac_alg]} bytes")
-        return (
-            bytes((self.next_payload, self.encr_alg))
-            + len(self.encr_data).to_bytes(2, "big")
-            + self.encr_data
-            + bytes((self.mac_alg,))
-            + self.mac
-        )
+        encr = typed_block(self.next_payload, self.encr_alg, self.encr_data, "KEMAC Encr data")
+        return encr + bytes((self.mac_alg,)) + self.mac
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "KEMAC")
-        encr_alg = code_point(
-            EncrAlg, reader.u8("KEMAC encr alg"), ErrorType.INVALID_EA, "encryption algorithm"
-        )
-        encr_data = reader.take(reader.u16("KEMAC encr data length"), "KEMAC encr data")
-        mac_alg = code_point(
-            MacAlg, reader.u8("KEMAC MAC alg"), ErrorType.INVALID_MAC, "MAC algorithm"
-        )
+        next_payload, encr_alg, encr_data = read_typed_block(reader, "KEMAC encr", _ENCR_ALG)
+        mac_alg = _MAC_ALG(reader.u8("KEMAC MAC alg"))
         mac = reader.take(MAC_LENGTHS[mac_alg], "KEMAC MAC")
         return cls(encr_alg, encr_data, mac_alg, mac, next_payload=next_payload)
 
 
 @dataclass(frozen=True, slots=True)
-class Pke(WireCodec):
+class Pke(ChainedPayload):
     """PKE envelope data (RFC 3830 §6.3): the envelope key encrypted to the responder."""
 
     cache: CacheType
@@ -92,9 +82,6 @@ class Pke(WireCodec):
     next_payload: PayloadType = field(default=PayloadType.LAST, kw_only=True)
 
     payload_type = PayloadType.PKE
-
-    def with_next(self, next_payload: PayloadType) -> Pke:
-        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         check_length(self.data, 0x3FFF, "PKE data")

@@ -20,12 +20,11 @@ from mobilityd.mikey.constants import (
 )
 from mobilityd.mikey.errors import MikeyParseError
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
     check_length,
     code_point,
-    read_next_payload,
-    with_next_payload,
+    read_head,
 )
 from mobilityd.mikey.payloads.identity import IdPayload
 
@@ -97,7 +96,7 @@ def read_key_validity(reader: Reader, kv_type: KvType) -> KeyValidity:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyData(WireCodec):
+class KeyData(ChainedPayload):
     """Key data sub-payload (RFC 3830 §6.13): a TGK or TEK, optional salt, validity.
 
     ``salt`` is present exactly for the "+SALT" key types (Table 6.13.a).
@@ -110,10 +109,6 @@ class KeyData(WireCodec):
     next_payload: PayloadType = field(default=PayloadType.LAST, kw_only=True)
 
     payload_type = PayloadType.KEY_DATA
-
-    def with_next(self, next_payload: PayloadType) -> KeyData:
-        """This sub-payload with its Next payload field set."""
-        return with_next_payload(self, next_payload)
 
     def __bytes__(self) -> bytes:
         check_length(self.key, 0xFFFF, "key data")
@@ -131,8 +126,7 @@ class KeyData(WireCodec):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "key data")
-        type_kv = reader.u8("key data type/KV")
+        next_payload, type_kv = read_head(reader, "key data")
         key_type = code_point(KeyDataType, type_kv >> 4, ErrorType.UNSPECIFIED, "key data type")
         kv_type = code_point(KvType, type_kv & 0x0F, ErrorType.UNSPECIFIED, "key validity type")
         key = reader.take(reader.u16("key data length"), "key data")

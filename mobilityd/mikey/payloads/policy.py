@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import lru_cache
@@ -20,15 +21,16 @@ from mobilityd.mikey.constants import (
 )
 from mobilityd.mikey.errors import MikeyParseError
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
     check_length,
     code_point,
-    read_next_payload,
-    with_next_payload,
+    next_payload_type,
 )
 
 __all__ = ["SRTP_DEFAULTS", "PolicyParam", "SecurityPolicy"]
+
+_SP_HEAD = struct.Struct("!BBBH")  # Next payload, Policy no, Prot type, length (§6.10)
 
 _ENUMERATED_VALUES: dict[SrtpParam, type[IntEnum]] = {
     SrtpParam.ENCR_ALG: SrtpEncrAlg,
@@ -118,7 +120,7 @@ _parse_srtp_params_cached = lru_cache(maxsize=64)(_parse_srtp_params_uncached)
 
 
 @dataclass(frozen=True, slots=True)
-class SecurityPolicy(WireCodec):
+class SecurityPolicy(ChainedPayload):
     """SP payload (RFC 3830 §6.10): policy number, protocol type, parameters in wire order.
 
     A parameter that is absent takes the SRTP default (§6.10.1).
@@ -136,9 +138,6 @@ class SecurityPolicy(WireCodec):
         """An SRTP policy listing every §6.10.1 parameter with the SRTP default value."""
         params = tuple(PolicyParam(ptype, bytes((value,))) for ptype, value in SRTP_DEFAULTS)
         return cls(policy_no, ProtType.SRTP, params)
-
-    def with_next(self, next_payload: PayloadType) -> SecurityPolicy:
-        return with_next_payload(self, next_payload)
 
     def get(self, param_type: SrtpParam) -> bytes | None:
         """The value of the first parameter of this type, or ``None`` if absent."""
@@ -165,10 +164,8 @@ class SecurityPolicy(WireCodec):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "SP")
-        policy_no = reader.u8("SP policy no")
-        prot_type = code_point(
-            ProtType, reader.u8("SP prot type"), ErrorType.INVALID_SP, "security protocol"
-        )
-        body = reader.take(reader.u16("SP param length"), "SP policy params")
+        next_raw, policy_no, prot_raw, length = reader.unpack(_SP_HEAD, "SP header")
+        next_payload = next_payload_type(next_raw)
+        prot_type = code_point(ProtType, prot_raw, ErrorType.INVALID_SP, "security protocol")
+        body = reader.take(length, "SP policy params")
         return cls(policy_no, prot_type, _parse_srtp_params(body), next_payload=next_payload)

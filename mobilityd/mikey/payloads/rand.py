@@ -7,18 +7,17 @@ from typing import Self
 
 from mobilityd.mikey.constants import PayloadType
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
     check_length,
-    read_next_payload,
-    with_next_payload,
+    read_head,
 )
 
 __all__ = ["Rand"]
 
 
 @dataclass(frozen=True, slots=True)
-class Rand(WireCodec):
+class Rand(ChainedPayload):
     """RAND payload (RFC 3830 §6.11); length 0-255 bytes (8-bit length field)."""
 
     rand: bytes
@@ -26,14 +25,11 @@ class Rand(WireCodec):
 
     payload_type = PayloadType.RAND
 
-    def with_next(self, next_payload: PayloadType) -> Rand:
-        return with_next_payload(self, next_payload)
-
     def __bytes__(self) -> bytes:
         check_length(self.rand, 0xFF, "RAND")
         return bytes((self.next_payload, len(self.rand))) + self.rand
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "RAND")
-        return cls(reader.take(reader.u8("RAND length"), "RAND"), next_payload=next_payload)
+        next_payload, length = read_head(reader, "RAND")
+        return cls(reader.take(length, "RAND"), next_payload=next_payload)

@@ -7,18 +7,17 @@ from typing import Self
 
 from mobilityd.mikey.constants import TS_VALUE_LENGTHS, ErrorType, PayloadType, TsType
 from mobilityd.mikey.payloads._wire import (
+    ChainedPayload,
     Reader,
-    WireCodec,
     code_point,
-    read_next_payload,
-    with_next_payload,
+    read_head,
 )
 
 __all__ = ["Timestamp"]
 
 
 @dataclass(frozen=True, slots=True)
-class Timestamp(WireCodec):
+class Timestamp(ChainedPayload):
     """T payload (RFC 3830 §6.6); ``value`` is the TS value as an unsigned integer."""
 
     ts_type: TsType
@@ -26,9 +25,6 @@ class Timestamp(WireCodec):
     next_payload: PayloadType = field(default=PayloadType.LAST, kw_only=True)
 
     payload_type = PayloadType.T
-
-    def with_next(self, next_payload: PayloadType) -> Timestamp:
-        return with_next_payload(self, next_payload)
 
     @property
     def value_bytes(self) -> bytes:
@@ -40,7 +36,7 @@ class Timestamp(WireCodec):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
-        next_payload = read_next_payload(reader, "T")
-        ts_type = code_point(TsType, reader.u8("TS type"), ErrorType.INVALID_TS, "timestamp type")
+        next_payload, raw_type = read_head(reader, "T")
+        ts_type = code_point(TsType, raw_type, ErrorType.INVALID_TS, "timestamp type")
         value = reader.uint(TS_VALUE_LENGTHS[ts_type], "TS value")
         return cls(ts_type, value, next_payload=next_payload)
