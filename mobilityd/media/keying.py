@@ -29,6 +29,19 @@ _AES_CM = 1  # RFC 3830 §6.10.1 Table 6.10.1.b
 _HMAC_SHA1 = 1  # RFC 3830 §6.10.1 Table 6.10.1.c
 _ON = 1
 
+#: The SP parameters (RFC 3830 §6.10.1) we support, each with the only value we take.
+_SUPPORTED_POLICY = (
+    (SrtpParam.ENCR_ALG, _AES_CM),
+    (SrtpParam.AUTH_ALG, _HMAC_SHA1),
+    (SrtpParam.SESSION_ENCR_KEY_LEN, MASTER_KEY_LEN),
+    (SrtpParam.SESSION_SALT_KEY_LEN, MASTER_SALT_LEN),
+    (SrtpParam.SRTP_ENCRYPTION, _ON),
+    (SrtpParam.SRTCP_ENCRYPTION, _ON),
+    (SrtpParam.SRTP_AUTHENTICATION, _ON),
+    (SrtpParam.KEY_DERIVATION_RATE, 0),
+    (SrtpParam.SRTP_PREFIX_LEN, 0),
+)
+
 
 class PolicyLike(Protocol):
     def get_int(self, param_type: SrtpParam) -> int | None: ...
@@ -62,18 +75,7 @@ def suite_for_policy(policy: PolicyLike | None) -> SrtpSuite:
     """
     if policy is None:
         return SrtpSuite.AES_CM_128_HMAC_SHA1_80
-    checks = {
-        SrtpParam.ENCR_ALG: _AES_CM,
-        SrtpParam.AUTH_ALG: _HMAC_SHA1,
-        SrtpParam.SESSION_ENCR_KEY_LEN: MASTER_KEY_LEN,
-        SrtpParam.SESSION_SALT_KEY_LEN: MASTER_SALT_LEN,
-        SrtpParam.SRTP_ENCRYPTION: _ON,
-        SrtpParam.SRTCP_ENCRYPTION: _ON,
-        SrtpParam.SRTP_AUTHENTICATION: _ON,
-        SrtpParam.KEY_DERIVATION_RATE: 0,
-        SrtpParam.SRTP_PREFIX_LEN: 0,
-    }
-    for param, wanted in checks.items():
+    for param, wanted in _SUPPORTED_POLICY:
         value = policy.get_int(param)
         if value is not None and value != wanted:
             raise SrtpConfigError(f"unsupported SRTP policy: {param.name}={value}")

@@ -58,10 +58,13 @@ class SrtpSuite(IntEnum):
     def for_auth_tag_length(cls, octets: int) -> SrtpSuite:
         """The suite for an SRTP auth tag length in octets, as the MIKEY SP payload
         gives it (RFC 3830 §6.10.1 "Authentication tag length"): 10 or 4."""
-        for suite in cls:
-            if suite.tag_length == octets:
-                return suite
-        raise SrtpConfigError(f"no AES-CM/HMAC-SHA1 suite with a {octets}-octet tag")
+        suite = _SUITE_BY_TAG_LENGTH.get(octets)
+        if suite is None:
+            raise SrtpConfigError(f"no AES-CM/HMAC-SHA1 suite with a {octets}-octet tag")
+        return suite
+
+
+_SUITE_BY_TAG_LENGTH = {suite.tag_length: suite for suite in SrtpSuite}
 
 
 class Direction(Enum):
