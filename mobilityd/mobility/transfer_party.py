@@ -17,6 +17,7 @@ import json
 import signal
 import sys
 import time
+import traceback
 from typing import Any
 
 from mobilityd.call.agent import AgentConfig
@@ -101,19 +102,26 @@ class Party:
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         try:
-            while line := await reader.readline():
-                command = json.loads(line)
-                try:
-                    await self.handle(command)
-                except Exception as exc:  # report, keep serving (the harness waits)
-                    out(event="error", command=command.get("cmd"), error=repr(exc))
-                    if command.get("cmd") == "stats":
-                        out(event="stats", calls={}, gaps=[], outcomes=[], refused=[],
-                            tokens_dropped=0, error=repr(exc))
-                if command.get("cmd") == "quit":
-                    break
+            await self._serve(reader)
+        except BaseException:
+            traceback.print_exc()  # the harness shows it with its error
+            raise
         finally:
             await self.agent.close()
+
+    async def _serve(self, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():
+            command = json.loads(line)
+            try:
+                await self.handle(command)
+            except Exception as exc:  # report, keep serving (the harness waits)
+                out(event="error", command=command.get("cmd"), error=repr(exc))
+                if command.get("cmd") == "stats":
+                    out(event="stats", calls={}, gaps=[], outcomes=[], refused=[],
+                        tokens_dropped=0, error=repr(exc))
+            if command.get("cmd") == "quit":
+                break
+        print(f"{self.role}: command loop ended", file=sys.stderr, flush=True)
 
     async def handle(self, command: dict[str, Any]) -> None:
         cmd = command.get("cmd")

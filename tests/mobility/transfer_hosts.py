@@ -31,6 +31,7 @@ class PartyProcess:
     proc: subprocess.Popen[str]
     stderr: IO[str]
     lines: list[dict[str, Any]] = field(default_factory=list)
+    _pending: bytes = b""
 
     def send(self, **command: Any) -> None:
         assert self.proc.stdin is not None
@@ -38,25 +39,33 @@ class PartyProcess:
         self.proc.stdin.flush()
 
     def wait_for(self, event: str, timeout: float = 20.0) -> dict[str, Any]:
-        """The next output line with ``event`` (earlier lines are kept in ``lines``)."""
+        """The next output line with ``event`` (earlier lines are kept in ``lines``).
+
+        Reads the pipe with ``os.read`` and splits lines itself: a buffered
+        ``readline`` after ``select`` would leave a second line in the file's buffer,
+        invisible to the next ``select``."""
         assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
         while True:
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                record: dict[str, Any] = json.loads(raw)
+                self.lines.append(record)
+                if record.get("event") == event:
+                    return record
             left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, left))
+            ready, _, _ = select.select([fd], [], [], max(0.0, left))
             if not ready:
                 with contextlib.suppress(OSError):
                     os.kill(self.proc.pid, signal.SIGUSR1)  # faulthandler: stacks
                     time.sleep(0.5)
                 raise TimeoutError(f"{self.role}: no {event!r} within {timeout} s; "
                                    f"stderr: {self.errors()[-6000:]}")
-            line = self.proc.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 raise RuntimeError(f"{self.role} exited: {self.errors()[-2000:]}")
-            record: dict[str, Any] = json.loads(line)
-            self.lines.append(record)
-            if record.get("event") == event:
-                return record
+            self._pending += chunk
 
     def errors(self) -> str:
         """What the party wrote on stderr (a file: a full pipe would block it)."""
