@@ -2,10 +2,12 @@
 
 :func:`transfer_settings_from` turns ``service.config`` (this device's name, the user's
 AOR, the ``[[devices]]`` list with each device's GRUU or address, the device secret
-file) into :class:`~mobilityd.mobility.transfer_agent.TransferSettings`. The hand-off
-channel of each device is reached at the host of its ``contact`` and ``handoff_port``
-(``[[devices]]`` has no hand-off address of its own yet: with a GRUU contact, whose
-host is the registrar's domain, pass ``handoff_addresses`` explicitly).
+file) into :class:`~mobilityd.mobility.transfer_agent.TransferSettings`, with the
+daemon's convention (``service.calls_roaming``): a device's hand-off channel listens
+on its SIP port + 10 (:data:`HANDOFF_PORT_OFFSET`) and is reached at the host and
+port (default 5060) of its ``contact`` + 10. ``[[devices]]`` has no hand-off address of
+its own yet: with a GRUU contact, whose host is the registrar's domain, pass
+``handoff_addresses`` explicitly.
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ from mobilityd.service.keyfiles import read_psk
 from mobilityd.sip.errors import SipError
 from mobilityd.sip.uri import SipUri
 
-__all__ = ["DEFAULT_HANDOFF_PORT", "transfer_settings_from"]
+__all__ = ["HANDOFF_PORT_OFFSET", "transfer_settings_from"]
 
-DEFAULT_HANDOFF_PORT = 5070
+HANDOFF_PORT_OFFSET = 10
 
 
 def transfer_settings_from(
-    config: Config, *, handoff_port: int = DEFAULT_HANDOFF_PORT,
-    handoff_addresses: Mapping[str, tuple[str, int]] | None = None,
+    config: Config, *, handoff_addresses: Mapping[str, tuple[str, int]] | None = None,
 ) -> TransferSettings | None:
     """Settings for this device, or None when it is the user's only device."""
     identity = config.identity
@@ -40,9 +41,11 @@ def transfer_settings_from(
         address = (handoff_addresses or {}).get(device.name)
         if address is None:
             try:
-                address = (SipUri.parse(device.contact).host, handoff_port)
+                uri = SipUri.parse(device.contact)
             except SipError as exc:
                 raise TransferUsageError(f"device {device.name}: {exc.reason}") from exc
+            address = (uri.host.strip("[]"), (uri.port or 5060) + HANDOFF_PORT_OFFSET)
         devices[device.name] = DeviceEntry(device.contact, address)
     return TransferSettings(identity.device, read_psk(identity.device_secret_file).reveal(),
-                            identity.uri, devices, handoff_port=handoff_port)
+                            identity.uri, devices,
+                            handoff_port=config.sip.port + HANDOFF_PORT_OFFSET)

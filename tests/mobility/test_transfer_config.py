@@ -40,6 +40,17 @@ def test_settings_for_the_laptop(tmp_path: Path) -> None:
     assert settings.devices["pda"].refer_to.endswith("gr=urn:uuid:f81d4fae-7dec-11d0-a765-"
                                                      "00a0c91e6bf6")
     assert settings.devices["pda"].handoff == ("10.4.0.2", 5070)
+    assert settings.handoff_port == config.sip.port + 10
+
+
+def test_handoff_address_from_the_contact(tmp_path: Path) -> None:
+    devices = DEVICES.replace("gr=urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "x=1")
+    devices = devices.replace("sip:bob@example.org;x=1", "sip:bob@[2001:db8::4]:5062")
+    text = _config(tmp_path, devices).read_text().replace('device = "laptop"', 'device = "pda"')
+    (tmp_path / "c.toml").write_text(text)
+    settings = transfer_settings_from(load_config(tmp_path / "c.toml"))
+    assert settings is not None and settings.device == "pda"
+    assert settings.devices["laptop"].handoff == ("10.2.0.2", 5070)
 
 
 def test_single_device_has_no_transfer(tmp_path: Path) -> None:
