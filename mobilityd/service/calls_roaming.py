@@ -109,7 +109,7 @@ class _Tracked:
     timeline: list[int] = field(default_factory=list)
     sampler: asyncio.Task[None] | None = None
     last_rx_at: float = 0.0  # wall clock of the last sample that saw new packets
-    transfer_gap: float | None = None
+    transfer_ssrc: int | None = None  # the new device's SSRC of the last transfer seen
 
 
 def _received(call: SecureCall) -> int:
@@ -327,9 +327,9 @@ class RoamingCallManager(AgentCallManager):
     def _check_transfer_gap(self, tracked: _Tracked) -> None:
         agent = self.agent
         clock = agent.arrivals.get(tracked.call) if isinstance(agent, TransferAgent) else None
-        if clock is None or clock.gap is None or clock.gap == tracked.transfer_gap:
+        if clock is None or clock.gap is None or clock.waiting_for == tracked.transfer_ssrc:
             return
-        tracked.transfer_gap = clock.gap
+        tracked.transfer_ssrc = clock.waiting_for  # one record per switch (new SSRC)
         gap_ms = round(clock.gap * 1000.0, 1)
         remote = tracked.call.media.remote_rtp if tracked.call.media is not None else None
         where = f"{remote[0]}:{remote[1]}" if remote else "?"
