@@ -1,9 +1,8 @@
 """Events of the mobility layer (frozen dataclasses, past-tense names).
 
-Outputs of :mod:`mobilityd.mobility.coalesce` (which calls must move),
-:mod:`mobilityd.mobility.grace` (no address at all) and
-:mod:`mobilityd.mobility.pathcheck` (where the peer sends media), and the inputs the
-path check takes from the MIKEY and SRTP layers.
+Outputs of :mod:`mobilityd.mobility.coalesce` (which calls must move) and
+:mod:`mobilityd.mobility.grace` (no address at all). Where the peer sends media after a
+move is decided by the return-routability gate, :mod:`mobilityd.media.routability`.
 """
 
 from __future__ import annotations
@@ -20,22 +19,6 @@ def check_ip(value: str, what: str) -> None:
         ipaddress.ip_address(value)
     except ValueError as exc:
         raise MobilityConfigError(f"{what}: not an IP address: {value!r}") from exc
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A transport address (IP, port) a media stream is sent to or comes from."""
-
-    host: str
-    port: int
-
-    def __post_init__(self) -> None:
-        check_ip(self.host, "endpoint host")
-        if not 0 < self.port < 65536:
-            raise MobilityConfigError(f"endpoint port out of range: {self.port}")
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 # ---------------------------------------------------------------- moving side
@@ -90,44 +73,5 @@ class GracePeriodExpired:
     call_id: str
 
 
-# ---------------------------------------------------------------- peer side
-@dataclass(frozen=True)
-class MikeyUpdateVerified:
-    """A MIKEY update (RFC 3830 §4.5) for this call verified: MAC/signature, fresh
-    timestamp, not a replay, same CSB ID."""
-
-
-@dataclass(frozen=True)
-class MikeyUpdateRejected:
-    """A MIKEY update failed verification (or a move came without one)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class SrtpPacketAuthenticated:
-    """An SRTP or SRTCP packet from ``source`` passed authentication (RFC 3711 §3.3/3.4)."""
-
-    source: Endpoint
-
-
-@dataclass(frozen=True)
-class SrtpPacketRejected:
-    """A packet from ``source`` failed SRTP/SRTCP authentication or replay checks."""
-
-    source: Endpoint
-
-
-@dataclass(frozen=True)
-class MediaDestinationChanged:
-    """Send this stream to ``new`` from now on (return routability proven)."""
-
-    old: Endpoint
-    new: Endpoint
-
-
 MoveEvent = CallPathChanged | CallPathLost | CallPathRestored
 GraceEvent = GracePeriodStarted | GracePeriodEnded | GracePeriodExpired
-PathCheckInput = (
-    MikeyUpdateVerified | MikeyUpdateRejected | SrtpPacketAuthenticated | SrtpPacketRejected
-)
