@@ -232,10 +232,10 @@ class ReturnRoutabilityGate:
             check_address(rtp, "proposed RTP")
         if rtcp is not None:
             check_address(rtcp, "proposed RTCP")
+        self._expire(now)
         rtcp_address = rtcp or (self.default_rtcp(rtp) if rtp is not None else None)
         proposal = Proposal(rtp, rtcp_address, any_source)
         events: list[MediaEvent] = [RemoteAddressProposed(rtp, rtcp_address)]
-        self._expire(now)
         remembered = self._remembered
         accepting = remembered is not None and proposal.accepts(
             remembered.source, rtcp=remembered.rtcp, destination=self._destination())
@@ -271,6 +271,9 @@ class ReturnRoutabilityGate:
         return (self.remote_rtp, self.remote_rtcp)
 
     def _expire(self, now: float) -> None:
+        """Drop the held half once stale; every input calls this first."""
+        if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+            raise MediaLocalError(f"now must be a finite number of seconds: {now!r}")
         if self._state is GateState.IDLE:
             return
         held_for = self._update_lifetime if self._state is GateState.UPDATE_SEEN \

@@ -186,3 +186,17 @@ def test_bad_addresses_are_typed_and_change_nothing(address: object) -> None:
     with pytest.raises(MediaLocalError):
         g.authenticated(address, rtcp=False, now=0.0)  # type: ignore[arg-type]
     assert (g.remote_rtp, g.state, g.proposal) == (OLD, GateState.IDLE, None)
+
+
+@pytest.mark.parametrize("now", [math.nan, math.inf, "1.0", None])
+def test_bad_clock_is_typed_and_changes_nothing(now: object) -> None:
+    g = gate()
+    g.propose(None, None, any_source=True, now=0.0)
+    with pytest.raises(MediaLocalError):
+        g.authenticated(NEW, rtcp=False, now=now)  # type: ignore[arg-type]
+    with pytest.raises(MediaLocalError):
+        g.propose(NEW, None, any_source=False, now=now)  # type: ignore[arg-type]
+    with pytest.raises(MediaLocalError):
+        g.untrusted(now)  # type: ignore[arg-type]
+    assert (g.remote_rtp, g.state, g.untrusted_inputs) == (OLD, GateState.UPDATE_SEEN, 0)
+    assert g.proposal is not None and g.proposal.any_source
