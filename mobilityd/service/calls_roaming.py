@@ -113,11 +113,13 @@ class _Tracked:
 
 
 def _received(call: SecureCall) -> int:
-    media, negotiated = call.media, call.negotiated
+    """SRTP packets received on the call so far, every SSRC counted (a transfer adds the
+    new device's SSRC next to the old one's, so this never goes back)."""
+    media = call.media
     if media is None:
         return 0
-    if media.rx is not None and negotiated is not None and negotiated.remote_ssrc is not None:
-        return media.rx.counters(negotiated.remote_ssrc).packets
+    if media.rx is not None:
+        return sum(media.rx.counters(ssrc).packets for ssrc in media.rx.ssrcs)
     return media.counters.rtp_received
 
 

@@ -15,7 +15,8 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["GAP_BINS", "Canvas", "Lane", "Marker", "encode_png", "gap_runs", "timeline_png"]
+__all__ = ["GAP_BINS", "Canvas", "Lane", "Marker", "encode_png", "gap_runs", "lane_gaps",
+           "timeline_png"]
 
 Color = tuple[int, int, int]
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
@@ -124,6 +125,19 @@ def gap_runs(counts: Sequence[int], min_bins: int | None = None) -> list[tuple[i
     return runs
 
 
+def lane_gaps(lane: Lane, bin_s: float = 0.02) -> list[tuple[float, float]]:
+    """(start, seconds) of each gap of ``lane`` within the times the call was there:
+    runs of empty bins clipped to ``lane.active``, kept if still :data:`GAP_BINS` long."""
+    gaps = []
+    for first, last in gap_runs(lane.counts, 1):
+        run_start, run_end = lane.start + first * bin_s, lane.start + (last + 1) * bin_s
+        for active_from, active_to in lane.active:
+            start, end = max(run_start, active_from), min(run_end, active_to)
+            if end - start >= GAP_BINS * bin_s - 1e-9:
+                gaps.append((start, end - start))
+    return gaps
+
+
 def timeline_png(title: str, lanes: Sequence[Lane], markers: Sequence[Marker],
                  duration: float, bin_s: float = 0.02) -> bytes:
     """The media timeline picture (module docstring)."""
@@ -141,11 +155,9 @@ def timeline_png(title: str, lanes: Sequence[Lane], markers: Sequence[Marker],
         canvas.rect(left, y0 + lane_h, width - left - 20, 1, BLACK)
         canvas.text(10, y0 + lane_h // 2 - 5, lane.name)
         bin_w = max(1, round(bin_s * px_per_s))
-        for first, last in gap_runs(lane.counts):
-            t = lane.start + first * bin_s
-            if any(a <= t < b for a, b in lane.active):
-                x = left + int(t * px_per_s)
-                canvas.rect(x, y0, (last - first + 1) * bin_w, lane_h, GAP)
+        for start, seconds in lane_gaps(lane, bin_s):
+            canvas.rect(left + int(start * px_per_s), y0, max(1, round(seconds * px_per_s)),
+                        lane_h, GAP)
         for n, count in enumerate(lane.counts):
             t = lane.start + n * bin_s
             x = left + int(t * px_per_s)

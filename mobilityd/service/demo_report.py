@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobilityd.service.demo_png import Lane, Marker, gap_runs, timeline_png
+from mobilityd.service.demo_png import Lane, Marker, lane_gaps, timeline_png
 from mobilityd.service.errors import ControlError
 
 if TYPE_CHECKING:
@@ -124,6 +124,12 @@ class DemoReport:
             if rx.get("auth_failures") or rx.get("replays"):
                 self.failures.append(f"{role}: {rx.get('auth_failures')} authentication "
                                      f"failures, {rx.get('replays')} replays")
+        alice = (self.final_calls.get("correspondent") or [{}])[0]
+        kinds = [m.get("kind") for m in alice.get("moves", [])]
+        steps_ok = all(step.error is None for step in self.steps)
+        if steps_ok and (kinds.count("peer-roam") < 2 or kinds.count("transfer") < 2):
+            self.failures.append(f"correspondent: expected 2 verified roams and 2 transfers "
+                                 f"in the call's history, saw {kinds}")
         for role, final in ((r, c) for r, cs in self.final_calls.items() for c in cs[:1]):
             # the correspondent keeps one call (re-filed under a new Call-ID by a
             # transfer); a device compares a call with its own first view
@@ -195,7 +201,9 @@ class DemoReport:
             for start, seg in segs.items():
                 offset = round((start - first) / BIN)
                 counts[offset:offset + len(seg)] = seg
-            active = [(s - t0 + 0.2, s - t0 + len(c) * BIN) for s, c in segs.items()]
+            # a call's span: from its first packet to its last (its ends are not gaps)
+            active = [(s - t0 + _first_packet(c) * BIN, s - t0 + _last_packet(c) * BIN)
+                      for s, c in segs.items()]
             lanes.append(Lane(LANE_NAMES[role], first - t0, counts, active))
         markers = [Marker(at - t0, label) for at, label in self.marks]
         return end - t0, lanes, markers
@@ -207,13 +215,11 @@ class DemoReport:
             text.append(f"  {record.title}: {record.seconds:.2f} s, {verdict}")
         text += ["", "timeline of the run (stdout):", *("  " + line for line in self.lines)]
         text += ["", "timeline.png legend: one lane per device; blue bars = SRTP packets "
-                 "received per 20 ms bin; pink = bins without a packet while the call was "
-                 "there (gaps); red lines = steps:"]
+                 "received per 20 ms bin; pink = gaps (3 or more bins in a row without a "
+                 "packet while the call was there); red lines = steps:"]
         text += [f"  {m.at:7.2f} s  {m.label}" for m in markers]
         for lane in lanes:
-            gaps = [(lane.start + a * BIN, (b - a + 1) * BIN * 1000) for a, b in
-                    gap_runs(lane.counts)
-                    if any(x <= lane.start + a * BIN < y for x, y in lane.active)]
+            gaps = [(at, seconds * 1000) for at, seconds in lane_gaps(lane, BIN)]
             text.append(f"  lane {lane.name}: {len(lane.counts)} bins from "
                         f"{lane.start:.2f} s, {sum(lane.counts)} packets; gaps: "
                         + (", ".join(f"{ms:.0f} ms at {at:.2f} s" for at, ms in gaps)
@@ -221,6 +227,14 @@ class DemoReport:
         text += ["", "checks: " + ("all passed" if not self.failures else "FAILED"),
                  *(f"  - {f}" for f in self.failures), ""]
         return "\n".join(text)
+
+
+def _first_packet(counts: list[int]) -> int:
+    return next((n for n, count in enumerate(counts) if count), len(counts))
+
+
+def _last_packet(counts: list[int]) -> int:
+    return next((len(counts) - n for n, count in enumerate(reversed(counts)) if count), 0)
 
 
 def _counters(call: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from mobilityd.service.demo_png import (
     Marker,
     encode_png,
     gap_runs,
+    lane_gaps,
     timeline_png,
 )
 
@@ -79,3 +80,12 @@ def test_timeline_picture_is_a_valid_png_with_lanes_and_markers() -> None:
     assert bytes((40, 110, 200)) in colours  # bars
     assert bytes((255, 190, 190)) in colours  # the 10-bin gap is shaded
     assert bytes((200, 30, 30)) in colours  # the marker
+
+
+def test_lane_gaps_stay_inside_the_times_the_call_was_there() -> None:
+    # call here from 0.0 to 1.0 s and again from 2.0 s; between, the call was elsewhere
+    counts = [1] * 40 + [0] * 10 + [0] * 50 + [1] * 50
+    lane = Lane("X", 0.0, counts, [(0.0, 1.0), (2.0, 3.0)])
+    ((start, seconds),) = lane_gaps(lane)  # 0.8-1.0 s only; 1.0-2.0 s is not a gap
+    assert start == pytest.approx(0.8) and seconds == pytest.approx(0.2)
+    assert lane_gaps(Lane("Y", 0.0, counts, [(0.0, 0.85)])) == []  # 50 ms: jitter
