@@ -161,3 +161,28 @@ def test_answer_prefix_is_the_rfc_layout_and_is_recognised() -> None:
     assert keys is not None
     assert verify_expected_reply(answer.reply, initiator._reply_prefix, keys.auth_key,
                                  (ALICE, BOB), initiator._ts, SessionPolicy())  # type: ignore[arg-type]
+
+
+def test_repeated_payloads_memo_never_accepts_a_cut_or_altered_copy() -> None:
+    """HDR, ID and SP are memoised by their bytes (RFC 3830 §6.1, §6.7, §6.10): after a
+    full parse has filled the memo, every truncation of the message is still refused and
+    a changed byte in a memoised payload is parsed afresh (same result as a cold parse)."""
+    from mobilityd.mikey.errors import MikeyError
+    from mobilityd.mikey.payloads import IdPayload, SecurityPolicy
+
+    wire = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP).start(
+        NOW, random.Random(6).randbytes)
+    full = MikeyMessage.parse(wire)
+    assert MikeyMessage.parse(wire).header is full.header  # memo hit: one shared value
+    for cut in range(len(wire)):
+        try:
+            MikeyMessage.parse(wire[:cut])
+        except MikeyError:
+            continue
+        raise AssertionError(f"a message cut to {cut} bytes was accepted")
+    id_at = wire.index(ALICE)
+    altered = wire[:id_at] + b"S" + wire[id_at + 1:]
+    parsed = MikeyMessage.parse(altered)
+    assert [p.data for p in parsed.payloads if isinstance(p, IdPayload)][0] == b"S" + ALICE[1:]
+    sp = next(p for p in full.payloads if isinstance(p, SecurityPolicy))
+    assert next(p for p in parsed.payloads if isinstance(p, SecurityPolicy)) == sp

@@ -15,6 +15,7 @@ from mobilityd.mikey.errors import MikeyParseError
 
 E = TypeVar("E", bound=IntEnum)
 K = TypeVar("K")
+T = TypeVar("T")
 
 
 class Reader:
@@ -80,6 +81,38 @@ _U32 = struct.Struct("!I")
 _NEXT_AND_BYTE = struct.Struct("!BB")
 _TYPED_BLOCK_HEAD = struct.Struct("!BBH")
 _PAYLOAD_TYPES: dict[int, PayloadType] = dict(PayloadType._value2member_map_)
+
+
+class RepeatMemo:
+    """Parsed payloads that recur byte for byte (HDR, ID, SP of one CSB), by their bytes.
+
+    Payloads are frozen values, so equal bytes may share one parsed object; errors are
+    never memoised. Bounded: when full it starts again (an attacker flooding it costs
+    only speed).
+    """
+
+    __slots__ = ("limit", "values")
+
+    def __init__(self, limit: int = 128) -> None:
+        self.limit = limit
+        self.values: dict[bytes, Any] = {}
+
+    def hit(self, reader: Reader, end: int) -> Any:
+        """The value parsed earlier from ``data[pos:end]`` (reader moved past it), or None."""
+        data = reader.data
+        if end > len(data):
+            return None
+        value = self.values.get(data[reader.pos : end])
+        if value is not None:
+            reader.pos = end
+        return value
+
+    def keep(self, reader: Reader, start: int, value: T) -> T:
+        """Remember ``value``, parsed from ``data[start:reader.pos]``; returns it."""
+        if len(self.values) >= self.limit:
+            self.values.clear()
+        self.values[reader.data[start : reader.pos]] = value
+        return value
 
 
 def code_point(enum_cls: type[E], value: int, error_type: ErrorType, what: str) -> E:
@@ -170,9 +203,6 @@ def typed_block(next_payload: int, kind: int, data: bytes, what: str) -> bytes:
     """Encode the layout read by :func:`read_typed_block`."""
     check_length(data, 0xFFFF, what)
     return _TYPED_BLOCK_HEAD.pack(next_payload, kind, len(data)) + data
-
-
-T = TypeVar("T")
 
 
 class ChainedPayload(WireCodec):

@@ -22,6 +22,7 @@ from mobilityd.mikey.errors import MikeyParseError
 from mobilityd.mikey.payloads._wire import (
     ChainedPayload,
     Reader,
+    RepeatMemo,
     WireCodec,
     code_point,
     next_payload_type,
@@ -32,6 +33,7 @@ __all__ = ["CommonHeader", "SrtpCsEntry"]
 _SRTP_ENTRY = struct.Struct("!BII")  # Policy_no, SSRC, ROC (§6.1.1)
 _HDR_FIXED = struct.Struct("!BBBBIBB")  # version .. CS ID map type (§6.1)
 _MAX_CS = 255  # #CS is 8 bits, §6.1
+_REPEATS = RepeatMemo()  # the HDR of one CSB recurs in every message and update
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,15 @@ class CommonHeader(ChainedPayload):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
+        start, data = reader.pos, reader.data
+        if start + _HDR_FIXED.size <= len(data):
+            hit: Self | None = _REPEATS.hit(reader, start + 10 + 9 * data[start + 8])
+            if hit is not None:
+                return hit
+        return _REPEATS.keep(reader, start, cls._read(reader))
+
+    @classmethod
+    def _read(cls, reader: Reader) -> Self:
         if reader.remaining < _HDR_FIXED.size:
             cls._explain_truncated(reader)
         version, data_type_raw, next_raw, v_prf, csb_id, cs_count, map_raw = reader.unpack(

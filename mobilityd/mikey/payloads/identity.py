@@ -16,6 +16,7 @@ from mobilityd.mikey.constants import (
 from mobilityd.mikey.payloads._wire import (
     ChainedPayload,
     Reader,
+    RepeatMemo,
     code_point,
     code_points,
     read_head,
@@ -25,6 +26,7 @@ from mobilityd.mikey.payloads._wire import (
 
 __all__ = ["CertHash", "CertPayload", "IdPayload"]
 
+_REPEATS = RepeatMemo()  # the IDs of one CSB recur in every message and update
 _ID_TYPE = code_points(IdType, ErrorType.INVALID_ID, "ID type")
 _CERT_TYPE = code_points(CertType, ErrorType.INVALID_CERT, "certificate type")
 
@@ -44,8 +46,14 @@ class IdPayload(ChainedPayload):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
+        start, wire = reader.pos, reader.data
+        if start + 4 <= len(wire):
+            end = start + 4 + (wire[start + 2] << 8 | wire[start + 3])
+            hit: Self | None = _REPEATS.hit(reader, end)
+            if hit is not None:
+                return hit
         next_payload, id_type, data = read_typed_block(reader, "ID", _ID_TYPE)
-        return cls(id_type, data, next_payload=next_payload)
+        return _REPEATS.keep(reader, start, cls(id_type, data, next_payload=next_payload))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from mobilityd.mikey.errors import MikeyParseError
 from mobilityd.mikey.payloads._wire import (
     ChainedPayload,
     Reader,
+    RepeatMemo,
     check_length,
     code_point,
     next_payload_type,
@@ -30,6 +31,7 @@ from mobilityd.mikey.payloads._wire import (
 
 __all__ = ["SRTP_DEFAULTS", "PolicyParam", "SecurityPolicy"]
 
+_REPEATS = RepeatMemo(64)  # SP payloads usually recur byte for byte
 _SP_HEAD = struct.Struct("!BBBH")  # Next payload, Policy no, Prot type, length (§6.10)
 
 _ENUMERATED_VALUES: dict[SrtpParam, type[IntEnum]] = {
@@ -164,6 +166,16 @@ class SecurityPolicy(ChainedPayload):
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
+        start, data = reader.pos, reader.data
+        if start + _SP_HEAD.size <= len(data):
+            end = start + _SP_HEAD.size + (data[start + 3] << 8 | data[start + 4])
+            hit: Self | None = _REPEATS.hit(reader, end)
+            if hit is not None:
+                return hit
+        return _REPEATS.keep(reader, start, cls._read(reader))
+
+    @classmethod
+    def _read(cls, reader: Reader) -> Self:
         next_raw, policy_no, prot_raw, length = reader.unpack(_SP_HEAD, "SP header")
         next_payload = next_payload_type(next_raw)
         prot_type = code_point(ProtType, prot_raw, ErrorType.INVALID_SP, "security protocol")
