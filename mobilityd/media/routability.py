@@ -35,6 +35,7 @@ always given by the caller.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import math
 from dataclasses import dataclass
@@ -145,15 +146,23 @@ class _Packet:
     rtcp: bool
 
 
+@functools.lru_cache(maxsize=256)
+def _is_ip_literal(host: str) -> bool:
+    """Cached: a packet source is checked on every packet from a new address."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def check_address(address: Address, what: str) -> Address:
     """Raise :class:`MediaLocalError` unless ``address`` is (IP literal, port 1..65535)."""
     if not (isinstance(address, tuple) and len(address) == 2
             and isinstance(address[0], str) and isinstance(address[1], int)):
         raise MediaLocalError(f"{what}: not an (IP, port) pair: {address!r}")
-    try:
-        ipaddress.ip_address(address[0])
-    except ValueError as exc:
-        raise MediaLocalError(f"{what}: not an IP address: {address[0]!r}") from exc
+    if not _is_ip_literal(address[0]):
+        raise MediaLocalError(f"{what}: not an IP address: {address[0]!r}")
     if not 0 < address[1] < 65536:
         raise MediaLocalError(f"{what}: port out of range: {address[1]}")
     return address
