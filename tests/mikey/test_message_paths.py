@@ -183,6 +183,6 @@ def test_repeated_payloads_memo_never_accepts_a_cut_or_altered_copy() -> None:
     id_at = wire.index(ALICE)
     altered = wire[:id_at] + b"S" + wire[id_at + 1:]
     parsed = MikeyMessage.parse(altered)
-    assert [p.data for p in parsed.payloads if isinstance(p, IdPayload)][0] == b"S" + ALICE[1:]
+    assert next(p.data for p in parsed.payloads if isinstance(p, IdPayload)) == b"S" + ALICE[1:]
     sp = next(p for p in full.payloads if isinstance(p, SecurityPolicy))
     assert next(p for p in parsed.payloads if isinstance(p, SecurityPolicy)) == sp
