@@ -15,6 +15,9 @@ DH) and ``hmac.digest`` (OpenSSL HMAC-SHA-1).
   ``_precomputed`` from pools filled beforehand. Crypto: 2 DH key generations (not in
   the precomputed baseline), 2 DH computations, 2 RSA signatures, 4 RSA verifications
   (2 messages, 2 certificates).
+* ``codec_*``: the codec alone (no crypto, no baseline): parse and build of the
+  I_MESSAGE of ``psk_exchange`` (HDR, T, RAND, IDi, IDr, SP, KEMAC, §3.1) and parse of
+  a PSK update (§4.5), medians of single operations.
 * ``pke_exchange`` (RSA-2048): crypto: 2 certificate verifications, RSA encryption and
   decryption of the envelope key, signature and its verification, the PSK-like HMACs.
 """
@@ -37,6 +40,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from mobilityd.mikey.certs import issue_certificate
 from mobilityd.mikey.constants import DhGroup
 from mobilityd.mikey.dh import DhKeyPool, _ffdh_allowed, _parameter_numbers
+from mobilityd.mikey.message import MikeyMessage, encode_message
 from mobilityd.mikey.payloads import SrtpCsEntry
 from mobilityd.mikey.session import (
     DhInitiator,
@@ -89,6 +93,34 @@ def paired(
     return {
         f"{name}{suffix}_ms": statistics.median(values) * 1000.0
         for suffix, values in samples.items()
+    }
+
+
+def single(name: str, operation: Callable[[], object], rounds: int) -> dict[str, float]:
+    """``NAME_ms``: the median wall time of ``operation`` (no baseline: pure Python)."""
+    operation()
+    wall = time.perf_counter
+    samples = []
+    for _ in range(rounds):
+        start = wall()
+        operation()
+        samples.append(wall() - start)
+    return {f"{name}_ms": statistics.median(samples) * 1000.0}
+
+
+def bench_codec(rounds: int, clock: Clock) -> dict[str, float]:
+    now = clock.tick()
+    initiator = PskInitiator(psk=PSK, local_id=ALICE, peer_id=BOB, cs_map=CS_MAP)
+    i_message = initiator.start(now, os.urandom)
+    answer = Responder(local_id=BOB, psk=PSK).receive(i_message, now)
+    assert answer.reply is not None
+    update = initiator.receive_response(answer.reply, now).build_update(clock.tick())
+    parsed = MikeyMessage.parse(i_message)
+    return {
+        **single("codec_parse_i_message", lambda: MikeyMessage.parse(i_message), rounds),
+        **single("codec_build_i_message",
+                 lambda: encode_message(parsed.header, parsed.payloads), rounds),
+        **single("codec_parse_update", lambda: MikeyMessage.parse(update), rounds),
     }
 
 
@@ -238,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     alice, bob = _pki()
     timings: dict[str, float] = {
         **bench_psk(fast, clock),
+        **bench_codec(fast, clock),
         **bench_dh(slow, clock, alice, bob),
         **bench_pke(slow, clock, alice, bob),
     }
