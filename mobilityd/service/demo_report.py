@@ -10,6 +10,7 @@ authentication failure and no replay; every move has a measured gap.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -174,7 +175,8 @@ class DemoReport:
                                      duration))
         self.say(f"media timeline: {png}")
         (self.out / "summary.txt").write_text(self._summary_text(lanes, markers))
-        self.say(f"summary: {self.out / 'summary.txt'}")
+        (self.out / "summary.json").write_text(json.dumps(self._summary_json(lanes), indent=1))
+        self.say(f"summary: {self.out / 'summary.txt'} (and summary.json)")
         return not self.failures
 
     # -- outputs --------------------------------------------------------------------------
@@ -207,6 +209,26 @@ class DemoReport:
             lanes.append(Lane(LANE_NAMES[role], first - t0, counts, active))
         markers = [Marker(at - t0, label) for at, label in self.marks]
         return end - t0, lanes, markers
+
+    def _summary_json(self, lanes: list[Lane]) -> dict[str, Any]:
+        """The same facts for scripts (benchmarks take medians over runs)."""
+        moves: dict[str, list[dict[str, Any]]] = {}
+        for role, call in self._all_views():
+            for move in call.get("moves", []):
+                known = moves.setdefault(role, [])
+                same = [m for m in known if m["at"] == move["at"]]
+                if same:
+                    same[0].update(move)
+                else:
+                    known.append(dict(move))
+        return {
+            "ok": not self.failures, "failures": self.failures,
+            "steps": [{"title": r.title, "seconds": round(r.seconds, 3), "error": r.error}
+                      for r in self.steps],
+            "moves": moves,
+            "gaps_ms": {lane.name: [round(sec * 1000) for _, sec in lane_gaps(lane, BIN)]
+                        for lane in lanes},
+        }
 
     def _summary_text(self, lanes: list[Lane], markers: list[Marker]) -> str:
         text = ["mobilityd demo summary", "", "steps:"]

@@ -8,6 +8,7 @@ this test also reads the summary and the PNG it wrote.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,9 @@ def test_demo_runs_every_step_and_passes_its_checks(tmp_path: Path) -> None:
     summary = (out / "summary.txt").read_text()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "checks: all passed" in done.stdout and "checks: all passed" in summary
+    facts = json.loads((out / "summary.json").read_text())
+    assert facts["ok"] is True and len(facts["steps"]) == 7
+    assert [m["kind"] for m in facts["moves"]["correspondent"]].count("transfer") == 2
     for step in ("place a secure call", "roam the laptop: Wi-Fi A", "roam the laptop back",
                  "move the call to the PDA", "pull it back to the laptop", "hang up"):
         assert f"{step}" in summary
