@@ -53,14 +53,12 @@ _SP_ENCODED: dict[int, tuple[SecurityPolicy, bytes]] = {}
 _SP_ENCODED_MAX = 64
 
 
-def _encoded(payload: Payload) -> bytes:
-    """``bytes(payload)``; SP payloads (long, usually shared constants) are memoised.
+def _encoded_policy(payload: SecurityPolicy) -> bytes:
+    """``bytes(payload)`` of an SP payload (long, usually a shared constant), memoised.
 
     Keyed by object identity; the entry keeps the object alive, so an identity is never
     reused while cached, and payloads are frozen, so their encoding cannot change.
     """
-    if type(payload) is not SecurityPolicy:
-        return bytes(payload)
     hit = _SP_ENCODED.get(id(payload))
     if hit is not None and hit[0] is payload:
         return hit[1]
@@ -82,14 +80,17 @@ def encode_message(header: CommonHeader, payloads: Sequence[Payload]) -> bytes:
     count = len(payloads)
     out = bytearray(bytes(header))
     out[2] = payloads[0].payload_type if count else _LAST
+    last = count - 1
     for index, payload in enumerate(payloads):
-        encoded = _encoded(payload)
+        encoded = (
+            _encoded_policy(payload) if type(payload) is SecurityPolicy else bytes(payload)
+        )
         if type(payload) is Signature:
-            if index != count - 1:
+            if index != last:
                 raise ValueError("the SIGN payload must be the last payload (RFC 3830 §6.5)")
             out += encoded
             continue
-        out.append(payloads[index + 1].payload_type if index + 1 < count else _LAST)
+        out.append(payloads[index + 1].payload_type if index < last else _LAST)
         out += memoryview(encoded)[1:]
     if len(out) > MAX_MESSAGE_SIZE:
         raise ValueError(f"message of {len(out)} bytes exceeds {MAX_MESSAGE_SIZE}")
