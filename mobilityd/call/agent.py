@@ -102,6 +102,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: SIP events after which a call's setup is over (RFC 3261 §13.3.1.4: the ACK
+#: confirms the callee's dialog; a failure, CANCEL or BYE ends it)
+_SETUP_SETTLED = (ev.CallEstablished, ev.CallFailed, ev.CallCancelled, ev.CallEnded)
+
 SDP = "application/sdp"
 MAX_ENDED_CALLS = 64
 
@@ -180,6 +185,8 @@ class CallAgent:
         self._sip: _AgentSipEndpoint | None = None
         self._scheduler: FrameScheduler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: DH calls whose pool refill waits until the call is settled (ACK, failure)
+        self._refill_after_setup: set[str] = set()
         self._reinvites: dict[str, asyncio.Future[ev.ReinviteAccepted | ev.ReinviteFailed]] = {}
         self._answerer = Answerer(self.identity, config.security, config.keying)
 
@@ -335,7 +342,7 @@ class CallAgent:
         )
         self._emit(CallPlaced(call_id, str(target)))
         if self.calls[call_id].method == "dh":  # the initiator drew a DH pair too
-            self._spawn(self._refill_dh_pool())
+            self._refill_after_setup.add(call_id)  # not while the 180/200 are on their way
         return call_id
 
     async def _on_answer(self, call: SecureCall, response: Response) -> None:
@@ -438,7 +445,7 @@ class CallAgent:
             call.stop_media(self._scheduler_or_fail())
             raise
         if plan.media.context is not None and plan.media.context.mode.value == "dh":
-            self._spawn(self._refill_dh_pool())
+            self._refill_after_setup.add(call_id)  # not while the ACK is on its way
 
     async def reject(self, call_id: str, status: int = StatusCode.DECLINE,
                      reason: str | None = None) -> None:
@@ -533,6 +540,7 @@ class CallAgent:
                 await self._on_sip_event(event)
             except Exception:  # one bad event must not stop the agent
                 logger.exception("handling %s failed", type(event).__name__)
+            self._refill_once_settled(event)
 
     async def _on_sip_event(self, event: object) -> None:
         if isinstance(event, ev.IncomingCallReceived):
@@ -626,6 +634,15 @@ class CallAgent:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _refill_once_settled(self, event: object) -> None:
+        """Refill the DH pool for a DH call once its setup is over (ACK or 2xx handled,
+        or the call failed): a refill thread holds the GIL in stretches, so one running
+        while the 180, 200 or ACK is due adds to the calling or answering delay."""
+        call_id = getattr(event, "call_id", None)
+        if call_id in self._refill_after_setup and isinstance(event, _SETUP_SETTLED):
+            self._refill_after_setup.discard(call_id)
+            self._spawn(self._refill_dh_pool())
 
     async def _refill_dh_pool(self) -> None:
         """Top the precomputed DH pool up in a worker thread (off the event loop)."""
