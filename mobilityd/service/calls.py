@@ -1,10 +1,12 @@
 """The seam between the service and the call machinery.
 
-The control server calls a :class:`CallManager`; the integrator supplies one built on
-:mod:`mobilityd.sip`, :mod:`mobilityd.mikey`, :mod:`mobilityd.media` and
-:mod:`mobilityd.mobility`, and it publishes progress as
-:mod:`mobilityd.service.events` on the bus. Until then :class:`UnavailableCallManager`
-answers every call operation with the ``not-available`` error: nothing pretends to work.
+The control server calls a :class:`CallManager`. The daemon runs
+:class:`mobilityd.service.calls_roaming.RoamingCallManager` (secure calls on
+:mod:`mobilityd.sip` / :mod:`mobilityd.mikey` / :mod:`mobilityd.media`, roaming and
+transfer from :mod:`mobilityd.mobility`), which publishes progress as
+:mod:`mobilityd.service.events` on the bus. :class:`UnavailableCallManager` (the
+default of a bare :class:`~mobilityd.service.daemon.Daemon`, used by tests) answers every
+call operation with the ``not-available`` error: nothing pretends to work.
 
 Results are JSON values (docs/control-protocol.md gives their shape). Refusals raise
 :class:`~mobilityd.service.errors.ControlError` with the code to answer
