@@ -73,6 +73,7 @@ from mobilityd.call.secure_call import (
     PortReservation,
     SecureCall,
     open_media,
+    prepare_srtp,
 )
 from mobilityd.media.endpoint import bind_port_pair
 from mobilityd.media.pacing import FrameScheduler
@@ -404,6 +405,7 @@ class CallAgent:
                           method=context.mode.value if context is not None else None)
         self.calls[call_id] = call
         self.sip.act(lambda ua, now: ua.answer_call(call_id, now, 180))
+        prepare_srtp(call, plan.media)  # while it rings, not after the pick-up
         self._emit(IncomingCallOffered(call_id, str(caller.uri), plan.media.secure, call.method))
         if self.config.auto_answer:
             self._spawn(self.answer(call_id))

@@ -29,11 +29,13 @@ from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia, Offerer
 from mobilityd.call.rtcp_session import CallRtcp
 from mobilityd.call.sdpmedia import MediaPort
 from mobilityd.media.endpoint import MediaEndpoint
+from mobilityd.media.errors import SrtpConfigError
 from mobilityd.media.events import Address, MediaEvent
 from mobilityd.media.g711 import G711PayloadType
 from mobilityd.media.keying import sessions_for_call
 from mobilityd.media.pacing import FrameScheduler, G711Encoder, PacedRtpSender
 from mobilityd.media.sink import G711Sink
+from mobilityd.media.srtp import SrtpSession
 from mobilityd.media.stream import StreamParams
 from mobilityd.media.wav import WavRecorder
 from mobilityd.mikey.context import CryptoContext
@@ -99,6 +101,9 @@ class SecureCall:
     media_events: list[MediaEvent] = field(default_factory=list, repr=False)
     rtcp: CallRtcp | None = field(default=None, repr=False)
     rtcp_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    #: SRTP sessions keyed while ringing for these negotiated media (:func:`prepare_srtp`)
+    srtp_ready: tuple[NegotiatedMedia, SrtpSession, SrtpSession] | None = field(
+        default=None, repr=False)
 
     @property
     def secure(self) -> bool:
@@ -172,6 +177,21 @@ class SecureCall:
         }
 
 
+def prepare_srtp(call: SecureCall, negotiated: NegotiatedMedia) -> None:
+    """Key the callee's SRTP sessions while the phone rings, so that picking up does not
+    wait for the key derivation (RFC 3830 §4.1.3; the answering delay runs from pick-up
+    to the ACK). No packet flows before the answer, so the sessions are as if made then;
+    keys that cannot be used are left for :func:`open_media` to report as before."""
+    context = negotiated.context
+    if not negotiated.secure or context is None or negotiated.remote_ssrc is None:
+        return
+    try:
+        tx, rx = sessions_for_call(context, [negotiated.local_ssrc], [negotiated.remote_ssrc])
+    except SrtpConfigError:
+        return
+    call.srtp_ready = (negotiated, tx, rx)
+
+
 async def open_media(
     call: SecureCall,
     negotiated: NegotiatedMedia,
@@ -188,7 +208,10 @@ async def open_media(
     ``port``: the RTP port to bind (the reserved one for the caller), None for any.
     """
     tx = rx = None
-    if negotiated.secure:
+    ready, call.srtp_ready = call.srtp_ready, None
+    if ready is not None and ready[0] is negotiated:
+        tx, rx = ready[1], ready[2]
+    elif negotiated.secure:
         context = negotiated.context
         assert context is not None and negotiated.remote_ssrc is not None
         tx, rx = sessions_for_call(context, [negotiated.local_ssrc], [negotiated.remote_ssrc])
