@@ -14,6 +14,8 @@ RFC 4568 §6.2.1, RTP/RTCP port pairs RFC 3550 §11.
 from __future__ import annotations
 
 import enum
+import ipaddress
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -86,10 +88,14 @@ class Identity:
 
 @dataclass(frozen=True)
 class Device:
-    """One device of the user: a GRUU (RFC 5627 §3) or a direct SIP address."""
+    """One device of the user: a GRUU (RFC 5627 §3) or a direct SIP address, and where
+    its hand-off channel is reached (``None``: the convention of
+    :func:`mobilityd.mobility.transfer_config.transfer_settings_from`, the contact's host
+    and SIP port + 10)."""
 
     name: str
     contact: str
+    handoff: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -289,13 +295,56 @@ def _identity(t: TableReader) -> Identity:
     )
 
 
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+"""A DNS host name (RFC 1123 §2.1 labels), as the ``host`` of RFC 3261 §25.1 allows."""
+
+
+def check_host_port(reader: TableReader, name: str) -> tuple[str, int] | None:
+    """``"host:port"`` (host: IPv4 address, ``[IPv6]`` address or DNS name; RFC 3261
+    §25.1 ``hostport``, but the port is required), or None when the key is absent."""
+    value: str | None = reader.string(name, None)
+    if value is None:
+        return None
+    host, colon, port_text = value.strip().rpartition(":")
+    if not colon or not port_text.isdigit():
+        raise reader.error(name, f'must be "host:port" with a port number, not {value!r}')
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise reader.error(name, f"port must be between 1 and 65535, not {port} in {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise reader.error(name, f"{host} is not an IPv6 address (in {value!r})") from None
+        return host[1:-1], port
+    if ":" in host:
+        raise reader.error(name, f"an IPv6 host must be in brackets ([addr]:port), "
+                           f"not {value!r}")
+    if not _HOSTNAME.fullmatch(host):
+        raise reader.error(name, f"{host!r} is not an IPv4 address or host name "
+                           f"(in {value!r})")
+    if host.replace(".", "").isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise reader.error(name, f"{host!r} is not an IPv4 address (in {value!r})"
+                               ) from None
+    return host, port
+
+
 def _devices(top: TableReader) -> tuple[Device, ...]:
     devices: list[Device] = []
     for t in top.tables("devices"):
         name = t.string("name")
         if any(d.name == name for d in devices):
             raise t.error("name", f"device name {name!r} is used twice")
-        devices.append(Device(name=name, contact=check_sip_uri(t, "contact")))
+        contact = check_sip_uri(t, "contact")
+        handoff = check_host_port(t, "handoff")
+        clash = next((d.name for d in devices if d.handoff == handoff), None)
+        if handoff is not None and clash is not None:
+            raise t.error("handoff", f"{handoff[0]}:{handoff[1]} is device {clash!r}'s "
+                          "hand-off address already")
+        devices.append(Device(name=name, contact=contact, handoff=handoff))
         t.finish()
     return tuple(devices)
 
