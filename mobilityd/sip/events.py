@@ -8,7 +8,7 @@ sees 100 Trying) until the application calls it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mobilityd.sip.message import Request, Response
 from mobilityd.sip.uri import NameAddr, SipUri
@@ -75,11 +75,16 @@ class CallEstablished(Event):
 
 @dataclass(frozen=True, slots=True)
 class CallFailed(Event):
-    """Our INVITE got a final non-2xx, timed out, or the transport failed (§13.2.2.3)."""
+    """Our INVITE got a final non-2xx, timed out, or the transport failed (§13.2.2.3).
+
+    ``response`` is the final response itself (status line, headers such as Warning
+    or WWW-Authenticate, and the body, e.g. SDP carrying a MIKEY error message,
+    RFC 4567 §4.1.2); ``None`` when no response came (408 timeout, 503 transport)."""
 
     call_id: str
     status: int
     reason: str
+    response: Response | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,9 @@ class ReinviteFailed(Event):
     status: int
     reason: str
     retry_at: float | None = None
+    # the final response; None on timeout/transport.  Not compared: events built
+    # without it still equal the ones the UA emits (backward compatible).
+    response: Response | None = field(default=None, compare=False)
 
 
 # --- REFER (RFC 3515) ------------------------------------------------------------------
@@ -201,12 +209,14 @@ class RequestAnswered(Event):
 
 @dataclass(frozen=True, slots=True)
 class RequestFailed(Event):
-    """A request of ours ended without a response: timeout (408) or transport (503)."""
+    """A request of ours ended without a response: timeout (408) or transport (503),
+    or (``response`` set) after a 401/407 we could not answer with credentials."""
 
     call_id: str
     method: str
     status: int
     reason: str
+    response: Response | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

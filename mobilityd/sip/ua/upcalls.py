@@ -105,7 +105,7 @@ class ResponseHandling(InboundRequests):
                 self._end(
                     session, now, by_peer=True, reason=f"{status} {response.reason}", emit=False
                 )
-                self._emit(ev.CallFailed(session.call_id, status, response.reason))
+                self._emit(ev.CallFailed(session.call_id, status, response.reason, response))
             return
         self._on_invite_2xx(session, response, now)
 
@@ -179,7 +179,8 @@ class ResponseHandling(InboundRequests):
         if retry_at is not None:
             session.glare_retry = (session.local_body, session.local_content_type)
             self._timers.schedule(session, UaTimer.GLARE_RETRY, retry_at)
-        self._emit(ev.ReinviteFailed(session.call_id, status, response.reason, retry_at))
+        self._emit(ev.ReinviteFailed(session.call_id, status, response.reason, retry_at,
+                                     response))
         if status in (408, 481):
             self._end_after_failure(session, now, status)
 
