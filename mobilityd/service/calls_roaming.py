@@ -5,9 +5,10 @@ with the mobility adapters of :mod:`mobilityd.mobility`:
 
 * the agent is a :class:`~mobilityd.mobility.transfer_agent.TransferAgent` (issue 6):
   ``move`` / ``pull`` hand the call to another device of the user (EXPECT/PULL tokens
-  under the shared device secret, REFER with Refer-To/Referred-By, RFC 3515 / 3892);
-  the hand-off channel of a device listens on its SIP port + :data:`HANDOFF_PORT_OFFSET`
-  (each ``[[devices]]`` contact's port + the offset, likewise);
+  under the shared device secret, REFER with Refer-To/Referred-By, RFC 3515 / 3892),
+  with the settings of :func:`~mobilityd.mobility.transfer_config.transfer_settings_from`
+  (each device's hand-off address: ``[[devices]] handoff``, else its SIP port + 10); an
+  account without other devices only takes transfers of its calls;
 * roaming (issue 5): a :class:`~mobilityd.mobility.pathmonitor.PathMonitor` (netlink +
   route lookups) decides when a call must move and
   :func:`~mobilityd.mobility.agent_roaming.move_agent_call` moves it (rebind media,
@@ -40,7 +41,7 @@ from mobilityd.call.agent import AgentConfig, CallAgent, ReinviteDecision
 from mobilityd.call.audio import AudioOptions
 from mobilityd.call.errors import CallUsageError
 from mobilityd.call.events import CallConnected, CallEvent, CallRefused, CallTerminated
-from mobilityd.call.keyload import CredentialError, load_psk
+from mobilityd.call.keyload import CredentialError
 from mobilityd.call.manager import AgentCallManager, agent_config_from, call_object
 from mobilityd.call.secure_call import CallState, SecureCall
 from mobilityd.mobility.agent_roaming import (
@@ -52,17 +53,18 @@ from mobilityd.mobility.decision import CallPath
 from mobilityd.mobility.events import CallPathChanged, GracePeriodExpired
 from mobilityd.mobility.pathmonitor import PathMonitor
 from mobilityd.mobility.transfer import TransferSucceeded
-from mobilityd.mobility.transfer_agent import DeviceEntry, TransferAgent, TransferSettings
+from mobilityd.mobility.transfer.errors import TransferUsageError
+from mobilityd.mobility.transfer_agent import TransferAgent, correspondent_only
+from mobilityd.mobility.transfer_config import transfer_settings_from
 from mobilityd.net.preferences import SourcePreferences
 from mobilityd.service.bus import EventBus
 from mobilityd.service.config import Config
 from mobilityd.service.errors import ControlError, ErrorCode
 from mobilityd.service.events import CallMoved, CallTransferred, SecurityFailed
+from mobilityd.service.keyfiles import KeyFileProblem
 from mobilityd.service.logging import log_event
 from mobilityd.sip import events as sip_events
-from mobilityd.sip.errors import SipError
 from mobilityd.sip.message import Request
-from mobilityd.sip.uri import SipUri
 
 __all__ = ["TIMELINE_BIN", "TIMELINE_BINS", "MoveRecord", "RoamingCallManager"]
 
@@ -71,8 +73,6 @@ TIMELINE_BIN = 0.020
 """Width of one media timeline bin: one G.711 frame (RFC 3551 §4.5.14, 20 ms ptime)."""
 TIMELINE_BINS = 6000
 """Bins kept per call (two minutes)."""
-HANDOFF_PORT_OFFSET = 10
-"""A device's hand-off channel (transfer tokens) listens on its SIP port + this."""
 MOVE_RETRIES = 20
 """A move waits for a running re-INVITE (RFC 3261 §14.1) at most this many times 0.1 s."""
 PULL_TIMEOUT = 5.0
@@ -144,28 +144,6 @@ def srtp_proof(call: SecureCall, session_ids: tuple[int, int]) -> dict[str, Any]
     }
 
 
-def transfer_settings(config: Config) -> TransferSettings:
-    """This device, the user's device secret and the other devices (module docstring);
-    a correspondent without devices gets a throw-away key (it never checks tokens)."""
-    identity = config.identity
-    key = (load_psk(identity.device_secret_file) if identity.device_secret_file
-           else os.urandom(32))
-    devices: dict[str, DeviceEntry] = {}
-    for device in config.devices:
-        if device.name == identity.device:
-            continue
-        try:
-            uri = SipUri.parse(device.contact)
-        except SipError as exc:
-            raise CredentialError(f"device {device.name}: bad contact {device.contact!r}"
-                                  ) from exc
-        port = (uri.port or 5060) + HANDOFF_PORT_OFFSET
-        devices[device.name] = DeviceEntry(device.contact, (uri.host.strip("[]"), port))
-    return TransferSettings(identity.device or "correspondent", key, identity.uri, devices,
-                            handoff_port=(config.sip.port + HANDOFF_PORT_OFFSET
-                                          if identity.device else 0))
-
-
 class _ObservingPolicy:
     """:class:`VerifyingReinvitePolicy`, plus the manager's records of what it decided."""
 
@@ -206,8 +184,9 @@ class RoamingCallManager(AgentCallManager):
     async def start(self) -> None:
         try:
             agent_config: AgentConfig = agent_config_from(self._config)
-            transfer = transfer_settings(self._config)
-        except CredentialError as exc:
+            transfer = (transfer_settings_from(self._config)
+                        or correspondent_only(self._config.identity.uri, os.urandom(32)))
+        except (CredentialError, KeyFileProblem, TransferUsageError) as exc:
             self._problem = f"call credentials unusable: {exc}"
             log_event(_log, logging.ERROR, "calls.unavailable", error=self._problem)
             return
