@@ -16,6 +16,7 @@ from mobilityd.sip.message import (
 from mobilityd.sip.transaction.facts import split_tag
 from mobilityd.sip.transaction.machine import Transaction, TransactionStateError
 from mobilityd.sip.transaction.outbound import Addr
+from mobilityd.sip.ua import auth
 from mobilityd.sip.ua import requests as rq
 from mobilityd.sip.ua.config import UsageError
 from mobilityd.sip.ua.core import UaCore
@@ -239,6 +240,45 @@ class UaActions(UaCore):
             content_type=session.local_content_type,
             contact=True,
         )
+
+    def _retry_invite_with_credentials(
+        self, session: Session, response: Response, now: float
+    ) -> bool:
+        """RFC 3261 §22.2: answer a 401/407 to our initial INVITE once - same Call-ID
+        and tags, CSeq + 1, new branch, the credentials added.  False: give up."""
+        if self._digest is None or session.cancel_requested:
+            return False
+        authorization = auth.authorization_for(session.invite, response, self._digest)
+        if authorization is None:
+            return False
+        request = auth.retried_request(
+            session.invite, authorization, self._via(rq.new_branch(self._rng))
+        )
+        tx = self._layer.send_request(request, session.destination, session.transport, now)
+        tx.owner = session
+        session.invite, session.invite_transaction = request, tx
+        session.dialog = None  # an early dialog of the challenged INVITE is over
+        return True
+
+    def _retry_reinvite_with_credentials(
+        self, session: Session, tx: Transaction, response: Response, now: float
+    ) -> bool:
+        """RFC 3261 §22.2 in a dialog: the challenged re-INVITE (or UPDATE) again with
+        the dialog's next CSeq (§12.2.1.1), a new branch and the credentials."""
+        dialog = session.dialog
+        if self._digest is None or dialog is None:
+            return False
+        authorization = auth.authorization_for(tx.request, response, self._digest)
+        if authorization is None:
+            return False
+        request = auth.retried_request(
+            tx.request, authorization, self._via(rq.new_branch(self._rng)),
+            cseq=dialog.next_local_seq(),
+        )
+        retry = self._layer.send_request(request, tx.destination, session.transport, now)
+        retry.owner = session
+        session.outgoing_reinvite = retry
+        return True
 
     def _send_ack(
         self, session: Session, dialog: Dialog, seq: int, *, ours: bool = True

@@ -25,6 +25,16 @@ class UaConfig:
     pre-loaded loose route (§8.1.2) for out-of-dialog requests.  ``max_calls`` and
     ``max_server_transactions`` bound the state a peer (or a flood) can make us hold:
     beyond them new requests are answered 503 with Retry-After (RFC 3261 §21.5.4).
+
+    ``auth_username``/``auth_password``: digest credentials (RFC 7616) with which a
+    401/407 to our INVITE or re-INVITE is answered once (RFC 3261 §22.2, §22.3);
+    without them the challenge ends the attempt (``CallFailed``/``ReinviteFailed``).
+
+    ``reroute_via_proxy``: when an in-dialog re-INVITE times out or its transport
+    fails (the peer moved too and its old contact is dead), send it once more through
+    ``outbound_proxy`` with the peer's GRUU or address-of-record as Request-URI, so
+    the proxy finds the peer's new contact; only if that fails too does the dialog end
+    (RFC 3261 §12.2.1.2).  Off by default: plain §12.2.1.2 behaviour.
     """
 
     local_uri: NameAddr
@@ -39,3 +49,6 @@ class UaConfig:
     max_calls: int = 50_000
     max_server_transactions: int = 500_000
     retry_after: int = 5  # seconds, in the 503 of an overload
+    auth_username: str | None = None
+    auth_password: str | None = field(default=None, repr=False)
+    reroute_via_proxy: bool = False

@@ -12,6 +12,7 @@ import contextlib
 from collections import deque
 
 from mobilityd.sip import events as ev
+from mobilityd.sip.digest import DigestClient
 from mobilityd.sip.errors import SipParseError
 from mobilityd.sip.message import Request, Response, make_response, parse_message
 from mobilityd.sip.timers import TimerHeap
@@ -43,6 +44,11 @@ class UaCore:
         self._contact = self._make_contact()
         self._contact_field = f"<{self._contact}>"  # our Contact header value
         self._others: dict[tuple[object, ...], str] = {}  # tx key -> call id (OPTIONS...)
+        self._digest = (
+            DigestClient(config.auth_username, config.auth_password, rng)
+            if config.auth_username is not None and config.auth_password is not None
+            else None
+        )
 
     def receive(
         self,

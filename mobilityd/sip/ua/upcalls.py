@@ -102,6 +102,8 @@ class ResponseHandling(InboundRequests):
             return
         if status >= 300:
             if session.phase is CallPhase.CALLING:
+                if self._retry_invite_with_credentials(session, response, now):
+                    return
                 self._end(
                     session, now, by_peer=True, reason=f"{status} {response.reason}", emit=False
                 )
@@ -170,6 +172,8 @@ class ResponseHandling(InboundRequests):
             return
         if tx is session.outgoing_reinvite:
             session.outgoing_reinvite = None
+            if self._retry_reinvite_with_credentials(session, tx, response, now):
+                return
         retry_at = None
         if status == StatusCode.REQUEST_PENDING:
             retry_at = now + self._glare_backoff(session)

@@ -1,0 +1,171 @@
+"""Digest authentication of our INVITE and re-INVITE (RFC 3261 §22.2, §22.3;
+RFC 7616 §3.4), in memory against ``DigestVerifier`` on the UAS side."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mobilityd.sip import events as ev
+from mobilityd.sip.digest import (
+    DigestAlgorithm,
+    DigestCredentials,
+    DigestError,
+    DigestVerifier,
+)
+from mobilityd.sip.message import Request
+from mobilityd.sip.ua.memnet import MemoryNetwork, Node
+from mobilityd.sip.ua.session import CallPhase
+from tests.sip.uafixtures import SDP, bob_uri, pair, seeded_rng
+
+Handler = Callable[[Node, ev.Event, float], None]
+
+
+class DigestGuard:
+    """Bob's application: challenge every INVITE / re-INVITE without valid
+    credentials (401 + WWW-Authenticate, or 407 + Proxy-Authenticate)."""
+
+    def __init__(self, *, status: int = 401, guard_reinvites: bool = False,
+                 algorithm: DigestAlgorithm = DigestAlgorithm.MD5) -> None:
+        self.status = status
+        self.guard_reinvites = guard_reinvites
+        self.guard_invites = True
+        self.verifier = DigestVerifier(realm="example.org", passwords={"alice": "s3cret"},
+                                       rng=seeded_rng(99), algorithm=algorithm)
+        self.seen: list[Request] = []
+        self.authenticated: list[str] = []
+
+    @property
+    def challenge_header(self) -> str:
+        return "WWW-Authenticate" if self.status == 401 else "Proxy-Authenticate"
+
+    @property
+    def answer_header(self) -> str:
+        return "Authorization" if self.status == 401 else "Proxy-Authorization"
+
+    def _allowed(self, request: Request, now: float) -> bool:
+        self.seen.append(request)
+        value = request.headers.get(self.answer_header)
+        if value is None:
+            return False
+        try:
+            credentials = DigestCredentials.parse(value)
+            assert credentials.uri == str(request.uri)  # RFC 7616 §3.4: digest-uri
+            user = self.verifier.verify(credentials, request.method, now, request.body)
+        except DigestError:
+            return False
+        self.authenticated.append(user)
+        return True
+
+    def _challenge(self, now: float) -> tuple[tuple[str, str], ...]:
+        return ((self.challenge_header, str(self.verifier.challenge(now))),)
+
+    def __call__(self, node: Node, event: ev.Event, now: float) -> None:
+        ua = node.ua
+        if isinstance(event, ev.IncomingCallReceived):
+            if not self.guard_invites or self._allowed(event.request, now):
+                ua.answer_call(event.call_id, now, 180)
+                ua.answer_call(event.call_id, now, 200, body=SDP)
+            else:
+                ua.reject_call(event.call_id, now, self.status, headers=self._challenge(now))
+        elif isinstance(event, ev.ReinviteReceived):
+            if not self.guard_reinvites or self._allowed(event.request, now):
+                ua.accept_reinvite(event.call_id, now, body=SDP)
+            else:
+                ua.refuse_reinvite(event.call_id, now, self.status,
+                                   headers=self._challenge(now))
+
+
+def _call(guard: DigestGuard, username: str | None = None, password: str | None = None
+          ) -> tuple[Node, Node, str, MemoryNetwork]:
+    net, alice, bob = pair(bob_handler=guard, auth_username=username, auth_password=password)
+    call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.CallEstablished) or alice.of_type(ev.CallFailed)))
+    return alice, bob, call_id, net
+
+
+def test_401_is_answered_once_with_credentials_and_the_call_is_set_up() -> None:
+    """§22.2: same Call-ID and From tag, CSeq + 1, new branch, Authorization."""
+    guard = DigestGuard()
+    alice, _bob, call_id, _net = _call(guard, "alice", "s3cret")
+    assert alice.of_type(ev.CallEstablished) and not alice.of_type(ev.CallFailed)
+    first, second = guard.seen
+    assert first.call_id == second.call_id == call_id
+    assert (first.cseq.seq, second.cseq.seq) == (1, 2)
+    assert first.from_.tag == second.from_.tag
+    assert first.headers.get("Via") != second.headers.get("Via")  # new branch
+    assert second.body == first.body == SDP
+    assert guard.authenticated == ["alice"]
+
+
+def test_407_is_answered_with_proxy_authorization() -> None:
+    """§22.3: a proxy's challenge is answered in Proxy-Authorization."""
+    guard = DigestGuard(status=407, algorithm=DigestAlgorithm.SHA_256)
+    alice, _bob, _call_id, _net = _call(guard, "alice", "s3cret")
+    assert alice.of_type(ev.CallEstablished)
+    second = guard.seen[1]
+    assert second.headers.get("Authorization") is None
+    assert "algorithm=SHA-256" in (second.headers.get("Proxy-Authorization") or "")
+
+
+def test_401_without_credentials_fails_the_call_with_the_challenge() -> None:
+    guard = DigestGuard()
+    alice, _bob, _call_id, _net = _call(guard)
+    (failed,) = alice.of_type(ev.CallFailed)
+    assert isinstance(failed, ev.CallFailed) and failed.status == 401
+    assert failed.response is not None
+    assert (failed.response.headers.get("WWW-Authenticate") or "").startswith("Digest ")
+    assert len(guard.seen) == 1
+
+
+def test_wrong_password_fails_after_exactly_one_retry() -> None:
+    """§22.2: a second challenge means the credentials were refused - no loop."""
+    guard = DigestGuard()
+    alice, _bob, _call_id, net = _call(guard, "alice", "wrong")
+    (failed,) = alice.of_type(ev.CallFailed)
+    assert isinstance(failed, ev.CallFailed) and failed.status == 401
+    assert len(guard.seen) == 2
+    assert alice.ua.calls in (0, 1)  # at most the ended call kept for 64*T1
+    assert not alice.of_type(ev.CallEstablished)
+    assert guard.authenticated == []
+    net.advance(40.0)
+    assert alice.ua.calls == 0 and alice.ua.transactions == 0
+
+
+def _established_both(alice: Node, bob: Node, call_id: str) -> bool:
+    return (alice.ua.call(call_id).phase is CallPhase.ESTABLISHED
+            and bob.ua.call(call_id).phase is CallPhase.ESTABLISHED)
+
+
+def test_challenged_reinvite_is_retried_with_credentials() -> None:
+    """§22.2 in a dialog: the re-INVITE is sent again with the dialog's next CSeq."""
+    guard = DigestGuard(guard_reinvites=True)
+    net, alice, bob = pair(bob_handler=guard, auth_username="alice", auth_password="s3cret")
+    call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.CallEstablished)))
+    alice.ua.reinvite(call_id, net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.ReinviteAccepted) or alice.of_type(ev.ReinviteFailed)))
+    assert alice.of_type(ev.ReinviteAccepted) and not alice.of_type(ev.ReinviteFailed)
+    reinvites = guard.seen[2:]
+    assert [r.cseq.seq for r in reinvites] == [3, 4]
+    assert reinvites[0].headers.get("Authorization") is None
+    assert reinvites[1].headers.get("Authorization") is not None
+    net.advance(40.0)
+    assert _established_both(alice, bob, call_id)
+
+
+def test_refused_credentials_fail_the_reinvite_and_keep_the_call() -> None:
+    """Only the re-INVITE is guarded and Alice's password is wrong: one retry, then
+    ``ReinviteFailed`` with the 401; the dialog stays (§14.1)."""
+    guard = DigestGuard(guard_reinvites=True)
+    guard.guard_invites = False
+    net, alice, bob = pair(bob_handler=guard, auth_username="alice", auth_password="wrong")
+    call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.CallEstablished)))
+    alice.ua.reinvite(call_id, net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.ReinviteFailed)))
+    (failed,) = alice.of_type(ev.ReinviteFailed)
+    assert isinstance(failed, ev.ReinviteFailed) and failed.status == 401
+    assert failed.response is not None
+    assert len(guard.seen) == 2  # the challenged re-INVITE and its one retry
+    net.advance(40.0)
+    assert _established_both(alice, bob, call_id)
