@@ -160,6 +160,18 @@ class ReinviteFailed(Event):
     response: Response | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class ReinviteRerouted(Event):
+    """Our re-INVITE got no answer from the peer's remote target (timeout or transport
+    failure) and was re-sent through ``proxy`` to ``request_uri`` (the peer's GRUU or
+    AOR), because ``UaConfig.reroute_via_proxy`` is set; its outcome follows as
+    ``ReinviteAccepted`` / ``ReinviteFailed``.  Informational."""
+
+    call_id: str
+    request_uri: SipUri
+    proxy: SipUri
+
+
 # --- REFER (RFC 3515) ------------------------------------------------------------------
 
 

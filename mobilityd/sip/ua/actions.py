@@ -30,6 +30,9 @@ from mobilityd.sip.ua.session import (
 
 _ALL_UA_TIMERS = tuple(UaTimer)
 _COPIED_TO_RESPONSE = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
+# headers of a re-INVITE carried over when it is re-sent through the proxy
+_KEPT_ON_REROUTE = frozenset({"Allow", "Supported", "Session-Expires", "Authorization",
+                              "Proxy-Authorization"})
 
 
 class UaActions(UaCore):
@@ -278,6 +281,35 @@ class UaActions(UaCore):
         retry = self._layer.send_request(request, tx.destination, session.transport, now)
         retry.owner = session
         session.outgoing_reinvite = retry
+        return True
+
+    def _reroute_reinvite(self, session: Session, tx: Transaction, now: float) -> bool:
+        """``UaConfig.reroute_via_proxy``: our re-INVITE to the peer's remote target got
+        no answer (Timer B) or its transport failed - the peer has probably moved too.
+        Send it once more through the outbound proxy to the peer's GRUU or AOR
+        (``rq.rerouting_via_proxy``) instead of ending the dialog (RFC 3261 §12.2.1.2);
+        False when not configured or already rerouted (then the failure stands)."""
+        proxy = self.config.outbound_proxy
+        dialog = session.dialog
+        if (not self.config.reroute_via_proxy or proxy is None or dialog is None
+                or tx.method != "INVITE" or tx is session.rerouted_reinvite
+                or session.phase is not CallPhase.ESTABLISHED):
+            return False
+        original = tx.request
+        extra = [(name, value) for name, value in original.headers
+                 if name in _KEPT_ON_REROUTE]
+        request = rq.in_dialog_request(
+            dialog, "INVITE", via=self._via(rq.new_branch(self._rng)),
+            cseq=dialog.next_local_seq(), contact=True, body=original.body,
+            content_type=original.headers.get("Content-Type"), extra=extra,
+            routing=rq.rerouting_via_proxy(dialog, proxy),
+        )
+        retry = self._layer.send_request(
+            request, rq.destination_of(proxy), session.transport, now
+        )
+        retry.owner = session
+        session.outgoing_reinvite = session.rerouted_reinvite = retry
+        self._emit(ev.ReinviteRerouted(session.call_id, request.uri, proxy))
         return True
 
     def _send_ack(

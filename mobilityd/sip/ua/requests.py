@@ -13,7 +13,7 @@ from mobilityd.sip.headers import Headers
 from mobilityd.sip.message import Request
 from mobilityd.sip.transaction.layer import MAGIC_COOKIE
 from mobilityd.sip.transaction.outbound import Addr
-from mobilityd.sip.uri import SipUri
+from mobilityd.sip.uri import NameAddr, SipUri
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, UPDATE"
 SUPPORTED = "replaces, timer"
@@ -69,10 +69,13 @@ def in_dialog_request(
     body: bytes = b"",
     content_type: str | None = None,
     extra: list[tuple[str, str]] | tuple[tuple[str, str], ...] = (),
+    routing: tuple[SipUri, list[str]] | None = None,
 ) -> Request:
     """§12.2.1.1: To/From/Call-ID from the dialog, CSeq, Route and Request-URI from the
-    route set (loose or strict routing), Contact for target refresh requests."""
-    request_uri, routes = dialog.request_routing()
+    route set (loose or strict routing), Contact for target refresh requests.
+    ``routing`` (Request-URI, Route values) overrides the dialog's: see
+    ``rerouting_via_proxy``."""
+    request_uri, routes = dialog.request_routing() if routing is None else routing
     items: list[tuple[str, str]] = [
         ("Via", via),
         ("Max-Forwards", "70"),
@@ -88,6 +91,19 @@ def in_dialog_request(
     if body:
         items.append(("Content-Type", content_type or "application/sdp"))
     return Request(method, request_uri, Headers(items), body)
+
+
+def rerouting_via_proxy(dialog: Dialog, proxy: SipUri) -> tuple[SipUri, list[str]]:
+    """Request-URI and Route for an in-dialog request re-sent through ``proxy`` after
+    the peer's remote target stopped answering (it moved too): the remote target when
+    it is a GRUU (RFC 5627 §3: ``gr`` parameter, routable to that one device through
+    its registrar), else the peer's address-of-record (the To/From URI of the dialog),
+    which the proxy resolves to the peer's current registered contact.  The proxy is a
+    pre-loaded loose route (RFC 3261 §8.1.2, §16.12)."""
+    target = dialog.remote_target
+    if "gr" not in target.params:
+        target = NameAddr.parse(dialog.remote_uri).uri
+    return target, [f"<{proxy.with_params(lr=None)}>"]
 
 
 def ack_for_2xx(dialog: Dialog, *, via: str, cseq: int, body: bytes = b"") -> Request:

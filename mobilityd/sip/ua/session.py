@@ -92,6 +92,7 @@ class Session:
     session_interval: int | None = None
     we_refresh: bool = False
     bye_sent: bool = False
+    rerouted_reinvite: Transaction | None = None  # re-sent via the proxy (UaConfig)
 
     @property
     def owns_call_id(self) -> bool:

@@ -158,13 +158,17 @@ class ResponseHandling(InboundRequests):
                 if ack is not None:
                     self._layer.resend(ack[0], ack[1], session.transport)
                     return
-                self._send_ack(session, dialog, seq)
-            if tx is session.outgoing_reinvite:
-                session.outgoing_reinvite = None
+            # §12.2.1.2: a 2xx to a target refresh replaces the remote target - before
+            # the ACK is built, so that the ACK goes where the peer is now (it matters
+            # when the peer moved and our re-INVITE reached it through the proxy).
             contacts = response.contacts
             new_target = dialog.target_refresh_of("INVITE", contacts[0].uri if contacts else None)
-            if new_target is not None:  # §12.2.1.2: a 2xx to a target refresh
-                old = dialog.set_remote_target(new_target)
+            old = dialog.set_remote_target(new_target) if new_target is not None else None
+            if tx.kind is TxKind.INVITE_CLIENT:
+                self._send_ack(session, dialog, response.cseq.seq)
+            if tx is session.outgoing_reinvite:
+                session.outgoing_reinvite = None
+            if old is not None and new_target is not None:
                 self._emit(ev.RemoteTargetRefreshed(session.call_id, old, new_target))
             self._read_session_timer(session, response)
             self._emit(ev.ReinviteAccepted(session.call_id, response))
@@ -204,6 +208,8 @@ class ResponseHandling(InboundRequests):
             return
         if tx is session.outgoing_reinvite:
             session.outgoing_reinvite = None
+            if self._reroute_reinvite(session, tx, now):
+                return
             self._emit(ev.ReinviteFailed(session.call_id, status, reason))
         elif tx.method not in ("CANCEL", "ACK"):
             self._emit(ev.RequestFailed(session.call_id, tx.method, status, reason))
