@@ -64,3 +64,38 @@ def test_reinvite_failed_carries_the_error_body() -> None:
     assert failed.status == 488
     assert failed.response is not None and failed.response.body == MIKEY_ERROR_SDP
     assert not alice.of_type(ev.CallEnded) and not bob.of_type(ev.CallEnded)
+
+
+def test_ended_caller_session_lingers_for_64_t1_then_is_forgotten() -> None:
+    """The sip-transactions note "after our own BYE the caller's sessions still exist
+    6 s later" is the §13.2.2.4 linger, not a leak: a UAC keeps an ended call for
+    64*T1 (32 s) so that a retransmitted 2xx is still ACKed; then it is dropped and
+    no transaction is left (Timer K/J, §17.1.2.2, §17.2.2)."""
+    net, alice, bob = pair()
+    call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.CallEstablished)))
+    net.advance(1.0)
+    alice.ua.hangup(call_id, net.now)
+    net.advance(6.0)
+    assert alice.ua.calls == 1  # lingering on purpose (64*T1)
+    assert bob.ua.calls == 0  # a UAS needs nothing after the BYE
+    net.advance(30.0)
+    assert alice.ua.calls == 0 and bob.ua.calls == 0
+    assert alice.ua.transactions == 0 and bob.ua.transactions == 0
+
+
+def test_many_ended_calls_leave_no_state() -> None:
+    """No leak: 50 calls set up and hung up by either side leave nothing behind."""
+    net, alice, bob = pair()
+    for index in range(50):
+        call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
+
+        def answered(expected: int = index + 1) -> bool:
+            return len(alice.of_type(ev.CallEstablished)) == expected
+
+        net.run(answered)
+        (alice if index % 2 else bob).ua.hangup(call_id, net.now)
+        net.advance(0.5)
+    net.advance(40.0)
+    assert alice.ua.calls == 0 and bob.ua.calls == 0
+    assert alice.ua.transactions == 0 and bob.ua.transactions == 0
