@@ -16,7 +16,17 @@ only moves on accept), ``accept_refer``/``refuse_refer`` + ``notify_refer_progre
 after ``ReferReceived``.  Outgoing: ``invite``, ``reinvite``, ``update`` (RFC 3311),
 ``hangup``, ``cancel``, ``refer``, ``send_options``.  ``set_local_address`` follows a
 transport rebind; ``transport_failed(destination, now)`` reports a send failure (the
-transactions towards it fail as 503, §17.1.4).  Adapters that parse datagrams
+transactions towards it fail as 503, §17.1.4).
+
+Digest authentication (RFC 3261 §22.2, RFC 7616): with ``UaConfig.auth_username`` /
+``auth_password`` a 401/407 to our INVITE, re-INVITE or another in-dialog request is
+answered once with credentials (same Call-ID, CSeq + 1, new branch); a second
+challenge, or none configured, ends in ``CallFailed`` / ``ReinviteFailed`` /
+``RequestAnswered`` carrying the 401/407 response.  Failure events carry the final
+response (``response``) so that a MIKEY error in a 488 body can be read.
+``UaConfig.reroute_via_proxy``: a re-INVITE the peer's remote target never answers is
+re-sent once through the outbound proxy to the peer's GRUU/AOR (``ReinviteRerouted``)
+before the dialog ends (§12.2.1.2).  Adapters that parse datagrams
 themselves should first try ``absorb_retransmission(data, now)`` (byte-identical
 request retransmissions cost no parse) and pass ``raw=data`` to ``receive``.
 
@@ -384,14 +394,17 @@ class UserAgent(ResponseHandling):
         self.notify_refer_progress(call_id, 100, "Trying", now)
 
     def refuse_refer(
-        self, call_id: str, now: float, status: int = 603, reason: str | None = None
+        self, call_id: str, now: float, status: int = 603, reason: str | None = None,
+        *, headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
+        """Refuse the pending REFER (RFC 3515 §2.4.2); ``headers`` go into the response
+        (e.g. ``WWW-Authenticate`` with a 401, RFC 3261 §22.2)."""
         session = self.call(call_id)
         tx = session.incoming_refer
         if tx is None or session.dialog is None:
             raise UsageError(f"call {call_id} has no REFER waiting for a decision")
         session.incoming_refer = None
-        self._respond(tx, status, reason, session.dialog.local_tag, now)
+        self._respond(tx, status, reason, session.dialog.local_tag, now, list(headers))
 
     def notify_refer_progress(self, call_id: str, status: int, reason: str, now: float) -> None:
         """NOTIFY with a ``message/sipfrag`` status line (RFC 3515 §2.4.5, RFC 3420);

@@ -42,7 +42,7 @@ class DigestGuard:
     def answer_header(self) -> str:
         return "Authorization" if self.status == 401 else "Proxy-Authorization"
 
-    def _allowed(self, request: Request, now: float) -> bool:
+    def allowed(self, request: Request, now: float) -> bool:
         self.seen.append(request)
         value = request.headers.get(self.answer_header)
         if value is None:
@@ -56,23 +56,23 @@ class DigestGuard:
         self.authenticated.append(user)
         return True
 
-    def _challenge(self, now: float) -> tuple[tuple[str, str], ...]:
+    def challenge_headers(self, now: float) -> tuple[tuple[str, str], ...]:
         return ((self.challenge_header, str(self.verifier.challenge(now))),)
 
     def __call__(self, node: Node, event: ev.Event, now: float) -> None:
         ua = node.ua
         if isinstance(event, ev.IncomingCallReceived):
-            if not self.guard_invites or self._allowed(event.request, now):
+            if not self.guard_invites or self.allowed(event.request, now):
                 ua.answer_call(event.call_id, now, 180)
                 ua.answer_call(event.call_id, now, 200, body=SDP)
             else:
-                ua.reject_call(event.call_id, now, self.status, headers=self._challenge(now))
+                ua.reject_call(event.call_id, now, self.status, headers=self.challenge_headers(now))
         elif isinstance(event, ev.ReinviteReceived):
-            if not self.guard_reinvites or self._allowed(event.request, now):
+            if not self.guard_reinvites or self.allowed(event.request, now):
                 ua.accept_reinvite(event.call_id, now, body=SDP)
             else:
                 ua.refuse_reinvite(event.call_id, now, self.status,
-                                   headers=self._challenge(now))
+                                   headers=self.challenge_headers(now))
 
 
 def _call(guard: DigestGuard, username: str | None = None, password: str | None = None
@@ -169,3 +169,33 @@ def test_refused_credentials_fail_the_reinvite_and_keep_the_call() -> None:
     assert len(guard.seen) == 2  # the challenged re-INVITE and its one retry
     net.advance(40.0)
     assert _established_both(alice, bob, call_id)
+
+
+def test_challenged_refer_is_retried_with_credentials() -> None:
+    """§22.2 for a non-INVITE in-dialog request (RFC 3515 REFER): one retry with the
+    dialog's next CSeq and Authorization, then the 202 is reported."""
+    guard = DigestGuard()
+    guard.guard_invites = False
+    seen_refers: list[Request] = []
+
+    def bob_app(node: Node, event: ev.Event, now: float) -> None:
+        if isinstance(event, ev.ReferReceived):
+            seen_refers.append(event.request)
+            if event.request.headers.get("Authorization") is None:
+                node.ua.refuse_refer(event.call_id, now, 401,
+                                     headers=guard.challenge_headers(now))
+            else:
+                node.ua.accept_refer(event.call_id, now)
+        else:
+            guard(node, event, now)
+
+    net, alice, _bob = pair(bob_handler=bob_app, auth_username="alice",
+                            auth_password="s3cret")
+    call_id = alice.ua.invite(bob_uri(), net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.CallEstablished)))
+    alice.ua.refer(call_id, bob_uri(), net.now)
+    net.run(lambda: bool(alice.of_type(ev.ReferAnswered)))
+    (answered,) = alice.of_type(ev.ReferAnswered)
+    assert isinstance(answered, ev.ReferAnswered) and answered.status == 202
+    assert [r.cseq.seq for r in seen_refers] == [2, 3]
+    assert guard.allowed(seen_refers[1], net.now)

@@ -266,22 +266,32 @@ class UaActions(UaCore):
     def _retry_reinvite_with_credentials(
         self, session: Session, tx: Transaction, response: Response, now: float
     ) -> bool:
-        """RFC 3261 §22.2 in a dialog: the challenged re-INVITE (or UPDATE) again with
-        the dialog's next CSeq (§12.2.1.1), a new branch and the credentials."""
+        """RFC 3261 §22.2 for our re-INVITE or UPDATE (see ``_retry_in_dialog``)."""
+        retry = self._retry_in_dialog_with_credentials(session, tx, response, now)
+        if retry is None:
+            return False
+        session.outgoing_reinvite = retry
+        return True
+
+    def _retry_in_dialog_with_credentials(
+        self, session: Session, tx: Transaction, response: Response, now: float
+    ) -> Transaction | None:
+        """RFC 3261 §22.2 in a dialog: the challenged request (re-INVITE, UPDATE, BYE,
+        REFER, NOTIFY, OPTIONS) again with the dialog's next CSeq (§12.2.1.1), a new
+        branch and the credentials, to the same next hop.  None: give up."""
         dialog = session.dialog
         if self._digest is None or dialog is None:
-            return False
+            return None
         authorization = auth.authorization_for(tx.request, response, self._digest)
         if authorization is None:
-            return False
+            return None
         request = auth.retried_request(
             tx.request, authorization, self._via(rq.new_branch(self._rng)),
             cseq=dialog.next_local_seq(),
         )
         retry = self._layer.send_request(request, tx.destination, session.transport, now)
         retry.owner = session
-        session.outgoing_reinvite = retry
-        return True
+        return retry
 
     def _reroute_reinvite(self, session: Session, tx: Transaction, now: float) -> bool:
         """``UaConfig.reroute_via_proxy``: our re-INVITE to the peer's remote target got

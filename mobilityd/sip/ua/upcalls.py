@@ -12,6 +12,7 @@ from mobilityd.sip.message import (
 from mobilityd.sip.transaction.layer import Upcall, UpcallKind
 from mobilityd.sip.transaction.machine import Transaction
 from mobilityd.sip.transaction.states import TxKind
+from mobilityd.sip.ua import auth
 from mobilityd.sip.ua.inbound import InboundRequests
 from mobilityd.sip.ua.session import (
     CallPhase,
@@ -77,6 +78,9 @@ class ResponseHandling(InboundRequests):
             self._on_reinvite_response(session, tx, response, now)
         elif response.status >= 200:
             method = tx.method
+            if (auth.is_challenge(response.status) and method not in ("CANCEL", "ACK")
+                    and self._retry_in_dialog_with_credentials(session, tx, response, now)):
+                return  # §22.2: re-sent with credentials; its answer is reported
             if method == "REFER":
                 self._emit(ev.ReferAnswered(session.call_id, response.status, response.reason))
             elif method != "CANCEL":
