@@ -221,8 +221,10 @@ class RequestAnswered(Event):
 
 @dataclass(frozen=True, slots=True)
 class RequestFailed(Event):
-    """A request of ours ended without a response: timeout (408) or transport (503),
-    or (``response`` set) after a 401/407 we could not answer with credentials."""
+    """A request of ours ended without a response: timeout (408) or transport (503).
+    Final responses, a 401/407 we could not answer included, arrive as
+    ``RequestAnswered``; ``response`` is therefore ``None`` here today and exists for
+    symmetry with ``CallFailed`` / ``ReinviteFailed``."""
 
     call_id: str
     method: str

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from mobilityd.sip import events as ev
 from mobilityd.sip.digest import (
     DigestAlgorithm,
@@ -199,3 +201,32 @@ def test_challenged_refer_is_retried_with_credentials() -> None:
     assert isinstance(answered, ev.ReferAnswered) and answered.status == 202
     assert [r.cseq.seq for r in seen_refers] == [2, 3]
     assert guard.allowed(seen_refers[1], net.now)
+
+
+def _reject_with(headers: tuple[tuple[str, str], ...]) -> Handler:
+    def handler(node: Node, event: ev.Event, now: float) -> None:
+        if isinstance(event, ev.IncomingCallReceived):
+            node.ua.reject_call(event.call_id, now, 401, headers=headers)
+    return handler
+
+
+@pytest.mark.parametrize("headers", [
+    (),
+    (("WWW-Authenticate", 'Basic realm="x"'),),
+    (("WWW-Authenticate", 'Digest realm="x"'),),  # no nonce
+    (("WWW-Authenticate", 'Digest realm="x", nonce="n", algorithm=SHA-512-256'),),
+    (("WWW-Authenticate", 'Digest realm="x", nonce="n", qop="auth-conf"'),),
+    (("WWW-Authenticate", 'Digest realm="x", nonce="\\'),),
+], ids=["none", "basic", "no-nonce", "algorithm", "qop", "unterminated"])
+def test_unusable_challenges_fail_the_call_without_a_retry(
+        headers: tuple[tuple[str, str], ...]) -> None:
+    """A 401 whose WWW-Authenticate we cannot answer (no Digest, broken parameters,
+    unknown algorithm, none at all) ends in ``CallFailed`` 401 - never an exception
+    and never a retry (RFC 7616 §3.3, RFC 3261 §22.2)."""
+    net, alice, bob = pair(bob_handler=_reject_with(headers), auth_username="alice",
+                           auth_password="s3cret")
+    alice.ua.invite(bob_uri(), net.now, body=SDP)
+    net.run(lambda: bool(alice.of_type(ev.CallFailed)))
+    (failed,) = alice.of_type(ev.CallFailed)
+    assert isinstance(failed, ev.CallFailed) and failed.status == 401
+    assert len(bob.of_type(ev.IncomingCallReceived)) == 1
