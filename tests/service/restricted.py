@@ -96,15 +96,25 @@ def unit_syscalls() -> list[str]:
     return sorted(allowed)
 
 
+# Directories the sandbox replaces with an empty tmpfs (ProtectHome, PrivateTmp) and the
+# depth at which a needed path below them is kept: /root/.pyenv, /home/USER/x, /tmp/x.
+_HIDDEN_DEPTH = {"root": 3, "home": 4, "tmp": 3}
+_VAR_TMP_DEPTH = 4  # /var/tmp/x
+
+
 def _home_dirs_to_keep() -> list[str]:
-    """Directories under /root or /home that the test needs although ProtectHome hides
-    homes: the interpreter (e.g. pyenv's ``/root/.pyenv``), the virtualenv, the
-    checkout. A packaged install runs from /usr and needs none of them."""
+    """Directories under /root, /home, /tmp or /var/tmp that the test needs although
+    ProtectHome and PrivateTmp hide them: the interpreter (e.g. pyenv's ``/root/.pyenv``),
+    the virtualenv, the checkout (a CI clone may well live under /tmp). They are bound
+    back read-only; a packaged install runs from /usr and needs none of them."""
     repo = Path(__file__).resolve().parents[2]
     keep: list[str] = []
     for path in (sys.base_prefix, sys.prefix, sys.executable, str(repo)):
         parts = Path(os.path.realpath(path)).parts  # ('/', 'root', '.pyenv', ...)
-        depth = {"root": 3, "home": 4}.get(parts[1] if len(parts) > 1 else "", 0)
+        first = parts[1] if len(parts) > 1 else ""
+        depth = _HIDDEN_DEPTH.get(first, 0)
+        if first == "var" and len(parts) > 2 and parts[2] == "tmp":
+            depth = _VAR_TMP_DEPTH
         if depth and len(parts) >= depth:
             top = str(Path(*parts[:depth]))
             if top not in keep:
@@ -144,6 +154,11 @@ def restricted_argv(python_code: str, writable: Sequence[Path], uid: int, gid: i
               "/proc/sys /proc/sys", "mount -o remount,bind,ro /sys 2>/dev/null || true",
               "mount -t tmpfs -o mode=1777 tmpfs /tmp", "mount -t tmpfs -o mode=1777 tmpfs "
               "/var/tmp"]
+    for kept, stash in zip(keep, stashes, strict=True):  # PrivateTmp hid them: bind back
+        if kept.startswith(("/tmp/", "/var/tmp/")):
+            steps += [f"mkdir -p {shlex.quote(kept)}",
+                      f"mount --bind {shlex.quote(str(stash))} {shlex.quote(kept)}",
+                      f"mount -o remount,bind,ro {shlex.quote(kept)}"]
     for path in writable:
         steps.append(f"mount --bind {shlex.quote(str(path))} {shlex.quote(str(path))}")
         steps.append(f"mount -o remount,bind,rw {shlex.quote(str(path))}")
