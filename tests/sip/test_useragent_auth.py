@@ -15,6 +15,7 @@ from mobilityd.sip.digest import (
     DigestVerifier,
 )
 from mobilityd.sip.message import Request
+from mobilityd.sip.ua import auth
 from mobilityd.sip.ua.memnet import MemoryNetwork, Node
 from mobilityd.sip.ua.session import CallPhase
 from tests.sip.uafixtures import SDP, bob_uri, pair, seeded_rng
@@ -230,3 +231,42 @@ def test_unusable_challenges_fail_the_call_without_a_retry(
     (failed,) = alice.of_type(ev.CallFailed)
     assert isinstance(failed, ev.CallFailed) and failed.status == 401
     assert len(bob.of_type(ev.IncomingCallReceived)) == 1
+
+
+class StaleGuard(DigestGuard):
+    """Calls the first ``stale_answers`` valid answers stale (RFC 7616 §3.3: as if
+    their nonce had expired) and challenges again with ``stale=true``."""
+
+    def __init__(self, stale_answers: int) -> None:
+        super().__init__()
+        self.stale_answers = stale_answers
+
+    def __call__(self, node: Node, event: ev.Event, now: float) -> None:
+        if (isinstance(event, ev.IncomingCallReceived) and self.stale_answers
+                and event.request.headers.get("Authorization") is not None):
+            self.stale_answers -= 1
+            self.seen.append(event.request)
+            stale = str(self.verifier.challenge(now, stale=True))
+            node.ua.reject_call(event.call_id, now, 401,
+                                headers=(("WWW-Authenticate", stale),))
+            return
+        super().__call__(node, event, now)
+
+
+def test_stale_nonce_is_retried_without_giving_up() -> None:
+    """RFC 7616 §3.3: stale=true - the credentials were right, the nonce old; the UA
+    answers the fresh nonce (once more than the §22.2 single retry)."""
+    guard = StaleGuard(stale_answers=1)
+    alice, _bob, _call_id, _net = _call(guard, "alice", "s3cret")
+    assert alice.of_type(ev.CallEstablished)
+    assert [r.cseq.seq for r in guard.seen] == [1, 2, 3]
+    assert len(guard.seen[2].headers.get_all("Authorization")) == 1  # replaced, not added
+
+
+def test_endless_stale_challenges_are_bounded() -> None:
+    """A server that calls every nonce stale gets 1 + MAX_STALE_RETRIES answers."""
+    guard = StaleGuard(stale_answers=100)
+    alice, _bob, _call_id, _net = _call(guard, "alice", "s3cret")
+    (failed,) = alice.of_type(ev.CallFailed)
+    assert isinstance(failed, ev.CallFailed) and failed.status == 401
+    assert len(guard.seen) == 2 + auth.MAX_STALE_RETRIES

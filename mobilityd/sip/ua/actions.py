@@ -244,6 +244,20 @@ class UaActions(UaCore):
             contact=True,
         )
 
+    def _authorization(
+        self, session: Session, request: Request, response: Response
+    ) -> tuple[str, str] | None:
+        """Our answer to the 401/407 ``response`` to ``request`` (``auth``), counting
+        stale-nonce retries against ``auth.MAX_STALE_RETRIES`` (RFC 7616 §3.3)."""
+        assert self._digest is not None
+        allow_stale = session.stale_retries < auth.MAX_STALE_RETRIES
+        authorization = auth.authorization_for(
+            request, response, self._digest, allow_stale=allow_stale
+        )
+        if authorization is not None and request.headers.get(authorization[0]) is not None:
+            session.stale_retries += 1  # answered before: this is a stale retry
+        return authorization
+
     def _retry_invite_with_credentials(
         self, session: Session, response: Response, now: float
     ) -> bool:
@@ -251,7 +265,7 @@ class UaActions(UaCore):
         and tags, CSeq + 1, new branch, the credentials added.  False: give up."""
         if self._digest is None or session.cancel_requested:
             return False
-        authorization = auth.authorization_for(session.invite, response, self._digest)
+        authorization = self._authorization(session, session.invite, response)
         if authorization is None:
             return False
         request = auth.retried_request(
@@ -282,7 +296,7 @@ class UaActions(UaCore):
         dialog = session.dialog
         if self._digest is None or dialog is None:
             return None
-        authorization = auth.authorization_for(tx.request, response, self._digest)
+        authorization = self._authorization(session, tx.request, response)
         if authorization is None:
             return None
         request = auth.retried_request(

@@ -10,6 +10,7 @@ same Call-ID, From tag and body, CSeq + 1, a new branch (§8.1.3.5) and one
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
 from mobilityd.sip.digest import DigestAlgorithm, DigestChallenge, DigestClient, DigestError
 from mobilityd.sip.headers import Headers
@@ -22,6 +23,10 @@ class ChallengeStatus(IntEnum):
     UNAUTHORIZED = 401  # WWW-Authenticate from the UAS or a registrar
     PROXY_AUTHENTICATION_REQUIRED = 407  # Proxy-Authenticate from a proxy
 
+
+#: RFC 7616 §3.3 stale=true retries per call: a server that keeps calling every nonce
+#: stale must not make us loop.
+MAX_STALE_RETRIES: Final = 2
 
 _CHALLENGE_HEADER = {
     ChallengeStatus.UNAUTHORIZED: "WWW-Authenticate",
@@ -53,20 +58,22 @@ def pick_challenge(values: list[str]) -> DigestChallenge | None:
 
 
 def authorization_for(
-    request: Request, response: Response, client: DigestClient
+    request: Request, response: Response, client: DigestClient, *, allow_stale: bool = False
 ) -> tuple[str, str] | None:
     """The (header name, value) answering ``response``'s challenge to ``request``, or
     ``None`` when we must give up: not a 401/407, no usable challenge, or ``request``
     already carried our answer to that kind of challenge (a second challenge means
-    the credentials were refused, RFC 3261 §22.2: "SHOULD NOT re-attempt")."""
+    the credentials were refused, RFC 3261 §22.2: "SHOULD NOT re-attempt") - unless
+    ``allow_stale`` and the new challenge says ``stale=true`` (RFC 7616 §3.3: only the
+    nonce was too old; retry without re-prompting).  The caller bounds stale retries."""
     if not is_challenge(response.status):
         return None
     status = ChallengeStatus(response.status)
     answer_header = _ANSWER_HEADER[status]
-    if request.headers.get(answer_header) is not None:
-        return None
     challenge = pick_challenge(response.headers.get_all(_CHALLENGE_HEADER[status]))
     if challenge is None:
+        return None
+    if request.headers.get(answer_header) is not None and not (allow_stale and challenge.stale):
         return None
     credentials = client.authorize(challenge, request.method, str(request.uri), request.body)
     return answer_header, str(credentials)
@@ -87,6 +94,8 @@ def retried_request(
             via_replaced = True
         elif name == "CSeq":
             headers.add("CSeq", f"{seq} {request.method}")
+        elif name == authorization[0]:
+            continue  # the answer to the previous (stale) challenge
         else:
             headers.add(name, value)
     headers.add(*authorization)

@@ -93,6 +93,7 @@ class Session:
     we_refresh: bool = False
     bye_sent: bool = False
     rerouted_reinvite: Transaction | None = None  # re-sent via the proxy (UaConfig)
+    stale_retries: int = 0  # RFC 7616 §3.3 stale-nonce retries so far (bounded)
 
     @property
     def owns_call_id(self) -> bool:
