@@ -15,6 +15,10 @@ symmetric RTP, rebinding to a new local address, and the return-routability gate
   the candidate address passes SRTP/SRTCP authentication after signalling proposed the
   move (:meth:`MediaEndpoint.propose_remote`). Unauthenticated packets never change it;
   authenticated packets from an unproposed address are delivered but do not move it.
+* :meth:`MediaEndpoint.announce` (issue 5 media gap): right after a rebind the mover
+  sends one SRTCP empty receiver report (RFC 3550 §6.4.2, RC = 0) from its new address,
+  so the peer's gate gets its authenticated-packet half at once instead of at our next
+  paced frame (SRTCP authenticates like SRTP, RFC 3711 §3.4).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from mobilityd.media.events import (
     RemoteAddressConfirmed,
 )
 from mobilityd.media.routability import ReturnRoutabilityGate
+from mobilityd.media.rtcp import ReceiverReport
 from mobilityd.media.rtp import RTCP_MUX_FIRST, RTCP_MUX_LAST, RTP_VERSION
 from mobilityd.media.srtp import SrtpSession
 from mobilityd.media.udp import UdpChannel
@@ -164,6 +169,7 @@ class MediaEndpoint:
         self._local_rtp: Address | None = None
         self._local_rtcp: Address | None = None
         self._seen_ssrcs: set[int] = set()
+        self._sent_ssrc: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         if remote_rtp is not None:
             self.set_remote(remote_rtp, remote_rtcp)
@@ -293,6 +299,7 @@ class MediaEndpoint:
             self.counters.dropped_no_remote += 1
             return False
         data = self.tx.protect(rtp) if self.tx is not None else rtp
+        self._note_sent(data)
         if channel.sendto(data, remote):
             self.counters.rtp_sent += 1
             return True
@@ -307,6 +314,7 @@ class MediaEndpoint:
         if remote is None:
             self.counters.dropped_no_remote += 1
             return False
+        self._note_sent(srtp)
         if channel.sendto(srtp, remote):
             self.counters.rtp_sent += 1
             return True
@@ -326,6 +334,25 @@ class MediaEndpoint:
             self.counters.rtcp_sent += 1
             return True
         return False
+
+    def announce(self) -> bool:
+        """Send one empty receiver report (RFC 3550 §6.4.2: RC = 0, our SSRC) through
+        SRTCP from where we are now, e.g. right after :meth:`rebind`: the peer's
+        return-routability gate takes an authenticated SRTCP packet as proof of the
+        new address (RFC 3711 §3.4) without waiting for our next paced RTP frame.
+
+        The SSRC is the one of our last RTP packet (the SRTP header is in the clear,
+        RFC 3711 §3.1), so SRTCP uses the stream that already exists; the SRTCP index
+        comes from the session as for every report (never reused). Returns False when
+        we have not sent RTP yet or no remote is known (nothing is sent then).
+        """
+        if self._sent_ssrc is None or self.gate.remote_rtcp is None:
+            return False
+        return self.send_rtcp(bytes(ReceiverReport(self._sent_ssrc)))
+
+    def _note_sent(self, packet: bytes) -> None:
+        if len(packet) >= 12:
+            self._sent_ssrc = int.from_bytes(packet[8:12], "big")
 
     def _socket_error(self, exc: OSError) -> None:
         self.counters.socket_errors += 1

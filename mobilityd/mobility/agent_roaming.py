@@ -158,6 +158,7 @@ async def move_agent_call(
     if media is None or context is None:
         raise MoveUsageError(f"call {call_id} is not a secure call with media")
     await media.rebind(new_ip)
+    media.announce()  # SRTCP proof from the new address at once (issue 5 media gap)
     sip = agent.sip
     if sip.local_address[0] != new_ip:
         old = sip.local_address

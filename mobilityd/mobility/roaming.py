@@ -105,6 +105,8 @@ class CallMover:
         if remote_media is not None and call.media.remote_rtp is not None:
             port = call.media.remote_rtp[1]
             call.media.set_remote((remote_media, port))
+        # the peer's gate gets its proof from our new address at once (issue 5 gap)
+        call.media.announce()
         # SIP follows when it shared the media's address (signalling on another
         # address, e.g. IPv6 while media used IPv4, stays where it is)
         if call.sip.local_address[0] == old_media_ip != new_ip:

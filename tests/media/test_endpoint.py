@@ -331,3 +331,30 @@ async def test_garbage_is_counted_never_raised(mux: bool) -> None:
         alice.endpoint.close()
         bob.endpoint.close()
         loop.set_exception_handler(None)
+
+
+@pytest.mark.parametrize("mux", [False, True])
+async def test_announce_after_rebind_confirms_new_address_without_rtp(mux: bool) -> None:
+    """Issue 5 media gap: right after a rebind the mover sends one SRTCP empty RR
+    (RFC 3550 §6.4.2, RC = 0) with its own SSRC; the peer's gate takes it as the
+    authenticated-packet half of the proof (RFC 3711 §3.4) without any RTP frame."""
+    alice, bob = await call(mux=mux)
+    try:
+        assert alice.endpoint.announce() is False  # no RTP sent yet: no SSRC, nothing sent
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        await alice.endpoint.rebind("127.0.0.2")
+        bob.endpoint.propose_remote(None, any_source=True)
+        assert alice.endpoint.announce() is True
+        await until(lambda: bob.endpoint.remote_rtp == alice.endpoint.local_rtp)
+        assert bob.endpoint.remote_rtcp == alice.endpoint.local_rtcp
+        assert len(bob.rtp) == 1  # confirmed by the report alone
+        confirmed = bob.events_of(RemoteAddressConfirmed)
+        assert isinstance(confirmed[0], RemoteAddressConfirmed) and confirmed[0].confirmed_by_rtcp
+        packets = parse_compound(bob.rtcp[-1][0])
+        assert packets == (ReceiverReport(A_SSRC),)
+        counters = bob.endpoint.counters
+        assert counters.auth_failures == counters.replays == counters.malformed == 0
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
