@@ -313,10 +313,11 @@ def phase_costs(mode: str, creds_dir: Path, repeats: int) -> dict[str, float]:
     """Median CPU ms (thread time: immune to being descheduled on a busy machine) of
     each offer/answer step, in process, no network: where the added
     delay of a mode comes from. ``make_offer`` (caller) and ``receive_offer`` (callee,
-    MIKEY Responder, before its 180) lie on the calling delay; ``build_answer`` and
-    ``srtp_sessions`` (the callee's two SRTP sessions keyed from the CryptoContext, made
-    in ``answer()`` before the 200 OK) on the answering delay; ``receive_answer``
-    (caller, after its ACK went out) on neither."""
+    MIKEY Responder, before its 180) lie on the calling delay; ``build_answer`` on the
+    answering delay; ``srtp_sessions`` (the callee's two SRTP sessions keyed from the
+    CryptoContext, made while the phone rings, after the 180: ``prepare_srtp`` in
+    :mod:`mobilityd.call.agent`) and ``receive_answer`` (caller, after its ACK went out)
+    on neither."""
     security = CallSecurity.OFF if mode == "none" else CallSecurity.REQUIRED
     alice_keys = keying_for(mode, ALICE, BOB, creds_dir)
     bob_keys = keying_for(mode, BOB, ALICE, creds_dir)
@@ -588,7 +589,7 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 CALLING_PATH = ("make_offer", "receive_offer")
-ANSWERING_PATH = ("build_answer", "srtp_sessions")
+ANSWERING_PATH = ("build_answer",)  # SRTP sessions are made while it rings
 
 
 def cpu_added(phases: dict[str, dict[str, float]]) -> dict[str, Any]:
