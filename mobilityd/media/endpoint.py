@@ -18,7 +18,19 @@ symmetric RTP, rebinding to a new local address, and the return-routability gate
 * :meth:`MediaEndpoint.announce` (issue 5 media gap): right after a rebind the mover
   sends one SRTCP empty receiver report (RFC 3550 §6.4.2, RC = 0) from its new address,
   so the peer's gate gets its authenticated-packet half at once instead of at our next
-  paced frame (SRTCP authenticates like SRTP, RFC 3711 §3.4).
+  paced frame (SRTCP authenticates like SRTP, RFC 3711 §3.4). The report carries a
+  block per source we receive (RFC 3550 §6.4.1, our own §A.3/§A.8 statistics).
+* Re-send on switch (issue 5 media gap): when the gate moves where we send, the last
+  RTP packet we sent -- the very same SRTP bytes, never protected again, so no (SSRC,
+  index) is encrypted twice (RFC 3711 §9.1) -- goes once to the new address, so the
+  peer gets our latest frame without waiting for the next tick. Only when the peer
+  cannot have it: an authenticated report from the new address (e.g. its
+  :meth:`~MediaEndpoint.announce`) says its extended highest sequence number received
+  from us is below that packet's. The peer sends that report after leaving its old
+  address (:meth:`~MediaEndpoint.rebind` closes the old sockets first) or from another
+  device that never had our packets, so what it lacks then it can no longer receive;
+  the re-sent packet is new to its SRTP replay list and never counted as a replay
+  (RFC 3711 §3.3.2). Without such a report nothing is re-sent.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
-from mobilityd.media.errors import MediaLocalError, SrtpError, SrtpReplayError
+from mobilityd.media.errors import MediaLocalError, RtcpParseError, SrtpError, SrtpReplayError
 from mobilityd.media.events import (
     Address,
     AuthFailureCounted,
@@ -39,12 +51,15 @@ from mobilityd.media.events import (
     RemoteAddressConfirmed,
 )
 from mobilityd.media.routability import ReturnRoutabilityGate
-from mobilityd.media.rtcp import ReceiverReport
+from mobilityd.media.rtcp import ReceiverReport, SenderReport, parse_compound
 from mobilityd.media.rtp import RTCP_MUX_FIRST, RTCP_MUX_LAST, RTP_VERSION
 from mobilityd.media.srtp import SrtpSession
+from mobilityd.media.stream import ReceptionStats
 from mobilityd.media.udp import UdpChannel
 
 _PAIR_ATTEMPTS = 64
+#: remote sources whose reception statistics an endpoint keeps (one peer, a few SSRCs)
+MAX_REPORTED_SOURCES = 8
 
 
 class EndpointCounters:
@@ -58,6 +73,7 @@ class EndpointCounters:
         "rtcp_received",
         "rtcp_sent",
         "rtp_received",
+        "rtp_resent",
         "rtp_sent",
         "socket_errors",
         "unconfirmed_source",
@@ -65,6 +81,7 @@ class EndpointCounters:
 
     def __init__(self) -> None:
         self.rtp_sent = self.rtcp_sent = self.rtp_received = self.rtcp_received = 0
+        self.rtp_resent = 0
         self.auth_failures = self.replays = self.malformed = 0
         self.unconfirmed_source = self.dropped_no_remote = self.socket_errors = 0
 
@@ -170,6 +187,11 @@ class MediaEndpoint:
         self._local_rtcp: Address | None = None
         self._seen_ssrcs: set[int] = set()
         self._sent_ssrc: int | None = None
+        self._last_sent: bytes | None = None
+        self._reception: dict[int, ReceptionStats] = {}
+        #: (source, extended highest sequence number it received from us), from the
+        #: latest authenticated report from an address we do not send to
+        self._candidate_report: tuple[Address, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         if remote_rtp is not None:
             self.set_remote(remote_rtp, remote_rtcp)
@@ -220,7 +242,9 @@ class MediaEndpoint:
         ``rtp``/``rtcp``: see :class:`ReturnRoutabilityGate` (sending changes only after
         an authenticated packet from the candidate, in either order; with ``any_source``
         the SDP address is only a hint and the authenticated source decides)."""
-        for event in self.gate.propose(rtp, rtcp, any_source=any_source, now=self._now()):
+        events = self.gate.propose(rtp, rtcp, any_source=any_source, now=self._now())
+        self._switched(events)
+        for event in events:
             self._emit(event)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -348,11 +372,46 @@ class MediaEndpoint:
         """
         if self._sent_ssrc is None or self.gate.remote_rtcp is None:
             return False
-        return self.send_rtcp(bytes(ReceiverReport(self._sent_ssrc)))
+        blocks = tuple(stats.report_block() for stats in self._reception.values())
+        return self.send_rtcp(bytes(ReceiverReport(self._sent_ssrc, blocks)))
 
     def _note_sent(self, packet: bytes) -> None:
         if len(packet) >= 12:
             self._sent_ssrc = int.from_bytes(packet[8:12], "big")
+            self._last_sent = packet
+
+    def _switched(self, events: list[MediaEvent]) -> None:
+        """After the gate moved where we send: re-send our last packet there when the
+        new address's report proves the peer never got it (module docstring)."""
+        confirmed = [e for e in events if isinstance(e, RemoteAddressConfirmed)]
+        if not confirmed:
+            return
+        report, self._candidate_report = self._candidate_report, None
+        last, channel = self._last_sent, self._rtp_channel
+        if report is None or last is None or channel is None:
+            return
+        new = confirmed[-1]
+        if new.previous in (None, new.rtp) or report[0] != new.rtcp:
+            return
+        ahead = (int.from_bytes(last[2:4], "big") - report[1]) & 0xFFFF
+        if 0 < ahead < 0x8000 and channel.sendto(last, new.rtp):
+            self.counters.rtp_resent += 1
+
+    def _note_report(self, plain: bytes, source: Address) -> None:
+        """Remember what an authenticated report from ``source`` (not where we send)
+        says it received from us (RFC 3550 §6.4.1 extended highest sequence number)."""
+        ssrc = self._sent_ssrc
+        if ssrc is None:
+            return
+        try:
+            packets = parse_compound(plain)
+        except RtcpParseError:
+            return  # the call's RTCP accounting counts it; the gate still sees the packet
+        for packet in packets:
+            if isinstance(packet, (ReceiverReport, SenderReport)):
+                for block in packet.reports:
+                    if block.ssrc == ssrc:
+                        self._candidate_report = (source, block.highest_sequence & 0xFFFF)
 
     def _socket_error(self, exc: OSError) -> None:
         self.counters.socket_errors += 1
@@ -380,6 +439,12 @@ class MediaEndpoint:
         if ssrc not in self._seen_ssrcs:
             self._seen_ssrcs.add(ssrc)
             self._emit(FirstPacketReceived(ssrc, source, self._now()))
+        stats = self._reception.get(ssrc)
+        if stats is None and len(self._reception) < MAX_REPORTED_SOURCES:
+            stats = self._reception[ssrc] = ReceptionStats(ssrc)
+        if stats is not None:
+            stats.update(int.from_bytes(plain[2:4], "big"), int.from_bytes(plain[4:8], "big"),
+                         self._now())
         if source != self.gate.remote_rtp:
             self._authenticated_from(source, rtcp=False)
         if self.on_rtp is not None:
@@ -400,6 +465,7 @@ class MediaEndpoint:
             plain = data
         self.counters.rtcp_received += 1
         if source != self.gate.remote_rtcp:
+            self._note_report(plain, source)
             self._authenticated_from(source, rtcp=True)
         if self.on_rtcp is not None:
             self.on_rtcp(plain, source)
@@ -423,6 +489,8 @@ class MediaEndpoint:
         events = self.gate.authenticated(source, rtcp=rtcp, now=self._now())
         if not events or not isinstance(events[0], RemoteAddressConfirmed):
             self.counters.unconfirmed_source += 1
+        else:
+            self._switched(events)
         for event in events:
             self._emit(event)
 

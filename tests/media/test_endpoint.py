@@ -358,3 +358,72 @@ async def test_announce_after_rebind_confirms_new_address_without_rtp(mux: bool)
     finally:
         alice.endpoint.close()
         bob.endpoint.close()
+
+
+async def _moved_after(alice: Peer, bob: Peer, sent_before: int) -> None:
+    """Bob sends ``sent_before`` packets Alice receives; Alice rebinds (closing her old
+    sockets) and announces from the new address."""
+    for _ in range(sent_before):
+        bob.send(B_SSRC)
+    await until(lambda: len(alice.rtp) == sent_before)
+    await alice.endpoint.rebind("127.0.0.2")
+
+
+async def test_switch_resends_last_packet_the_moved_peer_never_got() -> None:
+    """Issue 5 media gap: Bob's last packet went to Alice's old (closed) address; her
+    report from the new one says she has not got it, so the switch re-sends the very
+    same SRTP bytes there (no second protection of that index, RFC 3711 §9.1) and
+    Alice accepts it: new to her replay list (RFC 3711 §3.3.2)."""
+    alice, bob = await call()
+    try:
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        await _moved_after(alice, bob, 3)
+        lost = bob.send(B_SSRC)  # to Alice's old address: nobody listens there any more
+        protected_before = bob.tx.counters(B_SSRC).packets
+        assert alice.endpoint.announce() is True
+        await until(lambda: len(bob.rtcp) == 1)
+        report = parse_compound(bob.rtcp[0][0])[0]
+        assert isinstance(report, ReceiverReport) and report.reports[0].ssrc == B_SSRC
+        lost_seq = int.from_bytes(lost[2:4], "big")
+        assert report.reports[0].highest_sequence & 0xFFFF == (lost_seq - 1) & 0xFFFF
+        bob.endpoint.propose_remote(None, any_source=True)
+        assert bob.endpoint.remote_rtp == alice.endpoint.local_rtp
+        await until(lambda: len(alice.rtp) == 4)
+        assert alice.rtp[-1][0] == lost
+        assert bob.endpoint.counters.rtp_resent == 1
+        assert bob.tx.counters(B_SSRC).packets == protected_before  # not protected again
+        counters = alice.endpoint.counters
+        assert counters.replays == counters.auth_failures == 0
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_switch_does_not_resend_what_the_peer_reported_or_without_report() -> None:
+    """The report says Alice got Bob's last packet: nothing is re-sent (it would be a
+    replay at her end). A switch proven by RTP alone carries no such report: nothing
+    is re-sent either."""
+    alice, bob = await call()
+    try:
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        await _moved_after(alice, bob, 3)
+        alice.endpoint.announce()
+        await until(lambda: len(bob.rtcp) == 1)
+        bob.endpoint.propose_remote(None, any_source=True)
+        assert bob.endpoint.remote_rtp == alice.endpoint.local_rtp
+        await asyncio.sleep(0.05)
+        assert bob.endpoint.counters.rtp_resent == 0 and len(alice.rtp) == 3
+        # moved again, Bob's last packet lost, proof by RTP only: no re-send
+        await alice.endpoint.rebind("127.0.0.4")
+        bob.send(B_SSRC)
+        bob.endpoint.propose_remote(None, any_source=True)
+        alice.send(A_SSRC)
+        await until(lambda: bob.endpoint.remote_rtp == alice.endpoint.local_rtp)
+        await asyncio.sleep(0.05)
+        assert bob.endpoint.counters.rtp_resent == 0 and len(alice.rtp) == 3
+        assert alice.endpoint.counters.replays == 0
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
