@@ -133,21 +133,18 @@ class AgentConfig:
 
 
 class _AgentSipEndpoint(SipEndpoint):
-    """Keeps the bodies the UA's events do not carry: a final INVITE error response
-    (may hold a MIKEY error, RFC 4567 §4.1.2) and a BYE's body (thesis §11.4)."""
+    """Keeps the one body the UA's events do not carry: a BYE's (it may hold a MIKEY
+    error, thesis §11.4). A final INVITE error response, which may hold one too
+    (RFC 4567 §4.1.2), arrives with ``CallFailed.response``."""
 
     wanted: Callable[[str], bool] = staticmethod(lambda call_id: False)
-    error_bodies: dict[str, bytes]
     bye_bodies: dict[str, bytes]
 
     def message_received(self, message: SipMessage, flow: Flow,
                          raw: bytes | None = None) -> None:
-        if message.body and self.wanted(message.call_id):
-            if (isinstance(message, Response) and message.status >= 300
-                    and message.cseq.method == "INVITE"):
-                self.error_bodies[message.call_id] = message.body
-            elif isinstance(message, Request) and message.method == "BYE":
-                self.bye_bodies[message.call_id] = message.body
+        if (message.body and isinstance(message, Request) and message.method == "BYE"
+                and self.wanted(message.call_id)):
+            self.bye_bodies[message.call_id] = message.body
         super().message_received(message, flow, raw)
 
 
@@ -234,7 +231,7 @@ class CallAgent:
         endpoint = await _AgentSipEndpoint.open(ua_config, self._rng,
                                                 self.config.transport_options)
         assert isinstance(endpoint, _AgentSipEndpoint)
-        endpoint.error_bodies, endpoint.bye_bodies = {}, {}
+        endpoint.bye_bodies = {}
         endpoint.wanted = self.calls.__contains__
         self._sip = endpoint
         self._scheduler = FrameScheduler(max_burst=10)
@@ -557,7 +554,8 @@ class CallAgent:
                     and call.state is CallState.CALLING):
                 await self._on_answer(call, event.message)
         elif isinstance(event, ev.CallFailed):
-            self._on_failed(call, event.status, event.reason)
+            self._on_failed(call, event.status, event.reason,
+                            body=event.response.body if event.response else None)
         elif isinstance(event, ev.CallCancelled):
             self._on_failed(call, StatusCode.REQUEST_TERMINATED, "cancelled by the caller",
                             by_peer=True)
@@ -573,10 +571,9 @@ class CallAgent:
                 future.set_result(event)
 
     def _on_failed(self, call: SecureCall, status: int, reason: str, *,
-                   by_peer: bool = True) -> None:
+                   by_peer: bool = True, body: bytes | None = None) -> None:
         if call.state in (CallState.ENDED, CallState.FAILED):
             return
-        body = self._sip.error_bodies.pop(call.call_id, None) if self._sip else None
         call.state, call.end_reason = CallState.FAILED, f"{status} {reason}"
         call.stop_media(self._scheduler_or_fail())
         self._emit(CallRefused(call.call_id, status, reason, _peer_mikey_error(body), by_peer))

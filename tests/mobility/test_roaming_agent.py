@@ -148,7 +148,8 @@ async def test_agent_refusal_of_a_forged_update_carries_the_mikey_error() -> Non
                                   base64.b64encode(bytes(forged)))
         outcome = await alice.reinvite(call_id, body)
         assert isinstance(outcome, ev.ReinviteFailed) and outcome.status == 488
-        answer = alice.sip.error_bodies.pop(call_id)  # type: ignore[attr-defined]
+        assert outcome.response is not None  # the refusal's body carries the MIKEY error
+        answer = outcome.response.body
         (value,) = SessionDescription.parse(answer).key_mgmt
         error = MikeyMessage.parse(decode_key_mgmt(f"mikey {value.data}"))
         payload = error.find(ErrorPayload)
