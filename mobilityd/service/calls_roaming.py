@@ -223,6 +223,32 @@ class RoamingCallManager(AgentCallManager):
             self._monitor.close()
         await super().close()
 
+    def reconfigure(self, config: Config) -> None:
+        """The reloaded configuration (SIGHUP): what :class:`AgentCallManager` applies,
+        plus ``[[devices]]`` for the next move or pull. Moves already running keep the
+        device entry they started with; the hand-off channel, its port and the device
+        secret stay as started (:mod:`mobilityd.service.reload` reports those)."""
+        super().reconfigure(config)
+        agent = self.agent
+        if isinstance(agent, TransferAgent) and agent.transfer.handoff_port is not None:
+            self._apply_devices(agent, config)
+
+    def _apply_devices(self, agent: TransferAgent, config: Config) -> None:
+        try:
+            settings = transfer_settings_from(config)
+        except (TransferUsageError, KeyFileProblem) as exc:
+            log_event(_log, logging.ERROR, "transfer.devices_kept", error=str(exc),
+                      devices=",".join(agent.transfer.devices))
+            return
+        devices = dict(settings.devices) if settings is not None else {}
+        if settings is not None and settings.device_key != agent.transfer.device_key:
+            log_event(_log, logging.WARNING, "config.restart_required",
+                      setting="identity.device_secret_file",
+                      detail="its content changed; moves keep the secret read at start")
+        agent.transfer = replace(agent.transfer, devices=devices)
+        log_event(_log, logging.INFO, "transfer.devices_updated",
+                  devices=",".join(devices) or "none")
+
     def _transfer_agent(self) -> TransferAgent:
         agent = self._agent()
         assert isinstance(agent, TransferAgent)

@@ -9,8 +9,11 @@ Life cycle, as systemd.service(5) ``Type=notify`` expects:
 3. run owned tasks in an :class:`asyncio.TaskGroup` (reload, watchdog, status) until the
    shutdown :class:`asyncio.Event` is set by SIGTERM or SIGINT (handlers only set
    events; no exception is thrown from a handler);
-4. SIGHUP: ``RELOADING=1``, reload, apply what can change live, report what cannot
-   (log line and ``status``), ``READY=1``; a broken new file keeps the old one running;
+4. SIGHUP: ``RELOADING=1``, reload, apply what can change live (peers, security,
+   media, mobility, log level, and ``[[devices]]`` for the next move), report what cannot
+   (:func:`~mobilityd.service.config.restart_required`,
+   :func:`~mobilityd.service.reload.device_restart_required`; log line and ``status``),
+   ``READY=1``; a broken new file keeps the old one running;
 5. ``STOPPING=1``, end the calls (BYE), close the socket, exit 0.
 
 The call machinery is :class:`~mobilityd.service.calls_roaming.RoamingCallManager`
@@ -50,6 +53,7 @@ from mobilityd.service.errors import ConfigError
 from mobilityd.service.events import ConfigReloaded
 from mobilityd.service.logging import configure_logging, log_event, set_level
 from mobilityd.service.netreport import NetworkReporter
+from mobilityd.service.reload import device_restart_required
 from mobilityd.service.sdnotify import Notifier, watchdog_interval
 from mobilityd.service.state import DaemonState, ReloadOutcome
 
@@ -68,6 +72,7 @@ class Daemon:
         self.bus = bus or EventBus()
         self.calls: CallManager = calls or UnavailableCallManager()
         self.notifier = notifier
+        self._started_config = config  # what the call machinery was started with
         self.state = DaemonState(config=config, started_monotonic=time.monotonic(),
                                  started_wall=time.time())
         self.shutdown = asyncio.Event()
@@ -141,11 +146,13 @@ class Daemon:
                       kept=str(running.source))
         else:
             effective, restart_keys = apply_live(running, new)
+            restart_keys += device_restart_required(self._started_config, effective)
             set_level(effective.log.level.value)
             self.calls.reconfigure(effective)
             outcome = ReloadOutcome(at=time.time(), ok=True, restart_required=restart_keys)
             self.state.record_reload(outcome, effective)
             log_event(_log, logging.INFO, "config.reloaded", peers=len(effective.peers),
+                      devices=len(effective.devices),
                       log_level=effective.log.level.value)
             for key in restart_keys:
                 log_event(_log, logging.WARNING, "config.restart_required", setting=key,
