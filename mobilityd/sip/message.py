@@ -344,12 +344,17 @@ class Request(_MessageAccessors):
     )
 
     def __bytes__(self) -> bytes:
-        if not g.TOKEN_RE.fullmatch(self.method):
-            raise SipUsageError(f"method {self.method!r} is not a token")
+        method = self.method
+        if method not in KNOWN_METHODS and not g.TOKEN_RE.fullmatch(method):
+            raise SipUsageError(f"method {method!r} is not a token")
         uri = str(self.uri)
-        if _URI_FORBIDDEN_RE.search(uri):
-            raise SipUsageError("Request-URI with white space or control characters")
-        return self._head_and_body(f"{self.method} {uri} {SIP_VERSION}")
+        if uri not in _CHECKED_URIS:
+            if _URI_FORBIDDEN_RE.search(uri):
+                raise SipUsageError("Request-URI with white space or control characters")
+            if len(_CHECKED_URIS) >= 512:
+                _CHECKED_URIS.clear()
+            _CHECKED_URIS.add(uri)
+        return self._head_and_body(f"{method} {uri} {SIP_VERSION}")
 
 
 @dataclass(eq=True)
@@ -410,6 +415,9 @@ def _with_to_tag(value: str, to_tag: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 _URI_FORBIDDEN_RE = re.compile(r"[\x00-\x20\x7f]")
+# Request-URI texts that passed the check above (bounded, cleared when full): a UA
+# sends its requests to the same few URIs.
+_CHECKED_URIS: set[str] = set()
 _ANSWER_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq"})
 _BARE_NUL_RE = re.compile(r"(?<!\\)\x00")
 

@@ -177,6 +177,15 @@ class SipUri:
 
     # -- output ------------------------------------------------------------------
     def __str__(self) -> str:
+        """The URI as on the wire, built once per (immutable) instance and remembered:
+        a Request-URI, a Contact or a route is formatted again for every message."""
+        text: str | None = self.__dict__.get("_text")
+        if text is None:
+            text = self._format()
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def _format(self) -> str:
         if self.opaque is not None:
             return f"{self.scheme}:{self.opaque}"
         out = [self.scheme, ":"]

@@ -208,3 +208,20 @@ def test_rfc3261_19_1_4_equivalent(a: str, b: str) -> None:
 def test_rfc3261_19_1_4_not_equivalent(a: str, b: str) -> None:
     assert not SipUri.parse(a).equivalent(SipUri.parse(b))
     assert not SipUri.parse(b).equivalent(SipUri.parse(a))
+
+
+def test_remembered_wire_form_follows_each_copy() -> None:
+    """RFC 3261 §19.1.1: the text of a URI is built once per instance; copies made with
+    other parameters or without headers print their own text, and equality and hashing
+    stay on the fields."""
+    uri = SipUri.parse("sip:bob@biloxi.example.com:5060;transport=udp?Subject=hi")
+    first = str(uri)
+    assert str(uri) is first
+    assert str(uri.with_params(lr=None)) == (
+        "sip:bob@biloxi.example.com:5060;transport=udp;lr?Subject=hi"
+    )
+    assert str(uri.without_headers()) == "sip:bob@biloxi.example.com:5060;transport=udp"
+    assert str(uri) == first
+    fresh = SipUri.parse(first)
+    assert fresh == uri and hash(fresh) == hash(uri)
+    assert repr(uri) == repr(fresh)
