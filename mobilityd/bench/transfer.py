@@ -52,7 +52,8 @@ def _poll(party: Any, check: Any, timeout: float = 10.0) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def _one_move(world: Any, source: str, target: str) -> tuple[float, float] | None:
+def _one_move(world: Any, source: str, target: str, timeline: bool = False
+              ) -> tuple[float, float] | None:
     mover = world.parties[source]
     mover.send(cmd="move", device=target)
     moved = mover.wait_for("moved", timeout=60)
@@ -71,10 +72,24 @@ def _one_move(world: Any, source: str, target: str) -> tuple[float, float] | Non
     alice = _poll(world.parties["alice"], lambda s: bool(s["gaps"]))
     if not alice["gaps"]:
         return None
+    if timeline:
+        _print_timeline(world, moved["started"])
     return (first - moved["started"]) * 1000, alice["gaps"][-1] * 1000
 
 
-def run_rtt(rtt_ms: int, transfers: int) -> dict[str, Any]:
+def _print_timeline(world: Any, started: float) -> None:
+    """Every party's stamps of the last move, merged, in ms after the move command."""
+    stamps = []
+    for role, party in world.parties.items():
+        party.send(cmd="timeline")
+        stamps += [(at, role, what) for at, what in party.wait_for("timeline")["stamps"]]
+    for at, role, what in sorted(stamps):
+        if at >= started - 0.001:
+            print(f"{(at - started) * 1000:8.2f} ms  {role:6}  {what}", file=sys.stderr)
+    print(file=sys.stderr)
+
+
+def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     from tests.mobility.transfer_hosts import build_transfer_hosts  # noqa: PLC0415
     from tests.netns import Topology  # noqa: PLC0415
@@ -84,13 +99,13 @@ def run_rtt(rtt_ms: int, transfers: int) -> dict[str, Any]:
     with Topology() as topology:
         world = build_transfer_hosts(topology, delay_ms=rtt_ms / 4)
         try:
-            world.start()
+            world.start(trace=timeline)
             world.call()
             time.sleep(0.5)
             holder = "laptop"
             for _ in range(transfers):
                 target = "pda" if holder == "laptop" else "laptop"
-                result = _one_move(world, holder, target)
+                result = _one_move(world, holder, target, timeline)
                 if result is not None:
                     firsts.append(result[0])
                     gaps.append(result[1])
@@ -119,9 +134,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m mobilityd.bench transfer")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 transfers per RTT (< 60 s)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print every party's stamps of each move on stderr")
+    parser.add_argument("--rtt", type=int, action="append", help="only these RTTs (ms)")
     args = parser.parse_args(argv)
     transfers = 2 if args.quick else 10
-    runs = [run_rtt(rtt, transfers) for rtt in RTTS_MS]
+    runs = [run_rtt(rtt, transfers, args.timeline) for rtt in args.rtt or RTTS_MS]
     if args.json:
         print(json.dumps({"runs": runs}))
     else:

@@ -3,7 +3,8 @@ netns tests and ``python -m mobilityd.bench transfer``.
 
 ``python -m mobilityd.mobility.transfer_party alice|laptop|pda '<json options>'``
 (options: ``ips`` per role, ``sip_port``, ``handoff_port``, ``device_key`` hex,
-``announce_timeout``, ``transfer_timeout``). Alice and the PDA answer; the laptop calls Alice.
+``announce_timeout``, ``transfer_timeout``, ``first_sequence`` of every RTP stream,
+``trace`` to keep a :class:`Timeline`). Alice and the PDA answer; the laptop calls Alice.
 Control: JSON lines on stdin (``{"cmd": "move", "device": "pda"}``, ``"stats"``,
 ``"quit"``); JSON lines on stdout, times are CLOCK_MONOTONIC (one clock for every
 process of the machine).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import json
 import signal
 import sys
@@ -40,6 +42,103 @@ def out(**fields: Any) -> None:
     print(json.dumps(fields), flush=True)
 
 
+class Timeline:
+    """``options["trace"]``: CLOCK_MONOTONIC stamps of the steps of a transfer in this
+    process (SIP messages sent and received, hand-off tokens, where media is sent, the
+    first packet of each SSRC), for ``python -m mobilityd.bench transfer --timeline``.
+    It wraps the endpoints' methods of this process only; nothing else changes."""
+
+    def __init__(self) -> None:
+        self.stamps: list[tuple[float, str]] = []
+
+    def note(self, what: str) -> None:
+        self.stamps.append((time.monotonic(), what))
+
+    def install(self) -> None:
+        from mobilityd.media.endpoint import MediaEndpoint  # noqa: PLC0415
+        from mobilityd.media.udp import UdpChannel  # noqa: PLC0415
+        from mobilityd.sip.endpoint import SipEndpoint  # noqa: PLC0415
+
+        note = self.note
+        sip_send, sip_received = SipEndpoint._send, SipEndpoint.message_received
+        set_remote, rtp_in = MediaEndpoint.set_remote, MediaEndpoint._rtp_in
+        sendto = UdpChannel.sendto
+        last_destination: dict[int, object] = {}
+
+        def traced_send(endpoint: Any, data: bytes, destination: Any) -> None:
+            note("sip> " + data.split(b"\r\n", 1)[0].decode(errors="replace")[:40])
+            sip_send(endpoint, data, destination)
+
+        def traced_received(endpoint: Any, message: Any, flow: Any, raw: Any = None) -> None:
+            note(f"sip< {getattr(message, 'method', None) or message.status}"
+                 f" {message.cseq.method if message.cseq else ''}")
+            sip_received(endpoint, message, flow, raw)
+
+        def traced_set_remote(endpoint: Any, rtp: Any, rtcp: Any = None) -> None:
+            note(f"media set_remote {rtp}")
+            set_remote(endpoint, rtp, rtcp)
+
+        def traced_sendto(channel: Any, data: bytes, address: Any) -> bool:
+            if last_destination.get(id(channel)) != address:
+                last_destination[id(channel)] = address
+                note(f"udp> first to {address}")
+            return bool(sendto(channel, data, address))
+
+        def traced_rtp_in(endpoint: Any, data: bytes, source: Any) -> None:
+            ssrc = int.from_bytes(data[8:12], "big")
+            seen: set[int] = getattr(endpoint, "_traced_ssrcs", set())
+            if ssrc not in seen:
+                endpoint._traced_ssrcs = seen | {ssrc}
+                note(f"udp< first of ssrc {ssrc:#x} from {source}")
+            rtp_in(endpoint, data, source)
+
+        self._time_calls()
+        gc.callbacks.append(lambda phase, info: note(f"gc {phase} gen {info['generation']}"))
+        for owner, name, traced in (
+                (SipEndpoint, "_send", traced_send),
+                (SipEndpoint, "message_received", traced_received),
+                (MediaEndpoint, "set_remote", traced_set_remote),
+                (MediaEndpoint, "_rtp_in", traced_rtp_in),
+                (UdpChannel, "sendto", traced_sendto)):
+            setattr(owner, name, traced)
+
+
+    def _time_calls(self) -> None:
+        """Stamp start and end of the CPU-heavy steps (MIKEY, SDP, media opening)."""
+        from mobilityd.call.agent import CallAgent  # noqa: PLC0415
+        from mobilityd.mobility import transfer_agent  # noqa: PLC0415
+        from mobilityd.mobility.transfer.correspondent import TransferOffer  # noqa: PLC0415
+
+        note = self.note
+
+        def timed(name: str, function: Any) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                note(f"{name} begin")
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    note(f"{name} end")
+            return wrapper
+
+        def timed_async(name: str, function: Any) -> Any:
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                note(f"{name} begin")
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    note(f"{name} end")
+            return wrapper
+
+        for name in ("take_transfer", "offer_transfer", "read_transfer_sdp",
+                     "build_transfer_sdp", "add_receive_streams"):
+            setattr(transfer_agent, name, timed(name, getattr(transfer_agent, name)))
+        for owner, name, wrap in (
+                (TransferOffer, "receive_response", timed),
+                (CallAgent, "_start_media", timed_async),
+                (transfer_agent.TransferAgent, "_token_received", timed)):
+            setattr(owner, name, wrap(name.strip("_"), getattr(owner, name)))
+
+
 def _counters(call: SecureCall) -> dict[str, Any]:
     media = call.media
     if media is None or media.rx is None or media.tx is None:
@@ -53,12 +152,32 @@ def _counters(call: SecureCall) -> dict[str, Any]:
         "index_reuse_refused": tx.index_reuse_refused,
         "tx_id": id(tx),
         "tx_ssrcs": list(tx.ssrcs),
+        "tx_rocs": {str(s): tx.get_roc(s) for s in tx.ssrcs},
+        "rx_rocs": {str(s): rx.get_roc(s) for s in rx.ssrcs},
     }
+
+
+def start_sequences_at(first_sequence: int) -> None:
+    """Every RTP stream this process sends starts at ``first_sequence`` (RFC 3550 §5.1)
+    instead of a random number below 2^15: near 65535 the stream wraps, and its ROC
+    (RFC 3711 §3.3.1) is 1, within a second of the call (the ROC > 0 transfer)."""
+    from mobilityd.call import secure_call  # noqa: PLC0415
+    from mobilityd.media.stream import StreamParams  # noqa: PLC0415
+
+    def params(**fields: Any) -> StreamParams:
+        return StreamParams(**{**fields, "first_sequence": first_sequence})
+
+    setattr(secure_call, "StreamParams", params)  # noqa: B010 (read at call time)
 
 
 class Party:
     def __init__(self, role: str, options: dict[str, Any]) -> None:
         self.role, self.options = role, options
+        self.timeline = Timeline()
+        if options.get("trace"):
+            self.timeline.install()
+        if options.get("first_sequence") is not None:
+            start_sequences_at(int(options["first_sequence"]))
         ips: dict[str, str] = options["ips"]
         user = ALICE if role == "alice" else BOB
         peer = BOB if role == "alice" else ALICE
@@ -97,6 +216,11 @@ class Party:
 
     async def run(self) -> None:
         await self.agent.start()
+        # what lives now (modules, tables, the agent) lives for the process: keep it out
+        # of the collector, whose full passes over it stalled the loop 45-95 ms (the
+        # daemon does the same after its start-up)
+        gc.collect()
+        gc.freeze()
         out(event="ready")
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
@@ -134,11 +258,15 @@ class Party:
                 out(event="moved", ok=False, reason="no call")
                 return
             started = time.monotonic()
+            self.timeline.note("move command")
             result = await self.agent.move(calls[0].call_id, command["device"])
             out(event="moved", ok=isinstance(result, TransferSucceeded), started=started,
                 reason=getattr(result, "reason", ""), status=getattr(result, "status", 200))
         elif cmd == "stats":
             out(**self.stats())
+        elif cmd == "timeline":  # the stamps so far, then a fresh timeline
+            out(event="timeline", stamps=self.timeline.stamps)
+            self.timeline.stamps = []
 
 
 def main(argv: list[str]) -> int:

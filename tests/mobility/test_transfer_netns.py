@@ -24,7 +24,7 @@ def hosts(topology: Topology, request: pytest.FixtureRequest) -> Iterator[Transf
     world = build_transfer_hosts(topology, delay_ms=params.get("delay_ms", 5.0),
                                  loss_pct=params.get("loss_pct", 0.0))
     try:
-        world.start()
+        world.start(**params.get("start", {}))
         world.call()
         yield world
     finally:
@@ -57,6 +57,18 @@ def move_and_check(world: TransferHosts, source: str, target: str,
     return int(a_call["tx_id"])
 
 
+def wait_for_wrap(world: TransferHosts, role: str, timeout: float = 10.0) -> int:
+    """Poll ``role`` until every stream it sends has ROC >= 1; returns Alice's SSRC."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (call,) = connected(world.parties[role].stats())
+        rocs = call["tx_rocs"]
+        if rocs and min(rocs.values()) >= 1:
+            return int(next(iter(rocs)))
+        assert time.monotonic() < deadline, f"{role}'s stream never wrapped: {rocs}"
+        time.sleep(0.2)
+
+
 def test_laptop_to_pda_and_back(hosts: TransferHosts) -> None:
     time.sleep(0.5)
     alice_tx = move_and_check(hosts, "laptop", "pda", None)
@@ -82,3 +94,29 @@ def test_ten_percent_loss(hosts: TransferHosts) -> None:
     (p_call,) = connected(stats["pda"])
     assert p_call["frames"] > 10
     assert all(c["auth_failures"] == 0 for s in stats.values() for c in s["calls"].values())
+
+
+@pytest.mark.parametrize("hosts", [{"start": {"first_sequence": 65500}}], indirect=True)
+def test_roc_above_zero(hosts: TransferHosts) -> None:
+    """The ROC > 0 case of issue 6: every stream starts at sequence number 65500, so
+    Alice's (and the laptop's) stream has wrapped before the move (ROC 1, RFC 3711
+    §3.3.1). Alice's offer carries her current ROC in the CS ID map (RFC 3830 §6.1.1),
+    the PDA sets it through the ROC shim and decrypts her stream from its first packet:
+    zero auth failures on the PDA although every one of her packets there has index
+    >= 2^16. Then back to the laptop, after the PDA's own stream wrapped too."""
+    alice_ssrc = wait_for_wrap(hosts, "alice")
+    wait_for_wrap(hosts, "laptop")
+    alice_tx = move_and_check(hosts, "laptop", "pda", None)
+    (p_call,) = connected(hosts.parties["pda"].stats())
+    assert p_call["rx_rocs"][str(alice_ssrc)] >= 1, p_call["rx_rocs"]
+    assert p_call["rx_packets"] > 10 and p_call["auth_failures"] == 0
+    wait_for_wrap(hosts, "pda")
+    assert wait_for_wrap(hosts, "alice") == alice_ssrc  # her stream never restarted
+    move_and_check(hosts, "pda", "laptop", alice_tx)
+    stats = {role: party.stats() for role, party in hosts.parties.items()}
+    (l_call,) = connected(stats["laptop"])
+    assert l_call["rx_rocs"][str(alice_ssrc)] >= 1, l_call["rx_rocs"]
+    (a_call,) = connected(stats["alice"])
+    # the PDA's stream wrapped while Alice received it: she followed its ROC too
+    assert all(roc >= 1 for ssrc, roc in a_call["rx_rocs"].items()
+               if int(ssrc) in p_call["tx_ssrcs"]), a_call["rx_rocs"]
