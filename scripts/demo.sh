@@ -3,7 +3,8 @@
 #   scripts/demo.sh [--out DIR] [--log-level debug|info|warning] [--keep]
 # Runs scripts/setup.sh (Debian packages when root, .venv, the project), then
 # `.venv/bin/mobilityd demo "$@"`; its exit code is this script's exit code
-# (0: every check passed, 1: a check failed, 2: the demo could not run, e.g. not root).
+# (0: every check passed, 1: a check failed, 2: the demo could not run, e.g. the kernel
+# refuses the unprivileged user namespace it uses without root).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"

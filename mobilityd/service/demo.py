@@ -16,8 +16,9 @@ It prints a timeline (each step, its measured gap, the SRTP counters that prove 
 context never changed: same SSRCs, packet index running on, zero authentication
 failures and replays), writes ``summary.txt`` and ``timeline.png`` (packets received per
 20 ms on each device, moves and gaps marked) into ``--out``, and exits 1 if any check
-fails, naming it. Without root it says why (and whether ``unshare -Urn`` would have
-been allowed) and exits 2; the unprivileged user-namespace mode is not built.
+fails, naming it. Without root it re-executes itself in an unprivileged user namespace
+(``unshare -Urnm``, :mod:`.demo_userns`) and builds the same world there; if the kernel
+refuses one, it says which setting refuses and exits 2.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +35,13 @@ from pathlib import Path
 
 from mobilityd.service.demo_agents import DemoAgents, DemoError
 from mobilityd.service.demo_report import DemoReport
+from mobilityd.service.demo_userns import (
+    INSIDE_ENV,
+    inside_user_namespace,
+    prepare_inside,
+    reexec_argv,
+    userns_refusal,
+)
 from mobilityd.service.demo_world import DemoWorld, WorldError
 from mobilityd.service.errors import ControlError
 from mobilityd.service.protocol import Op
@@ -51,7 +58,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="mobilityd demo",
         description="Secure call, Wi-Fi roaming and a move between devices, between "
-                    "three mobilityd daemons in network namespaces (needs root).")
+                    "three mobilityd daemons in network namespaces (as root, or in an "
+                    "unprivileged user namespace where the kernel allows one).")
     parser.add_argument("--out", type=Path, default=Path("demo-out"),
                         help="output directory for summary.txt, timeline.png and the "
                              "daemon logs (default ./demo-out)")
@@ -167,28 +175,44 @@ def run_demo(agents: DemoAgents, world: DemoWorld, report: DemoReport) -> None:
         wait_until("the call ended on alice's side", lambda: not agents.calls("correspondent"))
 
 
-def privilege_problem() -> str | None:
-    """Why this process cannot build the world, or None (root)."""
-    if os.geteuid() == 0:
-        return None
-    probe = subprocess.run(["unshare", "-Urn", "true"], capture_output=True, text=True,
-                           check=False) if shutil.which("unshare") else None
-    if probe is None or probe.returncode != 0:
-        detail = probe.stderr.strip() if probe is not None else "unshare is missing"
-        return ("the demo needs root: it builds network namespaces, and this kernel does "
-                f"not allow an unprivileged user namespace either (unshare -Urn: {detail})")
-    return ("the demo needs root: `unshare -Urn` works here, but the demo's four hosts are "
-            "named network namespaces (ip netns) and daemons that switch between them, "
-            "which this build only does as root; run it with sudo")
+def run_unprivileged(argv: Sequence[str]) -> int:
+    """Not root: re-execute the demo in an unprivileged user namespace
+    (:mod:`.demo_userns`), or say clearly why this kernel does not allow it (exit 2)."""
+    if os.environ.get(INSIDE_ENV) == "1":  # unshare ran us but we are not its root
+        print("mobilityd demo: inside the user namespace but not mapped to root "
+              f"(uid {os.geteuid()}); cannot build the test network", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    if not os.access(sys.executable, os.X_OK):
+        print(f"mobilityd demo: not root, and this Python ({sys.executable}) cannot be "
+              f"executed again by uid {os.geteuid()} (is it under a directory other users "
+              "cannot enter?); run the demo with a Python this user may execute, or as "
+              "root (sudo)", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    refusal = userns_refusal()
+    if refusal is not None:
+        print(f"mobilityd demo: not root, and {refusal}; run the demo as root (sudo), "
+              "which builds the network namespaces directly", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    print("mobilityd demo: not root: building the test network in an unprivileged user "
+          "namespace (unshare -Urnm)", flush=True)
+    command = reexec_argv(argv)
+    try:
+        os.execvpe(command[0], command, {**os.environ, INSIDE_ENV: "1"})
+    except OSError as exc:
+        print(f"mobilityd demo: cannot run {command[0]}: {exc}", file=sys.stderr)
+    return EXIT_CANNOT_RUN
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     out: Path = args.out
-    problem = privilege_problem()
-    if problem is not None:
-        print(f"mobilityd demo: {problem}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
+    if os.geteuid() != 0:
+        return run_unprivileged(argv)
+    if inside_user_namespace():
+        problem = prepare_inside()
+        if problem is not None:
+            print(f"mobilityd demo: {problem}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

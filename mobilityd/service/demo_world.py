@@ -65,8 +65,8 @@ class DemoWorld:
         if shutil.which("ip") is None:
             raise WorldError("the `ip` command (Debian package iproute2) is missing")
         if os.geteuid() != 0:
-            raise WorldError("building network namespaces needs root (run as root, or "
-                             "under `unshare -Urnm` where the kernel allows it)")
+            raise WorldError("building network namespaces needs root (or the root of a "
+                             "user namespace: `mobilityd demo` starts one itself)")
         router = self.ns("router")
         for role in ("router", "alice", "laptop", "pda"):
             _ip("netns", "add", self.ns(role))

@@ -52,11 +52,4 @@ def test_demo_runs_every_step_and_passes_its_checks(tmp_path: Path) -> None:
         assert (out / f"{role}.log").stat().st_size > 0
 
 
-@pytest.mark.netns
-def test_demo_without_root_says_why_and_fails(tmp_path: Path) -> None:
-    out = tmp_path / "demo-out"
-    tmp_path.chmod(0o777)
-    done = run_demo(out, "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "the demo needs root" in done.stderr and "unshare -Urn" in done.stderr
-    assert not out.exists()
+# Without root: tests/service/test_demo_userns.py (the demo runs in a user namespace).
