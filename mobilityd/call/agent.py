@@ -387,12 +387,28 @@ class CallAgent:
     # -- incoming ---------------------------------------------------------------------
 
     def _on_invite(self, event: ev.IncomingCallReceived) -> None:
+        """An INVITE: screen the offer (SDP, policy), send 180 Ringing, then run the
+        MIKEY Responder (:meth:`Answerer.complete_offer`) while it rings.
+
+        The 180 (RFC 3261 §13.3.1.1) goes out before the key agreement because the MIKEY
+        response is due only in the 200 OK (thesis: the response rides in the 200), so
+        the Responder's work is not on the calling delay (thesis App. B Definition 1).
+        No check is skipped or weakened: the user is alerted (:class:`IncomingCallOffered`)
+        only once every MIKEY message verified, and an offer that fails gets its 488 with
+        the MIKEY error (RFC 4567 §4.1.2) after the 180 as before without it.
+        """
         request = event.request
         caller = request.from_
         call_id = event.call_id
         try:
-            plan = self._answerer.receive_offer(request.body, sip_identity(caller),
-                                                self._wall(), self._rng)
+            screened = self._answerer.screen_offer(request.body)
+        except NegotiationError as exc:
+            self._refuse_offer(call_id, exc)
+            return
+        self.sip.act(lambda ua, now: ua.answer_call(call_id, now, 180))
+        try:
+            plan = self._answerer.complete_offer(screened, sip_identity(caller),
+                                                 self._wall(), self._rng)
         except NegotiationError as exc:
             self._refuse_offer(call_id, exc)
             return
@@ -401,7 +417,6 @@ class CallAgent:
                           state=CallState.RINGING, plan=plan, remote_sdp=request.body,
                           method=context.mode.value if context is not None else None)
         self.calls[call_id] = call
-        self.sip.act(lambda ua, now: ua.answer_call(call_id, now, 180))
         prepare_srtp(call, plan.media)  # while it rings, not after the pick-up
         self._emit(IncomingCallOffered(call_id, str(caller.uri), plan.media.secure, call.method))
         if self.config.auto_answer:

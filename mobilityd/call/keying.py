@@ -14,6 +14,7 @@ identity.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -102,8 +103,10 @@ class KeyingConfig:
         return self.dh_pool.fill(rng)
 
 
+@functools.cache
 def sp_payload_for(suite: SrtpSuite, policy_no: int = 0) -> SpPayload:
-    """The SP payload asking for ``suite`` (RFC 3830 §6.10.1: auth tag length 10 or 4)."""
+    """The SP payload asking for ``suite`` (RFC 3830 §6.10.1: auth tag length 10 or 4);
+    built once per (suite, number): the payload is an immutable value."""
     base = SpPayload.srtp_defaults(policy_no)
     params = tuple(
         PolicyParam(p.param_type, bytes((suite.tag_length,)))

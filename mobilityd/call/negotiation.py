@@ -25,7 +25,10 @@ MIKEY message of the offer -- session level and media level -- and any one faili
 rejects them all (RFC 4567 §4.1.2, thesis §11.4): :class:`NegotiationError` with 488,
 the MIKEY error type and the error message to carry in the 488 (RFC 4567 §4.1.2). The
 MIKEY identities are bound to SIP: the Responder is told the caller's From identity
-(:mod:`mobilityd.call.identity`). Policy (thesis §11.3, our choice of codes):
+(:mod:`mobilityd.call.identity`). It is split in two so that a UA can answer 180 in
+between: :meth:`Answerer.screen_offer` (SDP and policy, no cryptography) and
+:meth:`Answerer.complete_offer` (the MIKEY Responder). Policy (thesis §11.3, our choice
+of codes):
 
 * ``required`` and no usable ``RTP/SAVP`` stream with MIKEY: **606** Not Acceptable
   (RFC 3261 §21.6.4: the user, on every device, accepts no unprotected media);
@@ -70,6 +73,7 @@ __all__ = [
     "CallSecurity",
     "NegotiatedMedia",
     "Offerer",
+    "ScreenedOffer",
 ]
 
 Address = tuple[str, int]
@@ -98,6 +102,16 @@ class NegotiatedMedia:
     local_ssrc: int
     remote_ssrc: int | None
     suite: SrtpSuite | None
+
+
+@dataclass(frozen=True)
+class ScreenedOffer:
+    """An offer that passed :meth:`Answerer.screen_offer`: the stream to answer
+    (``index``) and whether it is the secure one (its MIKEY not yet verified)."""
+
+    offer: SessionDescription
+    index: int
+    secure: bool
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,13 @@ def _suite(context: CryptoContext, cs_id: int) -> SrtpSuite:
         raise NegotiationError(str(exc), mikey_error=ErrorType.INVALID_SPPAR) from exc
 
 
+def _csb_id(message: bytes) -> int:
+    """The CSB ID of a MIKEY message we have just built: octets 4-7 of the Common
+    Header (RFC 3830 §6.1: version, data type, next payload, V/PRF func, CSB ID), read
+    without parsing the message again."""
+    return int.from_bytes(message[4:8], "big")
+
+
 def _ssrc(rng: Rng, avoid: int | None = None) -> int:
     while True:
         value = int.from_bytes(rng(4), "big")
@@ -201,7 +222,7 @@ class Offerer:
                 extensions=(sdp_ids_extension([sm.MIKEY]),),
             )
             i_message = self.initiator.start(now, rng)
-            self.csb_id = MikeyMessage.parse(i_message).header.csb_id
+            self.csb_id = _csb_id(i_message)
             key_mgmt = encode_key_mgmt(i_message)
         media = [
             sm.audio_media(
@@ -288,7 +309,16 @@ class Answerer:
     keying: KeyingConfig | None = None
 
     def receive_offer(self, body: bytes, caller_id: bytes, now: float, rng: Rng) -> AnswerPlan:
-        """Decide on an offer; raises :class:`NegotiationError` with the SIP answer."""
+        """Decide on an offer; raises :class:`NegotiationError` with the SIP answer.
+
+        The same as :meth:`screen_offer` then :meth:`complete_offer`."""
+        return self.complete_offer(self.screen_offer(body), caller_id, now, rng)
+
+    def screen_offer(self, body: bytes) -> ScreenedOffer:
+        """The cheap part of the decision, no cryptography: the SDP parses (RFC 8866),
+        every ``a=key-mgmt`` is well formed (RFC 4567 §3.1) and the policy can be met
+        (thesis §11.3: 606 / 488 as in the module docstring). An offer that passes may
+        still be refused by :meth:`complete_offer` (MIKEY, RFC 4567 §4.1.2)."""
         if not body:
             raise NegotiationError("INVITE without an SDP offer")
         offer = _parse(body)
@@ -304,13 +334,23 @@ class Answerer:
                       offer.attributes)]
         plain = [i for i in usable if not offer.media[i].is_srtp]
         if self.security is not CallSecurity.OFF and secure:
-            return self._secure_plan(offer, secure[0], caller_id, now, rng)
+            return ScreenedOffer(offer, secure[0], True)
         if self.security is CallSecurity.REQUIRED:
             raise NegotiationError("secure media (RTP/SAVP with MIKEY) is required",
                                    StatusCode.NOT_ACCEPTABLE_ANYWHERE)
         if not plain:
             raise NegotiationError("no acceptable plain RTP audio stream offered")
-        index = plain[0]
+        return ScreenedOffer(offer, plain[0], False)
+
+    def complete_offer(self, screened: ScreenedOffer, caller_id: bytes, now: float,
+                       rng: Rng) -> AnswerPlan:
+        """The rest of the decision on a screened offer: for a secure stream the MIKEY
+        Responder on every message of the offer (identity bound to ``caller_id``, MAC or
+        signature, timestamp, replay cache, SDP IDs: RFC 3830 §5, RFC 4567 §4.1.2), any
+        one failing refuses them all; :class:`NegotiationError` carries the answer."""
+        offer, index = screened.offer, screened.index
+        if screened.secure:
+            return self._secure_plan(offer, index, caller_id, now, rng)
         media = offer.media[index]
         payload_type = _payload_type(media)
         assert payload_type is not None

@@ -306,3 +306,38 @@ def test_callee_certificate_must_name_the_sip_callee(method: KeyMethod) -> None:
         plan = answerer.receive_offer(offer, ALICE, NOW, rng(2))
         offerer.receive_answer(answerer.build_answer(plan, B_PORT, 1), NOW)
     assert info.value.mikey_error in (ErrorType.AUTH_FAILURE, ErrorType.INVALID_CERT)
+
+
+def test_screen_then_complete_is_receive_offer() -> None:
+    """The two halves the agent sends its 180 between give the same plan, and the
+    offerer's CSB ID (RFC 3830 §6.1, read from the header octets) is the message's."""
+    offerer, offer = _offer(CallSecurity.REQUIRED)
+    whole = _answerer(CallSecurity.REQUIRED).receive_offer(offer, ALICE, NOW, rng(2))
+    answerer = _answerer(CallSecurity.REQUIRED)
+    screened = answerer.screen_offer(offer)
+    assert screened.secure and screened.index == 0
+    split = answerer.complete_offer(screened, ALICE, NOW, rng(2))
+    assert split.media.local_ssrc == whole.media.local_ssrc
+    assert split.media.context is not None and whole.media.context is not None
+    assert split.media.context.srtp_master(1) == whole.media.context.srtp_master(1)
+    assert offerer.csb_id == split.media.context.csb_id
+    value = SessionDescription.parse(offer).key_mgmt
+    assert value and offerer.csb_id == MikeyMessage.parse(
+        decode_key_mgmt(f"mikey {value[0].data}")).header.csb_id
+
+
+def test_screening_refuses_by_policy_and_leaves_mikey_to_completion() -> None:
+    """thesis §11.3: the policy refusal (606) needs no cryptography; a MIKEY offer with
+    a wrong PSK passes the screen and is refused by complete_offer with 488 and the
+    MIKEY error message (RFC 4567 §4.1.2)."""
+    _, plain = _offer(CallSecurity.OFF)
+    with pytest.raises(NegotiationError) as info:
+        _answerer(CallSecurity.REQUIRED).screen_offer(plain)
+    assert info.value.status == 606
+    _, offer = _offer(CallSecurity.REQUIRED)
+    answerer = _answerer(CallSecurity.REQUIRED, psk=bytes(32))
+    screened = answerer.screen_offer(offer)
+    with pytest.raises(NegotiationError) as refused:
+        answerer.complete_offer(screened, ALICE, NOW, rng(2))
+    assert refused.value.status == 488
+    assert _mikey_error_of(refused.value) is ErrorType.AUTH_FAILURE
