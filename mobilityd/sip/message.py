@@ -465,9 +465,18 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
             raise SipParseError("message too large", StatusCode.MESSAGE_TOO_LARGE)
         if len(lines) - 1 > limits.max_headers:
             raise SipParseError("too many header fields")
-        if "\r\n " in head or "\r\n\t" in head:
+        try:
+            fields = _header_fields(lines, limits, len(head))
+        except SipParseError:
+            if "\r\n " not in head and "\r\n\t" not in head:
+                raise
+            fields = None  # a folded line may have looked broken before unfolding
+        if fields is None:  # a continuation line: unfold, then split again
             lines = _unfold(lines, limits)
-        items, grouped = _header_fields(lines, limits)
+            fields = _header_fields(lines, limits, len(head))
+            if fields is None:  # pragma: no cover - _unfold leaves no continuation line
+                raise SipParseError("continuation line after unfolding")
+        items, grouped = fields
         headers = Headers._from_normalised(items)
         body = _frame_body(grouped.get("content-length"), body, limits, datagram)
         if is_response:
@@ -525,22 +534,28 @@ for _lower, _canon in CANONICAL_NAMES.items():
 
 
 def _header_fields(
-    lines: list[str], limits: ParseLimits
-) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
-    """Split unfolded ``field-name HCOLON field-value`` lines (RFC 3261 §7.3.1) into
+    lines: list[str], limits: ParseLimits, head_length: int
+) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]] | None:
+    """Split ``field-name HCOLON field-value`` lines (RFC 3261 §7.3.1) into
     (canonical name, key, value) entries, list fields one element each, and group the
-    values of the fields `_check_core_headers` needs."""
+    values of the fields `_check_core_headers` needs.
+
+    Returns None at the first continuation line (RFC 3261 §7.3.1 folding): the caller
+    unfolds and calls again.  Folding is rare, so it is found here, on the path a line
+    with an unknown name takes anyway, rather than by searching the header block."""
     items: list[tuple[str, str, str]] = []
     append = items.append
     grouped: dict[str, list[str]] = {}
     max_line = limits.max_header_line
-    check_length = sum(map(len, lines)) > max_line
+    check_length = head_length > max_line
     for line in lines[1:]:
         if check_length and len(line) > max_line:
             raise SipParseError("header field too long")
         name, colon, value = line.partition(":")
         info = _NAME_INFO.get(name)
         if info is None or not colon:
+            if line[:1] in (" ", "\t"):
+                return None
             name = name.rstrip(" \t")
             if not colon or not g.TOKEN_RE.fullmatch(name):
                 raise SipParseError(f"malformed header field line {line[:40]!r}")

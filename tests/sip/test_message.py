@@ -102,6 +102,42 @@ def test_compact_forms_folding_and_multi_values() -> None:
     assert msg.headers.get_all("WWW-Authenticate") == ['Digest realm="a", nonce="b"']
 
 
+_FOLD_BASE = (
+    b"OPTIONS sip:user@example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1\r\n"
+    b"To: <sip:user@example.com>\r\n"
+    b"From: <sip:john@example.com>;tag=7\r\n"
+    b"Call-ID: abc@host\r\n"
+    b"CSeq: 1 OPTIONS\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("folded", "unfolded"),
+    [
+        (b"Route: <sip:p1@h;lr>,\r\n <sip:p2@h;lr>\r\n",
+         b"Route: <sip:p1@h;lr>, <sip:p2@h;lr>\r\n"),
+        (b"Subject:\r\n\tlunch\r\n", b"Subject: lunch\r\n"),
+        (b"Allow: INVITE\r\n ,ACK\r\n", b"Allow: INVITE ,ACK\r\n"),
+        (b"Max-Forwards:\r\n  70\r\n", b"Max-Forwards: 70\r\n"),
+        (b"X-Note: a\r\n b\r\n c\r\n", b"X-Note: a b c\r\n"),
+    ],
+)
+def test_folded_lines_parse_as_their_unfolded_form(folded: bytes, unfolded: bytes) -> None:
+    """RFC 3261 §7.3.1: a continuation line (leading SP/HTAB) belongs to the field
+    above it, even when that field's first line alone would not parse."""
+    a = parse_message(_FOLD_BASE + folded + b"Content-Length: 0\r\n\r\n")
+    b = parse_message(_FOLD_BASE + unfolded + b"Content-Length: 0\r\n\r\n")
+    assert a.headers == b.headers
+    assert bytes(a) == bytes(b)
+
+
+def test_continuation_before_any_field_is_refused() -> None:
+    """RFC 3261 §7.3.1: folding continues a header field; there is none to continue."""
+    with pytest.raises(SipParseError, match="continuation line"):
+        parse_message(b"OPTIONS sip:u@h SIP/2.0\r\n Via: SIP/2.0/UDP h\r\n\r\n")
+
+
 def test_refer_with_replaces_and_referred_by() -> None:
     data = (
         b"REFER sip:bob@192.0.2.4 SIP/2.0\r\n"
