@@ -50,16 +50,21 @@ def test_headline_ratios_and_targets() -> None:
 
 
 def test_cpu_added_sums_the_steps_on_each_path() -> None:
-    none = {"make_offer": 0.1, "receive_offer": 0.1, "build_answer": 0.1,
-            "srtp_sessions": 0.0, "receive_answer": 0.1}
-    # srtp_sessions (made while it rings) and receive_answer (after the ACK): on no path
-    psk = {"make_offer": 0.9, "receive_offer": 1.1, "build_answer": 0.2,
-           "srtp_sessions": 0.9, "receive_answer": 9.0}
+    none = {"make_offer": 0.1, "screen_offer": 0.05, "complete_offer": 0.05,
+            "receive_offer": 0.1, "build_answer": 0.1, "srtp_sessions": 0.0,
+            "receive_answer": 0.1}
+    # the MIKEY Responder (complete_offer) and srtp_sessions run after the 180, while it
+    # rings; receive_answer after the ACK: on no path
+    psk = {"make_offer": 0.9, "screen_offer": 0.05, "complete_offer": 1.05,
+           "receive_offer": 1.1, "build_answer": 0.2, "srtp_sessions": 0.9,
+           "receive_answer": 9.0}
     added = setup.cpu_added({"none": none, "psk": psk})
-    assert added["psk_calling_cpu_added_ms"] == 1.8
+    assert added["psk_calling_cpu_added_ms"] == 0.8
+    assert added["psk_calling_with_responder_cpu_added_ms"] == 1.8  # the old path
     assert added["psk_answering_cpu_added_ms"] == 0.1
     assert added["psk_cpu_target_met"] is True
-    assert "srtp_sessions" not in setup.CALLING_PATH + setup.ANSWERING_PATH
+    off_path = ("srtp_sessions", "complete_offer", "receive_answer")
+    assert not set(off_path) & set(setup.CALLING_PATH + setup.ANSWERING_PATH)
 
 
 def test_table_has_the_thesis_shape_and_numbers() -> None:
@@ -90,7 +95,8 @@ def test_short_run_between_namespace_hosts() -> None:
     assert report["thesis"]["psk"] == {"calling_ms": 90, "answering_ms": 25}
     assert "psk_calling_ratio" in report["headline"]
     assert set(report["phases_cpu_ms_median"]["psk"]) == {
-        "make_offer", "receive_offer", "build_answer", "srtp_sessions", "receive_answer"}
+        "make_offer", "screen_offer", "complete_offer", "receive_offer", "build_answer",
+        "srtp_sessions", "receive_answer"}
 
 
 @pytest.mark.netns
