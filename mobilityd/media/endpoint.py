@@ -39,6 +39,8 @@ import asyncio
 import importlib
 import ipaddress
 import socket
+import struct
+import time
 from collections.abc import Callable
 
 from mobilityd.media.errors import MediaLocalError, RtcpParseError, SrtpError, SrtpReplayError
@@ -58,6 +60,8 @@ from mobilityd.media.stream import ReceptionStats
 from mobilityd.media.udp import UdpChannel
 
 _PAIR_ATTEMPTS = 64
+#: RTP fixed header (RFC 3550 §5.1) from octet 2: sequence number, timestamp, SSRC
+_SEQ_TS_SSRC = struct.Struct("!2xHII")
 #: remote sources whose reception statistics an endpoint keeps (one peer, a few SSRCs)
 MAX_REPORTED_SOURCES = 8
 
@@ -193,6 +197,10 @@ class MediaEndpoint:
         #: latest authenticated report from an address we do not send to
         self._candidate_report: tuple[Address, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: arrival clock of the reception statistics (read for every packet received):
+        #: RFC 3550 §A.8 jitter needs only differences of a monotonic clock, so this is
+        #: time.monotonic itself (what asyncio's loop.time() reads, minus a Python call)
+        self._clock: Callable[[], float] = time.monotonic
         if remote_rtp is not None:
             self.set_remote(remote_rtp, remote_rtcp)
 
@@ -419,13 +427,14 @@ class MediaEndpoint:
     # -- receiving -------------------------------------------------------------------------
 
     def _rtp_in(self, data: bytes, source: Address) -> None:
+        """Every RTP packet of the call (the per-packet path: kept lean on purpose)."""
         if self.rtcp_mux and len(data) > 1 and RTCP_MUX_FIRST <= data[1] <= RTCP_MUX_LAST:
             self._rtcp_in(data, source)
             return
         rx = self.rx
         if rx is not None:
             try:
-                plain = rx.unprotect(data)
+                plain, sequence, timestamp, ssrc = rx.unprotect_fields(data)
             except SrtpError as exc:
                 self._rejected(exc, source, rtcp=False)
                 return
@@ -434,21 +443,28 @@ class MediaEndpoint:
                 self.counters.malformed += 1
                 return
             plain = data
+            sequence, timestamp, ssrc = _SEQ_TS_SSRC.unpack_from(plain)
         self.counters.rtp_received += 1
-        ssrc = int.from_bytes(plain[8:12], "big")
-        if ssrc not in self._seen_ssrcs:
-            self._seen_ssrcs.add(ssrc)
-            self._emit(FirstPacketReceived(ssrc, source, self._now()))
         stats = self._reception.get(ssrc)
-        if stats is None and len(self._reception) < MAX_REPORTED_SOURCES:
-            stats = self._reception[ssrc] = ReceptionStats(ssrc)
+        if stats is None:
+            stats = self._new_source(ssrc, source)
         if stats is not None:
-            stats.update(int.from_bytes(plain[2:4], "big"), int.from_bytes(plain[4:8], "big"),
-                         self._now())
+            stats.update(sequence, timestamp, self._clock())
         if source != self.gate.remote_rtp:
             self._authenticated_from(source, rtcp=False)
         if self.on_rtp is not None:
             self.on_rtp(plain, source)
+
+    def _new_source(self, ssrc: int, source: Address) -> ReceptionStats | None:
+        """A packet from an SSRC without reception statistics: the first of a new source
+        (:class:`FirstPacketReceived`), and statistics for it while there is room."""
+        if ssrc not in self._seen_ssrcs:
+            self._seen_ssrcs.add(ssrc)
+            self._emit(FirstPacketReceived(ssrc, source, self._now()))
+        if len(self._reception) >= MAX_REPORTED_SOURCES:
+            return None
+        stats = self._reception[ssrc] = ReceptionStats(ssrc)
+        return stats
 
     def _rtcp_in(self, data: bytes, source: Address) -> None:
         rx = self.rx

@@ -17,6 +17,7 @@ Added here on top of pylibsrtp:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
@@ -31,12 +32,15 @@ from mobilityd.media.errors import (
     SrtpIndexReuseError,
     SrtpReplayError,
 )
+from mobilityd.media.libsrtp_direct import DirectSrtp, direct_srtp
 from mobilityd.media.roc_shim import RocFunctions, default_roc_functions
 from mobilityd.media.stats import StreamCounters, StreamCounterSnapshot
 
 MASTER_KEY_LEN = 16
 MASTER_SALT_LEN = 14
 MIN_RTP_LEN = 12
+#: RTP fixed header (RFC 3550 §5.1) from octet 2: sequence number, timestamp, SSRC
+_SEQ_TS_SSRC = struct.Struct("!2xHII")
 MIN_RTCP_LEN = 8
 
 
@@ -136,6 +140,13 @@ class SrtpSession:
             else pylibsrtp.Policy.SSRC_ANY_INBOUND
         )
         self._session = pylibsrtp.Session(template)
+        # bound once, called for every packet: libsrtp directly where we can
+        # (mobilityd.media.libsrtp_direct), else pylibsrtp's own methods
+        calls: DirectSrtp | pylibsrtp.Session = direct_srtp(self._session) or self._session
+        self._protect = calls.protect
+        self._unprotect = calls.unprotect
+        self._protect_rtcp = calls.protect_rtcp
+        self._unprotect_rtcp = calls.unprotect_rtcp
         self._streams: dict[int, StreamCounters] = {}
         self.unknown_ssrc_auth_failures = 0
         #: protect() calls refused because the (SSRC, index) was already used (§9.1)
@@ -233,7 +244,7 @@ class SrtpSession:
                 "keystream would be reused (RFC 3711 §9.1)"
             )
         try:
-            srtp = self._session.protect(rtp)
+            srtp = self._protect(rtp)
         except (pylibsrtp.Error, ValueError) as exc:
             raise SrtpConfigError(f"libsrtp could not protect: {exc}") from exc
         index = stream.accept(seq, len(rtp))
@@ -247,21 +258,30 @@ class SrtpSession:
         Raises :class:`SrtpAuthError` / :class:`SrtpReplayError` (counted) or
         :class:`SrtpError`; the session state is unchanged by a rejected packet.
         """
+        return self.unprotect_fields(srtp)[0]
+
+    def unprotect_fields(self, srtp: bytes) -> tuple[bytes, int, int, int]:
+        """:meth:`unprotect`, also giving the header fields the receiver needs next:
+        ``(rtp, sequence number, timestamp, SSRC)`` (RFC 3550 §5.1), read once here.
+
+        This is the per-packet path of every call's media: one C-level header read,
+        no intermediate slices.
+        """
         if not self._inbound:
             raise MediaLocalError("unprotect() on an outbound SRTP session")
         if len(srtp) < self._min_srtp_len:
             self.malformed += 1
             raise SrtpError(f"SRTP packet of {len(srtp)} octets is too short", "too short")
         try:
-            rtp = self._session.unprotect(srtp)
+            rtp = self._unprotect(srtp)
         except (pylibsrtp.Error, ValueError) as exc:
             raise self._failure(int.from_bytes(srtp[8:12], "big"), str(exc), rtcp=False) from exc
-        ssrc = int.from_bytes(rtp[8:12], "big")
+        seq, timestamp, ssrc = _SEQ_TS_SSRC.unpack_from(rtp)
         stream = self._streams.get(ssrc)
         if stream is None:
             stream = self._streams[ssrc] = StreamCounters(ssrc)
-        stream.accept((rtp[2] << 8) | rtp[3], len(rtp))
-        return rtp
+        stream.accept(seq, len(rtp))
+        return rtp, seq, timestamp, ssrc
 
     def _failure(self, ssrc: int, reason: str, *, rtcp: bool) -> SrtpError:
         stream = self._streams.get(ssrc)
@@ -290,7 +310,7 @@ class SrtpSession:
         if len(rtcp) < MIN_RTCP_LEN:
             raise SrtpConfigError(f"RTCP packet of {len(rtcp)} octets is too short to protect")
         try:
-            srtcp = self._session.protect_rtcp(rtcp)
+            srtcp = self._protect_rtcp(rtcp)
         except (pylibsrtp.Error, ValueError) as exc:
             raise SrtpConfigError(f"libsrtp could not protect RTCP: {exc}") from exc
         stream = self._stream(int.from_bytes(rtcp[4:8], "big"))
@@ -307,7 +327,7 @@ class SrtpSession:
             raise SrtpError(f"SRTCP packet of {len(srtcp)} octets is too short", "too short")
         ssrc = int.from_bytes(srtcp[4:8], "big")
         try:
-            rtcp = self._session.unprotect_rtcp(srtcp)
+            rtcp = self._unprotect_rtcp(srtcp)
         except (pylibsrtp.Error, ValueError) as exc:
             raise self._failure(ssrc, str(exc), rtcp=True) from exc
         stream = self._stream(ssrc)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mobilityd.media.errors import MediaLocalError
 from mobilityd.media.rtcp import ReportBlock
 from mobilityd.media.rtp import build_rtp
-from mobilityd.media.stats import estimate_index
+from mobilityd.media.stats import HALF_SEQ
 from mobilityd.media.tone import FRAME_SAMPLES, SAMPLE_RATE
 
 
@@ -104,8 +104,17 @@ class ReceptionStats:
         if self.base_index is None:
             self.base_index = self.highest_index = sequence
         else:
-            index = estimate_index(self.highest_index >> 16, self.highest_index & 0xFFFF, sequence)
-            self.highest_index = max(index, self.highest_index)
+            # estimate_index() inlined (RFC 3711 §3.3.1): this runs for every packet
+            highest = self.highest_index
+            roc, highest_seq = highest >> 16, highest & 0xFFFF
+            if highest_seq < HALF_SEQ:
+                if sequence - highest_seq > HALF_SEQ and roc:
+                    roc -= 1
+            elif highest_seq - HALF_SEQ > sequence:
+                roc += 1
+            index = (roc << 16) | sequence
+            if index > highest:
+                self.highest_index = index
         self.received += 1
         transit = arrival * self.clock_rate - timestamp
         if self._transit is not None:

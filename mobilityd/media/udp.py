@@ -53,7 +53,7 @@ class UdpChannel:
             except OSError as exc:  # e.g. ICMP port unreachable reported on this socket
                 self._on_error(exc)
                 continue
-            handler(data, (addr[0], addr[1]))
+            handler(data, addr[:2])  # IPv4: the very tuple (a full slice); IPv6: host, port
 
     def sendto(self, data: bytes, address: Address) -> bool:
         """Send one datagram; False (after ``on_error`` for real errors) if not sent."""
