@@ -37,7 +37,7 @@ from mobilityd.call.keying import new_responder
 from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia
 from mobilityd.call.sdpmedia import MediaPort
 from mobilityd.call.secure_call import CallRole, CallState, SecureCall
-from mobilityd.media.endpoint import bind_port_pair
+from mobilityd.media.endpoint import MediaEndpoint, bind_port_pair
 from mobilityd.media.keying import suite_for_policy
 from mobilityd.media.sink import G711Sink
 from mobilityd.mikey.session import Rng
@@ -55,6 +55,7 @@ from mobilityd.mobility.transfer import (
     take_transfer,
     token_key,
 )
+from mobilityd.mobility.transfer.correspondent import TransferOffer
 from mobilityd.mobility.transfer.events import TransferEvent
 from mobilityd.mobility.transfer.token import NONCE_LEN, HandOffToken, TokenKind
 from mobilityd.mobility.transfer_sdp import build_transfer_sdp, read_transfer_sdp
@@ -139,6 +140,28 @@ class _ArrivalClock:
         self.waiting_for, self.inner = new_ssrc, sink
         # it may have arrived already (sent before our answer check): no gap then
         self.gap = 0.0 if new_ssrc in self.last else None
+
+
+def _resend_last(media: MediaEndpoint) -> bool:
+    """The new device has never had the correspondent's stream: give it her last
+    packet, the same SRTP bytes (never protected twice, RFC 3711 §9.1), at once rather
+    than at her next 20 ms tick (``MediaEndpoint.resend_last``, issue 6; with an
+    endpoint that has no such method the first packet waits for the tick)."""
+    resend = getattr(media, "resend_last", None)
+    return bool(resend()) if callable(resend) else False
+
+
+@dataclass(frozen=True, eq=False)
+class _Leg:
+    """Correspondent side: one transfer INVITE in flight (its Call-ID, the offer whose
+    answer it waits for, the SDP sent, the outcome future)."""
+
+    leg_id: str
+    offer: TransferOffer
+    body: bytes
+    future: asyncio.Future[object]
+    used: set[int]
+    clock: _ArrivalClock
 
 
 @dataclass(eq=False)
@@ -335,18 +358,16 @@ class TransferAgent(CallAgent):
         if by is None or sip_identity(by) != sip_identity(call.peer):
             # RFC 3892 §3: the user in the call refers us to one of their devices
             return ReferDecision(False, 403, "Referred-By is not the party in the call")
-        self._spawn(self._transfer_leg(call, refer))
+        leg = self._start_transfer_leg(call, refer)
+        self._spawn(self._transfer_leg(call, leg))
         return ReferDecision(True)
 
-    async def _transfer_leg(self, call: SecureCall, refer: ev.ReferReceived) -> None:
-        await asyncio.sleep(0)  # let the 202 and the first NOTIFY go out first
-        old_id = call.call_id
-        status, reason = await self._try_transfer_leg(call, refer)
-        self.transfer_outcomes.append((old_id, status))
-        self._act_quietly(lambda ua, now: ua.notify_refer_progress(old_id, status, reason, now))
-
-    async def _try_transfer_leg(self, call: SecureCall, refer: ev.ReferReceived
-                                ) -> tuple[int, str]:
+    def _start_transfer_leg(self, call: SecureCall, refer: ev.ReferReceived
+                            ) -> _Leg | tuple[int, str]:
+        """Build the transfer offer and send the INVITE to the ``Refer-To`` target at
+        once, before the 202 and the first NOTIFY go out (RFC 3515 §2.4.2 leaves the
+        order to us; the target's INVITE is on the critical path of the move, the 202 is
+        not). Returns the leg, or the status to report if no offer could be made."""
         negotiated, context, media = call.negotiated, call.context, call.media
         assert negotiated is not None and context is not None and media is not None
         assert media.tx is not None and media.rx is not None
@@ -378,9 +399,23 @@ class TransferAgent(CallAgent):
         leg_id = self.sip.act(lambda ua, now: ua.invite(
             target, now, body=body, content_type=SDP, headers=headers))
         self._legs[leg_id] = future
+        return _Leg(leg_id, offer, body, future, used, clock)
+
+    async def _transfer_leg(self, call: SecureCall, leg: _Leg | tuple[int, str]) -> None:
+        await asyncio.sleep(0)  # the 202 and the first NOTIFY (100) go out first
+        old_id = call.call_id
+        status, reason = leg if isinstance(leg, tuple) else await self._finish_leg(call, leg)
+        self.transfer_outcomes.append((old_id, status))
+        self._act_quietly(lambda ua, now: ua.notify_refer_progress(old_id, status, reason, now))
+
+    async def _finish_leg(self, call: SecureCall, leg: _Leg) -> tuple[int, str]:
+        """Wait for the target's answer; adopt the new dialog only once it verified."""
+        negotiated, media = call.negotiated, call.media
+        assert negotiated is not None and media is not None and media.rx is not None
+        leg_id = leg.leg_id
         try:
             async with asyncio.timeout(self.transfer.transfer_timeout):
-                outcome = await future
+                outcome = await leg.future
         except TimeoutError:
             self._act_quietly(lambda ua, now: ua.hangup(leg_id, now))
             return 408, "Request Timeout"
@@ -392,28 +427,29 @@ class TransferAgent(CallAgent):
         assert isinstance(outcome.message, Response)
         try:
             answer = read_transfer_sdp(outcome.message.body)
-            accepted = offer.receive_response(answer.mikey, self._wall())
+            accepted = leg.offer.receive_response(answer.mikey, self._wall())
         except TransferRefusedError as exc:
             logger.warning("transfer answer refused: %s", exc)
             self._act_quietly(lambda ua, now: ua.hangup(leg_id, now))
             return exc.status, exc.reason
-        (new_ssrc,) = accepted.ssrc_renames.values()
-        add_receive_streams(media.rx, accepted)
-        used.add(new_ssrc)
-        call.negotiated = replace(negotiated, context=accepted.context, remote_ssrc=new_ssrc,
-                                  remote_rtp=answer.remote_rtp, remote_rtcp=answer.remote_rtcp)
         # the answer's address is as trusted as a call's first answer (the dialog's
         # MIKEY answer verified): send there at once, no return-routability wait
         media.set_remote(answer.remote_rtp, answer.remote_rtcp)
-        # and replace any pending move of the old device (roaming, RFC 3830 §4.5) so a
+        _resend_last(media)
+        (new_ssrc,) = accepted.ssrc_renames.values()
+        add_receive_streams(media.rx, accepted)
+        leg.used.add(new_ssrc)
+        call.negotiated = replace(negotiated, context=accepted.context, remote_ssrc=new_ssrc,
+                                  remote_rtp=answer.remote_rtp, remote_rtcp=answer.remote_rtcp)
+        # replace any pending move of the old device (roaming, RFC 3830 §4.5) so a
         # late authenticated packet of the old device cannot take the media back
         media.propose_remote(answer.remote_rtp, answer.remote_rtcp)
         if call.sink is not None:  # play the new device's stream from now on
             call.sink = G711Sink(call.sink.writer)
             call.sink.ssrc = new_ssrc  # not the old device's last packets
-            clock.switch(negotiated.remote_ssrc or 0, new_ssrc, call.sink)
+            leg.clock.switch(negotiated.remote_ssrc or 0, new_ssrc, call.sink)
         del self.calls[call.call_id]
-        call.call_id, call.local_sdp, call.remote_sdp = leg_id, body, outcome.message.body
+        call.call_id, call.local_sdp, call.remote_sdp = leg_id, leg.body, outcome.message.body
         self.calls[leg_id] = call
         return 200, "OK"
 
