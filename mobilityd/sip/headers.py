@@ -95,30 +95,89 @@ def _checked_name(name: str, value: str) -> str:
     return canon
 
 
+# List fields the parser may keep as one comma-separated value until the list is read
+# (RFC 3261 §7.3.1 allows either form on the wire): option tags, methods, codings and
+# languages - plain tokens, never read by the transaction layer.
+PACKABLE_LIST_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "allow", "allow-events",
+     "content-encoding", "content-language", "in-reply-to", "supported", "unsupported"}
+)
+
+
+def plain_list_ok(value: str) -> bool:
+    """True when ``value`` (stripped, with a comma) splits on commas into non-empty
+    elements with no quoted-string or ``<...>`` (RFC 3261 §7.3.1) - exactly what the
+    element-by-element split would accept without raising."""
+    if '"' in value or "<" in value:
+        return False
+    squeezed = value.replace(" ", "")
+    if "\t" in squeezed:
+        squeezed = squeezed.replace("\t", "")
+    return not (",," in squeezed or squeezed[0] == "," or squeezed[-1] == ",")
+
+
 class Headers:
     """Ordered multi-dict of header fields, case-insensitive, compact names expanded.
 
-    Iterating yields ``(name, value)`` pairs in wire order.
+    Iterating yields ``(name, value)`` pairs in wire order; a list field (RFC 3261
+    §7.3.1) yields one pair per element.  A parsed message may hold a plain list field
+    (`PACKABLE_LIST_HEADERS`) as the one value it arrived as: it is split into
+    elements the first time the table is read or changed, and serialised as it came
+    if it never is.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_changes", "_items", "_packed")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = []
+        self._packed = False
+        self._changes = 0
         for name, value in items:
             self.add(name, value)
 
     @classmethod
-    def _from_normalised(cls, items: list[tuple[str, str, str]]) -> Headers:
-        """Internal fast path: (canonical name, lower-case key, value) triples."""
+    def _from_normalised(cls, items: list[tuple[str, str, str]], packed: bool = False) -> Headers:
+        """Internal fast path: (canonical name, lower-case key, value) triples; with
+        ``packed``, entries of `PACKABLE_LIST_HEADERS` with a comma are whole lists
+        already checked by `plain_list_ok`."""
         headers = cls.__new__(cls)
         headers._items = items
+        headers._packed = packed
+        headers._changes = 0
         return headers
+
+    @property
+    def changes(self) -> int:
+        """How many times the table was changed (add, prepend, set, remove ...)."""
+        return self._changes
+
+    def _unpacked(self) -> list[tuple[str, str, str]]:
+        """The entries, packed lists split into one entry per element (in place, so
+        the list keeps its identity)."""
+        items = self._items
+        if self._packed:
+            self._packed = False
+            split: list[tuple[str, str, str]] = []
+            for entry in items:
+                canon, key, value = entry
+                if key in PACKABLE_LIST_HEADERS and "," in value:
+                    split += [(canon, key, element.strip(" \t")) for element in value.split(",")]
+                else:
+                    split.append(entry)
+            items[:] = split
+        return items
+
+    def _items_for(self, key: str) -> list[tuple[str, str, str]]:
+        """The entries, split first only when ``key`` is one a packed list may hold:
+        reading or changing any other field leaves the packed lists as they are."""
+        if self._packed and key in PACKABLE_LIST_HEADERS:
+            return self._unpacked()
+        return self._items
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
         key = canonical_name(name).lower()
-        for _, k, value in self._items:
+        for _, k, value in self._items_for(key):
             if k == key:
                 return value
         return default
@@ -126,66 +185,76 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order (list fields: one entry per element)."""
         key = canonical_name(name).lower()
-        return [value for _, k, value in self._items if k == key]
+        return [value for _, k, value in self._items_for(key) if k == key]
 
     def add(self, name: str, value: str) -> None:
-        """Append a field at the end (the only change made to the list in place)."""
+        """Append a field at the end."""
         canon = _checked_name(name, value)
-        self._items.append((canon, canon.lower(), value))
+        key = canon.lower()
+        self._items_for(key).append((canon, key, value))
+        self._changes += 1
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before all others (a new top Via, RFC 3261 §8.1.1.7)."""
         canon = _checked_name(name, value)
-        # A new list, not an insert: `add` is the only in-place change, so a parsed
-        # message can tell that its header list is still the one it parsed.
-        self._items = [(canon, canon.lower(), value), *self._items]
+        key = canon.lower()
+        self._items = [(canon, key, value), *self._items_for(key)]
+        self._changes += 1
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` by one, at the first one's place."""
         canon = _checked_name(name, value)
         key = canon.lower()
-        for index, (_, k, _) in enumerate(self._items):
+        self._changes += 1
+        items = self._items_for(key)
+        for index, (_, k, _) in enumerate(items):
             if k == key:
-                self._items[index] = (canon, key, value)
+                items[index] = (canon, key, value)
                 self._items = [
-                    item for i, item in enumerate(self._items) if i <= index or item[1] != key
+                    item for i, item in enumerate(items) if i <= index or item[1] != key
                 ]
                 return
-        self._items.append((canon, key, value))
+        items.append((canon, key, value))
 
     def remove(self, name: str) -> int:
         """Remove every value of ``name``; returns how many were removed."""
         key = canonical_name(name).lower()
-        before = len(self._items)
-        self._items = [item for item in self._items if item[1] != key]
+        items = self._items_for(key)
+        before = len(items)
+        self._items = [item for item in items if item[1] != key]
+        self._changes += 1
         return before - len(self._items)
 
     def remove_first(self, name: str) -> str | None:
         """Remove and return the first value of ``name`` (top Via, RFC 3261 §18.1.2)."""
         key = canonical_name(name).lower()
-        for index, (_, k, value) in enumerate(self._items):
+        items = self._items_for(key)
+        for index, (_, k, value) in enumerate(items):
             if k == key:
-                self._items = self._items[:index] + self._items[index + 1 :]  # see prepend
+                self._items = items[:index] + items[index + 1 :]
+                self._changes += 1
                 return value
         return None
 
     def copy(self) -> Headers:
         """An independent copy."""
-        return Headers._from_normalised(list(self._items))
+        return Headers._from_normalised(list(self._items), self._packed)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return ((name, value) for name, _, value in self._items)
+        return ((name, value) for name, _, value in self._unpacked())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._unpacked())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return [(k, v) for _, k, v in self._items] == [(k, v) for _, k, v in other._items]
+        return [(k, v) for _, k, v in self._unpacked()] == [
+            (k, v) for _, k, v in other._unpacked()
+        ]
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -21,6 +21,7 @@ from mobilityd.sip.errors import PartialMessage, SipParseError, SipUsageError, S
 from mobilityd.sip.headers import (
     CANONICAL_NAMES,
     LIST_HEADERS,
+    PACKABLE_LIST_HEADERS,
     AuthChallenge,
     AuthCredentials,
     CSeq,
@@ -34,6 +35,7 @@ from mobilityd.sip.headers import (
     parse_max_forwards,
     parse_sip_date,
     parse_token_list,
+    plain_list_ok,
 )
 from mobilityd.sip.uri import NameAddr, SipUri, check_request_uri_scheme, parse_request_uri
 
@@ -113,7 +115,7 @@ class _MessageAccessors:
     headers: Headers
     body: bytes
     _typed: dict[tuple[str, str], object]
-    _parsed: tuple[dict[str, list[str]], list[tuple[str, str, str]], int] | None
+    _parsed: tuple[dict[str, list[str]], Headers] | None
 
     def parsed_fields(self) -> dict[str, list[str]] | None:
         """The values of the fields the parser checked (Via, From, To, Call-ID, CSeq,
@@ -126,11 +128,9 @@ class _MessageAccessors:
         parsed = self._parsed
         if parsed is None:
             return None
-        grouped, items, length = parsed
-        current = self.headers._items
-        # `Headers.add` is the only in-place change (it grows the list); every other
-        # change replaces the list, so identity plus length says "unchanged".
-        if current is items and len(current) == length:
+        grouped, headers = parsed
+        # Any change to the table (or a new table) makes them stale.
+        if self.headers is headers and headers.changes == 0:
             return grouped
         return None
 
@@ -339,7 +339,7 @@ class Request(_MessageAccessors):
     _typed: dict[tuple[str, str], object] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _parsed: tuple[dict[str, list[str]], list[tuple[str, str, str]], int] | None = field(
+    _parsed: tuple[dict[str, list[str]], Headers] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -368,7 +368,7 @@ class Response(_MessageAccessors):
     _typed: dict[tuple[str, str], object] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _parsed: tuple[dict[str, list[str]], list[tuple[str, str, str]], int] | None = field(
+    _parsed: tuple[dict[str, list[str]], Headers] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -476,15 +476,15 @@ def _parse(data: bytes, limits: ParseLimits, datagram: bool) -> Request | Respon
             fields = _header_fields(lines, limits, len(head))
             if fields is None:  # pragma: no cover - _unfold leaves no continuation line
                 raise SipParseError("continuation line after unfolding")
-        items, grouped = fields
-        headers = Headers._from_normalised(items)
+        items, grouped, packed = fields
+        headers = Headers._from_normalised(items, packed)
         body = _frame_body(grouped.get("content-length"), body, limits, datagram)
         if is_response:
             message: Request | Response = _response(start_line, headers, body)
         else:
             message = _request(start_line, headers, body, limits)
         _check_core_headers(message, grouped, limits)
-        message._parsed = (grouped, items, len(items))
+        message._parsed = (grouped, headers)
         return message
     except SipParseError as exc:
         method = "" if is_response else start_line.split(" ", 1)[0]
@@ -535,10 +535,12 @@ for _lower, _canon in CANONICAL_NAMES.items():
 
 def _header_fields(
     lines: list[str], limits: ParseLimits, head_length: int
-) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]] | None:
+) -> tuple[list[tuple[str, str, str]], dict[str, list[str]], bool] | None:
     """Split ``field-name HCOLON field-value`` lines (RFC 3261 §7.3.1) into
     (canonical name, key, value) entries, list fields one element each, and group the
-    values of the fields `_check_core_headers` needs.
+    values of the fields `_check_core_headers` needs.  A plain list of a
+    `PACKABLE_LIST_HEADERS` field that `plain_list_ok` accepts stays one entry (the
+    third result says whether there is one): `Headers` splits it when it is read.
 
     Returns None at the first continuation line (RFC 3261 §7.3.1 folding): the caller
     unfolds and calls again.  Folding is rare, so it is found here, on the path a line
@@ -546,6 +548,7 @@ def _header_fields(
     items: list[tuple[str, str, str]] = []
     append = items.append
     grouped: dict[str, list[str]] = {}
+    packed = False
     max_line = limits.max_header_line
     check_length = head_length > max_line
     for line in lines[1:]:
@@ -571,6 +574,10 @@ def _header_fields(
                 else:
                     found.append(value)
             continue
+        if key in PACKABLE_LIST_HEADERS and value and plain_list_ok(value):
+            append((canon, key, value))
+            packed = True
+            continue
         for element in g.split_top_level(value, ","):
             stripped = element.strip(" \t")
             if not stripped:
@@ -578,7 +585,7 @@ def _header_fields(
             append((canon, key, stripped))
             if is_core:
                 grouped.setdefault(key, []).append(stripped)
-    return items, grouped
+    return items, grouped, packed
 
 
 def _lenient_header_fields(lines: list[str], limits: ParseLimits) -> list[tuple[str, str]]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mobilityd.sip.errors import SipParseError, SipUsageError, StatusCode
+from mobilityd.sip.grammar import split_top_level
 from mobilityd.sip.headers import Headers, Replaces
 from mobilityd.sip.message import (
     ParseLimits,
@@ -327,3 +330,90 @@ def test_api_misuse_is_a_local_error() -> None:
         bytes(Response(200, "OK\r\nX: 1"))
     with pytest.raises(SipUsageError):
         bytes(Response(99, "Too low"))
+
+
+_LIST_BASE = (
+    b"OPTIONS sip:user@example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1\r\n"
+    b"To: <sip:user@example.com>\r\n"
+    b"From: <sip:john@example.com>;tag=7\r\n"
+    b"Call-ID: abc@host\r\n"
+    b"CSeq: 1 OPTIONS\r\n"
+)
+
+
+def _with_lists(*lines: bytes) -> bytes:
+    return _LIST_BASE + b"".join(line + b"\r\n" for line in lines) + b"Content-Length: 0\r\n\r\n"
+
+
+def test_plain_lists_are_elements_when_read_and_as_they_came_when_not() -> None:
+    """RFC 3261 §7.3.1: a comma-separated list and one field per element are the same
+    header; an untouched list is re-emitted in its received form."""
+    data = _with_lists(b"Allow: INVITE, ACK,BYE", b"k: timer ,\t100rel", b"Supported: gruu")
+    untouched = parse_message(data)
+    wire = bytes(untouched)
+    assert b"Allow: INVITE, ACK,BYE\r\n" in wire
+    assert b"Supported: timer ,\t100rel\r\nSupported: gruu\r\n" in wire
+    message = parse_message(data)
+    assert message.allow == ["INVITE", "ACK", "BYE"]
+    assert message.supported == ["timer", "100rel", "gruu"]
+    assert list(message.headers)[5:9] == [
+        ("Allow", "INVITE"), ("Allow", "ACK"), ("Allow", "BYE"), ("Supported", "timer")
+    ]
+    assert message.headers == untouched.headers
+    assert parse_message(bytes(message)).headers == message.headers
+    assert parse_message(wire).headers == message.headers
+
+
+def test_changed_plain_lists_serialise_the_change() -> None:
+    """A list that was set, added to or removed is serialised as changed."""
+    message = parse_message(_with_lists(b"Allow: INVITE, ACK", b"Supported: timer, gruu"))
+    message.headers.set("Allow", "BYE")
+    message.headers.add("Supported", "100rel, path")  # one value as given, not split
+    wire = bytes(message)
+    assert b"INVITE" not in wire.split(b"\r\n", 1)[1]
+    assert b"Allow: BYE\r\n" in wire
+    assert message.headers.get_all("Supported") == ["timer", "gruu", "100rel, path"]
+    other = parse_message(_with_lists(b"Allow: INVITE, ACK", b"Accept: a/b, c/d"))
+    assert other.headers.remove("Accept") == 2
+    assert b"Accept" not in bytes(other)
+    assert parse_message(bytes(other)).allow == ["INVITE", "ACK"]
+
+
+def test_reading_a_list_keeps_the_parsed_fields() -> None:
+    """Splitting a received list is not a change: the transaction layer still reads the
+    fields the parser grouped (RFC 3261 §17.2.3) - but a real change drops them."""
+    message = parse_message(_with_lists(b"Allow: INVITE, ACK"))
+    assert message.parsed_fields() is not None
+    assert message.allow == ["INVITE", "ACK"]
+    assert len(message.headers) == 8
+    assert message.parsed_fields() is not None
+    message.headers.add("Allow", "BYE")
+    assert message.parsed_fields() is None
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["", " ", "\t", "  "]),
+            st.sampled_from(["", "INVITE", "a b", "x", '"q,r"', "<s,t>"]),
+            st.sampled_from(["", " ", "\t"]),
+        ),
+        min_size=2,
+        max_size=5,
+    )
+)
+def test_lists_split_as_element_by_element(elements: list[tuple[str, str, str]]) -> None:
+    """Whatever form a list arrives in, its elements are those of RFC 3261 §7.3.1 split
+    on top-level commas, and a list with an empty element is refused."""
+    value = ",".join(before + text + after for before, text, after in elements).strip(" \t")
+    data = _with_lists(b"Allow: " + value.encode(), b"Accept: " + value.encode())
+    expected = [e.strip(" \t") for e in split_top_level(value, ",")]
+    if "" in expected:
+        with pytest.raises(SipParseError, match="empty element"):
+            parse_message(data)
+        return
+    message = parse_message(data)
+    assert message.headers.get_all("Allow") == expected
+    assert message.headers.get_all("Accept") == expected
+    assert parse_message(bytes(message)).headers == message.headers
