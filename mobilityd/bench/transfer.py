@@ -78,14 +78,21 @@ def _one_move(world: Any, source: str, target: str, timeline: bool = False
 
 
 def _print_timeline(world: Any, started: float) -> None:
-    """Every party's stamps of the last move, merged, in ms after the move command."""
+    """Every party's stamps of the last move, merged, in ms after the move command;
+    ``cpu`` is the CPU time the party's loop used since its previous stamp (much less
+    than the wall time between them: the party waited, for input or for a core)."""
     stamps = []
     for role, party in world.parties.items():
         party.send(cmd="timeline")
-        stamps += [(at, role, what) for at, what in party.wait_for("timeline")["stamps"]]
-    for at, role, what in sorted(stamps):
+        previous = None
+        for at, cpu, what in party.wait_for("timeline")["stamps"]:
+            used = 0.0 if previous is None else cpu - previous
+            previous = cpu
+            stamps.append((at, role, used, what))
+    for at, role, used, what in sorted(stamps):
         if at >= started - 0.001:
-            print(f"{(at - started) * 1000:8.2f} ms  {role:6}  {what}", file=sys.stderr)
+            print(f"{(at - started) * 1000:8.2f} ms  {role:6}  cpu {used * 1000:5.2f}  {what}",
+                  file=sys.stderr)
     print(file=sys.stderr)
 
 

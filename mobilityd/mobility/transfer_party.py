@@ -43,16 +43,18 @@ def out(**fields: Any) -> None:
 
 
 class Timeline:
-    """``options["trace"]``: CLOCK_MONOTONIC stamps of the steps of a transfer in this
-    process (SIP messages sent and received, hand-off tokens, where media is sent, the
-    first packet of each SSRC), for ``python -m mobilityd.bench transfer --timeline``.
-    It wraps the endpoints' methods of this process only; nothing else changes."""
+    """``options["trace"]``: CLOCK_MONOTONIC stamps (and the loop thread's CPU time) of
+    the steps of a transfer in this process (SIP messages sent and received, hand-off
+    tokens, where media is sent, the first packet of each SSRC, GC passes), for
+    ``python -m mobilityd.bench transfer --timeline``. It wraps the endpoints' methods
+    of this process only; nothing else changes."""
 
     def __init__(self) -> None:
-        self.stamps: list[tuple[float, str]] = []
+        #: (CLOCK_MONOTONIC, CPU time of this thread, what happened)
+        self.stamps: list[tuple[float, float, str]] = []
 
     def note(self, what: str) -> None:
-        self.stamps.append((time.monotonic(), what))
+        self.stamps.append((time.monotonic(), time.thread_time(), what))
 
     def install(self) -> None:
         from mobilityd.media.endpoint import MediaEndpoint  # noqa: PLC0415
