@@ -190,7 +190,7 @@ class MediaEndpoint:
         self._local_rtp: Address | None = None
         self._local_rtcp: Address | None = None
         self._seen_ssrcs: set[int] = set()
-        self._sent_ssrc: int | None = None
+        #: our last RTP packet as sent (SRTP: its header is in the clear, RFC 3711 §3.1)
         self._last_sent: bytes | None = None
         self._reception: dict[int, ReceptionStats] = {}
         #: (source, extended highest sequence number it received from us), from the
@@ -378,15 +378,21 @@ class MediaEndpoint:
         comes from the session as for every report (never reused). Returns False when
         we have not sent RTP yet or no remote is known (nothing is sent then).
         """
-        if self._sent_ssrc is None or self.gate.remote_rtcp is None:
+        ssrc = self._sent_ssrc
+        if ssrc is None or self.gate.remote_rtcp is None:
             return False
         blocks = tuple(stats.report_block() for stats in self._reception.values())
-        return self.send_rtcp(bytes(ReceiverReport(self._sent_ssrc, blocks)))
+        return self.send_rtcp(bytes(ReceiverReport(ssrc, blocks)))
 
     def _note_sent(self, packet: bytes) -> None:
         if len(packet) >= 12:
-            self._sent_ssrc = int.from_bytes(packet[8:12], "big")
             self._last_sent = packet
+
+    @property
+    def _sent_ssrc(self) -> int | None:
+        """SSRC of our last RTP packet (read when needed, not on every send)."""
+        last = self._last_sent
+        return None if last is None else int.from_bytes(last[8:12], "big")
 
     def _switched(self, events: list[MediaEvent]) -> None:
         """After the gate moved where we send: re-send our last packet there when the

@@ -41,6 +41,7 @@ MASTER_SALT_LEN = 14
 MIN_RTP_LEN = 12
 #: RTP fixed header (RFC 3550 §5.1) from octet 2: sequence number, timestamp, SSRC
 _SEQ_TS_SSRC = struct.Struct("!2xHII")
+_SEQ_SSRC = struct.Struct("!2xH4xI")
 MIN_RTCP_LEN = 8
 
 
@@ -231,23 +232,23 @@ class SrtpSession:
             raise MediaLocalError("protect() on an inbound SRTP session")
         if len(rtp) < MIN_RTP_LEN:
             raise SrtpConfigError(f"RTP packet of {len(rtp)} octets is too short to protect")
-        ssrc = int.from_bytes(rtp[8:12], "big")
+        seq, ssrc = _SEQ_SSRC.unpack_from(rtp)
         stream = self._streams.get(ssrc)
         if stream is None:
             stream = self._streams[ssrc] = StreamCounters(ssrc)
-        seq = (rtp[2] << 8) | rtp[3]
+        index = stream.index_of(seq)
         last = stream.last_index
-        if last is not None and stream.index_of(seq) <= last:
+        if last is not None and index <= last:
             self.index_reuse_refused += 1
             raise SrtpIndexReuseError(
-                f"SSRC {ssrc:#010x} index {stream.index_of(seq)} not above {last}: "
+                f"SSRC {ssrc:#010x} index {index} not above {last}: "
                 "keystream would be reused (RFC 3711 §9.1)"
             )
         try:
             srtp = self._protect(rtp)
         except (pylibsrtp.Error, ValueError) as exc:
             raise SrtpConfigError(f"libsrtp could not protect: {exc}") from exc
-        index = stream.accept(seq, len(rtp))
+        stream.record(index, len(rtp))
         if self.index_history is not None:
             self.index_history.add((ssrc, index))
         return srtp

@@ -83,7 +83,13 @@ class StreamCounters:
         last = self.last_index
         if last is None:
             return (self.initial_roc << 16) | seq
-        return estimate_index(last >> 16, last & 0xFFFF, seq)
+        roc, highest = last >> 16, last & 0xFFFF  # estimate_index() inlined: per packet
+        if highest < HALF_SEQ:
+            if seq - highest > HALF_SEQ and roc:
+                roc -= 1
+        elif highest - HALF_SEQ > seq:
+            roc += 1
+        return (roc << 16) | seq
 
     def accept(self, seq: int, octets: int) -> int:
         """Count one packet with sequence number ``seq``; return its packet index.

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from mobilityd.bench.media_load import call_keys, rtp_packet, sender_session, tone_payloads
 from mobilityd.media.srtp import Direction, SrtpSession
-from mobilityd.media.stats import estimate_index
+from mobilityd.media.stats import StreamCounters, estimate_index
 from mobilityd.media.stream import ReceptionStats
 
 
@@ -39,3 +39,10 @@ def test_unprotect_fields_gives_the_header_of_the_decrypted_packet() -> None:
         assert rtp == plain
         assert (sequence, timestamp, ssrc) == (seq, (seq * 160) & 0xFFFFFFFF, 0x10003)
     assert receiver.counters(0x10003).packets == 3
+
+
+@given(st.integers(0, 3), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+def test_stream_counters_index_of_is_the_rfc3711_estimate(roc: int, highest: int, seq: int) -> None:
+    counters = StreamCounters(0x1234, initial_roc=roc)
+    counters.accept(highest, 0)
+    assert counters.index_of(seq) == estimate_index(roc, highest, seq)
