@@ -12,9 +12,12 @@ One process pinned to one core (``os.sched_setaffinity``) runs, in turn:
 * **pacing**: 100 (``--calls``) paced 20 ms senders on one :class:`FrameScheduler`
   (start times spread over the period, as independent calls would be), SRTP-protecting
   and sending; the jitter is |actual send time - absolute deadline| of every tick.
-  It runs twice: with the ordinary scheduler, then (if permitted) with the event loop
-  at SCHED_FIFO priority 10 (:func:`enable_realtime_scheduling`), since on a busy
-  machine preemption by other processes, not our code, dominates the jitter.
+  The scheduler wakes through a timerfd (µs precision; ``loop.call_at`` waits are
+  rounded up to whole ms by epoll), and runs again woken by ``call_at`` in the same run
+  (``*_call_at``) for comparison. Both run twice: with the ordinary scheduler, then
+  (if permitted) with the event loop at SCHED_FIFO priority 10
+  (:func:`enable_realtime_scheduling`), since on a busy machine preemption by other
+  processes, not our code, dominates the jitter.
 
 The load generator (:mod:`mobilityd.bench.media_load`) is one separate process for the
 whole run, pinned to another core when there is one. It SRTP-protects each call's
@@ -310,21 +313,23 @@ async def phase_tx(settings: Settings) -> Rate:
         sink.close()
 
 
-async def phase_pacing(settings: Settings, realtime: bool = False) -> dict[str, float] | None:
-    """The 100 paced senders; with ``realtime`` under SCHED_FIFO (None if not allowed)."""
+async def phase_pacing(settings: Settings, realtime: bool = False,
+                       precise: bool = True) -> dict[str, float] | None:
+    """The 100 paced senders; with ``realtime`` under SCHED_FIFO (None if not allowed);
+    ``precise`` False wakes by ``loop.call_at`` instead of the timerfd."""
     if realtime and not enable_realtime_scheduling():
         return None
     try:
-        return await _pacing(settings)
+        return await _pacing(settings, precise)
     finally:
         if realtime:
             disable_realtime_scheduling()
 
 
-async def _pacing(settings: Settings) -> dict[str, float]:
+async def _pacing(settings: Settings, precise: bool) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     sink, sink_address = make_sink()
-    scheduler = FrameScheduler(loop, record_lateness=True)
+    scheduler = FrameScheduler(loop, record_lateness=True, precise=precise)
     endpoints = []
     start = loop.time() + 0.05
     period = scheduler.period
@@ -356,6 +361,7 @@ async def _pacing(settings: Settings) -> dict[str, float]:
         "pacing_jitter_ms_max": steady_ms[-1] if steady_ms else 0.0,
         "pacing_ticks": float(len(raw)),
         "pacing_skipped_frames": float(scheduler.skipped_frames),
+        "pacing_timerfd": float(scheduler.precise),
     }
 
 
@@ -429,9 +435,12 @@ async def run(settings: Settings) -> dict[str, Any]:
             txs.append(await phase_tx(settings))
     finally:
         await generator.close()
+    # the daemon's wake-up (timerfd) and the call_at one, alternated in the same run
     pacing = await phase_pacing(settings)
-    assert pacing is not None
+    pacing_call_at = await phase_pacing(settings, precise=False)
+    assert pacing is not None and pacing_call_at is not None
     pacing_rt = await phase_pacing(settings, realtime=True)
+    pacing_rt_call_at = await phase_pacing(settings, realtime=True, precise=False)
     rx, tx, floor = median_rate(rxs), median_rate(txs), median_rate(floors)
     floor_batched = median_rate(batched)
     srtp_pps = min(rx.wall_pps, tx.wall_pps)
@@ -469,6 +478,12 @@ async def run(settings: Settings) -> dict[str, Any]:
         ),
         "pacing_jitter_ms_max_realtime": (
             None if pacing_rt is None else round(pacing_rt["pacing_jitter_ms_max"], 4)
+        ),
+        "pacing_jitter_ms_p50_call_at": round(pacing_call_at["pacing_jitter_ms_p50"], 4),
+        "pacing_jitter_ms_p99_call_at": round(pacing_call_at["pacing_jitter_ms_p99"], 4),
+        "pacing_jitter_ms_p99_realtime_call_at": (
+            None if pacing_rt_call_at is None
+            else round(pacing_rt_call_at["pacing_jitter_ms_p99"], 4)
         ),
         "srtp_auth_failures": failures,
         "libsrtp_protect_us": round(protect_us, 3),

@@ -7,10 +7,13 @@ If the loop falls behind, due frames are sent back to back up to ``max_burst`` p
 stream; older ones are skipped (the RTP timestamp still follows the frame number).
 
 Timer granularity: asyncio's epoll selector rounds every wait *up* to a whole
-millisecond, so a timer armed for the deadline fires 0..1 ms late (uniformly), which
-alone would put the p99 jitter at ~1 ms. The scheduler therefore arms its timer
-``early_tolerance`` (default 0.5 ms) before the first deadline and sends every frame
-due within that tolerance: the error becomes -0.5..+0.5 ms instead of 0..1 ms.
+millisecond, so a ``loop.call_at`` timer armed for the deadline fires 0..1 ms late
+(uniformly), which alone puts the p99 jitter near 1 ms. The scheduler therefore wakes
+through a Linux timerfd watched by the loop (:mod:`mobilityd.media.timerfd`: µs
+precision, still an ordinary asyncio program) and arms it at the deadline itself.
+Where there is no timerfd (or with ``precise=False``) it falls back to ``call_at``
+armed ``early_tolerance`` (0.5 ms) before the first deadline, sending every frame due
+within that tolerance: the error becomes -0.5..+0.5 ms instead of 0..1 ms.
 The signed error of every tick (actual - deadline) can be recorded for the benchmark.
 """
 
@@ -28,8 +31,11 @@ from mobilityd.media import g711
 from mobilityd.media.g711 import G711PayloadType
 from mobilityd.media.srtp import SrtpSession
 from mobilityd.media.stream import RtpPacketizer, StreamParams
+from mobilityd.media.timerfd import Wakeup, make_wakeup
 
 FRAME_PERIOD = 0.020
+#: with the call_at fallback: wake this much before a deadline (module docstring)
+CALL_AT_EARLY_TOLERANCE = 0.0005
 REALTIME_PRIORITY = 10
 
 
@@ -112,15 +118,20 @@ class FrameScheduler:
         *,
         max_burst: int = 3,
         record_lateness: bool = False,
-        early_tolerance: float = 0.0005,
+        early_tolerance: float | None = None,
+        precise: bool = True,
     ) -> None:
         self._loop = loop or asyncio.get_running_loop()
         self.period = period
         self.max_burst = max_burst
+        self._wakeup: Wakeup = make_wakeup(self._loop, self._fire, precise=precise)
+        #: True when woken by a timerfd (µs precision), False with the call_at fallback
+        self.precise = self._wakeup.precise
+        if early_tolerance is None:
+            early_tolerance = 0.0 if self.precise else CALL_AT_EARLY_TOLERANCE
         self.early_tolerance = early_tolerance
         self._heap: list[tuple[float, int, ScheduledStream]] = []
         self._order = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self.lateness: list[float] | None = [] if record_lateness else None
         self.skipped_frames = 0
@@ -137,9 +148,7 @@ class FrameScheduler:
         stream.active = False  # dropped lazily when it reaches the top of the heap
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
+        self._wakeup.close()
         self._armed_for = None
         for _, _, stream in self._heap:
             stream.active = False
@@ -152,13 +161,10 @@ class FrameScheduler:
             self._arm(deadline)
 
     def _arm(self, deadline: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         self._armed_for = deadline
-        self._timer = self._loop.call_at(deadline - self.early_tolerance, self._fire)
+        self._wakeup.arm(deadline - self.early_tolerance)
 
     def _fire(self) -> None:
-        self._timer = None
         self._armed_for = None
         now = self._loop.time()
         horizon = now + self.early_tolerance

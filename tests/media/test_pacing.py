@@ -55,7 +55,9 @@ class Handle:
 
 
 def scheduler(clock: HandClock, **kwargs: Any) -> FrameScheduler:
-    return FrameScheduler(cast(asyncio.AbstractEventLoop, clock), **kwargs)
+    """A scheduler on the hand clock, woken by its call_at (the timerfd wake-up is
+    tested on a real loop in test_timerfd.py)."""
+    return FrameScheduler(cast(asyncio.AbstractEventLoop, clock), precise=False, **kwargs)
 
 
 def test_packetizer_wraps_sequence_and_derives_timestamp() -> None:
