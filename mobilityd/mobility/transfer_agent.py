@@ -96,6 +96,9 @@ class TransferSettings:
     transfer_timeout: float = 32.0
     #: REFER right after the EXPECT token, without waiting for the ACCEPT (docs)
     parallel_announce: bool = True
+    #: correspondent side: after the switch her stream also goes to the old device
+    #: until its BYE, at most this long (needs ``MediaEndpoint.fan_out``)
+    fan_out_seconds: float = 2.0
 
 
 def correspondent_only(user: str, device_key: bytes) -> TransferSettings:
@@ -140,6 +143,17 @@ class _ArrivalClock:
         self.waiting_for, self.inner = new_ssrc, sink
         # it may have arrived already (sent before our answer check): no gap then
         self.gap = 0.0 if new_ssrc in self.last else None
+
+
+def _fan_out(media: MediaEndpoint, rtp: Address | None) -> bool:
+    """Copy the correspondent's stream to ``rtp`` as well (None: stop), thesis §15.1
+    ("transmitted to both of Bob's devices while Bob moves"); False when the endpoint
+    cannot (``MediaEndpoint.fan_out``, issue 6: then the stream switches at once)."""
+    fan_out = getattr(media, "fan_out", None)
+    if not callable(fan_out):
+        return False
+    fan_out(rtp)
+    return True
 
 
 def _resend_last(media: MediaEndpoint) -> bool:
@@ -192,6 +206,9 @@ class TransferAgent(CallAgent):
         self._moves: dict[str, _Move] = {}
         self._legs: dict[str, asyncio.Future[object]] = {}
         self._used_peer_ssrcs: dict[SecureCall, set[int]] = {}
+        #: correspondent side: old Call-ID -> (endpoint, old device's address) while her
+        #: stream is copied to the old device (until its BYE or fan_out_seconds)
+        self._fan_outs: dict[str, tuple[MediaEndpoint, Address]] = {}
         #: correspondent side: per call, arrival clock and audible gap of its switches
         self.arrivals: dict[SecureCall, _ArrivalClock] = {}
 
@@ -434,8 +451,10 @@ class TransferAgent(CallAgent):
             return exc.status, exc.reason
         # the answer's address is as trusted as a call's first answer (the dialog's
         # MIKEY answer verified): send there at once, no return-routability wait
+        old_device = media.remote_rtp
         media.set_remote(answer.remote_rtp, answer.remote_rtcp)
         _resend_last(media)
+        self._copy_to_old_device(call.call_id, media, old_device)
         (new_ssrc,) = accepted.ssrc_renames.values()
         add_receive_streams(media.rx, accepted)
         leg.used.add(new_ssrc)
@@ -452,6 +471,22 @@ class TransferAgent(CallAgent):
         call.call_id, call.local_sdp, call.remote_sdp = leg_id, leg.body, outcome.message.body
         self.calls[leg_id] = call
         return 200, "OK"
+
+    def _copy_to_old_device(self, old_id: str, media: MediaEndpoint,
+                            old_device: Address | None) -> None:
+        """Both devices get the stream until the old leg ends (its BYE, or
+        ``fan_out_seconds``), then only the new one (issue 6 step 4)."""
+        if old_device is None or old_device == media.remote_rtp:
+            return
+        if _fan_out(media, old_device):
+            self._fan_outs[old_id] = (media, old_device)
+            asyncio.get_running_loop().call_later(
+                self.transfer.fan_out_seconds, self._stop_fan_out, old_id)
+
+    def _stop_fan_out(self, old_id: str) -> None:
+        media, old_device = self._fan_outs.pop(old_id, (None, None))
+        if media is not None and getattr(media, "fan_out_rtp", None) == old_device:
+            _fan_out(media, None)  # a later move's copy is left alone
 
     # -- new device: the transfer INVITE ----------------------------------------------------
 
@@ -496,6 +531,8 @@ class TransferAgent(CallAgent):
             if not leg.done():
                 leg.set_result(event)
             return
+        if isinstance(event, ev.CallEnded) and call_id in self._fan_outs:
+            self._stop_fan_out(call_id)  # the old device hung up: only the new one now
         move = self._moves.get(call_id) if isinstance(call_id, str) else None
         if move is not None and isinstance(event, ev.ReferAnswered):
             move.inputs.put_nowait(("answered", event.status))

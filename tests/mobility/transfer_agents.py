@@ -81,6 +81,7 @@ async def three_parties(transfer_timeout: float = 8.0, *,
                         alice_reinvites: ReinvitePolicy | None = None,
                         laptop_reinvites: ReinvitePolicy | None = None,
                         pda_class: type[TransferAgent] = TransferAgent,
+                        laptop_class: type[TransferAgent] = TransferAgent,
                         ) -> AsyncIterator[Parties]:
     """Alice in a call with the laptop; the PDA idle; laptop and PDA know each other."""
     alice = TransferAgent(
@@ -93,7 +94,8 @@ async def three_parties(transfer_timeout: float = 8.0, *,
     try:
         await alice.start()
         await pda.start()
-        laptop = _bob("laptop", "pda", pda, transfer_timeout, reinvites=laptop_reinvites)
+        laptop = _bob("laptop", "pda", pda, transfer_timeout, reinvites=laptop_reinvites,
+                      cls=laptop_class)
         agents.append(laptop)
         await laptop.start()
         pda.transfer = TransferSettings(
