@@ -302,8 +302,42 @@ def name_addr_syntax_ok(value: str) -> bool:
     return ok
 
 
+# Via values that via_syntax_ok accepted, with their ``;branch=...`` taken out: a peer
+# sends the same sent-protocol, sent-by and other parameters in every request and only
+# the branch changes (RFC 3261 §8.1.1.7).  Bounded, cleared when full.
+_GOOD_VIA_SHAPES: set[str] = set()
+_GOOD_VIA_SHAPES_SIZE = 512
+
+
 def via_syntax_ok(value: str) -> bool:
-    """True when ``value`` is a common, certainly valid Via value."""
+    """True when ``value`` is a common, certainly valid Via value.
+
+    A value whose branch is a token and whose remainder (the value without
+    ``;branch=<token>``) was accepted before is valid without another full match:
+    inserting one ``;branch=token`` generic-param where a parameter starts keeps a
+    via-parm valid (RFC 3261 §25.1 via-params)."""
+    head, marker, tail = value.partition(";branch=")
+    if marker:
+        branch, semi, rest = tail.partition(";")
+        shape = head + semi + rest
+        if shape in _GOOD_VIA_SHAPES and TOKEN_RE.fullmatch(branch) is not None:
+            return True
+    if VIA_SYNTAX_RE.fullmatch(value) is None:
+        return False
+    low = value.lower()
+    if "ttl" in low or "received" in low:
+        return False
+    if "rport" in low and _RPORT_VALUE_RE.search(low) is not None:
+        return False
+    if marker and TOKEN_RE.fullmatch(branch) is not None and via_syntax_ok_full(shape):
+        if len(_GOOD_VIA_SHAPES) >= _GOOD_VIA_SHAPES_SIZE:
+            _GOOD_VIA_SHAPES.clear()
+        _GOOD_VIA_SHAPES.add(shape)
+    return True
+
+
+def via_syntax_ok_full(value: str) -> bool:
+    """`via_syntax_ok` without the remembered shapes: the reference it must agree with."""
     if VIA_SYNTAX_RE.fullmatch(value) is None:
         return False
     low = value.lower()

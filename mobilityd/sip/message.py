@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import NoReturn, TypeVar, cast
 
 from mobilityd.sip import grammar as g
 from mobilityd.sip.errors import PartialMessage, SipParseError, SipUsageError, StatusCode
@@ -728,6 +728,15 @@ def _cseq(value: str) -> CSeq:
     return found
 
 
+def _raise_single_field_problem(grouped: dict[str, list[str]]) -> NoReturn:
+    """Name the first of From, To, Call-ID, CSeq that is missing or repeated."""
+    for key, name in _SINGLE_CORE_FIELDS:
+        count = len(grouped.get(key, ()))
+        if count != 1:
+            raise SipParseError(f"{'missing' if count == 0 else 'more than one'} {name} header")
+    raise SipParseError("missing From, To, Call-ID or CSeq header")  # pragma: no cover
+
+
 def _check_core_headers(
     message: Request | Response, grouped: dict[str, list[str]], limits: ParseLimits
 ) -> None:
@@ -743,16 +752,19 @@ def _check_core_headers(
     for value in vias:
         if not g.via_syntax_ok(value):
             typed("via", value, Via.parse)
-    for key, name in _SINGLE_CORE_FIELDS:
-        count = len(grouped.get(key, ()))
-        if count != 1:
-            raise SipParseError(f"{'missing' if count == 0 else 'more than one'} {name} header")
-    for value in (grouped["from"][0], grouped["to"][0]):
-        if not g.name_addr_syntax_ok(value):
-            typed("name-addr", value, NameAddr.parse)
-    if not g.CALL_ID_RE.fullmatch(grouped["call-id"][0].strip(" \t")):
+    get = grouped.get
+    froms, tos, call_ids, cseqs = get("from"), get("to"), get("call-id"), get("cseq")
+    if not (froms and tos and call_ids and cseqs) or (
+        len(froms) + len(tos) + len(call_ids) + len(cseqs) != 4
+    ):
+        _raise_single_field_problem(grouped)
+    if not g.name_addr_syntax_ok(froms[0]):
+        typed("name-addr", froms[0], NameAddr.parse)
+    if not g.name_addr_syntax_ok(tos[0]):
+        typed("name-addr", tos[0], NameAddr.parse)
+    if not g.CALL_ID_RE.fullmatch(call_ids[0]):
         raise SipParseError("bad Call-ID header")
-    cseq = typed("cseq", grouped["cseq"][0], _cseq)
+    cseq = typed("cseq", cseqs[0], _cseq)
     if isinstance(message, Request) and cseq.method != message.method:
         if message.method not in KNOWN_METHODS:
             raise SipParseError(

@@ -417,3 +417,13 @@ def test_lists_split_as_element_by_element(elements: list[tuple[str, str, str]])
     assert message.headers.get_all("Allow") == expected
     assert message.headers.get_all("Accept") == expected
     assert parse_message(bytes(message)).headers == message.headers
+
+
+def test_via_with_a_known_shape_still_needs_a_good_branch() -> None:
+    """RFC 3261 §20.42: the Via of a peer's next request (same sent-by, new branch) is
+    accepted; a branch that is not a token is still refused with a reason."""
+    good = _with_lists().replace(b"branch=z9hG4bK1", b"branch=z9hG4bK1;rport")
+    parse_message(good)
+    assert parse_message(good.replace(b"z9hG4bK1", b"z9hG4bK2")).top_via.branch == "z9hG4bK2"
+    with pytest.raises(SipParseError, match="Via"):
+        parse_message(good.replace(b"z9hG4bK1", b"z9hG4bK<2>"))

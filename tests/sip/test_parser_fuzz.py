@@ -212,3 +212,25 @@ def test_stream_of_mutated_messages(messages: list[bytes], cuts: list[int]) -> N
 def test_slow_tier_runs_the_large_fuzz() -> None:
     # The slow tier only changes SCALE above; this marks that it was selected.
     assert SCALE == 25
+
+
+@FUZZ
+@given(
+    st.text(HEADER_ALPHABET, max_size=40),
+    st.text(HEADER_ALPHABET, max_size=20),
+    st.text(HEADER_ALPHABET, max_size=20),
+    st.sampled_from(["", ";"]),
+)
+def test_via_shape_memory_never_accepts_what_the_parser_refuses(
+    head: str, branch: str, rest: str, semi: str
+) -> None:
+    """RFC 3261 §25.1 via-parm: after a Via with one branch was accepted, the same
+    value with another branch is accepted only if it is valid."""
+    for prefix in ("", "SIP/2.0/UDP host.example:5060"):
+        g.via_syntax_ok(f"{prefix}{head};branch=z9hG4bK1{semi}{rest}")  # remembered if good
+        value = f"{prefix}{head};branch={branch}{semi}{rest}"
+        if g.via_syntax_ok(value):
+            Via.parse(value)
+            assert g.via_syntax_ok_full(value) or "ttl" in branch.lower() or (
+                "received" in branch.lower()
+            )
