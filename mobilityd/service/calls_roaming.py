@@ -9,6 +9,8 @@ with the mobility adapters of :mod:`mobilityd.mobility`:
   with the settings of :func:`~mobilityd.mobility.transfer_config.transfer_settings_from`
   (each device's hand-off address: ``[[devices]] handoff``, else its SIP port + 10); an
   account without other devices only takes transfers of its calls;
+* with a ``[registrar]``, the account registers there (:mod:`.registrar`: GRUU,
+  re-REGISTER after each move, removed on stop);
 * roaming (issue 5): a :class:`~mobilityd.mobility.pathmonitor.PathMonitor` (netlink +
   route lookups) decides when a call must move and
   :func:`~mobilityd.mobility.agent_roaming.move_agent_call` moves it (rebind media,
@@ -63,6 +65,7 @@ from mobilityd.service.errors import ControlError, ErrorCode
 from mobilityd.service.events import CallMoved, CallTransferred, SecurityFailed
 from mobilityd.service.keyfiles import KeyFileProblem
 from mobilityd.service.logging import log_event
+from mobilityd.service.registrar import RegistrarError, Registration
 from mobilityd.sip import events as sip_events
 from mobilityd.sip.message import Request
 
@@ -180,6 +183,8 @@ class RoamingCallManager(AgentCallManager):
         self._monitor: PathMonitor | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.roaming_problem: str | None = None
+        self.registration: Registration | None = None
+        self.registration_problem: str | None = None
 
     async def start(self) -> None:
         try:
@@ -198,6 +203,13 @@ class RoamingCallManager(AgentCallManager):
         agent.add_listener(self._on_call_event)
         await agent.start()
         self.agent = agent
+        if self._config.registrar is not None:
+            try:
+                self.registration = await Registration.start(agent.sip, self._config,
+                                                             self._bus)
+            except RegistrarError as exc:
+                self.registration_problem = str(exc)
+                log_event(_log, logging.ERROR, "registration.unavailable", error=str(exc))
         mobility = self._config.mobility
         monitor = PathMonitor(
             netns=self._netns, grace_period=mobility.grace_period,
@@ -221,6 +233,8 @@ class RoamingCallManager(AgentCallManager):
                     await task
         if self._monitor is not None:
             self._monitor.close()
+        if self.registration is not None:  # the binding goes (BYEs follow route sets)
+            await self.registration.close()
         await super().close()
 
     def reconfigure(self, config: Config) -> None:

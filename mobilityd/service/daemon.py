@@ -53,6 +53,7 @@ from mobilityd.service.errors import ConfigError
 from mobilityd.service.events import ConfigReloaded
 from mobilityd.service.logging import configure_logging, log_event, set_level
 from mobilityd.service.netreport import NetworkReporter
+from mobilityd.service.registrar import RegistrationReporter
 from mobilityd.service.reload import device_restart_required
 from mobilityd.service.sdnotify import Notifier, watchdog_interval
 from mobilityd.service.state import DaemonState, ReloadOutcome
@@ -78,8 +79,11 @@ class Daemon:
         self.shutdown = asyncio.Event()
         self._reload_requested = asyncio.Event()
         self.network = NetworkReporter(self.bus)
+        self.registration = RegistrationReporter()
+        self.bus.attach(self.registration)
         self._server = ControlServer(config.control.socket,
-                                     Dispatcher(self.state, self.calls, network=self.network),
+                                     Dispatcher(self.state, self.calls, network=self.network,
+                                                registration=self.registration),
                                      self.bus)
 
     async def run(self) -> int:

@@ -19,15 +19,24 @@ class NetworkView(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
+class RegistrationView(Protocol):
+    """What ``status`` shows about the registration (:class:`~mobilityd.service.
+    registrar.RegistrationReporter`): None without a registrar or before it started."""
+
+    def to_json(self) -> dict[str, Any] | None: ...
+
+
 class Dispatcher:
     """Maps a validated :class:`Request` to the daemon state or the call manager."""
 
     def __init__(self, state: DaemonState, calls: CallManager,
                  clock: Callable[[], float] = time.monotonic,
-                 network: NetworkView | None = None) -> None:
+                 network: NetworkView | None = None,
+                 registration: RegistrationView | None = None) -> None:
         self.state = state
         self.calls = calls
         self.network = network
+        self.registration = registration
         self._clock = clock
 
     async def handle(self, request: Request) -> Any:
@@ -67,4 +76,6 @@ class Dispatcher:
             status["calls"] = {"available": False, "count": 0, "list": []}
         if self.network is not None:
             status["network"] = self.network.to_json()
+        if self.registration is not None:
+            status["registration"] = self.registration.to_json()
         return status

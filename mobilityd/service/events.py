@@ -93,9 +93,15 @@ class SecurityFailed(ServiceEvent):
 
 @dataclass(frozen=True)
 class RegistrationUpdated(ServiceEvent):
+    """The binding at ``[registrar]`` changed (RFC 3261 §10): its state
+    (``registering``, ``registered``, ``failed``...), our Contact, the public GRUU the
+    registrar returned (RFC 5627 §5.2)."""
+
     registrar: str
     state: str
     expires: int | None
+    contact: str | None = None
+    gruu: str | None = None
 
 
 @dataclass(frozen=True)
