@@ -34,15 +34,33 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mobilityd.service.demo_agents import DemoAgents, DemoError
+from mobilityd.service.demo_kamailio import (
+    DOMAINS,
+    MISSING_KAMAILIO,
+    DemoKamailio,
+    KamailioError,
+    kamailio_binary,
+    proxy_failures,
+    registered_contact,
+    wait_registered,
+)
 from mobilityd.service.demo_report import DemoReport
 from mobilityd.service.demo_userns import (
     INSIDE_ENV,
+    enter_private_mount_namespace,
     inside_user_namespace,
     prepare_inside,
     reexec_argv,
+    resolve_names,
     userns_refusal,
 )
-from mobilityd.service.demo_world import DemoWorld, WorldError
+from mobilityd.service.demo_world import (
+    LAPTOP_WIFI_A,
+    LAPTOP_WIFI_B,
+    PROXY_IP,
+    DemoWorld,
+    WorldError,
+)
 from mobilityd.service.errors import ControlError
 from mobilityd.service.protocol import Op
 
@@ -65,6 +83,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                              "daemon logs (default ./demo-out)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"),
                         help="log level of the three daemons (their logs go to --out)")
+    parser.add_argument("--kamailio", action="store_true",
+                        help="route everything through Kamailio (Debian package kamailio) "
+                             "as registrar and Record-Route proxy in a fourth namespace: "
+                             "the daemons register (GRUU), the roam re-registers, the "
+                             "transfer targets the PDA's GRUU")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary key/config directory")
     return parser.parse_args(argv)
@@ -110,7 +133,8 @@ def place_and_answer(agents: DemoAgents) -> str:
 
 def roam_laptop(agents: DemoAgents, world: DemoWorld, *, back: bool = False) -> None:
     """Wi-Fi A -> B (or back) in the laptop's namespace; wait until its daemon measured
-    the move."""
+    the move (and, with a registrar, re-registered from the new address, RFC 3261
+    §10.2.2)."""
     done_before = sum(1 for call in agents.calls("laptop") for m in call.get("moves", [])
                       if m.get("gap_ms") is not None)
     world.roam_laptop(back=back)
@@ -119,6 +143,10 @@ def roam_laptop(agents: DemoAgents, world: DemoWorld, *, back: bool = False) -> 
         return sum(1 for call in agents.calls("laptop") for m in call.get("moves", [])
                    if m.get("gap_ms") is not None) > done_before
     wait_until(f"the laptop's call moved to Wi-Fi {'A' if back else 'B'}", moved)
+    if agents.registrar:
+        ip = LAPTOP_WIFI_A if back else LAPTOP_WIFI_B
+        wait_until(f"the laptop re-registered from {ip}",
+                   lambda: f"@{ip}:" in (registered_contact(agents, "laptop") or ""))
 
 
 def transfer(agents: DemoAgents, op: Op) -> None:
@@ -203,37 +231,75 @@ def run_unprivileged(argv: Sequence[str]) -> int:
     return EXIT_CANNOT_RUN
 
 
+def prepare_namespaces(with_kamailio: bool) -> str | None:
+    """Root of the user namespace: a private ``/run`` for ``ip netns``; with Kamailio,
+    as plain root, a mount namespace of our own for the demo's ``/etc/hosts``. Why it
+    failed, or None."""
+    if inside_user_namespace():
+        return prepare_inside()
+    return enter_private_mount_namespace() if with_kamailio else None
+
+
+def start_kamailio(world: DemoWorld, base: Path, out: Path) -> DemoKamailio:
+    """Make the agents' domains resolve to the proxy (as DNS would), start Kamailio
+    there; raises :class:`KamailioError`."""
+    problem = resolve_names({domain: PROXY_IP for domain in DOMAINS}, base)
+    if problem is not None:
+        raise KamailioError(problem)
+    kamailio = DemoKamailio(world, base, out)
+    kamailio.start()
+    return kamailio
+
+
+def with_system_path(path: str) -> str:
+    """``path`` plus ``/usr/sbin`` and ``/sbin``, where ``ip``, ``sysctl`` and
+    ``kamailio`` live but which an ordinary user's PATH lacks on Debian."""
+    parts = [p for p in path.split(os.pathsep) if p]
+    return os.pathsep.join([*parts, *(d for d in ("/usr/sbin", "/sbin") if d not in parts)])
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     out: Path = args.out
+    os.environ["PATH"] = with_system_path(os.environ.get("PATH", "/usr/bin:/bin"))
     if os.geteuid() != 0:
         return run_unprivileged(argv)
-    if inside_user_namespace():
-        problem = prepare_inside()
-        if problem is not None:
-            print(f"mobilityd demo: {problem}", file=sys.stderr)
-            return EXIT_CANNOT_RUN
+    if args.kamailio and kamailio_binary() is None:
+        print(f"mobilityd demo: {MISSING_KAMAILIO}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    problem = prepare_namespaces(args.kamailio)
+    if problem is not None:
+        print(f"mobilityd demo: {problem}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         print(f"mobilityd demo: cannot create the output directory {out}: {exc}",
               file=sys.stderr)
         return EXIT_CANNOT_RUN
-    world = DemoWorld()
+    world = DemoWorld(with_proxy=args.kamailio)
     base = Path(tempfile.mkdtemp(prefix="mobilityd-demo-"))
     report = DemoReport(out)
-    agents = DemoAgents(world, base, out, log_level=args.log_level)
+    agents = DemoAgents(world, base, out, log_level=args.log_level, registrar=args.kamailio)
+    kamailio: DemoKamailio | None = None
     try:
         try:
             world.build()
-        except WorldError as exc:
+            if args.kamailio:
+                kamailio = start_kamailio(world, base, out)
+        except (WorldError, KamailioError) as exc:
             print(f"mobilityd demo: cannot build the test network: {exc}", file=sys.stderr)
             return EXIT_CANNOT_RUN
         try:
             with report.step("start three daemons (correspondent, laptop, pda)"):
                 agents.start()
+            if kamailio is not None:
+                with report.step("register the three daemons at Kamailio (GRUU)"):
+                    for role, found in wait_registered(agents).items():
+                        report.say(f"           {role:<13} {found['contact']}  "
+                                   f"GRUU {found.get('gruu') or '-'}")
             run_demo(agents, world, report)
-        except (DemoError, ControlError) as exc:
+        except (DemoError, ControlError, KamailioError) as exc:
             report.failed_step(str(exc))
         finally:
             if not report.final_calls:
@@ -242,6 +308,9 @@ def main(argv: Sequence[str]) -> int:
                                           for role in ("correspondent", "laptop", "pda")}
             report.exit_codes = agents.stop() if agents.processes else {}
     finally:
+        if kamailio is not None:
+            kamailio.stop()
+            report.failures += proxy_failures(kamailio.log)
         world.close()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

@@ -4,8 +4,9 @@ Keys are made with the real ``mobilityctl keys`` (the commands of
 ``agents/make-keys.sh``) into a temporary directory; each ``agents/<role>/mobilityd.toml``
 is copied there with only what the demo must change: SIP bound to the host's own
 address (so that a move really changes the socket), the log level, and the control
-socket (``mobilityd --socket``). Each daemon runs in its host's namespace; its stderr
-(journald-style lines) goes to ``<out>/<role>.log``.
+socket (``mobilityd --socket``); with ``--kamailio`` a ``[registrar]``, GRUU device
+contacts and no direct peer contacts (:mod:`.demo_kamailio`). Each daemon runs in its
+host's namespace; its stderr (journald-style lines) goes to ``<out>/<role>.log``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mobilityd.service.client import ControlClient, DaemonUnreachable
+from mobilityd.service.demo_kamailio import KamailioError, registrar_overrides
 from mobilityd.service.demo_world import ALICE_IP, LAPTOP_WIFI_A, PDA_IP, DemoWorld
 from mobilityd.service.errors import ControlError, ErrorCode
 from mobilityd.service.protocol import Op
@@ -100,9 +102,23 @@ def _copy(source: Path, target: Path, mode: int) -> None:
     target.chmod(mode)
 
 
-def write_config(agents: Path, base: Path, role: str, log_level: str) -> Path:
-    """``agents/<role>/mobilityd.toml`` with the demo's overrides (module docstring)."""
+BOB_DEVICES = {"laptop": "sip:bob@example.org", "pda": "sip:bob@example.org"}
+"""Bob's devices and their AOR (``agents/laptop`` and ``agents/pda``)."""
+IDENTITY = {"correspondent": "sip:alice@example.net", "laptop": "sip:bob@example.org",
+            "pda": "sip:bob@example.org"}
+
+
+def write_config(agents: Path, base: Path, role: str, log_level: str, *,
+                 registrar: bool = False) -> Path:
+    """``agents/<role>/mobilityd.toml`` with the demo's overrides (module docstring);
+    ``registrar``: through the demo's Kamailio (:func:`.demo_kamailio.registrar_overrides`)."""
     text = (agents / role / "mobilityd.toml").read_text()
+    if registrar:
+        try:
+            text = registrar_overrides(text, IDENTITY[role],
+                                       BOB_DEVICES if role != "correspondent" else {})
+        except KamailioError as exc:
+            raise DemoError(f"agents/{role}/mobilityd.toml: {exc}") from None
     text, binds = re.subn(r'(?m)^bind = "[^"]*"', f'bind = "{AGENT_ADDRESSES[role]}"', text)
     text, levels = re.subn(r'(?m)^level = "[^"]*"', f'level = "{log_level}"', text)
     if binds != 1 or levels != 1:
@@ -127,6 +143,8 @@ class DemoAgents:
     extra_env: dict[str, str] = field(default_factory=dict)
     socket_dir: Path | None = None
     """Where the control sockets go (default: ``base``)."""
+    registrar: bool = False
+    """Register at the demo's Kamailio (``mobilityd demo --kamailio``)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, IO[bytes]] = field(default_factory=dict)
 
@@ -143,7 +161,8 @@ class DemoAgents:
         agents = find_agents_dir()
         make_keys(self.base)
         for role in roles:
-            config = write_config(agents, self.base, role, self.log_level)
+            config = write_config(agents, self.base, role, self.log_level,
+                                  registrar=self.registrar)
             log = open(self.out / f"{role}.log", "wb")  # noqa: SIM115 - closed in stop()
             self.logs[role] = log
             argv = [*self.daemon_argv, "--config", str(config),
@@ -186,6 +205,11 @@ class DemoAgents:
                 error_code = ErrorCode.INTERNAL
             raise ControlError(error_code, str(error.get("message", "refused")))
         return reply.result
+
+    def registration(self, role: str) -> dict[str, Any]:
+        """``status.registration`` of ``role``'s daemon (empty before the first one)."""
+        found = self.request(role, Op.STATUS).get("registration")
+        return dict(found) if isinstance(found, dict) else {}
 
     def calls(self, role: str) -> list[dict[str, Any]]:
         result = self.request(role, Op.CALLS)

@@ -20,15 +20,20 @@ message names the knob that refuses and the ``sysctl`` that would change it.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["INSIDE_ENV", "UNSHARE", "Probe", "inside_user_namespace", "prepare_inside",
-           "reexec_argv", "userns_refusal"]
+__all__ = ["INSIDE_ENV", "UNSHARE", "Probe", "enter_private_mount_namespace",
+           "inside_user_namespace", "prepare_inside", "reexec_argv", "resolve_names",
+           "userns_refusal"]
+
+CLONE_NEWNS = 0x00020000
+"""unshare(2): a new mount namespace (<sched.h>)."""
 
 INSIDE_ENV = "MOBILITYD_DEMO_USERNS"
 """Set to ``1`` in the re-executed demo (inside the user namespace)."""
@@ -87,6 +92,35 @@ def inside_user_namespace() -> bool:
 def reexec_argv(demo_args: Sequence[str]) -> list[str]:
     """The command that runs ``mobilityd demo <demo_args>`` again inside ``unshare``."""
     return [*UNSHARE, "--", sys.executable, "-m", "mobilityd", "demo", *demo_args]
+
+
+def enter_private_mount_namespace(probe: Probe = _run) -> str | None:
+    """Root without a user namespace: give this process a mount namespace of its own
+    (unshare(2) ``CLONE_NEWNS``, every mount private), so that :func:`resolve_names`
+    touches nobody else's ``/etc/hosts``. Returns why it failed, or None."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return f"unshare(CLONE_NEWNS): {os.strerror(ctypes.get_errno())}"
+    code, detail = probe(["mount", "--make-rprivate", "/"])
+    return None if code == 0 else f"mount --make-rprivate /: {detail}"
+
+
+def resolve_names(names: Mapping[str, str], directory: Path, probe: Probe = _run
+                  ) -> str | None:
+    """Make ``names`` (host name -> IPv4 address) resolve in this mount namespace, as
+    DNS would (RFC 3263 without SRV): ``/etc/hosts`` plus those lines, bind-mounted over
+    ``/etc/hosts``. Call it in a private mount namespace only (the user namespace's, or
+    :func:`enter_private_mount_namespace`). Returns why it failed, or None."""
+    try:
+        system = Path("/etc/hosts").read_text()
+    except OSError:
+        system = "127.0.0.1 localhost\n"
+    hosts = directory / "hosts"
+    hosts.write_text(system.rstrip("\n") + "\n# mobilityd demo\n" + "".join(
+        f"{address} {name}\n" for name, address in names.items()))
+    hosts.chmod(0o644)
+    code, detail = probe(["mount", "--bind", str(hosts), "/etc/hosts"])
+    return None if code == 0 else f"cannot bind the demo's hosts file on /etc/hosts: {detail}"
 
 
 def prepare_inside(probe: Probe = _run) -> str | None:

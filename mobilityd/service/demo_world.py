@@ -5,7 +5,8 @@
     alice (10.1.0.2) ─┐
     laptop wlan0 (10.2.0.2, "Wi-Fi A") ─┤
     laptop wlan1 (10.3.0.2, "Wi-Fi B") ─┼─ router (10.x.0.1, forwarding)
-    pda (10.4.0.2) ───┘
+    pda (10.4.0.2) ───┤
+    proxy (10.5.0.2, with --kamailio) ───┘
 
 The addresses are those of ``agents/*/mobilityd.toml``. The laptop starts on Wi-Fi A
 only; :meth:`DemoWorld.roam_laptop` brings Wi-Fi B up (address and default route)
@@ -30,11 +31,13 @@ __all__ = [
     "LAPTOP_WIFI_A",
     "LAPTOP_WIFI_B",
     "PDA_IP",
+    "PROXY_IP",
     "DemoWorld",
     "WorldError",
 ]
 
 ALICE_IP, LAPTOP_WIFI_A, LAPTOP_WIFI_B, PDA_IP = "10.1.0.2", "10.2.0.2", "10.3.0.2", "10.4.0.2"
+PROXY_IP = "10.5.0.2"
 
 
 _SERIAL = itertools.count()
@@ -57,6 +60,8 @@ class DemoWorld:
 
     tag: str = field(default_factory=lambda: f"md{os.getpid() % 100000}x{next(_SERIAL)}")
     created: list[str] = field(default_factory=list)
+    with_proxy: bool = False
+    """Add the ``proxy`` host (:data:`PROXY_IP`) for ``mobilityd demo --kamailio``."""
 
     def ns(self, role: str) -> str:
         return f"{self.tag}-{role}"
@@ -68,16 +73,23 @@ class DemoWorld:
             raise WorldError("building network namespaces needs root (or the root of a "
                              "user namespace: `mobilityd demo` starts one itself)")
         router = self.ns("router")
-        for role in ("router", "alice", "laptop", "pda"):
+        roles = ("router", "alice", "laptop", "pda", *(("proxy",) if self.with_proxy else ()))
+        for role in roles:
             _ip("netns", "add", self.ns(role))
             self.created.append(self.ns(role))
             _ip("link", "set", "lo", "up", netns=self.ns(role))
-        subprocess.run(["ip", "netns", "exec", router, "sysctl", "-qw",
-                        "net.ipv4.ip_forward=1"], check=True, capture_output=True)
+        forwarding = subprocess.run(["ip", "netns", "exec", router, "sysctl", "-qw",
+                                     "net.ipv4.ip_forward=1"],
+                                    capture_output=True, text=True, check=False)
+        if forwarding.returncode != 0:
+            raise WorldError("cannot enable forwarding in the router namespace (sysctl, "
+                             f"Debian package procps): {forwarding.stderr.strip()}")
         self._link("alice", "eth0", 1)
         self._link("laptop", "wlan0", 2)
         self._link("laptop", "wlan1", 3, address=False)
         self._link("pda", "wlan0", 4)
+        if self.with_proxy:
+            self._link("proxy", "eth0", 5)
         _ip("route", "add", "default", "via", "10.2.0.1", netns=self.ns("laptop"))
 
     def _link(self, role: str, ifname: str, subnet: int, *, address: bool = True) -> None:

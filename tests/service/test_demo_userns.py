@@ -65,7 +65,7 @@ def shared_dir() -> Iterator[Path]:
 def run_as_nobody(out: Path, *args: str, path: str | None = None,
                   ) -> subprocess.CompletedProcess[str]:
     python, pythonpath = unprivileged_python()
-    env = {"PATH": path or os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": pythonpath,
+    env = {"PATH": path or "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": pythonpath,
            "HOME": "/nonexistent", "LANG": "C.UTF-8"}
     setpriv = shutil.which("setpriv") or "setpriv"
     return subprocess.run([setpriv, *AS_NOBODY[1:], python, "-m", "mobilityd", "demo", "--out",
