@@ -48,6 +48,12 @@ def status_text(status: Mapping[str, Any]) -> str:
         lines.append(f"peer       {peer['name']}  {peer['uri']}  ({peer['key_agreement']})")
     for device in status.get("devices", []):
         lines.append(f"device     {device['name']}  {device['contact']}")
+    registration = status.get("registration")
+    if registration:
+        lines.append(f"registrar  {registration.get('registrar')}  "
+                     f"{registration.get('state')}  {registration.get('contact') or ''}")
+        if registration.get("gruu"):
+            lines.append(f"gruu       {registration['gruu']}")
     network = status.get("network")
     if network is not None and not network.get("available"):
         lines.append(f"network    not watched: {network.get('error')}")

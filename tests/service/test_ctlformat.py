@@ -58,6 +58,17 @@ def test_status_text_with_calls_and_pending_restart() -> None:
                                       "  c1  transfer laptop -> pda  gap 90.5 ms"]
 
 
+def test_status_text_shows_the_registration() -> None:
+    gruu = "sip:bob@example.org;gr=urn:uuid:4986c26c-5abb-5b3e-b4d9-59ffb19d8a55"
+    text = status_text({"identity": {"uri": "sip:bob@example.org"}, "calls": {},
+                        "registration": {"registrar": "sip:example.org",
+                                         "state": "registered", "expires": 600,
+                                         "contact": "sip:bob@10.2.0.2:5060", "gruu": gruu}})
+    assert "registrar  sip:example.org  registered  sip:bob@10.2.0.2:5060" in text
+    assert f"gruu       {gruu}" in text
+    assert "registrar" not in status_text({"identity": {}, "calls": {}, "registration": None})
+
+
 def test_event_line() -> None:
     line = event_line("call-moved", {"call": "c1", "gap_ms": 41.25, "old_address": None}, 0.5)
     assert line.endswith("call-moved           call=c1 gap_ms=41.25 old_address=-")
