@@ -16,6 +16,11 @@ must not be 0, Debian's ``kernel.unprivileged_userns_clone`` (older kernels) not
 Ubuntu's AppArmor ``kernel.apparmor_restrict_unprivileged_userns`` not 1 (unless a
 profile allows ``unshare``), and a probe ``unshare -Urnm true`` must succeed; the
 message names the knob that refuses and the ``sysctl`` that would change it.
+
+``mobilityd demo --kamailio`` also needs the agents' domains to resolve to the proxy:
+:func:`resolve_names` bind-mounts an ``/etc/hosts`` with those lines, in the user
+namespace's mount namespace or, as plain root, in one of the demo's own
+(:func:`enter_private_mount_namespace`); the system's file is never written.
 """
 
 from __future__ import annotations
