@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from mobilityd.media import g711
+from mobilityd.media.errors import MediaLocalError
 from mobilityd.media.g711 import G711PayloadType
 from mobilityd.media.srtp import SrtpSession
 from mobilityd.media.stream import RtpPacketizer, StreamParams
@@ -133,6 +134,7 @@ class FrameScheduler:
         self._heap: list[tuple[float, int, ScheduledStream]] = []
         self._order = itertools.count()
         self._armed_for: float | None = None
+        self._closed = False
         self.lateness: list[float] | None = [] if record_lateness else None
         self.skipped_frames = 0
         self.tick_errors = 0
@@ -140,6 +142,8 @@ class FrameScheduler:
 
     def add(self, tick: FrameTick, start: float | None = None) -> ScheduledStream:
         """Schedule ``tick(0)`` at ``start`` (default: now), then every period."""
+        if self._closed:
+            raise MediaLocalError("add() on a closed FrameScheduler")
         stream = ScheduledStream(tick, self._loop.time() if start is None else start)
         self._push(stream)
         return stream
@@ -148,6 +152,8 @@ class FrameScheduler:
         stream.active = False  # dropped lazily when it reaches the top of the heap
 
     def close(self) -> None:
+        """Stop every stream and release the wake-up (its timerfd); final."""
+        self._closed = True
         self._wakeup.close()
         self._armed_for = None
         for _, _, stream in self._heap:

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from mobilityd.media.errors import MediaLocalError
 from mobilityd.media.pacing import CALL_AT_EARLY_TOLERANCE, FrameScheduler
 from mobilityd.media.timerfd import (
     CallAtWakeup,
@@ -101,3 +102,12 @@ async def test_frame_scheduler_on_a_real_loop_sends_every_frame_in_order(
     assert scheduler.lateness is not None
     if precise:  # armed at the deadline itself: never early
         assert min(scheduler.lateness) >= 0.0
+
+
+async def test_a_closed_scheduler_refuses_new_streams() -> None:
+    scheduler = FrameScheduler(asyncio.get_running_loop())
+    scheduler.add(lambda frame: None)
+    scheduler.close()
+    scheduler.close()
+    with pytest.raises(MediaLocalError):
+        scheduler.add(lambda frame: None)
