@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mobilityd.sip.errors import SipParseError
 from mobilityd.sip.headers import CSeq, Via
@@ -28,6 +30,25 @@ def test_top_via_fast_and_general_paths_agree_with_the_full_parser(value: str) -
                                                         full.branch)
     assert fast.host == full.host.lower() or fast.host == f"[{full.host}]".lower()
     assert fast.has_rport == ("rport" in {k.lower() for k in full.params})
+
+
+_HOSTS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.-]{0,20}", fullmatch=True)
+_BRANCHES = st.from_regex(r"z9hG4bK[A-Za-z0-9.!%*_+`'~-]{1,20}", fullmatch=True)
+
+
+@given(transport=st.sampled_from(["UDP", "TCP", "TLS", "SCTP", "udp", "Tls"]), host=_HOSTS,
+       port=st.one_of(st.none(), st.integers(0, 99999)), branch=_BRANCHES,
+       tail=st.sampled_from(["", ";rport", ";rport=5060", ";received=10.0.0.1",
+                             ";RPORT", ";rport;ttl=1", "; rport", ";branch=z9hG4bKsecond"]))
+def test_canonical_via_shortcut_gives_the_reference_result(
+        transport: str, host: str, port: int | None, branch: str, tail: str) -> None:
+    """The one-regex shortcut of ``TopVia.parse`` for ``SIP/2.0/UDP host:port;branch=..``
+    (§20.42) agrees with the reference path, and spellings it does not take fall back."""
+    sent_by = host if port is None else f"{host}:{port}"
+    value = f"SIP/2.0/{transport} {sent_by};branch={branch}{tail}"
+    assert TopVia.parse(value) == TopVia.parse_any(value)
+    if "branch" not in tail:  # (a repeated branch: the paths pick different ones)
+        assert TopVia.parse(value) == TopVia._general(value)
 
 
 @pytest.mark.parametrize("value", ["", "SIP/2.0/UDP", "garbage;branch=z9hG4bK1"])

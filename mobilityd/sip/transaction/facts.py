@@ -28,6 +28,11 @@ _RPORT_RE = re.compile(r";[ \t]*rport(?=[ \t]*(?:[;=,]|$))", re.IGNORECASE)
 _WANTED = frozenset({"Via", "From", "To", "Call-ID", "CSeq", "Require", "Replaces",
                      "Record-Route", "Contact", "Session-Expires"})
 _METHOD_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+#: The spelling nearly every UA sends (RFC 3261 §20.42 example, RFC 3581 §3): upper-case
+#: protocol, a host name or IPv4 address, a port, the branch, an optional bare rport.
+#: Anything else takes the general path; both give the same TopVia for these values.
+_CANONICAL_VIA_RE = re.compile(
+    r"SIP/2\.0/([A-Z]+) ([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?;branch=([^;, \t]+)(;rport)?")
 
 
 class TopVia(NamedTuple):
@@ -42,6 +47,17 @@ class TopVia(NamedTuple):
 
     @classmethod
     def parse(cls, value: str) -> TopVia:
+        canonical = _CANONICAL_VIA_RE.fullmatch(value)
+        if canonical is not None:
+            transport, host, port, branch, rport = canonical.groups()
+            return cls(transport, host.lower(), int(port) if port else None, branch,
+                       rport is not None)
+        return cls.parse_any(value)
+
+    @classmethod
+    def parse_any(cls, value: str) -> TopVia:
+        """The reference path of :meth:`parse`, for every spelling the grammar allows
+        (``parse`` takes a one-regex shortcut for the canonical one first)."""
         head, _, params = value.partition(";")
         parts = head.split()
         if len(parts) == 2 and parts[0].upper().startswith("SIP/2.0/"):
@@ -109,7 +125,26 @@ def parse_cseq(value: str, method: str | None = None) -> CSeq:
     return CSeq(seq, parts[1])
 
 
+#: Recent ``split_tag`` results: a call's From and To values recur in its INVITE, ACK
+#: and BYE (RFC 3261 §12.2.1.1), and an INVITE's untagged To is often the same for
+#: every call.  Bounded: emptied when full.
+_SPLIT_CACHE: dict[str, tuple[str, str | None]] = {}
+_SPLIT_CACHE_SIZE = 4096
+
+
 def split_tag(value: str) -> tuple[str, str | None]:
+    """``(value without its tag parameter, tag)`` of a From/To value (§20.20, §20.39),
+    remembered for the values seen last (a pure function of the string)."""
+    found = _SPLIT_CACHE.get(value)
+    if found is None:
+        found = split_tag_uncached(value)
+        if len(_SPLIT_CACHE) >= _SPLIT_CACHE_SIZE:
+            _SPLIT_CACHE.clear()
+        _SPLIT_CACHE[value] = found
+    return found
+
+
+def split_tag_uncached(value: str) -> tuple[str, str | None]:
     """``(value without its tag parameter, tag)`` of a From/To value (§20.20, §20.39).
 
     Header parameters start after the ``>`` of a name-addr, or after the first ``;``
