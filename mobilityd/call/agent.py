@@ -54,6 +54,7 @@ from mobilityd.call.events import (
     IncomingCallOffered,
     ReferHandled,
     ReinviteHandled,
+    ReinviteRerouted,
 )
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig
@@ -87,6 +88,7 @@ from mobilityd.sip.dialog import Dialog
 from mobilityd.sip.endpoint import SipEndpoint, TransportOptions
 from mobilityd.sip.errors import SipError, StatusCode
 from mobilityd.sip.message import Request, Response
+from mobilityd.sip.timers import TimerConfig
 from mobilityd.sip.transport import Flow, SipMessage, TransportKind
 from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig, UsageError
@@ -100,6 +102,7 @@ __all__ = [
     "RefuseRefers",
     "ReinviteDecision",
     "ReinvitePolicy",
+    "reinvite_wait",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,6 +113,23 @@ _SETUP_SETTLED = (ev.CallEstablished, ev.CallFailed, ev.CallCancelled, ev.CallEn
 
 SDP = "application/sdp"
 MAX_ENDED_CALLS = 64
+
+
+def reinvite_wait(timers: TimerConfig, rerouting: bool) -> float:
+    """How long :meth:`CallAgent.reinvite` waits for a re-INVITE's outcome (seconds).
+
+    An attempt nobody answers ends at Timer B, 64*T1 after it was sent (RFC 3261
+    §17.1.1.2; a transport error ends it sooner, §17.1.4), which the UA reports as
+    ``ReinviteFailed`` (408). With re-routing (``AgentConfig.outbound_proxy``) that
+    failure is not the end: the UA sends the re-INVITE once more through the proxy to
+    the peer's GRUU/AOR (``ReinviteRerouted``), a second attempt with its own Timer B.
+    So the wait is one or two Timer B periods plus T4 (RFC 3261 Table 4: the longest a
+    message stays in the network, 5 s by default), so that the UA's own typed outcome
+    always arrives before the wait gives up: 2 * 32 + 5 = 69 s with the default
+    timers and a proxy, 37 s without.
+    """
+    attempts = 2 if rerouting else 1
+    return attempts * timers.timeout + timers.t4
 
 
 @dataclass
@@ -130,6 +150,13 @@ class AgentConfig:
     audio: AudioOptions = field(default_factory=AudioOptions)
     media_netns: str | None = None
     transport_options: TransportOptions | None = None
+    #: SIP URI of the account's registrar / outbound proxy (RFC 3261 §8.1.2). When set,
+    #: requests without an explicit contact go through it, and a re-INVITE the peer's
+    #: old contact never answers (the peer moved too) is re-sent through it to the
+    #: peer's GRUU or AOR (``UaConfig.reroute_via_proxy``, issue 5).
+    outbound_proxy: str | None = None
+    #: T1/T2/T4 of the SIP transactions (RFC 3261 Table 4); Timer B = 64*T1
+    sip_timers: TimerConfig = field(default_factory=TimerConfig)
 
 
 class _AgentSipEndpoint(SipEndpoint):
@@ -225,9 +252,11 @@ class CallAgent:
         if self._sip is not None:
             raise CallUsageError("agent already started")
         uri = SipUri.parse(self.config.identity)
+        proxy = self._outbound_proxy()
         ua_config = UaConfig(local_uri=NameAddr(uri=uri), host=self.config.host,
                              port=self.config.port, transport=self.config.transport,
-                             contact_user=uri.user)
+                             contact_user=uri.user, timers=self.config.sip_timers,
+                             outbound_proxy=proxy, reroute_via_proxy=proxy is not None)
         endpoint = await _AgentSipEndpoint.open(ua_config, self._rng,
                                                 self.config.transport_options)
         assert isinstance(endpoint, _AgentSipEndpoint)
@@ -238,6 +267,20 @@ class CallAgent:
         self._spawn(self._pump())
         if self.config.keying.own is not None:
             self._spawn(self._refill_dh_pool())
+
+    def _outbound_proxy(self) -> SipUri | None:
+        raw = self.config.outbound_proxy
+        if raw is None:
+            return None
+        try:
+            return SipUri.parse(raw.strip().strip("<>"))
+        except SipError as exc:
+            raise CallUsageError(f"bad outbound proxy URI {raw!r}: {exc.reason}") from exc
+
+    @property
+    def reinvite_timeout(self) -> float:
+        """The default wait of :meth:`reinvite` (:func:`reinvite_wait`)."""
+        return reinvite_wait(self.config.sip_timers, self.config.outbound_proxy is not None)
 
     async def close(self) -> None:
         """Hang up every call, stop media and tasks, close the transport."""
@@ -322,7 +365,9 @@ class CallAgent:
         offerer = Offerer(self.identity, peer_id, security or self.config.security,
                           self.config.keying, self.config.key_mgmt_level, self.config.rtcp_mux)
         destination = self.config.contacts.get(peer_id)
-        local_ip = self.media_ip_toward(destination[0] if destination else target.host)
+        proxy = self.sip.ua.config.outbound_proxy
+        first_hop = destination[0] if destination else (proxy or target).host.strip("[]")
+        local_ip = self.media_ip_toward(first_hop)
         reservations = self._reserve(local_ip, len(offerer.streams()))
         try:
             offer = offerer.make_offer([r.port for r in reservations], self._wall(), self._rng)
@@ -490,8 +535,12 @@ class CallAgent:
     # -- in-dialog requests -------------------------------------------------------------
 
     async def reinvite(self, call_id: str, body: bytes, *, content_type: str = SDP,
-                       timeout: float = 32.0) -> ev.ReinviteAccepted | ev.ReinviteFailed:
-        """Send a re-INVITE with ``body`` and wait for its outcome (SIP event)."""
+                       timeout: float | None = None
+                       ) -> ev.ReinviteAccepted | ev.ReinviteFailed:
+        """Send a re-INVITE with ``body`` and wait for its outcome (SIP event): at most
+        ``timeout`` seconds, by default :attr:`reinvite_timeout` (long enough for a
+        re-routed second attempt, :func:`reinvite_wait`); a re-route on the way is
+        published as :class:`~mobilityd.call.events.ReinviteRerouted`."""
         call = self.call(call_id)
         if call_id in self._reinvites:
             raise CallUsageError(f"call {call_id} has a re-INVITE in progress")
@@ -501,7 +550,8 @@ class CallAgent:
         try:
             self._act(lambda ua, now: ua.reinvite(call_id, now, body=body,
                                                   content_type=content_type))
-            outcome = await asyncio.wait_for(future, timeout)
+            outcome = await asyncio.wait_for(
+                future, self.reinvite_timeout if timeout is None else timeout)
         finally:
             self._reinvites.pop(call_id, None)
         if isinstance(outcome, ev.ReinviteAccepted):
@@ -580,6 +630,9 @@ class CallAgent:
             self._spawn(self._decide_reinvite(call, event))
         elif isinstance(event, ev.ReferReceived):
             self._spawn(self._decide_refer(call, event))
+        elif isinstance(event, ev.ReinviteRerouted):
+            self._emit(ReinviteRerouted(call.call_id, str(event.request_uri),
+                                        str(event.proxy)))
         elif isinstance(event, ev.ReinviteAccepted | ev.ReinviteFailed):
             future = self._reinvites.get(call.call_id)
             if future is not None and not future.done():

@@ -19,6 +19,7 @@ __all__ = [
     "IncomingCallOffered",
     "ReferHandled",
     "ReinviteHandled",
+    "ReinviteRerouted",
 ]
 
 
@@ -92,3 +93,16 @@ class ReferHandled(CallEvent):
 
     accepted: bool
     status: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReinviteRerouted(CallEvent):
+    """Our re-INVITE got no answer from the peer's contact (Timer B or a transport
+    error: the peer has probably moved too) and was sent once more through ``proxy``
+    (the account's outbound proxy / registrar) to ``request_uri``, the peer's GRUU or
+    address-of-record, which the proxy resolves to the peer's new registered contact
+    (RFC 3261 §8.1.2, §16.5; RFC 5627 §3). The outcome follows as the result of
+    :meth:`CallAgent.reinvite`."""
+
+    request_uri: str
+    proxy: str

@@ -105,6 +105,9 @@ def agent_config_from(config: Config) -> AgentConfig:
         security=CallSecurity(config.security.policy.value),
         keying=keying,
         contacts=contacts,
+        # the registrar is the account's proxy: requests to peers without a contact go
+        # through it, and a re-INVITE to a peer that moved too is re-routed through it
+        outbound_proxy=config.registrar.uri if config.registrar is not None else None,
     )
 
 
