@@ -82,17 +82,34 @@ def canonical_name(name: str) -> str:
     return CANONICAL_NAMES.get(name.lower(), name)
 
 
-def _checked_name(name: str, value: str) -> str:
-    """The canonical name, after refusing what would not serialise as one header field
-    (RFC 3261 §7.3.1: field-name is a token; a value never contains CR or LF)."""
-    canon = CANONICAL_NAMES.get(name.lower())
-    if canon is None:
-        if not g.TOKEN_RE.fullmatch(name):
-            raise SipUsageError(f"header name {name!r} is not a token")
-        canon = name
+# The usual spellings of the known names (as listed, lower-case, upper-case, compact)
+# -> (canonical name, lower-case key): one dict lookup instead of two case changes.
+_SPELLINGS: dict[str, tuple[str, str]] = {}
+for _key, _canon in CANONICAL_NAMES.items():
+    for _form in (_key, _canon, _key.upper()):
+        _SPELLINGS[_form] = (_canon, _canon.lower())
+
+
+def _key_of(name: str) -> str:
+    """The lower-case long name a field is stored under (RFC 3261 §7.3.3, §7.3.5)."""
+    known = _SPELLINGS.get(name)
+    return known[1] if known is not None else canonical_name(name).lower()
+
+
+def _checked_name(name: str, value: str) -> tuple[str, str]:
+    """(canonical name, key), after refusing what would not serialise as one header
+    field (RFC 3261 §7.3.1: field-name is a token; a value never contains CR or LF)."""
+    known = _SPELLINGS.get(name)
+    if known is None:
+        canon = CANONICAL_NAMES.get(name.lower())
+        if canon is None:
+            if not g.TOKEN_RE.fullmatch(name):
+                raise SipUsageError(f"header name {name!r} is not a token")
+            canon = name
+        known = (canon, canon.lower())
     if "\r" in value or "\n" in value:
-        raise SipUsageError(f"CR or LF in the value of {canon}")
-    return canon
+        raise SipUsageError(f"CR or LF in the value of {known[0]}")
+    return known
 
 
 # List fields the parser may keep as one comma-separated value until the list is read
@@ -176,7 +193,7 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        key = canonical_name(name).lower()
+        key = _key_of(name)
         for _, k, value in self._items_for(key):
             if k == key:
                 return value
@@ -184,27 +201,24 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order (list fields: one entry per element)."""
-        key = canonical_name(name).lower()
+        key = _key_of(name)
         return [value for _, k, value in self._items_for(key) if k == key]
 
     def add(self, name: str, value: str) -> None:
         """Append a field at the end."""
-        canon = _checked_name(name, value)
-        key = canon.lower()
+        canon, key = _checked_name(name, value)
         self._items_for(key).append((canon, key, value))
         self._changes += 1
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before all others (a new top Via, RFC 3261 §8.1.1.7)."""
-        canon = _checked_name(name, value)
-        key = canon.lower()
+        canon, key = _checked_name(name, value)
         self._items = [(canon, key, value), *self._items_for(key)]
         self._changes += 1
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` by one, at the first one's place."""
-        canon = _checked_name(name, value)
-        key = canon.lower()
+        canon, key = _checked_name(name, value)
         self._changes += 1
         items = self._items_for(key)
         for index, (_, k, _) in enumerate(items):
@@ -218,7 +232,7 @@ class Headers:
 
     def remove(self, name: str) -> int:
         """Remove every value of ``name``; returns how many were removed."""
-        key = canonical_name(name).lower()
+        key = _key_of(name)
         items = self._items_for(key)
         before = len(items)
         self._items = [item for item in items if item[1] != key]
@@ -227,7 +241,7 @@ class Headers:
 
     def remove_first(self, name: str) -> str | None:
         """Remove and return the first value of ``name`` (top Via, RFC 3261 §18.1.2)."""
-        key = canonical_name(name).lower()
+        key = _key_of(name)
         items = self._items_for(key)
         for index, (_, k, value) in enumerate(items):
             if k == key:

@@ -389,20 +389,37 @@ def make_response(
 
     Works on a `PartialMessage` too, to answer a malformed request with 400.
     """
-    headers = Headers()
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        for value in request.headers.get_all(name):
-            if name == "To" and to_tag is not None and status != StatusCode.TRYING:
-                headers.add(name, _with_to_tag(value, to_tag))
-            else:
-                headers.add(name, value)
+    # One pass over the request's fields; their values were checked when they entered
+    # it (parser or `Headers.add`), so they are copied as they are.
+    copied: dict[str, list[tuple[str, str, str]]] = {key: [] for key in _RESPONSE_COPIED}
+    for entry in request.headers._items:  # never a packed list: no key of these is one
+        found = copied.get(entry[1])
+        if found is not None:
+            found.append(entry)
+    tos = copied["to"]
+    if to_tag is not None and status != StatusCode.TRYING:
+        copied["to"] = [(name, key, _with_to_tag(value, to_tag)) for name, key, value in tos]
+    items = [*copied["via"], *copied["from"], *copied["to"], *copied["call-id"], *copied["cseq"]]
     if status == StatusCode.TRYING:
-        for value in request.headers.get_all("Timestamp"):
-            headers.add("Timestamp", value)  # RFC 3261 §8.2.6.1
-    return Response(status, reason if reason is not None else reason_phrase(status), headers)
+        items += copied["timestamp"]  # RFC 3261 §8.2.6.1
+    return Response(
+        status,
+        reason if reason is not None else reason_phrase(status),
+        Headers._from_normalised(items),
+    )
+
+
+_RESPONSE_COPIED = ("via", "from", "to", "call-id", "cseq", "timestamp")
 
 
 def _with_to_tag(value: str, to_tag: str) -> str:
+    """``value`` with ``;tag=`` added unless it has one (RFC 3261 §8.2.6.2)."""
+    if (
+        '"' not in value
+        and "tag" not in value[value.rfind(">") + 1 :].lower()
+        and g.name_addr_syntax_ok(value)
+    ):
+        return f"{value};tag={to_tag}"  # valid, and no header parameter can be a tag
     try:
         to = NameAddr.parse(value)
     except SipParseError:

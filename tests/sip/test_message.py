@@ -301,6 +301,52 @@ def test_make_response_rfc3261_8_2_6() -> None:
     assert reason_phrase(499) == "Bad Request"
 
 
+@pytest.mark.parametrize(
+    ("to", "expected"),
+    [
+        ("<sip:bob@b.example>", "<sip:bob@b.example>;tag=new"),
+        ("Bob <sip:bob@b.example>;tag=old", "Bob <sip:bob@b.example>;tag=old"),
+        ("<sip:bob@b.example>; TAG = old", "<sip:bob@b.example>; TAG = old"),
+        ('"x>tag" <sip:bob@b.example>', '"x>tag" <sip:bob@b.example>;tag=new'),
+        ('<sip:bob@b.example>;p="a>b";tag=old', '<sip:bob@b.example>;p="a>b";tag=old'),
+        ("<sip:tag@b.example;tag=u>", "<sip:tag@b.example;tag=u>;tag=new"),
+        ("sip:bob@b.example;tag=old", "sip:bob@b.example;tag=old"),
+        ("sip:tagger@b.example", "sip:tagger@b.example;tag=new"),
+    ],
+)
+def test_make_response_adds_a_to_tag_only_when_there_is_none(to: str, expected: str) -> None:
+    """RFC 3261 §8.2.6.2: the UAS adds a tag to To unless the request had one; a URI
+    parameter named tag is not a To tag."""
+    data = _with_lists().replace(b"To: <sip:user@example.com>", f"To: {to}".encode())
+    request = parse_message(data)
+    assert isinstance(request, Request)
+    response = make_response(request, 200, to_tag="new")
+    assert response.headers.get("To") == expected
+    assert response.to.tag == ("new" if expected.endswith("tag=new") else "old")
+    assert response.headers.get("Via") == request.headers.get("Via")
+
+
+def test_make_response_copies_fields_in_rfc_order_from_a_partial_message() -> None:
+    """RFC 3261 §8.2.6.2: Via (all, in order), From, To, Call-ID, CSeq - also for a 400
+    built from what could be read of a malformed request, whose To is left as it is."""
+    data = (
+        b"OPTIONS sip:u@h SIP/2.0\r\nCSeq: 1 OPTIONS\r\nTo: not a name-addr\r\n"
+        b"Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nCall-ID: c@h\r\n"
+        b"Via: SIP/2.0/UDP b;branch=z9hG4bK2\r\nFrom: <sip:f@h>;tag=1\r\n"
+        b"Max-Forwards: x\r\n\r\n"
+    )
+    with pytest.raises(SipParseError) as caught:
+        parse_message(data)
+    partial = caught.value.partial
+    assert partial is not None
+    response = make_response(partial, 400, caught.value.reason, to_tag="z")
+    assert list(response.headers) == [
+        ("Via", "SIP/2.0/UDP a;branch=z9hG4bK1"), ("Via", "SIP/2.0/UDP b;branch=z9hG4bK2"),
+        ("From", "<sip:f@h>;tag=1"), ("To", "not a name-addr"), ("Call-ID", "c@h"),
+        ("CSeq", "1 OPTIONS"),
+    ]
+
+
 def test_never_another_exception_on_garbage() -> None:
     for data in [
         b"",
