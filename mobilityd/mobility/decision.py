@@ -10,11 +10,22 @@ kernel's choice        call's current address      verdict
 =====================  ==========================  =========================
 none (no route)        carried                     ``LOSE``
 none                   already lost                ``STAY``
+another, not usable    still usable, carried       ``STAY``
+another, not usable    gone, or already lost       as "none"
 same address           carried                     ``STAY``
 same address           lost                        ``RESTORE``
 another address        lost, or no longer usable   ``MOVE_FORCED``
 another address        still usable                ``MOVE_OPTIONAL``
 =====================  ==========================  =========================
+
+"Another, not usable": the kernel may answer with a source we cannot use. Between
+RTM_DELADDR and the routing-table flush that follows it (the kernel notifies the
+deletion first, ``__inet_del_ifa``), a lookup still finds the old route through the
+link that just lost its only IPv4 address and picks a source from another link -- even
+one that is down (seen here: ``10.1.0.2 via 10.2.0.1 dev b0 src 10.4.0.2`` with b1
+down). Moving a call there would send from a dead address; it is a lost path, and the
+flush's own notification re-evaluates. The call's current address is exempt (the
+kernel may keep using, e.g., a deprecated address when it is the only one).
 
 So an event that does not change any call's chosen source (an extra IPv6 address, a
 renewed lease) never moves a call. ``MOVE_OPTIONAL`` (a better path while the old one
@@ -103,6 +114,11 @@ def judge(local: str, lost: bool, routes: CallRoutes, usable: Set[str],
     same local address.
     """
     chosen = chosen_source(routes)
+    if chosen is not None and chosen != local and chosen not in usable:
+        # a stale or dead route's answer (module doc): no usable new path
+        if not lost and local in usable:
+            return Verdict.STAY
+        chosen = None
     if chosen is None:
         return Verdict.STAY if lost else Verdict.LOSE
     same_remote = routes.media_remote is None or routes.media_remote == remote

@@ -36,7 +36,7 @@ from mobilityd.mobility.grace import DEFAULT_GRACE_PERIOD, GracePeriods
 from mobilityd.net.addresses import UsabilityPolicy
 from mobilityd.net.errors import NetError, RouteLookupError
 from mobilityd.net.events import NetEvent
-from mobilityd.net.preferences import SourcePreferences
+from mobilityd.net.preferences import RouteChoice, SourcePreferences
 from mobilityd.net.route import RouteResolver, prefixes_of
 from mobilityd.net.watcher import NetlinkWatcher
 
@@ -135,13 +135,23 @@ class PathMonitor:
             if decisions:
                 return decisions
 
-    async def _routes_for(self, resolver: RouteResolver, path: CallPath) -> CallRoutes:
+    async def _routes_for(self, resolver: RouteResolver, path: CallPath,
+                          usable: set[str]) -> CallRoutes:
         media, media_remote = None, None
+        first: tuple[RouteChoice, str] | None = None
         for remote in path.remote_candidates():  # current address first
-            media = await resolver.choose(remote, self.preferences)
-            if media is not None:
-                media_remote = remote
+            answer = await resolver.choose(remote, self.preferences)
+            if answer is None:
+                continue
+            first = first or (answer, remote)
+            # an answer from a source we cannot use (yet) does not stop the search for
+            # another of the peer's addresses; if all are like that, decision.judge
+            # says what the first one means (keep the call, or no path)
+            if answer.source in usable or answer.source == path.local:
+                media, media_remote = answer, remote
                 break
+        if media is None and first is not None:
+            media, media_remote = first
         signalling = await resolver.choose(path.remote_signalling, self.preferences)
         return CallRoutes(media.source if media else None,
                           signalling.source if signalling else None, media_remote)
@@ -151,13 +161,14 @@ class PathMonitor:
             raise MonitorNotStartedError("PathMonitor.start() has not been awaited")
         calls = {c.call_id: c for c in self.coalescer.calls()}
         routes: dict[str, CallRoutes] = {}
+        usable = {u.address for u in self.watcher.state.usable_addresses()}
         for call_id in call_ids:
             try:
-                routes[call_id] = await self._routes_for(self._resolver, calls[call_id])
+                routes[call_id] = await self._routes_for(self._resolver, calls[call_id],
+                                                         usable)
             except RouteLookupError as exc:
                 # an odd kernel refusal for one call: leave that call as it is
                 log.warning("route lookup for call %s failed: %s", call_id, exc)
-        usable = {u.address for u in self.watcher.state.usable_addresses()}
         decisions: list[Decision] = []
         for move in self.coalescer.evaluate(now, routes, usable):
             decisions.append(move)

@@ -174,3 +174,35 @@ async def test_ipv4_to_ipv6(roaming: RoamingTopology) -> None:
         assert move.new_remote_media == roaming.alice6
     finally:
         monitor.close()
+
+
+async def test_stale_route_through_an_addressless_link_is_no_path(
+        roaming: RoamingTopology) -> None:
+    """Between RTM_DELADDR and the routing flush that follows it, the kernel still
+    routes through the link that lost its only IPv4 address and picks the source of
+    another link, even a down one. That state is made to last here (an ``onlink``
+    route through b0 without an IPv4 address while b1, with 10.4.0.2, is down): the
+    kernel answers ``src 10.4.0.2``, and the monitor must call the path lost, never
+    move the call to the dead address (a flaky failure of
+    test_address_lost_and_back_within_grace in an earlier session)."""
+    bob = roaming.bob
+    bob.link_down("b1")
+    monitor = PathMonitor(netns=bob.ns, hold_down=1.0, grace_period=30.0)
+    await monitor.start()
+    try:
+        monitor.add_call(CallPath("c1", "10.2.0.2", ALICE, ALICE))
+        bob.del_address("b0", roaming.bob_wlan4)
+        first = await decisions_within(monitor)
+        assert first[0] == CallPathLost("c1")
+        bob.ip("route", "add", "default", "via", "10.2.0.1", "dev", "b0", "onlink")
+        assert bob.kernel_source_for(ALICE) == "10.4.0.2"  # the kernel's stale answer
+        bob.add_address("b0", "fd00:2::77/64")  # an event: the call is re-evaluated
+        with pytest.raises(TimeoutError):
+            decided = await decisions_within(monitor, 1.0)
+            pytest.fail(f"decided on a stale route: {decided}")
+        bob.add_address("b0", "10.3.0.7/24")
+        bob.ip("route", "replace", "default", "via", "10.3.0.1", "dev", "b0")
+        moved = await decisions_within(monitor)
+        assert moved[0] == CallPathChanged("c1", "10.2.0.2", "10.3.0.7")
+    finally:
+        monitor.close()
