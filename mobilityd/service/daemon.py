@@ -12,7 +12,7 @@ Life cycle, as systemd.service(5) ``Type=notify`` expects:
 4. SIGHUP: ``RELOADING=1``, reload, apply what can change live (peers, security,
    media, mobility, log level, and ``[[devices]]`` for the next move), report what cannot
    (:func:`~mobilityd.service.config.restart_required`,
-   :func:`~mobilityd.service.reload.device_restart_required`; log line and ``status``),
+   :func:`~mobilityd.service.reload.started_restart_required`; log line and ``status``),
    ``READY=1``; a broken new file keeps the old one running;
 5. ``STOPPING=1``, end the calls (BYE), close the socket, exit 0.
 
@@ -54,7 +54,7 @@ from mobilityd.service.events import ConfigReloaded
 from mobilityd.service.logging import configure_logging, log_event, set_level
 from mobilityd.service.netreport import NetworkReporter
 from mobilityd.service.registrar import RegistrationReporter
-from mobilityd.service.reload import device_restart_required
+from mobilityd.service.reload import started_restart_required
 from mobilityd.service.sdnotify import Notifier, watchdog_interval
 from mobilityd.service.state import DaemonState, ReloadOutcome
 
@@ -150,7 +150,7 @@ class Daemon:
                       kept=str(running.source))
         else:
             effective, restart_keys = apply_live(running, new)
-            restart_keys += device_restart_required(self._started_config, effective)
+            restart_keys += started_restart_required(self._started_config, effective)
             set_level(effective.log.level.value)
             self.calls.reconfigure(effective)
             outcome = ReloadOutcome(at=time.time(), ok=True, restart_required=restart_keys)

@@ -10,8 +10,13 @@ the UDP socket the daemon opens at start (docs/transfer.md), and wait for a rest
   make moves work until a restart;
 * ``devices.<this device>.handoff``: the port this device's channel listens on changed.
 
-Both are compared with the configuration the daemon *started* with, so they are
-reported on every reload for as long as the file differs from what is running.
+``[registrar]`` too is bound at start (the registration runs from the start-up
+configuration, and the registrar is the account's outbound proxy):
+:func:`registrar_restart_required` reports ``registrar`` when it was added or removed,
+else ``registrar.uri`` / ``registrar.expires``.
+
+All are compared with the configuration the daemon *started* with, so they are reported
+on every reload for as long as the file differs from what is running.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from __future__ import annotations
 from mobilityd.mobility.transfer_config import HANDOFF_PORT_OFFSET
 from mobilityd.service.config import Config
 
-__all__ = ["device_restart_required", "handoff_listen_port", "has_handoff_channel"]
+__all__ = [
+    "device_restart_required",
+    "handoff_listen_port",
+    "has_handoff_channel",
+    "registrar_restart_required",
+    "started_restart_required",
+]
 
 
 def has_handoff_channel(config: Config) -> bool:
@@ -48,3 +59,19 @@ def device_restart_required(started: Config, new: Config) -> tuple[str, ...]:
     if handoff_listen_port(new) != handoff_listen_port(started):
         return (f"devices.{new.identity.device}.handoff",)
     return ()
+
+
+def registrar_restart_required(started: Config, new: Config) -> tuple[str, ...]:
+    """``[registrar]`` keys of ``new`` that differ from what the daemon registered with."""
+    before, after = started.registrar, new.registrar
+    if before == after:
+        return ()
+    if before is None or after is None:
+        return ("registrar",)
+    return tuple(f"registrar.{name}" for name in ("uri", "expires")
+                 if getattr(before, name) != getattr(after, name))
+
+
+def started_restart_required(started: Config, new: Config) -> tuple[str, ...]:
+    """Everything of ``new`` bound to what the daemon started with (module docstring)."""
+    return (*device_restart_required(started, new), *registrar_restart_required(started, new))

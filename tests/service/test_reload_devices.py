@@ -21,7 +21,7 @@ from mobilityd.service.config import Config, load_config
 from mobilityd.service.daemon import Daemon
 from mobilityd.service.errors import ControlError, ErrorCode
 from mobilityd.service.logging import FIELDS_ATTR, JournalFormatter
-from mobilityd.service.reload import device_restart_required
+from mobilityd.service.reload import device_restart_required, registrar_restart_required
 from mobilityd.service.sdnotify import Notifier
 from tests.mobility.test_transfer_manager import DEVICE_HEX, IPS, PSK_HEX, free_port
 
@@ -208,3 +208,20 @@ def test_daemon_reload_reports_and_logs_device_restart_keys(tmp_path: Path) -> N
         daemon_log.removeHandler(handler)
     assert any(line.startswith("<4>config.restart_required setting=devices ")
                for line in lines.getvalue().splitlines())
+
+
+def test_registrar_changes_are_reported_for_a_restart(tmp_path: Path) -> None:
+    """The registration and the outbound proxy run from the start-up configuration."""
+    ports = {"alice": 5060, "laptop": 5062, "pda": 5064}
+    path = write_config(tmp_path, "laptop", ports, {})
+    plain = load_config(path)
+    path.write_text(path.read_text() + '\n[registrar]\nuri = "sip:example.org"\n')
+    registered = load_config(path)
+    path.write_text(path.read_text().replace('"sip:example.org"', '"sip:example.org:5070"')
+                    + "expires = 300\n")
+    moved = load_config(path)
+    assert registrar_restart_required(plain, plain) == ()
+    assert registrar_restart_required(plain, registered) == ("registrar",)
+    assert registrar_restart_required(registered, plain) == ("registrar",)
+    assert registrar_restart_required(registered, moved) == ("registrar.uri",
+                                                             "registrar.expires")
