@@ -56,12 +56,33 @@ class DirectSrtp:
         return result
 
     def protect(self, rtp: bytes) -> bytes:
-        """``srtp_protect`` (RFC 3711 §3.3)."""
-        return self._process(rtp, self._lib.srtp_protect, RTP_TRAILER_LEN)
+        """``srtp_protect`` (RFC 3711 §3.3), :meth:`_process` written out (per packet)."""
+        size = len(rtp)
+        if size > BUFFER_LEN - RTP_TRAILER_LEN:
+            raise ValueError("packet is too long")
+        buffer, length = self._buffer, self._length
+        buffer[0:size] = rtp
+        length[0] = size
+        status = self._lib.srtp_protect(self._handle, self._cdata, length)
+        if status:
+            raise pylibsrtp.Error(_reason(status))
+        result: bytes = buffer[0:length[0]]
+        return result
 
     def unprotect(self, srtp: bytes) -> bytes:
-        """``srtp_unprotect`` (RFC 3711 §3.3)."""
-        return self._process(srtp, self._lib.srtp_unprotect, 0)
+        """``srtp_unprotect`` (RFC 3711 §3.3): :meth:`_process` written out, since this
+        runs for every packet received (one Python call fewer)."""
+        size = len(srtp)
+        if size > BUFFER_LEN:
+            raise ValueError("packet is too long")
+        buffer, length = self._buffer, self._length
+        buffer[0:size] = srtp
+        length[0] = size
+        status = self._lib.srtp_unprotect(self._handle, self._cdata, length)
+        if status:
+            raise pylibsrtp.Error(_reason(status))
+        result: bytes = buffer[0:length[0]]
+        return result
 
     def protect_rtcp(self, rtcp: bytes) -> bytes:
         """``srtp_protect_rtcp`` (RFC 3711 §3.4)."""
