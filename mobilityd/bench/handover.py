@@ -12,14 +12,36 @@ make-before-break moves are reported as ``eth_plugged`` in the full run.)
 
 Per move (all times CLOCK_MONOTONIC, shared by the processes):
 
-* detection: the ``ip`` command that changed the path was started -> Bob's path
-  monitor decided the move (an upper bound: it includes running ``ip`` itself, whose
-  return often comes *after* the decision; the lower bound, measured from the return
-  and clipped at 0, is printed on stderr);
+* detection (``detection_ms_median``): the path became usable -> Bob's path monitor
+  decided the move. The change is made by this process through rtnetlink
+  (:class:`mobilityd.net.change.NetlinkChanger`: the same RTM_NEWLINK / RTM_NEWROUTE
+  request ``ip`` sends, RFC 3549 §2.3.3), stamped right before the request is sent and
+  right after the kernel's acknowledgement; the kernel applied it in between, so
+  "usable" is bracketed to that window (typically < 0.1 ms) and the figure is counted
+  from the request being sent (an upper bound by at most the window,
+  ``detection_window_ms_median``).
+* ``detection_ip_start_ms_median`` (the previous definition, kept for comparison):
+  the same change made by running ``ip`` instead, counted from starting the ``ip``
+  process, so the start-up of ``ip`` (several ms, more under load) is inside it. Moves
+  alternate between the two ways (even moves rtnetlink, odd moves ``ip``); the gaps
+  count every move.
 * gap at Bob (moving side): last packet from Alice before the move -> first packet
   from Alice decrypted after it;
 * gap at Alice: last packet from Bob's old address -> first from his new one;
 * re-INVITE completion: decision -> 2xx to the move's re-INVITE at Bob.
+
+Floor of the gap at Bob, from packetization alone: Alice sends a frame every 20 ms.
+If her stream switches before her next frame is due, that frame is simply the first
+one at the new address and the gap is one packet interval (20 ms at RTT 0) whatever
+the daemon does; only a frame lost on the old path (then re-sent on the switch) makes
+the gap (change - last frame) + the move's own latency. So at RTT 0 the median can
+never be below ~20 ms; at RTT > 0 the frames in flight on the old path are lost and
+the gap is RTT + (change - last frame arrival, uniform 0..20 ms) + the move's latency.
+
+``--timeline`` makes both parties stamp every stage of the move
+(:mod:`tests.mobility.roaming_trace`) and prints the median offset of each stage from
+the kernel change (rtnetlink moves only) on stderr, and in the JSON under
+``"timeline"``.
 
 Emulated RTT 0 (plain veth), 20 and 100 ms (one-way delay RTT/2 on Bob's links).
 Prints medians and p95; asserts nothing on time (the machine is shared).
@@ -57,13 +79,98 @@ def _gap(log: list[list[Any]], before: float, *, old_ip: str | None = None,
     return float(min(first) - max(last)) * 1000
 
 
+#: stages of the timeline: (party, stage in its trace, detail filter or None)
+_STAGES: tuple[tuple[str, str, str | None], ...] = (
+    ("bob", "netlink_readable", None), ("bob", "decision", None),
+    ("bob", "media_rebound", None), ("bob", "announce_sent", None),
+    ("bob", "sip_rebound", None), ("bob", "sip_out", "INVITE"), ("bob", "offer_sent", None),
+    ("alice", "sip_in", "INVITE"), ("alice", "reinvite_received", None),
+    ("alice", "update_verified", None), ("alice", "accepted", None),
+    ("alice", "switch_checked", None),
+    ("bob", "offer_start", None), ("bob", "offer_built", None),
+    ("bob", "ua_reinvite_start", None), ("bob", "ua_reinvite_done", None),
+    ("alice", "verify_start", None), ("alice", "ua_accept_start", None),
+    ("alice", "ua_accept_done", None), ("alice", "propose_start", None),
+)
+
+
+def _first_after(trace: list[list[Any]], stage: str, detail: str | None,
+                 after: float) -> list[Any] | None:
+    """The first stamp ``[t, stage, detail, thread_cpu]`` of ``stage`` after ``after``."""
+    for entry in trace:
+        t, name, text = entry[0], entry[1], entry[2]
+        if t > after and name == stage and (detail is None or text.startswith(detail)):
+            return list(entry)
+    return None
+
+
+class _Timeline:
+    """Per-stage offsets (ms) from the kernel change, over the rtnetlink moves, and
+    the CPU time the party's thread spent from its first stage of the move (Bob: the
+    netlink wake-up; Alice: the SRTCP announce from Bob's new address) to this one:
+    wall minus CPU is waiting (scheduling, the network, the emulator)."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
+
+    def add(self, name: str, at: float | None, change: float) -> None:
+        if at is not None:
+            self.offsets.setdefault(name, []).append((at - change) * 1000)
+
+    def _add_stamp(self, name: str, stamp: list[Any] | None, change: float,
+                   cpu_from: list[Any] | None) -> None:
+        if stamp is None:
+            return
+        self.add(name, stamp[0], change)
+        if cpu_from is not None and stamp[0] >= cpu_from[0]:
+            self.cpu.setdefault(name, []).append((stamp[3] - cpu_from[3]) * 1000)
+
+    def collect(self, change: float, bob: dict[str, Any], alice: dict[str, Any],
+                new_ip: str) -> None:
+        traces = {"bob": bob["trace"], "alice": alice["trace"]}
+        ticks = [entry[0] for entry in alice["trace"] if entry[1] == "tick"]
+        self.add("alice: last frame sent before the change",
+                 max((t for t in ticks if t <= change), default=None), change)
+        self.add("bob: last packet from alice received before the change",
+                 max((t for t, _, _ in bob["received_log"] if t <= change), default=None),
+                 change)
+        announce = _first_after(alice["trace"], "rtcp_in", new_ip, change)
+        cpu_from = {"bob": _first_after(bob["trace"], "netlink_readable", None, change),
+                    "alice": announce}
+        self._add_stamp("alice: first authenticated SRTCP from bob's new address",
+                        announce, change, announce)
+        for party, stage, detail in _STAGES:
+            label = f"{party}: {stage}" + (f" {detail}" if detail else "")
+            self._add_stamp(label, _first_after(traces[party], stage, detail, change),
+                            change, cpu_from[party])
+        self.add("alice: gate confirmed the new address",
+                 min((t for t, ip in alice["confirmed"] if t > change and ip == new_ip),
+                     default=None), change)
+        self.add("alice: first frame sent after the switch",
+                 min((t for t in ticks if t > change), default=None), change)
+        self.add("bob: first packet from alice decrypted after the change",
+                 min((t for t, _, _ in bob["received_log"] if t > change), default=None),
+                 change)
+
+    def medians(self) -> dict[str, dict[str, float | None]]:
+        ordered = sorted(self.offsets.items(), key=lambda item: statistics.median(item[1]))
+        return {name: {"ms": round(statistics.median(values), 2),
+                       "cpu_ms": (round(statistics.median(self.cpu[name]), 2)
+                                  if name in self.cpu else None)}
+                for name, values in ordered}
+
+
 class _Measurement:
     def __init__(self) -> None:
         self.detection: list[float] = []
+        self.detection_window: list[float] = []
+        self.detection_ip_start: list[float] = []
         self.detection_after_return: list[float] = []
         self.gap_moving: list[float] = []
         self.gap_peer: list[float] = []
         self.reinvite: list[float] = []
+        self.timeline = _Timeline()
 
     def row(self, scenario: str, rtt_ms: int, auth: int, reuse: int) -> dict[str, Any]:
         def median(values: list[float]) -> float | None:
@@ -72,6 +179,8 @@ class _Measurement:
         return {
             "scenario": scenario, "rtt_ms": rtt_ms, "moves": len(self.gap_moving),
             "detection_ms_median": median(self.detection),
+            "detection_window_ms_median": median(self.detection_window),
+            "detection_ip_start_ms_median": median(self.detection_ip_start),
             "gap_moving_ms_median": median(self.gap_moving),
             "gap_moving_ms_p95": (round(_percentile(self.gap_moving, 0.95), 2)
                                   if self.gap_moving else None),
@@ -81,15 +190,29 @@ class _Measurement:
         }
 
 
-def _one_move(bob: Any, alice: Any, change: Any, *, old_ip: str, new_ip: str,
-              into: _Measurement) -> None:
-    started, returned = change()
+class _Change:
+    """One way of making a path change: through rtnetlink (stamped) or ``ip``."""
+
+    def __init__(self, via_netlink: bool, make: Any) -> None:
+        self.via_netlink = via_netlink
+        self.make = make  # () -> (started, returned)
+
+
+def _one_move(bob: Any, alice: Any, change: _Change, *, old_ip: str, new_ip: str,
+              into: _Measurement, timeline: bool) -> None:
+    started, returned = change.make()
     decision = bob.wait_for("decision", timeout=10)
     accepted = bob.wait_for("ReinviteAccepted", timeout=30)
     time.sleep(0.6)  # let audio settle on the new path
     b, a = bob.stats(), alice.stats()
-    into.detection.append((decision["at"] - started) * 1000)
-    into.detection_after_return.append(max(0.0, (decision["at"] - returned) * 1000))
+    if change.via_netlink:
+        into.detection.append((decision["at"] - started) * 1000)
+        into.detection_window.append((returned - started) * 1000)
+        if timeline:
+            into.timeline.collect(started, b, a, new_ip)
+    else:
+        into.detection_ip_start.append((decision["at"] - started) * 1000)
+        into.detection_after_return.append(max(0.0, (decision["at"] - returned) * 1000))
     into.reinvite.append((accepted["at"] - decision["at"]) * 1000)
     moving = _gap(b["received_log"], decision["at"])
     peer = _gap(a["received_log"], decision["at"], old_ip=old_ip, new_ip=new_ip)
@@ -99,8 +222,10 @@ def _one_move(bob: Any, alice: Any, change: Any, *, old_ip: str, new_ip: str,
         into.gap_peer.append(peer)
 
 
-def _run_rtt(rtt_ms: int, moves: int, *, both: bool) -> list[dict[str, Any]]:
+def _run_rtt(rtt_ms: int, moves: int, *, both: bool, timeline: bool
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     sys.path.insert(0, str(REPO))
+    from mobilityd.net.change import LinkState, NetlinkChanger  # noqa: PLC0415
     from tests.mobility.roaming_harness import start_call  # noqa: PLC0415 - repo tool
     from tests.netns import Topology, build_roaming  # noqa: PLC0415
 
@@ -108,59 +233,91 @@ def _run_rtt(rtt_ms: int, moves: int, *, both: bool) -> list[dict[str, Any]]:
     with Topology() as topology:
         roaming = build_roaming(topology, emulate=rtt_ms > 0, delay_ms=rtt_ms / 2)
         host = roaming.bob
-        alice, bob = start_call(roaming, bob_ip="10.4.0.2", auto=True)
+        eth = host.ifindex("b1")
+        alice, bob = start_call(roaming, bob_ip="10.4.0.2", auto=True, trace=timeline)
+        changer = NetlinkChanger(host.ns)
         try:
             bob.wait_for("monitoring")
             time.sleep(0.5)
 
-            def unplug() -> tuple[float, float]:
+            def unplug_ip() -> tuple[float, float]:
                 started = time.monotonic()
                 host.link_down("b1")
                 return started, time.monotonic()
 
-            def plug() -> tuple[float, float]:
+            def plug_ip() -> tuple[float, float]:
                 host.link_up("b1")
                 started = time.monotonic()  # the route makes eth the kernel's choice
                 host.add_default_route("10.4.0.1", dev="b1", metric=100)
                 return started, time.monotonic()
 
-            for _ in range(moves):
+            def unplug_netlink() -> tuple[float, float]:
+                applied = changer.link(eth, LinkState.DOWN)
+                return applied.sent_at, applied.acked_at
+
+            def plug_netlink() -> tuple[float, float]:
+                host.link_up("b1")
+                applied = changer.add_default_route("10.4.0.1", eth, 100)
+                return applied.sent_at, applied.acked_at
+
+            for index in range(moves):
+                netlink = index % 2 == 0
+                unplug = _Change(netlink, unplug_netlink if netlink else unplug_ip)
+                plug = _Change(netlink, plug_netlink if netlink else plug_ip)
                 _one_move(bob, alice, unplug, old_ip="10.4.0.2", new_ip="10.2.0.2",
-                          into=unplugged)
+                          into=unplugged, timeline=timeline)
                 time.sleep(1.1)  # past the coalescer's hold-down (optional moves)
                 _one_move(bob, alice, plug, old_ip="10.2.0.2", new_ip="10.4.0.2",
-                          into=plugged)
+                          into=plugged, timeline=timeline)
             b, a = bob.stats(), alice.stats()
         finally:
+            changer.close()
             alice.quit()
             bob.quit()
     auth = int(a["auth_failures"] + b["auth_failures"])
     reuse = int(a["index_reuse"] + b["index_reuse"])
+    timelines: dict[str, Any] = {}
     for name, measured in (("eth_unplugged", unplugged), ("eth_plugged", plugged)):
         if measured.detection_after_return:
             print(f"{name} rtt {rtt_ms} ms: detection after `ip` returned, median "
                   f"{statistics.median(measured.detection_after_return):.2f} ms "
                   "(lower bound, 0 when the decision came first)", file=sys.stderr)
+        if timeline and measured.timeline.offsets:
+            timelines[f"{name} rtt {rtt_ms}"] = medians = measured.timeline.medians()
+            print(f"timeline {name} rtt {rtt_ms} ms (median ms from the kernel change; "
+                  "CPU ms of that party's thread since its first stage):", file=sys.stderr)
+            for stage, figures in medians.items():
+                cpu = figures["cpu_ms"]
+                print(f"  {figures['ms']:8.2f}  {'' if cpu is None else f'{cpu:6.2f}':>6}  "
+                      f"{stage}", file=sys.stderr)
     rows = [unplugged.row("eth_unplugged", rtt_ms, auth, reuse)]
     if both:
         rows.append(plugged.row("eth_plugged", rtt_ms, auth, reuse))
-    return rows
+    return rows, timelines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mobilityd.bench handover")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--quick", action="store_true",
-                        help="one scenario, RTT 0 and 20 ms, 3 moves (< 60 s)")
+                        help="one scenario, RTT 0 and 20 ms, 4 moves (< 60 s)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="stamp every stage of each move; print the medians")
     parser.add_argument("--moves", type=int, default=None, help="moves per RTT")
     args = parser.parse_args(argv)
     rtts = (0, 20) if args.quick else (0, 20, 100)
-    moves = args.moves or (3 if args.quick else 10)
+    moves = args.moves or (4 if args.quick else 10)
     runs: list[dict[str, Any]] = []
+    timelines: dict[str, Any] = {}
     for rtt in rtts:
-        runs += _run_rtt(rtt, moves, both=not args.quick)
+        rows, timeline = _run_rtt(rtt, moves, both=not args.quick, timeline=args.timeline)
+        runs += rows
+        timelines.update(timeline)
     if args.json:
-        print(json.dumps({"runs": runs}))
+        report: dict[str, Any] = {"runs": runs}
+        if args.timeline:
+            report["timeline"] = timelines
+        print(json.dumps(report))
     else:
         for run in runs:
             print(json.dumps(run))

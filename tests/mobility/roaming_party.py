@@ -37,6 +37,7 @@ from mobilityd.sip.sdp import SessionDescription
 from mobilityd.sip.transport import TransportKind
 from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig
+from tests.mobility import roaming_trace
 
 PSK = bytes(range(32))
 DOMAIN = "mobilityd.test"
@@ -57,9 +58,31 @@ def sdp(user: str, host: str, port: int, key_mgmt: bytes) -> SessionDescription:
         f"m=audio {port} RTP/SAVP 0\r\na=rtcp:{port + 1}\r\na=rtpmap:0 PCMU/8000\r\n")
 
 
+_unwritten: list[str] = []
+
+
+def _write_out() -> None:
+    lines = "".join(line + "\n" for line in _unwritten)
+    _unwritten.clear()
+    sys.stdout.write(lines)
+    sys.stdout.flush()
+
+
 def out(**fields: Any) -> None:
-    fields.setdefault("at", time.monotonic())  # CLOCK_MONOTONIC: same for every process
-    print(json.dumps(fields), flush=True)
+    """Report an event on stdout. ``at`` is stamped now (CLOCK_MONOTONIC: the same for
+    every process); inside the event loop the line is written by the next loop
+    iteration, so that a report made in the middle of a move (the decision, a target
+    refresh) does not wake the reading process -- which on a busy machine preempts us
+    -- before the move's packets are out."""
+    fields.setdefault("at", time.monotonic())
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        print(json.dumps(fields), flush=True)
+        return
+    if not _unwritten:
+        loop.call_soon(_write_out)
+    _unwritten.append(json.dumps(fields))
 
 
 class Party:
@@ -75,6 +98,9 @@ class Party:
         self.sip_events: list[str] = []
         self.sessions: tuple[int, int] | None = None
         self.ended = False
+        self.tracing = bool(options.get("trace"))
+        if self.tracing:
+            roaming_trace.install(role)
 
     # -- set-up ----------------------------------------------------------------------
     async def open_sip(self) -> SipEndpoint:
@@ -171,6 +197,8 @@ class Party:
         if call is None or self.ended:
             return
         seq = self.seq & 0xFFFF
+        if self.tracing:
+            roaming_trace.stamp("tick", str(seq))
         with contextlib.suppress(Exception):
             call.media.send_rtp(build_rtp(0, seq, self.seq * 160, SSRC[self.role],
                                           b"\xff" * 160))
@@ -214,6 +242,7 @@ class Party:
             "sip_events": self.sip_events,
             "ended": self.ended,
             "now": time.monotonic(),
+            "trace": roaming_trace.STAMPS[-3000:] if self.tracing else [],
         }
 
     # -- control ---------------------------------------------------------------------
@@ -279,6 +308,7 @@ class Party:
         while line := (await reader.readline()).decode():
             if not await self.command(line):
                 break
+        _write_out()  # what the last loop iteration did not write yet
 
 
 if __name__ == "__main__":
