@@ -40,4 +40,14 @@ Choices where the RFCs or the thesis leave room (each has a test in tests/call/)
    lower-case (:func:`mobilityd.call.identity.sip_identity`); certificates must carry it
    as SAN URI.
 8. An INVITE without an offer (offer in the 200, RFC 3261 §13.2.1) is refused with 488.
+9. The callee answers 180 Ringing once the offer passed the checks that need no
+   cryptography (SDP, policy: ``Answerer.screen_offer``) and runs the MIKEY Responder
+   afterwards, while it rings (``Answerer.complete_offer``): the MIKEY response is due
+   only in the 200 OK, so key agreement is off the calling delay (thesis App. B
+   Definition 1). The user is alerted (``IncomingCallOffered``) only for an offer whose
+   every MIKEY message verified; a failing one gets its 488 + MIKEY error after the 180.
+10. With ``AgentConfig.outbound_proxy`` (the registrar), a re-INVITE the peer's old
+    contact never answers is re-sent once through the proxy to the peer's GRUU/AOR
+    (``ReinviteRerouted``), and ``CallAgent.reinvite`` waits for both attempts
+    (``reinvite_wait``: 2 x 64*T1 + T4).
 """
