@@ -12,6 +12,11 @@ delaying ``rtt/4`` per direction so that any two parties see the emulated RTT. P
 * ``gap_peer_ms``: the audible gap at Alice, last packet of the old device played ->
   first packet of the new one (0 when the new one's media arrived before the switch).
 
+``--timeline`` (diagnosis) prints every party's stamps of each move on stderr and adds
+``critical_path_ms`` to each run: median wall and CPU time per segment of the move
+(:mod:`mobilityd.bench.transfer_timeline`); the stamps cost a little CPU themselves.
+``--rtt N`` (repeatable) runs only those RTTs.
+
 It also sums SRTP auth failures of every party and counts SSRC reuse between the
 devices' sending sessions (``index_reuse``: (SSRC, index) pairs that could repeat, 0
 when no SSRC was ever sent by two devices and libsrtp refused no index). Prints
@@ -29,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from mobilityd.bench import transfer_timeline
 
 REPO = Path(__file__).resolve().parents[2]
 RTTS_MS = (0, 20, 100)
@@ -52,8 +59,10 @@ def _poll(party: Any, check: Any, timeout: float = 10.0) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def _one_move(world: Any, source: str, target: str, timeline: bool = False
-              ) -> tuple[float, float] | None:
+def _one_move(world: Any, source: str, target: str,
+              paths: list[dict[str, Any]] | None = None) -> tuple[float, float] | None:
+    """One move; with ``paths`` (``--timeline``) its merged stamps go to stderr and its
+    critical path is appended."""
     mover = world.parties[source]
     mover.send(cmd="move", device=target)
     moved = mover.wait_for("moved", timeout=60)
@@ -72,28 +81,17 @@ def _one_move(world: Any, source: str, target: str, timeline: bool = False
     alice = _poll(world.parties["alice"], lambda s: bool(s["gaps"]))
     if not alice["gaps"]:
         return None
-    if timeline:
-        _print_timeline(world, moved["started"])
+    if paths is not None:
+        stamps = transfer_timeline.collect(world)
+        transfer_timeline.print_merged(stamps, moved["started"])
+        from tests.mobility.transfer_hosts import IPS  # noqa: PLC0415 (run_rtt's path)
+
+        path = transfer_timeline.critical_path(
+            stamps, moved["started"], source=source, target=target, target_ip=IPS[target],
+            decrypted=first)
+        if path is not None:
+            paths.append(path)
     return (first - moved["started"]) * 1000, alice["gaps"][-1] * 1000
-
-
-def _print_timeline(world: Any, started: float) -> None:
-    """Every party's stamps of the last move, merged, in ms after the move command;
-    ``cpu`` is the CPU time the party's loop used since its previous stamp (much less
-    than the wall time between them: the party waited, for input or for a core)."""
-    stamps = []
-    for role, party in world.parties.items():
-        party.send(cmd="timeline")
-        previous = None
-        for at, cpu, what in party.wait_for("timeline")["stamps"]:
-            used = 0.0 if previous is None else cpu - previous
-            previous = cpu
-            stamps.append((at, role, used, what))
-    for at, role, used, what in sorted(stamps):
-        if at >= started - 0.001:
-            print(f"{(at - started) * 1000:8.2f} ms  {role:6}  cpu {used * 1000:5.2f}  {what}",
-                  file=sys.stderr)
-    print(file=sys.stderr)
 
 
 def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, Any]:
@@ -103,6 +101,7 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, An
 
     firsts: list[float] = []
     gaps: list[float] = []
+    paths: list[dict[str, Any]] | None = [] if timeline else None
     with Topology() as topology:
         world = build_transfer_hosts(topology, delay_ms=rtt_ms / 4)
         try:
@@ -112,7 +111,7 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, An
             holder = "laptop"
             for _ in range(transfers):
                 target = "pda" if holder == "laptop" else "laptop"
-                result = _one_move(world, holder, target, timeline)
+                result = _one_move(world, holder, target, paths)
                 if result is not None:
                     firsts.append(result[0])
                     gaps.append(result[1])
@@ -125,7 +124,7 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, An
     sent = [ssrc for role in ("laptop", "pda") for c in stats[role]["calls"].values()
             for ssrc in c.get("tx_ssrcs", [])]
     reuse = (len(sent) - len(set(sent))) + sum(c.get("index_reuse_refused", 0) for c in calls)
-    return {
+    run: dict[str, Any] = {
         "rtt_ms": rtt_ms,
         "transfers": len(firsts),
         "first_packet_new_device_ms_median": round(statistics.median(firsts), 1)
@@ -135,6 +134,9 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, An
         "srtp_auth_failures": sum(c.get("auth_failures", 0) for c in calls),
         "index_reuse": reuse,
     }
+    if paths is not None:  # --timeline: median wall / CPU ms per critical-path segment
+        run["critical_path_ms"] = transfer_timeline.summarize(paths)
+    return run
 
 
 def main(argv: list[str]) -> int:
