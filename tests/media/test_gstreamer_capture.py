@@ -109,7 +109,7 @@ def test_live_gstreamer_capture_has_the_same_shape() -> None:
     assert all(p.ssrc == SSRC and len(p.payload) == 160 for p in packets)
     compounds = [parse_compound(bytes.fromhex(h)) for h in live["rtcp"]]
     assert compounds and all(isinstance(c[0], SenderReport) for c in compounds)
-    assert all(c[0].ssrc == SSRC for c in compounds)
+    assert all(isinstance(c[0], SenderReport) and c[0].ssrc == SSRC for c in compounds)
     # the capture ends with the stream's BYE (RFC 3550 §6.6), as the recorded one does
     assert isinstance(compounds[-1][-1], Goodbye) and compounds[-1][-1].ssrcs == (SSRC,)
     assert not any(isinstance(p, Goodbye) for c in compounds[:-1] for p in c)
