@@ -4,7 +4,13 @@ One process pinned to one core (``os.sched_setaffinity``) runs, in turn:
 
 * **floor**: a bare asyncio UDP forwarder (``datagram_received`` -> ``sendto``) of the
   load generator's packets, one socket per call; and the same forwarder on our own
-  batched-read I/O path (``floor_batched_pps``), the ceiling for the SRTP path;
+  batched-read I/O path (``floor_batched_pps``), the ceiling for the SRTP path.
+  Why the asyncio floor is low: its datagram transport (CPython 3.11) calls
+  ``recvfrom(256 KiB)`` once per readiness event, and CPython allocates a 256 KiB
+  bytes object per call before shrinking it (mmap-sized: ~20-26 us per datagram here
+  against ~2.5-3 us for ``recvfrom(4096)``); it also pays a forwarding ``sendto`` per
+  packet. So "half the floor" is an easy bar; ``rx_over_floor_batched`` is the
+  telling ratio;
 * **rx**: the same packets into one :class:`MediaEndpoint` per call:
   receive -> SRTP unprotect -> count;
 * **tx**: one :class:`MediaEndpoint` per call generating G.711 20 ms frames:
