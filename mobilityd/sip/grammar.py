@@ -288,18 +288,51 @@ _GOOD_NAME_ADDRS_SIZE = 1024
 
 
 def name_addr_syntax_ok(value: str) -> bool:
-    """True when ``value`` is a common, certainly valid name-addr / addr-spec."""
+    """True when ``value`` is a common, certainly valid name-addr / addr-spec.
+
+    A From or To differs from call to call only in its tag (RFC 3261 §19.3): a value
+    whose ``;tag=`` parameter (after the ``<URI>``) is a token and whose remainder
+    without it was accepted before is valid without another full match - one more
+    generic-param where a parameter starts keeps the value valid (RFC 3261 §25.1)."""
     if value in _GOOD_NAME_ADDRS:
         return True
-    ok = "%" not in value and (
+    shape = _without_tag(value)
+    if shape is not None and shape in _GOOD_NAME_ADDRS:
+        return True
+    if not name_addr_syntax_ok_full(value):
+        return False
+    _remember_name_addr(value)
+    if shape is not None and name_addr_syntax_ok_full(shape):
+        _remember_name_addr(shape)
+    return True
+
+
+def _without_tag(value: str) -> str | None:
+    """``value`` with its ``;tag=<token>`` header parameter taken out, or None when
+    there is none that is certainly outside the ``<URI>``."""
+    head, marker, tail = value.partition(";tag=")
+    if not marker:
+        return None
+    tag, semi, rest = tail.partition(";")
+    if "<" in head and head.rfind(">") < head.rfind("<"):
+        return None  # perhaps a URI parameter
+    if "%" in tag or TOKEN_RE.fullmatch(tag) is None:
+        return None
+    return head + semi + rest
+
+
+def _remember_name_addr(value: str) -> None:
+    if len(_GOOD_NAME_ADDRS) >= _GOOD_NAME_ADDRS_SIZE:
+        _GOOD_NAME_ADDRS.clear()
+    _GOOD_NAME_ADDRS.add(value)
+
+
+def name_addr_syntax_ok_full(value: str) -> bool:
+    """`name_addr_syntax_ok` without the remembered values: the reference."""
+    return "%" not in value and (
         NAME_ADDR_SYNTAX_RE.fullmatch(value) is not None
         or ADDR_SPEC_SYNTAX_RE.fullmatch(value) is not None
     )
-    if ok:
-        if len(_GOOD_NAME_ADDRS) >= _GOOD_NAME_ADDRS_SIZE:
-            _GOOD_NAME_ADDRS.clear()
-        _GOOD_NAME_ADDRS.add(value)
-    return ok
 
 
 # Via values that via_syntax_ok accepted, with their ``;branch=...`` taken out: a peer

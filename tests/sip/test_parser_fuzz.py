@@ -234,3 +234,23 @@ def test_via_shape_memory_never_accepts_what_the_parser_refuses(
             assert g.via_syntax_ok_full(value) or "ttl" in branch.lower() or (
                 "received" in branch.lower()
             )
+
+
+@FUZZ
+@given(
+    st.text(HEADER_ALPHABET, max_size=40),
+    st.text(HEADER_ALPHABET, max_size=12),
+    st.text(HEADER_ALPHABET, max_size=20),
+    st.sampled_from(["", ";"]),
+)
+def test_name_addr_tag_memory_never_accepts_what_the_parser_refuses(
+    head: str, tag: str, rest: str, semi: str
+) -> None:
+    """RFC 3261 §19.3 / §25.1: after a From/To with one tag was accepted, the same
+    value with another tag is accepted only if it is valid."""
+    for prefix in ("", "Bob <sip:bob@b.example>", '"A;tag=b" <sip:a@h'):
+        g.name_addr_syntax_ok(f"{prefix}{head};tag=t1{semi}{rest}")  # remembered if good
+        value = f"{prefix}{head};tag={tag}{semi}{rest}"
+        if g.name_addr_syntax_ok(value):
+            NameAddr.parse(value)
+            assert g.name_addr_syntax_ok_full(value)
