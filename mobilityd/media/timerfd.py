@@ -22,6 +22,7 @@ import ctypes.util
 import errno
 import os
 import time
+import weakref
 from collections.abc import Callable
 from typing import Protocol
 
@@ -75,6 +76,8 @@ class TimerFd:
             code = ctypes.get_errno()
             raise TimerFdUnavailable(code, f"timerfd_create: {os.strerror(code)}")
         self.fd = fd
+        # a scheduler never closed must not leak the descriptor once it is collected
+        self._finalizer = weakref.finalize(self, os.close, fd)
         self._settime = settime
         self._spec = Itimerspec()
         self._spec_ref = ctypes.byref(self._spec)
@@ -107,7 +110,7 @@ class TimerFd:
 
     def close(self) -> None:
         if self.fd >= 0:
-            os.close(self.fd)
+            self._finalizer()  # closes the descriptor, once
             self.fd = -1
 
 

@@ -4,6 +4,8 @@ event loop, and the call_at fallback. No timing assertions beyond "never early".
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import select
 import time
 
@@ -111,3 +113,13 @@ async def test_a_closed_scheduler_refuses_new_streams() -> None:
     scheduler.close()
     with pytest.raises(MediaLocalError):
         scheduler.add(lambda frame: None)
+
+
+def test_a_timerfd_never_closed_is_released_when_collected() -> None:
+    timer = TimerFd()
+    fd = timer.fd
+    os.fstat(fd)
+    del timer
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)
