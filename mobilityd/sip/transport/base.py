@@ -8,9 +8,8 @@ the source address (RFC 3581 §4 symmetric response).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from mobilityd.sip.transaction.outbound import TransportKind
 
@@ -25,9 +24,9 @@ MessageT_co = TypeVar("MessageT_co", covariant=True)
 MessageT_contra = TypeVar("MessageT_contra", contravariant=True)
 
 
-@dataclass(frozen=True)
-class Flow:
-    """One path a message took: transport kind, our local and the peer's address."""
+class Flow(NamedTuple):
+    """One path a message took: transport kind, our local and the peer's address
+    (immutable; a named tuple because one is made per received datagram)."""
 
     kind: TransportKind
     local: Address
