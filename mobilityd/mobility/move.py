@@ -22,6 +22,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 
+# CryptoContext imports its update code lazily (import cycle); loading it here keeps
+# its import (~7-10 ms CPU) out of the first move's critical path (issue 5 media gap)
+import mobilityd.mikey.session_update  # noqa: F401
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.mikey.sdp import encode_key_mgmt
 from mobilityd.mikey.session import Rng

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+# CryptoContext imports its update code lazily (import cycle); loading it here keeps
+# its import (~7-10 ms CPU) out of the first move's critical path (issue 5 media gap)
+import mobilityd.mikey.session_update  # noqa: F401
 from mobilityd.mikey.constants import ErrorType
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.mikey.errors import MikeyError
