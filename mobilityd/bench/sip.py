@@ -10,7 +10,9 @@
 (c) ``floor_calls_per_s``: the same stepping against a bare asyncio UDP responder that
     answers from pre-built responses: the floor that shows our overhead.
 (d) ``overload_completed_calls_per_s``: SIPp at 1.5x our sustained rate; completed
-    (successful) calls per second of the run.
+    (successful) calls per second of the run. ``overload_cpu_us_per_call`` beside it
+    shows whether overload wastes work (retransmissions, late answers): a collapse
+    shows as CPU per completed call rising above the sustained figure.
 
 Figures are medians where repeated; nothing here asserts on time. The server roles are
 also runnable alone: ``python -m mobilityd.bench.sip --serve {uas,floor} --port N``.
@@ -303,8 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         "overload_completed_calls_per_s": (round(overload.completed_per_s, 1)
                                            if overload else None),
         "overload_failed_calls": overload.failed if overload else None,
+        "overload_cpu_us_per_call": (round(overload.cpu_us_per_call, 1)
+                                     if overload else None),
         "steps": {"uas": [asdict(r) for r in uas_runs],
-                  "floor": [asdict(r) for r in floor_runs]},
+                  "floor": [asdict(r) for r in floor_runs],
+                  "overload": [asdict(overload)] if overload else []},
         "quick": args.quick,
     })
     if args.json:
