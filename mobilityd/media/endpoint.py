@@ -331,7 +331,8 @@ class MediaEndpoint:
             self.counters.dropped_no_remote += 1
             return False
         data = self.tx.protect(rtp) if self.tx is not None else rtp
-        self._note_sent(data)
+        if len(data) >= 12:  # kept for announce() and the re-send on a switch
+            self._last_sent = data
         if channel.sendto(data, remote):
             self.counters.rtp_sent += 1
             return True
@@ -346,7 +347,8 @@ class MediaEndpoint:
         if remote is None:
             self.counters.dropped_no_remote += 1
             return False
-        self._note_sent(srtp)
+        if len(srtp) >= 12:  # kept for announce() and the re-send on a switch
+            self._last_sent = srtp
         if channel.sendto(srtp, remote):
             self.counters.rtp_sent += 1
             return True
@@ -383,10 +385,6 @@ class MediaEndpoint:
             return False
         blocks = tuple(stats.report_block() for stats in self._reception.values())
         return self.send_rtcp(bytes(ReceiverReport(ssrc, blocks)))
-
-    def _note_sent(self, packet: bytes) -> None:
-        if len(packet) >= 12:
-            self._last_sent = packet
 
     @property
     def _sent_ssrc(self) -> int | None:
