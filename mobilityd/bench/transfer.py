@@ -15,7 +15,9 @@ delaying ``rtt/4`` per direction so that any two parties see the emulated RTT. P
 ``--timeline`` (diagnosis) prints every party's stamps of each move on stderr and adds
 ``critical_path_ms`` to each run: median wall and CPU time per segment of the move
 (:mod:`mobilityd.bench.transfer_timeline`); the stamps cost a little CPU themselves.
-``--rtt N`` (repeatable) runs only those RTTs.
+``--rtt N`` (repeatable) runs only those RTTs. ``--realtime`` (diagnosis, marked
+``"realtime": true`` in each run) puts the parties' loops and the link emulators at
+SCHED_FIFO: what the move costs when the machine's other jobs do not compete.
 
 It also sums SRTP auth failures of every party and counts SSRC reuse between the
 devices' sending sessions (``index_reuse``: (SSRC, index) pairs that could repeat, 0
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -94,7 +97,16 @@ def _one_move(world: Any, source: str, target: str,
     return (first - moved["started"]) * 1000, alice["gaps"][-1] * 1000
 
 
-def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, Any]:
+def _realtime(world: Any) -> None:
+    """SCHED_FIFO for the link emulators (the parties set it themselves): how fast the
+    move is when nothing else competes for the cores (diagnosis, ``--realtime``)."""
+    for link in world.links.values():
+        if link.process is not None:
+            os.sched_setscheduler(link.process.pid, os.SCHED_FIFO, os.sched_param(20))
+
+
+def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False,
+            realtime: bool = False) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     from tests.mobility.transfer_hosts import build_transfer_hosts  # noqa: PLC0415
     from tests.netns import Topology  # noqa: PLC0415
@@ -105,7 +117,9 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, An
     with Topology() as topology:
         world = build_transfer_hosts(topology, delay_ms=rtt_ms / 4)
         try:
-            world.start(trace=timeline)
+            world.start(trace=timeline, realtime=realtime)
+            if realtime:
+                _realtime(world)
             world.call()
             time.sleep(0.5)
             holder = "laptop"
@@ -134,6 +148,8 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False) -> dict[str, An
         "srtp_auth_failures": sum(c.get("auth_failures", 0) for c in calls),
         "index_reuse": reuse,
     }
+    if realtime:
+        run["realtime"] = True  # not the benchmark's definition: a diagnosis
     if paths is not None:  # --timeline: median wall / CPU ms per critical-path segment
         run["critical_path_ms"] = transfer_timeline.summarize(paths)
     return run
@@ -146,9 +162,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--timeline", action="store_true",
                         help="print every party's stamps of each move on stderr")
     parser.add_argument("--rtt", type=int, action="append", help="only these RTTs (ms)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="diagnosis: parties and link emulators at SCHED_FIFO")
     args = parser.parse_args(argv)
     transfers = 2 if args.quick else 10
-    runs = [run_rtt(rtt, transfers, args.timeline) for rtt in args.rtt or RTTS_MS]
+    runs = [run_rtt(rtt, transfers, args.timeline, args.realtime)
+            for rtt in args.rtt or RTTS_MS]
     if args.json:
         print(json.dumps({"runs": runs}))
     else:

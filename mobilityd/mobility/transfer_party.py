@@ -4,7 +4,8 @@ netns tests and ``python -m mobilityd.bench transfer``.
 ``python -m mobilityd.mobility.transfer_party alice|laptop|pda '<json options>'``
 (options: ``ips`` per role, ``sip_port``, ``handoff_port``, ``device_key`` hex,
 ``announce_timeout``, ``transfer_timeout``, ``first_sequence`` of every RTP stream,
-``trace`` to keep a :class:`Timeline`). Alice and the PDA answer; the laptop calls Alice.
+``trace`` to keep a :class:`Timeline`, ``realtime`` to run the loop at SCHED_FIFO).
+Alice and the PDA answer; the laptop calls Alice.
 Control: JSON lines on stdin (``{"cmd": "move", "device": "pda"}``, ``"stats"``,
 ``"quit"``); JSON lines on stdout, times are CLOCK_MONOTONIC (one clock for every
 process of the machine).
@@ -29,6 +30,7 @@ from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.secure_call import SecureCall
 from mobilityd.media.events import FirstPacketReceived
+from mobilityd.media.pacing import enable_realtime_scheduling
 from mobilityd.mobility.transfer import TransferSucceeded
 from mobilityd.mobility.transfer_agent import DeviceEntry, TransferAgent, TransferSettings
 
@@ -217,6 +219,8 @@ class Party:
                 "tokens_dropped": self.agent.tokens_dropped}
 
     async def run(self) -> None:
+        if self.options.get("realtime"):  # diagnosis only (bench --realtime)
+            enable_realtime_scheduling()
         await self.agent.start()
         # what lives now (modules, tables, the agent) lives for the process: keep it out
         # of the collector, whose full passes over it stalled the loop 45-95 ms (the
