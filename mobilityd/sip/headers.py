@@ -462,8 +462,15 @@ def parse_sip_date(text: str) -> datetime:
         raise SipParseError("bad Date header (no such date)") from exc
 
 
+# "0" .. "255" written without leading zeros -> value: one lookup for the usual forms.
+_MAX_FORWARDS_VALUES = {str(hops): hops for hops in range(256)}
+
+
 def parse_max_forwards(text: str) -> int:
     """``Max-Forwards = 1*DIGIT``, 0..255 in practice (RFC 3261 §20.22, RFC 4475 §3.1.2.4)."""
+    hops = _MAX_FORWARDS_VALUES.get(text)
+    if hops is not None:
+        return hops
     text = text.strip(" \t")
     if not text.isdigit() or not text.isascii() or len(text) > 10 or int(text) > 255:
         raise SipParseError("bad Max-Forwards value")  # leading zeros are fine (RFC 4475 §3.1.1.1)
