@@ -30,8 +30,11 @@ EXPECTED_TYPES = {
 
 
 def _ssrc_of_rtp(payloads: list[bytes]) -> set[int]:
-    """SSRCs of the captured RTP/SRTP packets (RFC 3550 §5.1: bytes 8-11)."""
-    return {int.from_bytes(p[8:12], "big") for p in payloads if len(p) >= 12}
+    """SSRCs of the captured RTP/SRTP packets (RFC 3550 §5.1: bytes 8-11). With
+    rtcp-mux the port also carries SRTCP, told apart by its second octet (RFC 5761 §4:
+    192-223 is RTCP) and skipped: its bytes 8-11 are encrypted (RFC 3711 §3.4)."""
+    return {int.from_bytes(p[8:12], "big") for p in payloads
+            if len(p) >= 12 and not 192 <= p[1] <= 223}
 
 
 @pytest.mark.parametrize("mode", [
