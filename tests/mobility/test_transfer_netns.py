@@ -2,7 +2,9 @@
 namespaces, emulated links): real SIP REFER/INVITE/NOTIFY/BYE, MIKEY, SRTP audio
 (issue 6). Each test checks Alice's sending SRTP session is the same object throughout,
 zero SRTP auth failures anywhere and no SSRC (hence no (SSRC, index)) sent by two
-devices under the call's keys (RFC 3711 §9.1)."""
+devices under the call's keys (RFC 3711 §9.1); and, from a capture of every RTP
+datagram crossing the router, that no (SSRC, index) was sent with two different
+ciphertexts."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.mobility.transfer_capture import index_reuse
 from tests.mobility.transfer_hosts import TransferHosts, build_transfer_hosts
 from tests.netns import Topology
 
@@ -25,10 +28,20 @@ def hosts(topology: Topology, request: pytest.FixtureRequest) -> Iterator[Transf
                                  loss_pct=params.get("loss_pct", 0.0))
     try:
         world.start(**params.get("start", {}))
+        world.start_capture()
         world.call()
         yield world
     finally:
         world.close()
+
+
+def check_the_wire(world: TransferHosts, streams: int) -> None:
+    """RFC 3711 §9.1 on the wire: no (SSRC, sequence number) crossed the router with two
+    different ciphertexts (re-sent or fanned-out copies are the same bytes); and the
+    capture saw at least ``streams`` SSRCs (Alice's and each device's)."""
+    packets = world.stop_capture()
+    assert index_reuse(packets) == []
+    assert len({ssrc for ssrc, _, _ in packets}) >= streams, "capture saw too few streams"
 
 
 def connected(stats: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,6 +87,7 @@ def test_laptop_to_pda_and_back(hosts: TransferHosts) -> None:
     alice_tx = move_and_check(hosts, "laptop", "pda", None)
     move_and_check(hosts, "pda", "laptop", alice_tx)
     assert hosts.parties["alice"].stats()["gaps"]
+    check_the_wire(hosts, 4)  # Alice, the laptop, the PDA, the laptop again
 
 
 @pytest.mark.parametrize("hosts", [{"loss_pct": 10.0, "delay_ms": 5.0}], indirect=True)
@@ -94,6 +108,7 @@ def test_ten_percent_loss(hosts: TransferHosts) -> None:
     (p_call,) = connected(stats["pda"])
     assert p_call["frames"] > 10
     assert all(c["auth_failures"] == 0 for s in stats.values() for c in s["calls"].values())
+    check_the_wire(hosts, 3)
 
 
 @pytest.mark.parametrize("hosts", [{"start": {"first_sequence": 65500}}], indirect=True)
@@ -120,3 +135,4 @@ def test_roc_above_zero(hosts: TransferHosts) -> None:
     # the PDA's stream wrapped while Alice received it: she followed its ROC too
     assert all(roc >= 1 for ssrc, roc in a_call["rx_rocs"].items()
                if int(ssrc) in p_call["tx_ssrcs"]), a_call["rx_rocs"]
+    check_the_wire(hosts, 4)  # across the wrap of every stream

@@ -91,7 +91,26 @@ class PartyProcess:
 class TransferHosts:
     hosts: dict[str, TestHost]
     links: dict[str, EmulatedLink]
+    router: TestHost
     parties: dict[str, PartyProcess] = field(default_factory=dict)
+    capture: subprocess.Popen[str] | None = None
+
+    def start_capture(self) -> None:
+        """Record every RTP datagram crossing the router
+        (:mod:`tests.mobility.transfer_capture`) until :meth:`stop_capture`."""
+        self.capture = self.router.popen(
+            [sys.executable, "-m", "tests.mobility.transfer_capture"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPO))
+        assert self.capture.stdout is not None
+        if self.capture.stdout.readline().strip() != "ready":
+            raise RuntimeError("the capture on the router did not start")
+
+    def stop_capture(self) -> list[tuple[int, int, str]]:
+        """The captured (SSRC, sequence number, digest) of every RTP datagram."""
+        capture, self.capture = self.capture, None
+        assert capture is not None and capture.stdin is not None
+        output, _ = capture.communicate("", timeout=20)
+        return [(int(a), int(b), str(c)) for a, b, c in json.loads(output)["packets"]]
 
     def start(self, **options: Any) -> None:
         opts = {"ips": IPS, "sip_port": SIP_PORT, "handoff_port": HANDOFF_PORT,
@@ -116,6 +135,9 @@ class TransferHosts:
     def close(self) -> None:
         for party in self.parties.values():
             party.quit()
+        if self.capture is not None and self.capture.poll() is None:
+            self.capture.kill()
+            self.capture.wait()
 
 
 def build_transfer_hosts(topology: Topology, *, delay_ms: float = 0.0,
@@ -133,4 +155,4 @@ def build_transfer_hosts(topology: Topology, *, delay_ms: float = 0.0,
         host.add_default_route(f"10.71.{index}.1")
         host.link_up("lo")
         hosts[role] = host
-    return TransferHosts(hosts, links)
+    return TransferHosts(hosts, links, rtr)
