@@ -316,7 +316,7 @@ def _without_tag(value: str) -> str | None:
     tag, semi, rest = tail.partition(";")
     if "<" in head and head.rfind(">") < head.rfind("<"):
         return None  # perhaps a URI parameter
-    if "%" in tag or TOKEN_RE.fullmatch(tag) is None:
+    if "%" in tag or not _is_token(tag):
         return None
     return head + semi + rest
 
@@ -342,6 +342,11 @@ _GOOD_VIA_SHAPES: set[str] = set()
 _GOOD_VIA_SHAPES_SIZE = 512
 
 
+def _is_token(text: str) -> bool:
+    """``token`` (RFC 3261 §25.1); letters and digits only are checked without the regex."""
+    return (text.isalnum() and text.isascii()) or TOKEN_RE.fullmatch(text) is not None
+
+
 def via_syntax_ok(value: str) -> bool:
     """True when ``value`` is a common, certainly valid Via value.
 
@@ -353,7 +358,7 @@ def via_syntax_ok(value: str) -> bool:
     if marker:
         branch, semi, rest = tail.partition(";")
         shape = head + semi + rest
-        if shape in _GOOD_VIA_SHAPES and TOKEN_RE.fullmatch(branch) is not None:
+        if shape in _GOOD_VIA_SHAPES and _is_token(branch):
             return True
     if VIA_SYNTAX_RE.fullmatch(value) is None:
         return False
