@@ -21,6 +21,11 @@ The modes are interleaved call by call (one agent per mode on each side), so tha
 load of a shared machine falls on all of them alike and the secure/none ratios of the
 headline compare like with like. ``phases_cpu_ms_median`` says where a mode's added
 time goes: the CPU cost of each offer/answer step (:func:`phase_costs`).
+``--realtime`` runs both workers under SCHED_FIFO (``chrt``, root): what is measured
+is the same, but on a machine shared with other busy processes their scheduling delays
+no longer land on our delays (a secure mode, using more CPU per call, was delayed more
+by CFS than ``none``); the JSON's ``"scheduling"`` says which; the default run is the
+plain one.
 
 Output: ``{"rows": [{"mode", "calling_ms_median", "calling_ms_p95",
 "answering_ms_median", "answering_ms_p95", "calls", ...}], "thesis": ..., "headline":
@@ -495,8 +500,14 @@ def _wait_listening(prefix: list[str], port: int, timeout: float = 15.0) -> None
 # ---------------------------------------------------------------- orchestration
 
 
-def _worker_cmd(prefix: list[str], role: str, spec_file: Path) -> list[str]:
-    return [*prefix, sys.executable, "-m", "mobilityd.bench.setup", "--worker", role,
+#: ``--realtime``: the workers run under SCHED_FIFO at this priority (chrt, root)
+REALTIME_PRIORITY = 10
+
+
+def _worker_cmd(prefix: list[str], role: str, spec_file: Path,
+                realtime: bool = False) -> list[str]:
+    scheduling = ["chrt", "-f", str(REALTIME_PRIORITY)] if realtime else []
+    return [*prefix, *scheduling, sys.executable, "-m", "mobilityd.bench.setup", "--worker", role,
             str(spec_file)]
 
 
@@ -507,8 +518,8 @@ def _env() -> dict[str, str]:
 
 
 def run_modes(modes: tuple[str, ...], hosts: Hosts, calls: int, work: Path,
-              *, base_port: int = 5070, proxy: tuple[str, int] | None = None
-              ) -> dict[str, dict[str, Any]]:
+              *, base_port: int = 5070, proxy: tuple[str, int] | None = None,
+              realtime: bool = False) -> dict[str, dict[str, Any]]:
     """Callee worker, then caller worker (all modes interleaved); raw delays per mode."""
     specs = {
         role: WorkerSpec(role, list(modes), host, peer, base_port, calls + WARMUP,
@@ -520,14 +531,16 @@ def run_modes(modes: tuple[str, ...], hosts: Hosts, calls: int, work: Path,
     for role, spec in specs.items():
         files[role] = work / f"{role}.json"
         files[role].write_text(json.dumps(asdict(spec)))
-    callee = subprocess.Popen(_worker_cmd(hosts.callee_prefix, "callee", files["callee"]),
+    callee = subprocess.Popen(_worker_cmd(hosts.callee_prefix, "callee", files["callee"],
+                                          realtime),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               env=_env())
     try:
         assert callee.stdout is not None and callee.stdin is not None
         if callee.stdout.readline().strip() != "ready":
             raise RuntimeError("callee worker did not start")
-        caller = subprocess.run(_worker_cmd(hosts.caller_prefix, "caller", files["caller"]),
+        caller = subprocess.run(_worker_cmd(hosts.caller_prefix, "caller", files["caller"],
+                                            realtime),
                                 capture_output=True, text=True, timeout=900, env=_env(),
                                 check=False)
         if caller.returncode != 0:
@@ -648,13 +661,13 @@ def render_table(result: dict[str, Any]) -> str:
 
 
 def run(calls: int, modes: tuple[str, ...] = MODES, *, loopback: bool = False,
-        proxy: bool = False) -> dict[str, Any]:
+        proxy: bool = False, realtime: bool = False) -> dict[str, Any]:
     with (tempfile.TemporaryDirectory(prefix="mdbench-setup-") as tmp,
           bench_hosts(loopback=loopback) as hosts, contextlib.ExitStack() as stack):
         work = Path(tmp)
         write_credentials(work)
         outbound = stack.enter_context(kamailio_proxies(hosts, work)) if proxy else None
-        raw = run_modes(modes, hosts, calls, work, proxy=outbound)
+        raw = run_modes(modes, hosts, calls, work, proxy=outbound, realtime=realtime)
         rows = [summarise(mode, raw[mode]) for mode in modes]
         phases = {mode: phase_costs(mode, work, max(10, calls // 2)) for mode in modes}
     return {"rows": rows, "hosts": hosts.kind, "warmup_calls": WARMUP,
@@ -663,7 +676,9 @@ def run(calls: int, modes: tuple[str, ...] = MODES, *, loopback: bool = False,
             "phases_cpu_ms_median": phases, "cpu_added_ms": cpu_added(phases),
             "load_average": os.getloadavg()[0],
             "thesis": THESIS, "targets": TARGETS, "headline": headline(rows),
-            "transport": "udp"}
+            "transport": "udp",
+            "scheduling": f"SCHED_FIFO {REALTIME_PRIORITY} (--realtime)" if realtime
+            else "normal"}
 
 
 def main(argv: list[str]) -> int:
@@ -674,6 +689,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--proxy", action="store_true",
                         help="each side's Kamailio proxy on the path, as in the thesis")
+    parser.add_argument("--realtime", action="store_true",
+                        help="workers under SCHED_FIFO (root): other processes of a shared "
+                             "machine cannot delay them - a quiet machine's figures")
     parser.add_argument("--loopback", action="store_true",
                         help="two loopback addresses instead of namespaces (what non-root gets)")
     args = parser.parse_args(argv)
@@ -682,7 +700,10 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown modes {unknown}: choose from {MODES}")
     calls = args.calls or (15 if args.quick else 100)
-    result = run(calls, modes, loopback=args.loopback, proxy=args.proxy)
+    if args.realtime and (os.geteuid() != 0 or shutil.which("chrt") is None):
+        parser.error("--realtime needs root and chrt (util-linux)")
+    result = run(calls, modes, loopback=args.loopback, proxy=args.proxy,
+                 realtime=args.realtime)
     print(json.dumps(result, indent=2) if args.json else render_table(result))
     return 0
 

@@ -86,6 +86,7 @@ def test_short_run_between_namespace_hosts() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["hosts"].startswith("network namespaces")
+    assert report["scheduling"] == "normal"
     assert [row["mode"] for row in report["rows"]] == ["none", "psk"]
     for row in report["rows"]:
         assert row["calls"] == 3 and row["failures"] == []
@@ -97,6 +98,20 @@ def test_short_run_between_namespace_hosts() -> None:
     assert set(report["phases_cpu_ms_median"]["psk"]) == {
         "make_offer", "screen_offer", "complete_offer", "receive_offer", "build_answer",
         "srtp_sessions", "receive_answer"}
+
+
+@pytest.mark.netns
+def test_realtime_run_says_so_and_measures_the_same_calls() -> None:
+    """--realtime: the workers under SCHED_FIFO (chrt); same rows, same checks."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mobilityd.bench", "setup", "--json", "--calls", "2",
+         "--modes", "none,psk", "--realtime"],
+        capture_output=True, text=True, timeout=180, cwd=REPO, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["scheduling"].startswith("SCHED_FIFO")
+    for row in report["rows"]:
+        assert row["calls"] == 2 and row["failures"] == [] and row["calling_ms_median"] > 0
 
 
 @pytest.mark.netns
