@@ -246,6 +246,23 @@ class RoamingCallManager(AgentCallManager):
         agent = self.agent
         if isinstance(agent, TransferAgent) and agent.transfer.handoff_port is not None:
             self._apply_devices(agent, config)
+        if self._monitor is not None:
+            self._apply_mobility(self._monitor, config)
+
+    @staticmethod
+    def _apply_mobility(monitor: PathMonitor, config: Config) -> None:
+        """``[mobility]`` for the next decisions: interface preferences and hold-down at
+        once, the grace period for paths lost from now on (a running grace keeps the
+        deadline it was given)."""
+        mobility = config.mobility
+        monitor.preferences = SourcePreferences(prefer=mobility.interface_preference,
+                                                avoid=mobility.interface_avoid)
+        monitor.coalescer.hold_down = mobility.hold_down
+        monitor.grace.grace_period = mobility.grace_period
+        log_event(_log, logging.INFO, "roaming.settings_updated",
+                  grace_period=mobility.grace_period, hold_down=mobility.hold_down,
+                  prefer=",".join(mobility.interface_preference) or "-",
+                  avoid=",".join(mobility.interface_avoid) or "-")
 
     def _apply_devices(self, agent: TransferAgent, config: Config) -> None:
         try:

@@ -1,7 +1,8 @@
-"""SIGHUP and ``[[devices]]`` (issue 7): a changed device list reaches the running
-transfer agent for the next move (new, removed and changed devices), a call in flight is
-untouched, and what the hand-off channel fixes at start is reported as restart-required
-(``mobilityd.service.reload``). Loopback: Alice on 127.0.0.1, Bob's laptop on
+"""SIGHUP (issue 7): a changed ``[[devices]]`` list reaches the running transfer agent
+for the next move (new, removed and changed devices), a call in flight is untouched, and
+what the hand-off channel fixes at start is reported as restart-required
+(``mobilityd.service.reload``); so is ``[registrar]``; ``[mobility]`` reaches the path
+monitor; ``[media]`` values the machinery does not apply are logged. Loopback: Alice on 127.0.0.1, Bob's laptop on
 127.0.0.2, his PDA on 127.0.0.3; the laptop runs the daemon's own call manager."""
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from mobilityd.service.config import Config, load_config
 from mobilityd.service.daemon import Daemon
 from mobilityd.service.errors import ControlError, ErrorCode
 from mobilityd.service.logging import FIELDS_ATTR, JournalFormatter
-from mobilityd.service.reload import device_restart_required, registrar_restart_required
+from mobilityd.service.reload import (
+    device_restart_required,
+    media_not_applied,
+    registrar_restart_required,
+)
 from mobilityd.service.sdnotify import Notifier
 from tests.mobility.test_transfer_manager import DEVICE_HEX, IPS, PSK_HEX, free_port
 
@@ -225,3 +230,57 @@ def test_registrar_changes_are_reported_for_a_restart(tmp_path: Path) -> None:
     assert registrar_restart_required(registered, plain) == ("registrar",)
     assert registrar_restart_required(registered, moved) == ("registrar.uri",
                                                              "registrar.expires")
+
+
+async def test_mobility_settings_reach_the_running_path_monitor(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``[mobility]`` applies live: the next route choice, move and lost path use it."""
+    ports = {"alice": free_port(IPS["alice"]), "laptop": free_port(IPS["laptop"]), "pda": 1}
+    path = write_config(tmp_path, "laptop", ports, {})
+    manager = RoamingCallManager(load_config(path), EventBus())
+    await manager.start()
+    try:
+        assert manager.roaming_problem is None
+        path.write_text(path.read_text() + '\n[mobility]\ngrace_period = 5\nhold_down = 0.25\n'
+                        'interface_preference = ["eth*"]\ninterface_avoid = ["wwan*"]\n')
+        with caplog.at_level(logging.INFO, logger="mobilityd.roaming"):
+            manager.reconfigure(load_config(path))
+    finally:
+        await manager.close()
+    assert [getattr(r, FIELDS_ATTR) for r in caplog.records
+            if r.getMessage() == "roaming.settings_updated"] == [
+        {"grace_period": 5.0, "hold_down": 0.25, "prefer": "eth*", "avoid": "wwan*"}]
+
+
+def test_media_settings_the_machinery_does_not_apply_are_named(tmp_path: Path) -> None:
+    ports = {"alice": 5060, "laptop": 5062, "pda": 5064}
+    path = write_config(tmp_path, "laptop", ports, {})
+    assert media_not_applied(load_config(path)) == {}
+    path.write_text(path.read_text() + '\n[media]\nrtp_port_min = 20000\nrtp_port_max = 20100\n'
+                    'codecs = ["PCMU"]\nptime_ms = 30\n')
+    named = media_not_applied(load_config(path))
+    assert sorted(named) == ["media.ptime_ms", "media.rtp_port_max", "media.rtp_port_min"]
+    assert "chosen by the kernel" in named["media.rtp_port_min"]
+
+
+def test_daemon_logs_what_is_not_applied_on_reload(tmp_path: Path) -> None:
+    ports = {"alice": 5060, "laptop": 5062, "pda": 5064}
+    path = write_config(tmp_path, "laptop", ports, {})
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JournalFormatter())
+    daemon_log = logging.getLogger("mobilityd.daemon")
+    daemon_log.addHandler(handler)
+    daemon_log.setLevel(logging.INFO)
+
+    async def reload_once() -> tuple[str, ...]:
+        daemon = Daemon(load_config(path), Notifier(None))
+        path.write_text(path.read_text() + '\n[media]\ncodecs = ["PCMA", "PCMU"]\n')
+        return daemon.reload().restart_required
+
+    try:
+        assert asyncio.run(reload_once()) == ()
+    finally:
+        daemon_log.removeHandler(handler)
+    assert any(line.startswith("<4>config.not_applied setting=media.codecs ")
+               for line in lines.getvalue().splitlines())
