@@ -43,6 +43,11 @@ def _nobody_can_run(python: str) -> bool:
 def unprivileged_python() -> tuple[str, str]:
     """(interpreter, PYTHONPATH) for ``nobody`` (module docstring)."""
     site = sysconfig.get_paths()["purelib"]
+    readable = subprocess.run([*AS_NOBODY, "test", "-r", str(REPO / "mobilityd" /
+                                                            "__init__.py")], check=False)
+    if readable.returncode != 0:
+        pytest.fail(f"the checkout {REPO} is not readable by the user nobody (clone it "
+                    "where other users may read it to test the unprivileged demo)")
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
         if os.access(site, os.R_OK) and os.path.exists(python) and _nobody_can_run(python):
