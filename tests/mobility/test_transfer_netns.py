@@ -90,6 +90,33 @@ def test_laptop_to_pda_and_back(hosts: TransferHosts) -> None:
     check_the_wire(hosts, 4)  # Alice, the laptop, the PDA, the laptop again
 
 
+def test_pda_unreachable_call_stays(hosts: TransferHosts) -> None:
+    """The PDA's link loses everything: the hand-off token and Alice's INVITE never
+    arrive, her INVITE times out (the parties' transfer_timeout, 8 s), her NOTIFY
+    reports it and the move fails; the call goes on with the laptop, untouched (issue
+    6 step 5): same sending session at Alice, audio both ways, no auth failure."""
+    time.sleep(0.5)
+    (a_call,) = connected(hosts.parties["alice"].stats())
+    hosts.links["pda"].set(loss_pct=100.0)
+    laptop = hosts.parties["laptop"]
+    laptop.send(cmd="move", device="pda")
+    moved = laptop.wait_for("moved", timeout=40)
+    # the laptop's own transfer timeout, or Alice's NOTIFY 408 if it came first
+    assert not moved["ok"] and moved["status"] in (0, 408), moved
+    hosts.links["pda"].set(loss_pct=0.0)
+    before = {role: connected(hosts.parties[role].stats()) for role in ("alice", "laptop")}
+    time.sleep(1.0)
+    stats = {role: party.stats() for role, party in hosts.parties.items()}
+    (a_after,) = connected(stats["alice"])
+    (l_after,) = connected(stats["laptop"])
+    assert not connected(stats["pda"])
+    assert a_after["tx_id"] == a_call["tx_id"]
+    assert a_after["frames"] > before["alice"][0]["frames"] + 20
+    assert l_after["frames"] > before["laptop"][0]["frames"] + 20
+    assert all(c["auth_failures"] == 0 for s in stats.values() for c in s["calls"].values())
+    check_the_wire(hosts, 2)
+
+
 @pytest.mark.parametrize("hosts", [{"loss_pct": 10.0, "delay_ms": 5.0}], indirect=True)
 def test_ten_percent_loss(hosts: TransferHosts) -> None:
     """10 % loss on every link: SIP retransmits, the hand-off token is sent once (a
