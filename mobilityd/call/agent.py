@@ -273,9 +273,12 @@ class CallAgent:
         if raw is None:
             return None
         try:
-            return SipUri.parse(raw.strip().strip("<>"))
+            uri = SipUri.parse(raw.strip().strip("<>"))
         except SipError as exc:
             raise CallUsageError(f"bad outbound proxy URI {raw!r}: {exc.reason}") from exc
+        if uri.scheme not in ("sip", "sips"):
+            raise CallUsageError(f"outbound proxy {raw!r} is not a sip: or sips: URI")
+        return uri
 
     @property
     def reinvite_timeout(self) -> float:
