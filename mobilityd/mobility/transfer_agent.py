@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mobilityd.call.agent import AgentConfig, CallAgent, ReferDecision, ReinvitePolicy
+from mobilityd.call.events import CallConnected, CallEvent
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import new_responder
 from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia
@@ -213,6 +214,8 @@ class TransferAgent(CallAgent):
         self._fan_outs: dict[str, tuple[MediaEndpoint, Address]] = {}
         #: correspondent side: per call, arrival clock and audible gap of its switches
         self.arrivals: dict[SecureCall, _ArrivalClock] = {}
+        self._pull_waiters: set[asyncio.Future[SecureCall]] = set()
+        self.add_listener(self._call_event)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -328,19 +331,26 @@ class TransferAgent(CallAgent):
         if entry is None or self._handoff is None:
             return None
         now = self._wall()
-        known = set(self.calls)
+        arrived: asyncio.Future[SecureCall] = asyncio.get_running_loop().create_future()
+        self._pull_waiters.add(arrived)
         token = HandOffToken(TokenKind.PULL, now, now + 60.0, self._rng(NONCE_LEN), 0,
                              call_id, "", self.transfer.device, device).sealed(self._key)
         self._handoff.sendto(bytes(token), entry.handoff)
         try:
             async with asyncio.timeout(timeout):
-                while True:
-                    for call in self.calls.values():
-                        if call.call_id not in known and call.state is CallState.CONNECTED:
-                            return call
-                    await asyncio.sleep(0.02)
+                return await arrived
         except TimeoutError:
             return None
+        finally:
+            self._pull_waiters.discard(arrived)
+
+    def _call_event(self, event: CallEvent) -> None:
+        """A call connected here (e.g. the transfer INVITE a PULL asked for)."""
+        if isinstance(event, CallConnected) and self._pull_waiters:
+            call = self.calls.get(event.call_id)
+            for waiter in self._pull_waiters:
+                if call is not None and not waiter.done():
+                    waiter.set_result(call)
 
     def _pulled(self, token: HandOffToken) -> None:
         calls = [c for c in self.calls.values() if c.state is CallState.CONNECTED
