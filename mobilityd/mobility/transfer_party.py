@@ -6,9 +6,9 @@ netns tests and ``python -m mobilityd.bench transfer``.
 ``announce_timeout``, ``transfer_timeout``, ``first_sequence`` of every RTP stream,
 ``trace`` to keep a :class:`Timeline`, ``realtime`` to run the loop at SCHED_FIFO).
 Alice and the PDA answer; the laptop calls Alice.
-Control: JSON lines on stdin (``{"cmd": "move", "device": "pda"}``, ``"stats"``,
-``"quit"``); JSON lines on stdout, times are CLOCK_MONOTONIC (one clock for every
-process of the machine).
+Control: JSON lines on stdin (``{"cmd": "move", "device": "pda"}``, ``"pull"`` with a
+``device``, ``"stats"``, ``"timeline"``, ``"quit"``); JSON lines on stdout, times are
+CLOCK_MONOTONIC (one clock for every process of the machine).
 """
 
 from __future__ import annotations
@@ -268,6 +268,11 @@ class Party:
             result = await self.agent.move(calls[0].call_id, command["device"])
             out(event="moved", ok=isinstance(result, TransferSucceeded), started=started,
                 reason=getattr(result, "reason", ""), status=getattr(result, "status", 200))
+        elif cmd == "pull":  # ask the other device for its call (PULL token)
+            started = time.monotonic()
+            pulled = await self.agent.pull(command["device"], timeout=20.0)
+            out(event="pulled", ok=pulled is not None, started=started,
+                call=pulled.call_id if pulled is not None else None)
         elif cmd == "stats":
             out(**self.stats())
         elif cmd == "timeline":  # the stamps so far, then a fresh timeline

@@ -90,6 +90,25 @@ def test_laptop_to_pda_and_back(hosts: TransferHosts) -> None:
     check_the_wire(hosts, 4)  # Alice, the laptop, the PDA, the laptop again
 
 
+def test_pda_pulls_the_call(hosts: TransferHosts) -> None:
+    """The reverse direction of issue 6 step 1: the PDA asks for the call (a PULL token
+    to the laptop, docs/transfer.md) and the laptop moves it there."""
+    time.sleep(0.5)
+    (a_call,) = connected(hosts.parties["alice"].stats())
+    pda = hosts.parties["pda"]
+    pda.send(cmd="pull", device="laptop")
+    pulled = pda.wait_for("pulled", timeout=30)
+    assert pulled["ok"], pulled
+    time.sleep(1.0)
+    stats = {role: party.stats() for role, party in hosts.parties.items()}
+    (p_call,) = connected(stats["pda"])
+    assert p_call["frames"] > 10 and not connected(stats["laptop"])
+    (a_after,) = connected(stats["alice"])
+    assert a_after["tx_id"] == a_call["tx_id"]
+    assert all(c["auth_failures"] == 0 for s in stats.values() for c in s["calls"].values())
+    check_the_wire(hosts, 3)
+
+
 def test_pda_unreachable_call_stays(hosts: TransferHosts) -> None:
     """The PDA's link loses everything: the hand-off token and Alice's INVITE never
     arrive, her INVITE times out (the parties' transfer_timeout, 8 s), her NOTIFY
