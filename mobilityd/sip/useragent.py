@@ -289,7 +289,8 @@ class UserAgent(ResponseHandling):
             )
         if status >= 200:
             headers += [("Allow", rq.ALLOW), ("Supported", rq.SUPPORTED)]
-            headers += self._session_timer_answer(session, session.invite)
+            if facts.has_session_expires:  # RFC 4028 §9 (the parser noted the field)
+                headers += self._session_timer_answer(session, session.invite)
         data = self._respond(
             tx, status, reason, dialog.local_tag, now, headers, body, content_type
         )

@@ -30,6 +30,9 @@ from mobilityd.sip.ua.session import (
 
 _ALL_UA_TIMERS = tuple(UaTimer)
 _COPIED_TO_RESPONSE = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
+#: The same fields as the parser groups them (lower-case key, name to write).
+_COPIED_FIELDS = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"),
+                  ("cseq", "CSeq"))
 # headers of a re-INVITE carried over when it is re-sent through the proxy
 _KEPT_ON_REROUTE = frozenset({"Allow", "Supported", "Session-Expires", "Authorization",
                               "Proxy-Authorization"})
@@ -162,12 +165,11 @@ class UaActions(UaCore):
         assert facts is not None
         add_tag = to_tag is not None and facts.to_tag is None and status != 100
         lines = [f"SIP/2.0 {status} {reason or reason_phrase(status)}"]
-        for name, value in tx.request.headers:
-            if name in _COPIED_TO_RESPONSE:
-                if name == "To" and add_tag:
-                    lines.append(f"To: {value};tag={to_tag}")
-                else:
-                    lines.append(f"{name}: {value}")
+        for name, value in copied_to_response(tx.request):
+            if name == "To" and add_tag:
+                lines.append(f"To: {value};tag={to_tag}")
+            else:
+                lines.append(f"{name}: {value}")
         if headers:
             lines.extend(f"{name}: {value}" for name, value in headers)
         if body:
@@ -440,3 +442,18 @@ class UaActions(UaCore):
         )
         session.dialog = dialog
         return dialog
+
+
+def copied_to_response(request: Request) -> list[tuple[str, str]]:
+    """The fields a response copies from its request (RFC 3261 §8.2.6.2): every Via
+    (in order), From, To, Call-ID and CSeq.
+
+    Read from the parser's grouped fields while they are current (a dict lookup per
+    name), else by a pass over the header list.  The first writes them in the order
+    above, the second in the request's order: the same fields and values, and the
+    relative order of different field names carries no meaning (§7.3.1)."""
+    fields = request.parsed_fields()
+    if fields is None:
+        return [(name, value) for name, value in request.headers
+                if name in _COPIED_TO_RESPONSE]
+    return [(name, value) for key, name in _COPIED_FIELDS for value in fields.get(key, ())]
