@@ -550,6 +550,30 @@ for _lower, _canon in CANONICAL_NAMES.items():
         _NAME_INFO[_form] = _name_info(_canon)
 
 
+# Header lines seen before -> the one entry they gave and its kind.  A peer repeats
+# most lines verbatim in every request (Max-Forwards, Route, Contact, Allow, Supported,
+# User-Agent, Content-Type ...), so these skip the split, name lookup and strip.  Lines
+# that differ in every call (Via branch, From tag, Call-ID, a To with a tag) are never
+# remembered, nor long ones; bounded, cleared when full, so hostile input cannot grow
+# it.  Entries are immutable tuples, shared between messages like the values in them.
+_PLAIN_ENTRY, _CORE_ENTRY, _PACKED_ENTRY = 0, 1, 2
+_LINE_MEMORY: dict[str, tuple[tuple[str, str, str], int]] = {}
+_LINE_MEMORY_SIZE = 1024
+_LINE_MEMORY_MAX_LINE = 256
+_PER_CALL_KEYS = frozenset({"via", "from", "call-id"})
+
+
+def _remember_line(line: str, entry: tuple[str, str, str], kind: int) -> None:
+    key = entry[1]
+    if key in _PER_CALL_KEYS or len(line) > _LINE_MEMORY_MAX_LINE:
+        return
+    if key == "to" and "tag" in line:
+        return  # a To tag is per dialog (RFC 3261 §19.3)
+    if len(_LINE_MEMORY) >= _LINE_MEMORY_SIZE:
+        _LINE_MEMORY.clear()
+    _LINE_MEMORY[line] = (entry, kind)
+
+
 def _header_fields(
     lines: list[str], limits: ParseLimits, head_length: int
 ) -> tuple[list[tuple[str, str, str]], dict[str, list[str]], bool] | None:
@@ -568,9 +592,23 @@ def _header_fields(
     packed = False
     max_line = limits.max_header_line
     check_length = head_length > max_line
+    remembered = _LINE_MEMORY.get
     for line in lines[1:]:
         if check_length and len(line) > max_line:
             raise SipParseError("header field too long")
+        known = remembered(line)
+        if known is not None:
+            entry, kind = known
+            append(entry)
+            if kind == _CORE_ENTRY:
+                found = grouped.get(entry[1])
+                if found is None:
+                    grouped[entry[1]] = [entry[2]]
+                else:
+                    found.append(entry[2])
+            elif kind == _PACKED_ENTRY:
+                packed = True
+            continue
         name, colon, value = line.partition(":")
         info = _NAME_INFO.get(name)
         if info is None or not colon:
@@ -583,17 +621,21 @@ def _header_fields(
         canon, key, is_list, is_core = info
         value = value.strip(" \t")
         if not is_list or ("," not in value and value):
-            append((canon, key, value))
+            entry = (canon, key, value)
+            append(entry)
             if is_core:
                 found = grouped.get(key)
                 if found is None:
                     grouped[key] = [value]
                 else:
                     found.append(value)
+            _remember_line(line, entry, _CORE_ENTRY if is_core else _PLAIN_ENTRY)
             continue
         if key in PACKABLE_LIST_HEADERS and value and plain_list_ok(value):
-            append((canon, key, value))
+            entry = (canon, key, value)
+            append(entry)
             packed = True
+            _remember_line(line, entry, _PACKED_ENTRY)
             continue
         for element in g.split_top_level(value, ","):
             stripped = element.strip(" \t")

@@ -473,3 +473,37 @@ def test_via_with_a_known_shape_still_needs_a_good_branch() -> None:
     assert parse_message(good.replace(b"z9hG4bK1", b"z9hG4bK2")).top_via.branch == "z9hG4bK2"
     with pytest.raises(SipParseError, match="Via"):
         parse_message(good.replace(b"z9hG4bK1", b"z9hG4bK<2>"))
+
+
+def test_remembered_lines_give_what_a_cold_parse_gives() -> None:
+    """Header lines a peer repeats are remembered; the second parse of a message equals
+    the first, field for field, including the grouped fields the transaction layer
+    reads (RFC 3261 §17.2.3) and a packed list."""
+    from mobilityd.sip import message as message_module
+
+    data = _with_lists(b"Allow: INVITE, ACK", b"Max-Forwards: 70", b"Contact: <sip:c@h>")
+    message_module._LINE_MEMORY.clear()
+    cold = parse_message(data)
+    warm = parse_message(data)
+    assert list(cold.headers) == list(warm.headers)
+    assert cold.parsed_fields() == warm.parsed_fields()
+    assert bytes(cold) == bytes(warm)
+
+
+def test_remembered_lines_still_obey_the_limits() -> None:
+    """A line accepted under one limit is refused under a smaller one (RFC 4475 §4)."""
+    line = b"Subject: " + b"a" * 60
+    parse_message(_with_lists(line))
+    parse_message(_with_lists(line))
+    with pytest.raises(SipParseError, match="too long"):
+        parse_message(_with_lists(line), limits=ParseLimits(max_header_line=40))
+
+
+def test_line_memory_is_bounded_under_a_flood_of_new_lines() -> None:
+    """Every request with new header lines (hostile or not) cannot grow the memory past
+    its bound (issue: never memory growing with garbage)."""
+    from mobilityd.sip import message as message_module
+
+    for i in range(3 * message_module._LINE_MEMORY_SIZE):
+        parse_message(_with_lists(b"X-Junk-%d: %d" % (i, i)))
+    assert len(message_module._LINE_MEMORY) <= message_module._LINE_MEMORY_SIZE
