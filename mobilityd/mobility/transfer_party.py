@@ -4,10 +4,12 @@ netns tests and ``python -m mobilityd.bench transfer``.
 ``python -m mobilityd.mobility.transfer_party alice|laptop|pda '<json options>'``
 (options: ``ips`` per role, ``sip_port``, ``handoff_port``, ``device_key`` hex,
 ``announce_timeout``, ``transfer_timeout``, ``first_sequence`` of every RTP stream,
-``trace`` to keep a :class:`Timeline`, ``realtime`` to run the loop at SCHED_FIFO).
+``trace`` to keep a :class:`Timeline`, ``realtime`` to run the loop at SCHED_FIFO,
+``roaming`` to accept verified roaming re-INVITEs).
 Alice and the PDA answer; the laptop calls Alice.
 Control: JSON lines on stdin (``{"cmd": "move", "device": "pda"}``, ``"pull"`` with a
-``device``, ``"stats"``, ``"timeline"``, ``"quit"``); JSON lines on stdout, times are
+``device``, ``"roam_and_move"`` with an ``ip`` and a ``device``, ``"stats"``,
+``"timeline"``, ``"quit"``); JSON lines on stdout, times are
 CLOCK_MONOTONIC (one clock for every process of the machine).
 """
 
@@ -31,6 +33,11 @@ from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.secure_call import SecureCall
 from mobilityd.media.events import FirstPacketReceived
 from mobilityd.media.pacing import enable_realtime_scheduling
+from mobilityd.mobility.agent_roaming import (
+    MoveContexts,
+    VerifyingReinvitePolicy,
+    move_agent_call,
+)
 from mobilityd.mobility.transfer import TransferSucceeded
 from mobilityd.mobility.transfer_agent import DeviceEntry, TransferAgent, TransferSettings
 
@@ -192,18 +199,37 @@ class Party:
         }
         keying = KeyingConfig(peers={sip_identity(peer): PeerKeying(KeyMethod.PSK, PSK)})
         contacts = {sip_identity(ALICE): (ips["alice"], port)} if role == "laptop" else {}
+        self.contexts = MoveContexts()
+        reinvites = VerifyingReinvitePolicy() if options.get("roaming") else None
         self.agent = TransferAgent(
             AgentConfig(user, ips[role], port, keying=keying, auto_answer=True,
                         contacts=contacts, audio=AudioOptions(tone_hz=TONES[role])),
             TransferSettings(role, bytes.fromhex(options["device_key"]), user, devices,
                              handoff_port=hport,
                              announce_timeout=float(options.get("announce_timeout", 2.0)),
-                             transfer_timeout=float(options.get("transfer_timeout", 8.0))))
+                             transfer_timeout=float(options.get("transfer_timeout", 8.0))),
+            reinvite_policy=reinvites)
         self.agent.add_listener(self._on_event)
 
     def _on_event(self, event: CallEvent) -> None:
         if isinstance(event, CallConnected):
             out(event="connected", call=event.call_id)
+
+    async def _roam_and_move(self, new_ip: str, device: str) -> None:
+        """Move the call's media and SIP to ``new_ip`` (verified re-INVITE with a MIKEY
+        update, RFC 3830 §4.5, :func:`move_agent_call`) and, at the same time, move the
+        call to ``device``; reports both outcomes."""
+        (call,) = [c for c in self.agent.calls.values() if c.state.value == "connected"]
+        roam = asyncio.create_task(move_agent_call(self.agent, call.call_id, new_ip,
+                                                   self.contexts))
+        await asyncio.sleep(0)  # the re-INVITE leaves first
+        result = await self.agent.move(call.call_id, device)
+        try:
+            roamed = type(await roam).__name__
+        except Exception as exc:  # the old leg may end before the re-INVITE's answer
+            roamed = f"{type(exc).__name__}: {exc}"
+        out(event="moved", ok=isinstance(result, TransferSucceeded), roamed=roamed,
+            reason=getattr(result, "reason", ""), status=getattr(result, "status", 200))
 
     def stats(self) -> dict[str, Any]:
         calls = {}
@@ -268,6 +294,8 @@ class Party:
             result = await self.agent.move(calls[0].call_id, command["device"])
             out(event="moved", ok=isinstance(result, TransferSucceeded), started=started,
                 reason=getattr(result, "reason", ""), status=getattr(result, "status", 200))
+        elif cmd == "roam_and_move":  # the laptop roams while it moves the call
+            await self._roam_and_move(command["ip"], command["device"])
         elif cmd == "pull":  # ask the other device for its call (PULL token)
             started = time.monotonic()
             pulled = await self.agent.pull(command["device"], timeout=20.0)
