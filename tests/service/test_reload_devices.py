@@ -2,8 +2,9 @@
 for the next move (new, removed and changed devices), a call in flight is untouched, and
 what the hand-off channel fixes at start is reported as restart-required
 (``mobilityd.service.reload``); so is ``[registrar]``; ``[mobility]`` reaches the path
-monitor; ``[media]`` values the machinery does not apply are logged. Loopback: Alice on 127.0.0.1, Bob's laptop on
-127.0.0.2, his PDA on 127.0.0.3; the laptop runs the daemon's own call manager."""
+monitor; ``[media]`` values the machinery does not apply are logged. Loopback: Alice on
+127.0.0.1, Bob's laptop on 127.0.0.2, his PDA on 127.0.0.3; the laptop runs the daemon's
+own call manager."""
 
 from __future__ import annotations
 
