@@ -5,7 +5,8 @@ netns tests and ``python -m mobilityd.bench transfer``.
 (options: ``ips`` per role, ``sip_port``, ``handoff_port``, ``device_key`` hex,
 ``announce_timeout``, ``transfer_timeout``, ``first_sequence`` of every RTP stream,
 ``trace`` to keep a :class:`Timeline`, ``realtime`` to run the loop at SCHED_FIFO,
-``roaming`` to accept verified roaming re-INVITEs).
+``roaming`` to accept verified roaming re-INVITEs, ``record_dir`` where each party
+records what it receives, ``<role>.wav``).
 Alice and the PDA answer; the laptop calls Alice.
 Control: JSON lines on stdin (``{"cmd": "move", "device": "pda"}``, ``"pull"`` with a
 ``device``, ``"roam_and_move"`` with an ``ip`` and a ``device``, ``"stats"``,
@@ -23,6 +24,7 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from mobilityd.call.agent import AgentConfig
@@ -200,10 +202,13 @@ class Party:
         keying = KeyingConfig(peers={sip_identity(peer): PeerKeying(KeyMethod.PSK, PSK)})
         contacts = {sip_identity(ALICE): (ips["alice"], port)} if role == "laptop" else {}
         self.contexts = MoveContexts()
+        record_dir = options.get("record_dir")
+        recording = Path(record_dir) / f"{role}.wav" if record_dir else None
         reinvites = VerifyingReinvitePolicy() if options.get("roaming") else None
         self.agent = TransferAgent(
             AgentConfig(user, ips[role], port, keying=keying, auto_answer=True,
-                        contacts=contacts, audio=AudioOptions(tone_hz=TONES[role])),
+                        contacts=contacts,
+                        audio=AudioOptions(tone_hz=TONES[role], record_to=recording)),
             TransferSettings(role, bytes.fromhex(options["device_key"]), user, devices,
                              handoff_port=hport,
                              announce_timeout=float(options.get("announce_timeout", 2.0)),

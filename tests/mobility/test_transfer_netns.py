@@ -9,11 +9,14 @@ ciphertexts."""
 from __future__ import annotations
 
 import time
+import wave
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mobilityd.media.tone import dominant_frequency, tone_share
 from tests.mobility.transfer_capture import index_reuse
 from tests.mobility.transfer_hosts import TransferHosts, build_transfer_hosts
 from tests.netns import Topology
@@ -22,8 +25,12 @@ pytestmark = pytest.mark.netns
 
 
 @pytest.fixture
-def hosts(topology: Topology, request: pytest.FixtureRequest) -> Iterator[TransferHosts]:
-    params: dict[str, Any] = getattr(request, "param", {})
+def hosts(topology: Topology, request: pytest.FixtureRequest, tmp_path: Path
+          ) -> Iterator[TransferHosts]:
+    """The three parties in a call (laptop - Alice), each recording what it receives
+    to ``tmp_path/<role>.wav``; a capture runs on the router."""
+    params: dict[str, Any] = {"start": {}, **getattr(request, "param", {})}
+    params["start"] = {"record_dir": str(tmp_path), **params["start"]}
     world = build_transfer_hosts(topology, delay_ms=params.get("delay_ms", 5.0),
                                  loss_pct=params.get("loss_pct", 0.0))
     try:
@@ -42,6 +49,20 @@ def check_the_wire(world: TransferHosts, streams: int) -> None:
     packets = world.stop_capture()
     assert index_reuse(packets) == []
     assert len({ssrc for ssrc, _, _ in packets}) >= streams, "capture saw too few streams"
+
+
+def tones_heard(recording: Path, candidates: tuple[float, ...]) -> list[float]:
+    """The tones of a WAV recording in order, one entry per run of 0.2 s blocks
+    dominated (> 60 % of the energy) by one candidate; mixed blocks are skipped."""
+    with wave.open(str(recording), "rb") as wav:
+        pcm = wav.readframes(wav.getnframes())
+    runs: list[float] = []
+    for start in range(0, len(pcm) - 3200 + 1, 3200):
+        block = pcm[start:start + 3200]
+        tone = dominant_frequency(block, candidates)
+        if tone_share(block, tone) > 0.6 and (not runs or runs[-1] != tone):
+            runs.append(tone)
+    return runs
 
 
 def connected(stats: dict[str, Any]) -> list[dict[str, Any]]:
@@ -82,12 +103,16 @@ def wait_for_wrap(world: TransferHosts, role: str, timeout: float = 10.0) -> int
         time.sleep(0.2)
 
 
-def test_laptop_to_pda_and_back(hosts: TransferHosts) -> None:
+def test_laptop_to_pda_and_back(hosts: TransferHosts, tmp_path: Path) -> None:
+    """There and back; Alice's recording has the laptop's tone (1000 Hz), then the
+    PDA's (1500 Hz), then the laptop's again, and the PDA's has Alice's (440 Hz)."""
     time.sleep(0.5)
     alice_tx = move_and_check(hosts, "laptop", "pda", None)
     move_and_check(hosts, "pda", "laptop", alice_tx)
     assert hosts.parties["alice"].stats()["gaps"]
     check_the_wire(hosts, 4)  # Alice, the laptop, the PDA, the laptop again
+    assert tones_heard(tmp_path / "alice.wav", (1000, 1500)) == [1000, 1500, 1000]
+    assert tones_heard(tmp_path / "pda.wav", (440, 1000, 1500)) == [440]
 
 
 def test_pda_pulls_the_call(hosts: TransferHosts) -> None:
