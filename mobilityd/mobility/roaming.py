@@ -216,10 +216,13 @@ class MoveGuard:
 
     def _accept(self, verified: VerifiedMove) -> None:
         call = self.call
+        # RFC 3830 §4.5 verified: now (only now) media may follow an authenticated
+        # source. Armed before the 2xx is built and sent: when the mover's SRTCP
+        # announce came first, the stream switches (and re-sends) right here, without
+        # waiting for the answer's encoding, transmission and event handlers.
+        call.media.propose_remote(None, any_source=True)
         call.sip.act(lambda ua, now: ua.accept_reinvite(
             call.call_id, now, body=bytes(call.local_sdp)))
-        # RFC 3830 §4.5 verified: now (only now) media may follow an authenticated source
-        call.media.propose_remote(None, any_source=True)
         if call.peer_unheard_since_own_move() and verified.media_hint is not None:
             # Both ends moved at once: each still sends to the other's old address, so
             # no authenticated packet can arrive from the new one. Only then is the
