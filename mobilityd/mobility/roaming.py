@@ -4,9 +4,12 @@
 * :class:`CallMover` (moving side, step 1-2, 5): rebind the media sockets first (media
   flows from the new address at once, same SRTP sessions), then the SIP transport
   (same port where free; :meth:`SipEndpoint.rebind` re-REGISTERs with the new Contact),
-  then send the re-INVITE carrying the RFC 3830 §4.5 update. A re-INVITE still running
-  (RFC 3261 §14.1) defers the move's offer until it completes; a 491 glare is retried
-  by the UA after the §14.1 back-off with the same offer.
+  then send the re-INVITE carrying the RFC 3830 §4.5 update. An INVITE transaction
+  still running in either direction (RFC 3261 §14.1) defers the move's offer until it
+  completes: our own re-INVITE's end is an event (ReinviteAccepted / ReinviteFailed);
+  the peer's re-INVITE ends with its ACK, which no event reports, so a deferred offer is
+  also tried again on a timer (20 ms, doubling to 1 s, for at most 64*T1). A 491 glare
+  is retried by the UA after the §14.1 back-off with the same offer.
 * :class:`MoveGuard` (peer side, steps 3-4): a re-INVITE that changes the remote target
   or the SDP is accepted only after :func:`~.peer.verify_move`; then the media path
   check is armed (the stream follows the first authenticated packet from a new source,
@@ -58,6 +61,11 @@ log = logging.getLogger(__name__)
 #: How long the SIP transport keeps listening on the address it left (64*T1, the life
 #: of a client transaction, RFC 3261 §17.1.1.2).
 RETIRED_LISTEN_SECONDS = 32.0
+#: A deferred move's offer is tried again after this, doubling up to the maximum, for
+#: at most 64*T1 (the peer's re-INVITE transaction cannot outlive that, §17.2.1).
+DEFERRED_RETRY_FIRST = 0.02
+DEFERRED_RETRY_MAX = 1.0
+DEFERRED_RETRY_FOR = 32.0
 
 
 @dataclass(eq=False)
@@ -94,6 +102,9 @@ class CallMover:
         self._rng = rng
         self.deferred = False
         self.offers_sent = 0
+        self._retry: asyncio.TimerHandle | None = None
+        self._retry_delay = DEFERRED_RETRY_FIRST
+        self._deferred_since: float | None = None
 
     async def move_to(self, new_ip: str, *, remote_media: str | None = None) -> None:
         """Move the call to local address ``new_ip`` (and, for an IPv4 <-> IPv6
@@ -130,11 +141,44 @@ class CallMover:
         except UsageError as exc:
             log.info("move of %s deferred: %s", call.call_id, exc)
             self.deferred = True
+            self._retry_later()
             return None
         self.deferred = False
+        self._stop_retrying()
         self.offers_sent += 1
         call.context, call.local_sdp = offer.context, offer.sdp
         return offer
+
+    def _retry_later(self) -> None:
+        """Try the deferred offer again on a timer (module doc); gives up after
+        DEFERRED_RETRY_FOR seconds (the call is then ended by its own timers)."""
+        if self._retry is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # driven without a loop (tests): only the events retry
+        now = loop.time()
+        if self._deferred_since is None:
+            self._deferred_since = now
+        if now - self._deferred_since > DEFERRED_RETRY_FOR:
+            log.warning("move of %s still deferred after %.0f s: given up",
+                        self.call.call_id, now - self._deferred_since)
+            return
+        self._retry = loop.call_later(self._retry_delay, self._retry_deferred)
+        self._retry_delay = min(self._retry_delay * 2, DEFERRED_RETRY_MAX)
+
+    def _retry_deferred(self) -> None:
+        self._retry = None
+        if self.deferred:
+            self.send_offer()
+
+    def _stop_retrying(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self._retry_delay = DEFERRED_RETRY_FIRST
+        self._deferred_since = None
 
     def handle_sip_event(self, event: object) -> None:
         """A deferred move goes out once the running re-INVITE completed."""

@@ -7,7 +7,9 @@ RFC 3711 §3.3.1), both have a :class:`CallMover` and a :class:`MoveGuard`. Bob 
 also run the :class:`PathMonitor` (``"auto": true``) and move by himself.
 
 Control: JSON lines on stdin (``{"cmd": "move", "ip": ...}``, ``"stats"``,
-``"hangup"``, ``"quit"``); JSON lines on stdout (``{"event": ...}``, stats).
+``"refresh"``, ``"hold_reinvites"`` / ``"release_reinvites"`` (keep incoming
+re-INVITEs unanswered, then answer them), ``"hangup"``, ``"quit"``); JSON lines on
+stdout (``{"event": ...}``, stats).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ class Party:
         self.sip_events: list[str] = []
         self.sessions: tuple[int, int] | None = None
         self.ended = False
+        #: incoming re-INVITEs kept unanswered (command "hold_reinvites"), or None
+        self.held: list[ev.ReinviteReceived] | None = None
         self.tracing = bool(options.get("trace"))
         if self.tracing:
             roaming_trace.install(role)
@@ -129,6 +133,9 @@ class Party:
     def sip_event(self, event: object) -> None:
         self.sip_events.append(type(event).__name__)
         self.sip.events.put_nowait(event)  # type: ignore[arg-type]
+        if isinstance(event, ev.ReinviteReceived) and self.held is not None:
+            self.held.append(event)  # answered on "release_reinvites"
+            return
         for handler in (self.mover, self.guard):
             if handler is not None:
                 handler.handle_sip_event(event)
@@ -259,6 +266,17 @@ class Party:
             self.sip.act(lambda ua, now: ua.reinvite(call.call_id, now))
             await self.mover.move_to(cmd["ip"])
             out(event="moved", at=time.monotonic(), deferred=self.mover.deferred)
+        elif cmd["cmd"] == "refresh" and call is not None:
+            # an unchanged re-INVITE (session refresh, RFC 4028)
+            self.sip.act(lambda ua, now: ua.reinvite(call.call_id, now))
+        elif cmd["cmd"] == "hold_reinvites":
+            self.held = []
+            out(event="holding")
+        elif cmd["cmd"] == "release_reinvites" and self.guard is not None:
+            held, self.held = self.held or [], None
+            for event in held:
+                self.guard.handle_sip_event(event)
+            out(event="released", count=len(held))
         elif cmd["cmd"] == "capture_move" and call is not None:
             # rebind and build the genuine offer, but hand it out instead of sending it
             # (what an on-path attacker captures before it reaches the peer)

@@ -177,6 +177,38 @@ def test_move_while_another_reinvite_is_pending(roaming: RoamingTopology) -> Non
         bob.quit()
 
 
+def test_move_while_the_peers_reinvite_is_pending(roaming: RoamingTopology) -> None:
+    """RFC 3261 §14.1 the other way round: Alice's re-INVITE (a session refresh) is
+    still unanswered at Bob when he moves, so his offer waits; no event reports the
+    end of that transaction (Alice's ACK), and the offer must still go out (the
+    deferred offer is retried on a timer). Before that, the move stayed deferred for
+    good -- what made test_both_move_at_once flaky."""
+    roaming.bob.link_down("b1")
+    alice, bob = start_call(roaming)
+    try:
+        wait_until(bob, lambda s: s["roc_tx"] >= 1)
+        roaming.bob.add_address("b0", "10.3.0.7/24")
+        bob.send(cmd="hold_reinvites")
+        bob.wait_for("holding")
+        alice.send(cmd="refresh")
+        wait_until(bob, lambda s: "ReinviteReceived" in s["sip_events"])
+        since = time.monotonic()
+        bob.send(cmd="move", ip="10.3.0.7")
+        bob.wait_for("moved")
+        assert bob.stats()["sip_events"].count("ReinviteAccepted") == 0  # deferred
+        bob.send(cmd="release_reinvites")
+        assert bob.wait_for("released")["count"] == 1
+        assert alice.wait_for("ReinviteAccepted")["status"] == 200  # the refresh
+        audio_both_ways_after(alice, bob, "10.3.0.7", since)
+        assert bob.wait_for("ReinviteAccepted")["status"] == 200  # the move
+        a = alice.stats()
+        assert a["accepted"] == 1 and "10.3.0.7" in a["remote_target"]
+        assert_healthy(a, bob.stats())
+    finally:
+        alice.quit()
+        bob.quit()
+
+
 def test_both_move_at_once(roaming: RoamingTopology) -> None:
     """Glare (RFC 3261 §14.1): both re-INVITEs cross, both get 491, each retries after
     its back-off, and both moves end up applied."""
