@@ -221,7 +221,10 @@ class SipEndpoint:
                           *(c.get_timer() for c, _ in self._registrations.values())]
             deadlines = [d for d in candidates if d is not None]
             deadline = min(deadlines) if deadlines else None
-        if deadline == self._timer_at:
+        armed = self._timer_at
+        if armed is not None and (deadline is None or deadline >= armed):
+            # The armed wake-up comes first; it re-arms for what is due then.  (Timers
+            # cancelled since cost one early wake-up instead of a new handle per batch.)
             return
         if self._timer is not None:
             self._timer.cancel()
