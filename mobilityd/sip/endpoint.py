@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 Rng = Callable[[int], bytes]
 EndpointEvent = ev.Event | RegistrationEvent
+_CALL_OVER = (ev.CallEnded, ev.CallFailed)  # built once: one isinstance per event
 T = TypeVar("T")
 
 
@@ -209,7 +210,7 @@ class SipEndpoint:
         while (event := self.ua.next_event()) is not None:
             if isinstance(event, ev.CallEstablished):
                 self._established.add(event.call_id)
-            elif isinstance(event, ev.CallEnded | ev.CallFailed):
+            elif isinstance(event, _CALL_OVER):
                 self._established.discard(event.call_id)
             self.event_received(event)
         self._drain_registrations()
