@@ -25,8 +25,10 @@ from typing import Any
 from mobilityd.service.errors import ConfigError, KeyFileError
 from mobilityd.service.keyfiles import (
     KeyFileProblem,
+    Secret,
     check_private_file,
     check_public_file,
+    read_password,
     read_psk,
 )
 from mobilityd.service.tomlreader import TableReader
@@ -100,8 +102,19 @@ class Device:
 
 @dataclass(frozen=True)
 class Registrar:
+    """Where the account registers (RFC 3261 §10) and, with ``password_file``, the digest
+    credentials it answers the registrar's 401/407 with (RFC 3261 §22, RFC 7616):
+    ``username`` defaults to the user part of ``identity.uri``; ``realm`` None means
+    any realm the registrar names. ``password`` is the file's content, never printed
+    (:class:`~mobilityd.service.keyfiles.Secret`); comparing two configurations
+    compares it, so a reload notices a changed password file."""
+
     uri: str
     expires: int
+    username: str = ""
+    realm: str | None = None
+    password_file: Path | None = None
+    password: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +223,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     identity_table = top.table("identity", required=True)
     identity = _identity(identity_table)
     devices = _devices(top)
-    registrar = _registrar(top)
+    registrar = _registrar(top, identity)
     security = _security(top)
     peers = _peers(top, security)
     config = Config(
@@ -349,12 +362,44 @@ def _devices(top: TableReader) -> tuple[Device, ...]:
     return tuple(devices)
 
 
-def _registrar(top: TableReader) -> Registrar | None:
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+"""RFC 3261 §25.1 ``token``: what a digest ``username`` may be without quoting."""
+
+
+def _registrar(top: TableReader, identity: Identity) -> Registrar | None:
     t = top.table("registrar")
     if not top.has("registrar"):
         return None
-    return Registrar(uri=check_sip_uri(t, "uri"),
-                     expires=t.integer("expires", 600, lo=60, hi=86400))
+    uri = check_sip_uri(t, "uri")
+    expires = t.integer("expires", 600, lo=60, hi=86400)
+    aor_user = SipUri.parse(identity.uri).user or ""
+    username: str = t.string("username", aor_user)
+    if not _TOKEN.fullmatch(username):  # RFC 7616 §3.4 username, RFC 3261 §25.1 token
+        raise t.error("username", f"{username!r} is not a user name (letters, digits "
+                      "and -.!%*_+`'~ only)")
+    realm: str | None = t.string("realm", None)
+    if realm is not None and (not realm or '"' in realm or "\\" in realm
+                              or any(ord(c) < 0x20 for c in realm)):
+        raise t.error("realm", f"{realm!r} is not a digest realm (RFC 7616 §3.3: "
+                      "non-empty text without quotes, backslashes or control characters)")
+    password_file: Path | None = t.path("password_file", None)
+    password: Secret | None = None
+    if password_file is not None:
+        try:
+            password = read_password(password_file)
+        except KeyFileProblem as exc:
+            raise KeyFileError(t.file, t.key("password_file"), password_file,
+                               exc.problem) from None
+    else:
+        for name in ("username", "realm"):
+            if t.has(name):
+                raise t.error(name, "is set but password_file is not: credentials need "
+                              "the password_file holding the password")
+    if t.has("password"):
+        raise t.error("password", "is not a key: put the password in a file with mode "
+                      "0600 and name it in password_file")
+    return Registrar(uri=uri, expires=expires, username=username, realm=realm,
+                     password_file=password_file, password=password)
 
 
 def _security(top: TableReader) -> Security:

@@ -79,7 +79,7 @@ class Daemon:
         self.shutdown = asyncio.Event()
         self._reload_requested = asyncio.Event()
         self.network = NetworkReporter(self.bus)
-        self.registration = RegistrationReporter()
+        self.registration = RegistrationReporter(config.registrar)  # as started
         self.bus.attach(self.registration)
         self._server = ControlServer(config.control.socket,
                                      Dispatcher(self.state, self.calls, network=self.network,

@@ -95,13 +95,15 @@ class SecurityFailed(ServiceEvent):
 class RegistrationUpdated(ServiceEvent):
     """The binding at ``[registrar]`` changed (RFC 3261 §10): its state
     (``registering``, ``registered``, ``failed``...), our Contact, the public GRUU the
-    registrar returned (RFC 5627 §5.2)."""
+    registrar returned (RFC 5627 §5.2), and with ``failed`` the ``reason`` (the final
+    status, e.g. credentials refused at a second 401, RFC 3261 §22.2)."""
 
     registrar: str
     state: str
     expires: int | None
     contact: str | None = None
     gruu: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ a log call by accident prints as ``<secret 32 bytes>``.
 
 PSK file format (docs/configuration.md): the key in hexadecimal on one line; blank
 lines and lines starting with ``#`` are ignored. ``mobilityctl keys psk`` writes it.
+
+Password file format (``[registrar] password_file``, the shared secret of HTTP digest
+authentication, RFC 3261 §22.1, RFC 7616 §3.4.1): the password as UTF-8 text on the first
+line; one trailing newline is ignored, nothing else may follow. Passwords are
+registered with :func:`known_passwords` so the log filter redacts their plain text too.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from pathlib import Path
 
 MIN_PSK_BYTES = 16
 """RFC 3830 §4.2.1 pre-shared keys feed a PRF producing 128-bit keys: fewer is too weak."""
+MIN_PASSWORD_CHARS = 6
+"""Shorter passwords are refused: the log filter replaces every occurrence of a password's
+text, which for a shorter one would mangle ordinary words (and it would be guessable)."""
+MAX_PASSWORD_BYTES = 1024
 
 
 class KeyFileProblem(Exception):
@@ -31,6 +40,7 @@ class KeyFileProblem(Exception):
 
 
 _KNOWN_SECRETS: dict[bytes, None] = {}
+_KNOWN_PASSWORDS: dict[str, None] = {}
 
 
 def known_secrets() -> tuple[bytes, ...]:
@@ -71,6 +81,12 @@ class Secret:
         return hash(("Secret", len(self._value)))
 
 
+def known_passwords() -> tuple[str, ...]:
+    """Every password read by :func:`read_password` so far, as text (the log filter
+    redacts them wherever they appear, besides their hex and base64 forms)."""
+    return tuple(_KNOWN_PASSWORDS)
+
+
 def check_public_file(path: Path) -> None:
     """A certificate: must exist, be a regular file and be readable."""
     _regular_readable(path)
@@ -105,6 +121,34 @@ def read_psk(path: Path) -> Secret:
             path, f"holds {len(value)} bytes; a PSK needs at least {MIN_PSK_BYTES}"
         )
     return Secret(value)
+
+
+def read_password(path: Path) -> Secret:
+    """Read a password file (see module doc) after :func:`check_private_file`; the
+    password's UTF-8 bytes come back as a :class:`Secret`."""
+    check_private_file(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileProblem(path, f"cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_PASSWORD_BYTES:
+        raise KeyFileProblem(path, f"is {len(raw)} bytes; a password file holds one line "
+                             f"of at most {MAX_PASSWORD_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyFileProblem(path, "is not UTF-8 text") from None
+    if text.endswith("\n"):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    if "\n" in text or "\r" in text:
+        raise KeyFileProblem(path, "holds more than one line; put only the password in it")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise KeyFileProblem(path, "holds control characters; a password is printable text")
+    if len(text) < MIN_PASSWORD_CHARS:
+        raise KeyFileProblem(path, f"holds a password of {len(text)} characters; at "
+                             f"least {MIN_PASSWORD_CHARS} are needed")
+    _KNOWN_PASSWORDS[text] = None
+    return Secret(text.encode("utf-8"))
 
 
 def _regular_readable(path: Path) -> int:

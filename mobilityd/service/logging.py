@@ -10,7 +10,9 @@ Nothing that could reveal key material reaches the output (:class:`RedactionFilt
 - fields named like key material (``key``, ``psk``, ``tgk``, ``tek``, ``salt``,
   ``secret``...) print as ``<redacted>``;
 - the text of every message is searched for the hexadecimal and base64 forms of every
-  known secret (:func:`mobilityd.service.keyfiles.known_secrets`), which are replaced.
+  known secret (:func:`mobilityd.service.keyfiles.known_secrets`), and for the text of
+  every registrar password (:func:`~mobilityd.service.keyfiles.known_passwords`), which
+  are replaced.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from mobilityd.service.keyfiles import Secret, known_secrets
+from mobilityd.service.keyfiles import Secret, known_passwords, known_secrets
 
 # sd-daemon(3) / syslog(3) priorities
 PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
@@ -86,6 +88,10 @@ class RedactionFilter(logging.Filter):
         return True
 
     def scrub(self, text: str) -> str:
+        for password in known_passwords():  # as typed, and as a quoted field shows it
+            for form in {password, json.dumps(password, ensure_ascii=False)[1:-1]}:
+                if form in text:
+                    text = text.replace(form, "<redacted>")
         for secret in (*known_secrets(), *self._extra):
             for form in secret_forms(secret):
                 if form in text:

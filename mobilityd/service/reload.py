@@ -13,7 +13,9 @@ the UDP socket the daemon opens at start (docs/transfer.md), and wait for a rest
 ``[registrar]`` too is bound at start (the registration runs from the start-up
 configuration, and the registrar is the account's outbound proxy):
 :func:`registrar_restart_required` reports ``registrar`` when it was added or removed,
-else ``registrar.uri`` / ``registrar.expires``.
+else ``registrar.uri`` / ``registrar.expires`` / ``registrar.username`` /
+``registrar.realm`` / ``registrar.password_file`` (the last also when the file is the same
+but the password in it changed: the configuration holds the password it read).
 
 All are compared with the configuration the daemon *started* with, so they are reported
 on every reload for as long as the file differs from what is running.
@@ -74,8 +76,11 @@ def registrar_restart_required(started: Config, new: Config) -> tuple[str, ...]:
         return ()
     if before is None or after is None:
         return ("registrar",)
-    return tuple(f"registrar.{name}" for name in ("uri", "expires")
-                 if getattr(before, name) != getattr(after, name))
+    changed = [name for name in ("uri", "expires", "username", "realm")
+               if getattr(before, name) != getattr(after, name)]
+    if (before.password_file, before.password) != (after.password_file, after.password):
+        changed.append("password_file")
+    return tuple(f"registrar.{name}" for name in changed)
 
 
 def started_restart_required(started: Config, new: Config) -> tuple[str, ...]:

@@ -241,7 +241,8 @@ _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.floats(
                     st.text(max_size=12), st.lists(st.text(max_size=6), max_size=3))
 _KEYS = st.sampled_from(["uri", "name", "port", "bind", "policy", "level", "socket",
                          "psk_file", "contact", "grace_period", "transports", "srtp_suites",
-                         "rtp_port_min", "device", "key_agreement", "x"])
+                         "rtp_port_min", "device", "key_agreement", "username", "realm",
+                         "password_file", "password", "x"])
 _TABLES = st.sampled_from(["identity", "sip", "media", "mobility", "security", "control",
                            "log", "registrar", "ca", "peers", "devices", "zzz"])
 
