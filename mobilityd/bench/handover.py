@@ -38,6 +38,16 @@ the gap (change - last frame) + the move's own latency. So at RTT 0 the median c
 never be below ~20 ms; at RTT > 0 the frames in flight on the old path are lost and
 the gap is RTT + (change - last frame arrival, uniform 0..20 ms) + the move's latency.
 
+Emulated links: the emulator process (``tests/net/linkemu.py``) runs at SCHED_FIFO so
+that the configured delay is the delay (netem would run in the kernel, out of reach of
+user-space load; at normal priority a loaded machine added 9-19 ms per one-way hop to
+a configured 10 ms). ``--emulator-normal`` runs it at normal priority as before this
+change (``"emulator_realtime": false`` in the JSON), for comparison.
+
+``--realtime`` (diagnosis only, not the benchmark's figure) runs both parties at
+SCHED_FIFO too: what the move costs on this machine without the other processes'
+load in the way.
+
 ``--timeline`` makes both parties stamp every stage of the move
 (:mod:`tests.mobility.roaming_trace`) and prints the median offset of each stage from
 the kernel change (rtnetlink moves only) on stderr, and in the JSON under
@@ -51,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -222,7 +233,7 @@ def _one_move(bob: Any, alice: Any, change: _Change, *, old_ip: str, new_ip: str
         into.gap_peer.append(peer)
 
 
-def _run_rtt(rtt_ms: int, moves: int, *, both: bool, timeline: bool
+def _run_rtt(rtt_ms: int, moves: int, *, both: bool, timeline: bool, realtime: bool
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     sys.path.insert(0, str(REPO))
     from mobilityd.net.change import LinkState, NetlinkChanger  # noqa: PLC0415
@@ -234,7 +245,8 @@ def _run_rtt(rtt_ms: int, moves: int, *, both: bool, timeline: bool
         roaming = build_roaming(topology, emulate=rtt_ms > 0, delay_ms=rtt_ms / 2)
         host = roaming.bob
         eth = host.ifindex("b1")
-        alice, bob = start_call(roaming, bob_ip="10.4.0.2", auto=True, trace=timeline)
+        alice, bob = start_call(roaming, bob_ip="10.4.0.2", auto=True, trace=timeline,
+                                realtime=realtime)
         changer = NetlinkChanger(host.ns)
         try:
             bob.wait_for("monitoring")
@@ -303,18 +315,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="one scenario, RTT 0 and 20 ms, 4 moves (< 60 s)")
     parser.add_argument("--timeline", action="store_true",
                         help="stamp every stage of each move; print the medians")
+    parser.add_argument("--realtime", action="store_true",
+                        help="diagnosis: run both parties at SCHED_FIFO (root)")
+    parser.add_argument("--emulator-normal", action="store_true",
+                        help="run the link emulator at normal priority (as before)")
     parser.add_argument("--moves", type=int, default=None, help="moves per RTT")
     args = parser.parse_args(argv)
     rtts = (0, 20) if args.quick else (0, 20, 100)
     moves = args.moves or (4 if args.quick else 10)
     runs: list[dict[str, Any]] = []
     timelines: dict[str, Any] = {}
+    if args.emulator_normal:
+        os.environ["MOBILITYD_LINKEMU_REALTIME"] = "0"  # inherited by the emulator
     for rtt in rtts:
-        rows, timeline = _run_rtt(rtt, moves, both=not args.quick, timeline=args.timeline)
+        rows, timeline = _run_rtt(rtt, moves, both=not args.quick, timeline=args.timeline,
+                                  realtime=args.realtime)
         runs += rows
         timelines.update(timeline)
     if args.json:
-        report: dict[str, Any] = {"runs": runs}
+        report: dict[str, Any] = {"runs": runs,
+                                  "emulator_realtime": not args.emulator_normal,
+                                  "parties_realtime": args.realtime}
         if args.timeline:
             report["timeline"] = timelines
         print(json.dumps(report))

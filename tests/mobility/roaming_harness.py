@@ -95,19 +95,23 @@ class PartyProcess:
 def start_call(roaming: RoamingTopology, *, bob_ip: str = "10.2.0.2",
                alice_ip: str | None = None, alice_sip_ip: str | None = None,
                bob_sip_ip: str | None = None, alice_alternates: dict[str, str] | None = None,
-               trace: bool = False, **bob_options: Any) -> tuple[PartyProcess, PartyProcess]:
+               trace: bool = False, realtime: bool = False,
+               **bob_options: Any) -> tuple[PartyProcess, PartyProcess]:
     """Alice listens, Bob calls her from ``bob_ip``; returns once both are talking.
     Signalling uses the media addresses unless ``*_sip_ip`` say otherwise; ``trace``
-    makes both record the move's stages (:mod:`tests.mobility.roaming_trace`)."""
+    makes both record the move's stages (:mod:`tests.mobility.roaming_trace`),
+    ``realtime`` runs both at SCHED_FIFO (diagnosis of the machine's load)."""
     alice_ip = alice_ip or roaming.alice4
     alice_sip_ip = alice_sip_ip or alice_ip
     alice = PartyProcess(roaming.alice, "alice", {
         "sip_ip": alice_sip_ip, "sip_port": ALICE_SIP_PORT, "media_ip": alice_ip,
-        "alternates": alice_alternates or {}, "trace": trace})
+        "alternates": alice_alternates or {}, "trace": trace,
+        "realtime": realtime})
     alice.wait_for("ready")
     bob = PartyProcess(roaming.bob, "bob", {
         "sip_ip": bob_sip_ip or bob_ip, "media_ip": bob_ip, "peer_sip_ip": alice_sip_ip,
-        "peer_sip_port": ALICE_SIP_PORT, "trace": trace, **bob_options})
+        "peer_sip_port": ALICE_SIP_PORT, "trace": trace,
+        "realtime": realtime, **bob_options})
     bob.wait_for("ready")
     bob.wait_for("established")
     alice.wait_for("established")

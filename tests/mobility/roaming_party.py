@@ -25,6 +25,7 @@ from typing import Any
 from mobilityd.media.endpoint import MediaEndpoint
 from mobilityd.media.events import MediaEvent, RemoteAddressConfirmed
 from mobilityd.media.keying import sessions_for_call
+from mobilityd.media.pacing import enable_realtime_scheduling
 from mobilityd.media.rtp import build_rtp
 from mobilityd.mikey.payloads import SrtpCsEntry
 from mobilityd.mikey.sdp import decode_key_mgmt, encode_key_mgmt
@@ -314,6 +315,8 @@ class Party:
         await roamer.run()
 
     async def main(self) -> None:
+        if self.options.get("realtime"):  # diagnosis only (bench handover --realtime)
+            enable_realtime_scheduling()
         self.sip = await self.open_sip()
         out(event="ready", sip=list(self.sip.local_address))
         if self.role == "bob":
