@@ -146,11 +146,14 @@ class Headers:
     __slots__ = ("_changes", "_items", "_packed")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str, str]] = []
+        entries: list[tuple[str, str, str]] = []
+        append = entries.append
+        for name, value in items:
+            canon, key = _checked_name(name, value)
+            append((canon, key, value))
+        self._items = entries
         self._packed = False
         self._changes = 0
-        for name, value in items:
-            self.add(name, value)
 
     @classmethod
     def _from_normalised(cls, items: list[tuple[str, str, str]], packed: bool = False) -> Headers:
