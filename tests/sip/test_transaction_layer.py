@@ -267,6 +267,32 @@ def test_byte_identical_retransmissions_are_absorbed_before_parsing() -> None:
     assert not ua.absorb_retransmission(first, 41.0)
 
 
+def test_copies_of_the_ack_for_our_2xx_are_absorbed_before_parsing() -> None:
+    """§13.3.1.4 / RFC 6026 §7.1: once the ACK for our 2xx has been taken, copies of
+    the same datagram (a UAC re-ACKs each 2xx retransmission) are absorbed without a
+    parse while the INVITE transaction lingers (Timer L); another ACK is not."""
+    ua = make_ua("bob", BOB, 5)
+    ua.receive(invite(), PEER, 0.0)
+    (incoming,) = drain(ua)
+    assert isinstance(incoming, ev.IncomingCallReceived)
+    ua.answer_call(incoming.call_id, 0.0, 200)
+    (ok,) = responses(ua)
+    tag = ok.to.tag
+    assert tag is not None
+    ack = invite(branch="z9hG4bKack1", method="ACK", to_tag=tag)
+    assert not ua.absorb_retransmission(ack, 0.1)  # the first one is parsed and used
+    ua.receive(ack, PEER, 0.1)
+    assert [type(e) for e in drain(ua)] == [ev.CallEstablished]
+    assert ua.absorb_retransmission(ack, 0.6)  # a re-ACK: absorbed, nothing happens
+    assert ua.datagrams_to_send() == [] and drain(ua) == []
+    other = invite(branch="z9hG4bKack2", method="ACK", to_tag=tag)
+    assert not ua.absorb_retransmission(other, 0.6)
+    ua.receive(other, PEER, 0.6)  # parsed; the 2xx is already acknowledged: no event
+    assert drain(ua) == []
+    ua.handle_timer(40.0)  # Timer L (64*T1) ended the INVITE transaction
+    assert not ua.absorb_retransmission(ack, 41.0)
+
+
 def test_state_is_bounded_503_with_retry_after() -> None:
     """§21.5.4: beyond the configured calls / server transactions, new requests get
     503 + Retry-After and no state; retransmissions of live ones are still absorbed."""

@@ -42,6 +42,7 @@ class Upcall(NamedTuple):
     source: Addr | None = None
     facts: RequestFacts | None = None  # for ACKs
     owner: object = None  # the transaction's TU owner when the upcall was made
+    raw_hash: int | None = None  # ACK: hash of its datagram (see ``absorb_ack_copies``)
 
 
 TxKey = tuple[object, ...]
@@ -88,6 +89,7 @@ class TransactionLayer:
         self._merge_index: dict[tuple[object, ...], TxKey] = {}
         self._ack_facts: RequestFacts | None = None
         self._raw_index: dict[int, Transaction] = {}  # hash of the datagram -> server tx
+        self._ack_index: dict[int, Transaction] = {}  # hash of a 2xx's ACK -> INVITE tx
 
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
@@ -159,11 +161,23 @@ class TransactionLayer:
         Retransmissions are copies of the same datagram, so the (keyed, SipHash) hash
         of the bytes finds the transaction; under overload this keeps retransmitted
         INVITEs and BYEs from costing a parse each."""
-        tx = self._raw_index.get(hash(data))
+        key = hash(data)
+        tx = self._raw_index.get(key)
         if tx is None or tx.terminated:
-            return False
+            acked = self._ack_index.get(key)
+            return acked is not None and not acked.terminated  # a copy of a used ACK
         tx.fire(TxInput.RECV_REQUEST, now)
         return True
+
+    def absorb_ack_copies(self, raw_hash: int | None, tx: Transaction) -> None:
+        """The TU took the ACK (datagram hash ``raw_hash``) for the 2xx of the INVITE
+        server transaction ``tx``: byte-identical copies of it (re-ACKs of our 2xx
+        retransmissions, §13.2.2.4) are absorbed before parsing while ``tx`` lingers
+        (RFC 6026 §7.1 Accepted, Timer L) - the TU has nothing more to do with them."""
+        if raw_hash is None or tx.terminated or tx.ack_hash is not None:
+            return
+        tx.ack_hash = raw_hash
+        self._ack_index[raw_hash] = tx
 
     def receive_request(  # noqa: PLR0917
         self, request: Request, facts: RequestFacts, source: Addr, transport: TransportKind,
@@ -182,7 +196,8 @@ class TransactionLayer:
         tx = self._servers.get(key)
         if is_ack:
             if tx is None:
-                self.upcalls.append(Upcall(UpcallKind.ACK, None, request, source, facts))
+                self.upcalls.append(Upcall(UpcallKind.ACK, None, request, source, facts,
+                                           None, hash(raw) if raw is not None else None))
             else:
                 self._ack_facts = facts
                 tx.fire(TxInput.RECV_ACK, now, request)
@@ -289,6 +304,8 @@ class TransactionLayer:
             del table[tx.key]
         if tx.raw_hash is not None and self._raw_index.get(tx.raw_hash) is tx:
             del self._raw_index[tx.raw_hash]
+        if tx.ack_hash is not None and self._ack_index.get(tx.ack_hash) is tx:
+            del self._ack_index[tx.ack_hash]
         tx.state = TxState.TERMINATED
         tx.owner = None  # the TU's session may refer to us: break the cycle
 

@@ -68,6 +68,7 @@ class Transaction:
         "_layer",
         "_request",
         "_request_bytes",
+        "ack_hash",
         "destination",
         "facts",
         "key",
@@ -106,6 +107,7 @@ class Transaction:
         self.owner: object = None
         self.merged = False  # §8.2.2.2: the TU must answer 482
         self.raw_hash: int | None = None  # server: hash of the creating datagram
+        self.ack_hash: int | None = None  # INVITE server: hash of its 2xx's ACK
         self.facts: RequestFacts | None = None  # server side: read once on arrival
         self._interval = layer.config.t1
 

@@ -95,7 +95,8 @@ class UaActions(UaCore):
     ) -> None:
         """§13.3.1.4: resend the 2xx (CSeq ``seq``) at T1, 2T1... T2 until its ACK."""
         t1 = self.config.timers.t1
-        session.unacked = Unacked2xx(data, seq, tx.destination, tx.transport, t1, initial)
+        session.unacked = Unacked2xx(data, seq, tx.destination, tx.transport, t1, initial,
+                                     tx)
         self._timers.schedule(session, UaTimer.RETRANSMIT_2XX, now + t1)
         self._timers.schedule(session, UaTimer.ACK_TIMEOUT, now + self.config.timers.timeout)
 

@@ -281,14 +281,19 @@ class InboundRequests(UaActions):
         if unsupported:
             raise _BadExtensionError(unsupported)
 
-    def _on_ack(self, ack: Request, facts: RequestFacts, now: float) -> None:
-        """§13.3.1.4: the ACK for our 2xx stops its retransmission."""
+    def _on_ack(self, ack: Request, facts: RequestFacts, now: float,
+                raw_hash: int | None = None) -> None:
+        """§13.3.1.4: the ACK for our 2xx stops its retransmission; copies of the same
+        datagram are absorbed from then on (``absorb_ack_copies``)."""
         session = self._sessions.get(facts.call_id)
         if session is None or session.unacked is None or session.dialog is None:
             return
         if facts.cseq.seq != session.unacked.cseq or facts.to_tag != session.dialog.local_tag:
             return
+        invite_tx = session.unacked.transaction
         self._acknowledged(session, ack, now)
+        if invite_tx is not None:
+            self._layer.absorb_ack_copies(raw_hash, invite_tx)
 
     def _acknowledged(self, session: Session, ack: Request, now: float) -> None:
         """Stop retransmitting our 2xx; the initial one's ACK establishes the call."""

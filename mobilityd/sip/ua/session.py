@@ -60,6 +60,7 @@ class Unacked2xx:
     transport: TransportKind
     interval: float
     initial: bool  # the 2xx of the dialog-creating INVITE (else a re-INVITE's)
+    transaction: Transaction | None = None  # the INVITE server transaction answered
 
 
 @dataclass(slots=True, eq=False)

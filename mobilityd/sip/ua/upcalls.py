@@ -37,7 +37,7 @@ class ResponseHandling(InboundRequests):
         kind, tx, message = upcall.kind, upcall.transaction, upcall.message
         if kind is UpcallKind.ACK:
             assert isinstance(message, Request) and upcall.facts is not None
-            self._on_ack(message, upcall.facts, now)
+            self._on_ack(message, upcall.facts, now, upcall.raw_hash)
         elif kind is UpcallKind.STRAY_2XX:
             assert isinstance(message, Response)
             self._on_stray_2xx(message)
