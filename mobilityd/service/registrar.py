@@ -17,8 +17,8 @@ user part) and the password; a second challenge means they were refused (§22.2)
 registration is ``failed``: :func:`failure_reason` says why in ``registration-updated``,
 ``status.registration`` and the ``registration.updated`` log line, and the SIP layer tries
 again after :data:`~mobilityd.sip.registration.RETRY_AFTER_FAILURE` seconds (no tight
-loop). Without a ``password_file`` the REGISTER is sent without credentials (a registrar
-that challenges it refuses the account). :func:`credentials_view` is what status shows
+loop). Without a ``password_file`` a challenge is answered with an empty password (the
+SIP layer's behaviour), so a registrar that challenges refuses the account. :func:`credentials_view` is what status shows
 of them: never the password.
 
 The registrar's host is resolved with the system resolver (``/etc/hosts``, DNS A/AAAA;
