@@ -18,8 +18,8 @@ registration is ``failed``: :func:`failure_reason` says why in ``registration-up
 ``status.registration`` and the ``registration.updated`` log line, and the SIP layer tries
 again after :data:`~mobilityd.sip.registration.RETRY_AFTER_FAILURE` seconds (no tight
 loop). Without a ``password_file`` a challenge is answered with an empty password (the
-SIP layer's behaviour), so a registrar that challenges refuses the account. :func:`credentials_view` is what status shows
-of them: never the password.
+SIP layer's behaviour), so a registrar that challenges refuses the account.
+:func:`credentials_view` is what status shows of them: never the password.
 
 The registrar's host is resolved with the system resolver (``/etc/hosts``, DNS A/AAAA;
 RFC 3263 SRV/NAPTR is not done) and the port defaults to 5060 (RFC 3261 §19.1.2).
@@ -102,6 +102,8 @@ def failure_reason(client: RegistrationClient, *, with_credentials: bool) -> str
     failure = getattr(client, "last_failure", None)  # RegistrationFailed, if recorded
     if failure is not None:
         what = f"{failure.status} {failure.reason}"
+        if not with_credentials and failure.status in (401, 407):
+            what += " (no credentials are configured: [registrar] password_file)"
     elif with_credentials:
         what = ("the registrar refused the REGISTER or did not answer (credentials "
                 "refused at a second challenge, RFC 3261 §22.2, or another final status)")
