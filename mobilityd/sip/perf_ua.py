@@ -9,12 +9,19 @@ the timer heap and transaction tables hold what they would at that rate.
 ``python -m mobilityd.sip.perf_ua [N]`` prints JSON with the medians of 5 runs, and the
 parsing share of the same three requests measured alone (``bench_parse_only``).  The
 UAC side's formatting of the ACK and BYE (a few µs) is inside the timed loop.
+
+``bench_uas_stages`` splits one call into its stages (parse of each request, the
+engine's handling of each, the answer, timers and events; thread CPU time, the
+collector included where it strikes) and ``bench_udp_syscalls`` times the loopback
+``sendto``/``recvfrom`` a call needs: where the CPU of a call goes.  The JSON gives
+their minimum over the runs (the least disturbed run on a shared machine).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import sys
 import time
@@ -107,14 +114,101 @@ def bench_parse_only(n: int) -> float:
     return (time.process_time() - started) / n * 1e6
 
 
+def bench_uas_stages(n: int) -> dict[str, float]:
+    """Thread-CPU microseconds per call of each stage of the UAS path (see module)."""
+    ua = UserAgent(UaConfig(local_uri=NameAddr(uri=SipUri.parse("sip:service@127.0.0.1")),
+                            host="127.0.0.1", port=5060, user_agent=None), rng=os.urandom)
+    names = ("parse_invite", "engine_invite", "engine_answer", "parse_ack", "engine_ack",
+             "parse_bye", "engine_bye", "engine_timers_events")
+    spent = dict.fromkeys(names, 0.0)
+    clock = time.thread_time
+    now = 0.0
+    for i in range(n):
+        now += 0.0002
+        raw = _request("INVITE", i, 1, 1, body=_SDP)
+        t0 = clock()
+        invite = parse_message(raw)
+        t1 = clock()
+        ua.receive(invite, _UAC, now, raw=raw)
+        t2 = clock()
+        event = ua.next_event()
+        assert isinstance(event, IncomingCallReceived)
+        ua.answer_call(event.call_id, now, 200, body=_SDP)
+        (ok,) = ua.datagrams_to_send()
+        t3 = clock()
+        tag = _to_tag(ok.data)
+        ack_raw = _request("ACK", i, 2, 1, to_tag=tag)
+        bye_raw = _request("BYE", i, 3, 2, to_tag=tag)
+        t4 = clock()
+        ack = parse_message(ack_raw)
+        t5 = clock()
+        ua.receive(ack, _UAC, now, raw=ack_raw)
+        t6 = clock()
+        bye = parse_message(bye_raw)
+        t7 = clock()
+        ua.receive(bye, _UAC, now, raw=bye_raw)
+        ua.datagrams_to_send()
+        t8 = clock()
+        while ua.next_event() is not None:
+            pass
+        deadline = ua.get_timer()
+        if deadline is not None and deadline <= now:
+            ua.handle_timer(now)
+            ua.datagrams_to_send()
+        t9 = clock()
+        for name, spent_now in zip(names, (t1 - t0, t2 - t1, t3 - t2, t5 - t4, t6 - t5,
+                                           t7 - t6, t8 - t7, t9 - t8), strict=True):
+            spent[name] += spent_now
+    return {name: total / n * 1e6 for name, total in spent.items()}
+
+
+def bench_udp_syscalls(n: int) -> dict[str, float]:
+    """Thread-CPU microseconds of one loopback ``sendto`` and one ``recvfrom`` of an
+    INVITE-sized datagram (a call needs 3 of each way in, 2 out)."""
+    data = _request("INVITE", 1, 1, 1, body=_SDP)
+    with (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+          socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver):
+        sender.bind(("127.0.0.1", 0))
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        receiver.setblocking(False)
+        destination = receiver.getsockname()
+        started = time.thread_time()
+        for _ in range(n):
+            sender.sendto(data, destination)
+        sent = time.thread_time()
+        received = 0
+        while received < n:
+            try:
+                receiver.recvfrom(65_507)
+            except BlockingIOError:
+                break
+            received += 1
+        done = time.thread_time()
+    return {"sendto": (sent - started) / n * 1e6,
+            "recvfrom": (done - sent) / max(received, 1) * 1e6}
+
+
 def main(argv: list[str]) -> int:
     n = int(argv[1]) if len(argv) > 1 else 20000
     calls = statistics.median(bench_uas_calls(n) for _ in range(5))
     parse = statistics.median(bench_parse_only(n) for _ in range(5))
+    stage_runs = [bench_uas_stages(n) for _ in range(5)]
+    stages = {name: round(min(run[name] for run in stage_runs), 1) for name in stage_runs[0]}
+    syscall_runs = [bench_udp_syscalls(min(n, 2000)) for _ in range(5)]
+    syscalls = {name: round(min(run[name] for run in syscall_runs), 2)
+                for name in syscall_runs[0]}
     print(json.dumps({
         "uas_call_cpu_us_median": round(calls, 1),
         "parse_only_us_median": round(parse, 1),
         "engine_us_estimate": round(calls - parse, 1),
+        "stages_us_min": stages,
+        "parse_us_min": round(sum(v for k, v in stages.items() if k.startswith("parse")), 1),
+        "engine_us_min": round(sum(v for k, v in stages.items() if k.startswith("engine")),
+                               1),
+        "udp_syscalls_us_min": syscalls,
+        "udp_syscalls_per_call_us": round(3 * syscalls["recvfrom"] + 2 * syscalls["sendto"],
+                                          1),
         "calls_per_run": n,
         "runs": 5,
     }))
