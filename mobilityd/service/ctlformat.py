@@ -52,8 +52,14 @@ def status_text(status: Mapping[str, Any]) -> str:
     if registration:
         lines.append(f"registrar  {registration.get('registrar')}  "
                      f"{registration.get('state')}  {registration.get('contact') or ''}")
+        if registration.get("reason"):
+            lines.append(f"           {registration['reason']}")
         if registration.get("gruu"):
             lines.append(f"gruu       {registration['gruu']}")
+        if registration.get("username"):
+            realm = registration.get("realm") or "any realm"
+            lines.append(f"auth       {registration['username']} ({realm}), password in "
+                         f"{registration.get('password_file')}")
     network = status.get("network")
     if network is not None and not network.get("available"):
         lines.append(f"network    not watched: {network.get('error')}")

@@ -83,3 +83,31 @@ def test_committed_configs_document_every_table() -> None:
             assert table in text, (agent, table)
         comments = [ln for ln in text.splitlines() if ln.lstrip().startswith("#")]
         assert len(comments) >= 10, agent
+
+
+@pytest.mark.parametrize("agent", ["laptop", "pda"])
+def test_the_commented_registrar_example_is_a_valid_configuration(agents: Path,
+                                                                   agent: str) -> None:
+    """Uncommenting the ``[registrar]`` example (with its credentials) gives a
+    configuration that loads: the keys and values shown are the documented ones."""
+    config_path = agents / agent / "mobilityd.toml"
+    lines = config_path.read_text().splitlines()
+    start = lines.index("# [registrar]")
+    example = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        if (line.startswith("# ") and "=" in line) or line == "# [registrar]":
+            example.append(line[2:])
+    assert [ln.split(" =")[0] for ln in example] == [
+        "[registrar]", "uri", "expires", "password_file", "username", "realm"]
+    password = agents / agent / "keys" / "registrar.password"
+    password.write_text("example password\n")
+    os.chmod(password, 0o600)
+    uncommented = agents / agent / "with-registrar.toml"
+    uncommented.write_text("\n".join(lines) + "\n" + "\n".join(example) + "\n")
+    config = load_config(uncommented)
+    assert config.registrar is not None
+    assert (config.registrar.uri, config.registrar.username, config.registrar.realm) == (
+        "sip:example.org", "bob", "example.org")
+    assert config.registrar.password_file == password

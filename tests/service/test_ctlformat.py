@@ -69,6 +69,18 @@ def test_status_text_shows_the_registration() -> None:
     assert "registrar" not in status_text({"identity": {}, "calls": {}, "registration": None})
 
 
+def test_status_text_shows_a_failure_reason_and_the_credentials_never_a_password() -> None:
+    text = status_text({"identity": {"uri": "sip:bob@example.org"}, "calls": {},
+                        "registration": {"registrar": "sip:example.org", "state": "failed",
+                                         "expires": 600, "contact": None, "gruu": None,
+                                         "reason": "401 credentials rejected; next attempt "
+                                                   "in 30 s", "username": "bob",
+                                         "realm": None, "password_file": "/etc/m/reg.pw"}})
+    assert "registrar  sip:example.org  failed" in text
+    assert "           401 credentials rejected; next attempt in 30 s" in text
+    assert "auth       bob (any realm), password in /etc/m/reg.pw" in text
+
+
 def test_event_line() -> None:
     line = event_line("call-moved", {"call": "c1", "gap_ms": 41.25, "old_address": None}, 0.5)
     assert line.endswith("call-moved           call=c1 gap_ms=41.25 old_address=-")
