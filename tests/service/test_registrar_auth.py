@@ -7,7 +7,10 @@ RFC 7616 §3.4 with MD5 and SHA-256).
   the password file, never the password;
 * a wrong password -> ``failed`` with a reason in the event, in status and in the log, and
   no tight retry loop (the next attempt is :data:`RETRY_AFTER_FAILURE` seconds away);
-* no log record of either run, before or after the redaction filter, holds the password.
+* no log record of either run, before or after the redaction filter, holds the password;
+* the real daemon: registered, ``mobilityctl status`` shows the credentials (never the
+  password), a changed password file is ``restart_required``, a password file others can
+  read is a configuration error naming ``registrar.password_file`` (exit 78).
 """
 
 from __future__ import annotations
@@ -15,6 +18,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +36,7 @@ from mobilityd.service.logging import FIELDS_ATTR, JournalFormatter, RedactionFi
 from mobilityd.service.registrar import RegistrationReporter
 from mobilityd.sip.registration import RETRY_AFTER_FAILURE
 from tests.service.conftest import write_secret
+from tests.service.daemon_harness import REPO, DaemonProcess, NotifySocket, ask
 from tests.sip.peers import Kamailio, free_port, run_kamailio
 
 pytestmark = pytest.mark.interop
@@ -199,3 +208,63 @@ async def test_without_a_password_file_the_challenged_registration_fails(
         assert got[1].reason is not None and "no credentials" in got[1].reason
     finally:
         await manager.close()
+
+
+def test_the_daemon_registers_shows_the_credentials_and_never_logs_the_password(
+        tmp_path: Path, kamailio: Kamailio) -> None:
+    """The real ``mobilityd`` at debug level: registered through the challenge,
+    ``mobilityctl status`` shows user and password file, a SIGHUP after the password
+    file changed reports ``registrar.password_file`` for a restart, and no line of its
+    stderr holds the old or the new password."""
+    config = bob_config(tmp_path, kamailio, PASSWORD)
+    config.write_text(config.read_text() + '\n[log]\nlevel = "debug"\n')
+    control = tmp_path / "bob.sock"
+    notify = NotifySocket(tmp_path)
+    daemon = DaemonProcess(config, notify)
+    new_password = "a-new-registrar-password"
+    try:
+        notify.wait_for("READY", "1")
+        deadline = time.monotonic() + 15
+        while True:
+            registration = ask(control, op="status")["result"]["registration"]
+            if registration is not None and registration["state"] == "registered":
+                break
+            assert time.monotonic() < deadline, registration
+            time.sleep(0.1)
+        assert registration["username"] == "bob"
+        assert registration["password_file"] == str(tmp_path / "registrar.pw")
+        shown = subprocess.run(
+            [sys.executable, "-m", "mobilityd.service.ctl", "--socket", str(control),
+             "status"], capture_output=True, text=True, timeout=30, check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert shown.returncode == 0, shown.stderr
+        assert f"auth       bob (any realm), password in {tmp_path / 'registrar.pw'}" in (
+            shown.stdout)
+        assert PASSWORD not in shown.stdout
+        write_secret(tmp_path / "registrar.pw", new_password + "\n")
+        daemon.signal(signal.SIGHUP)
+        assert "restart needed for registrar.password_file" in notify.wait_for(
+            "READY", "1")["STATUS"]
+        status = ask(control, op="status")["result"]
+        assert status["restart_required"] == ["registrar.password_file"]
+        assert status["registration"]["state"] == "registered"  # keeps running as started
+        code, err = daemon.stop()
+    finally:
+        daemon.stop()
+        notify.close()
+    assert code == 0, err
+    assert "<7>" in err and "registration.updated" in err  # debug lines were written
+    for password in (PASSWORD, new_password):
+        assert password not in err
+        assert password.encode().hex() not in err
+
+
+def test_the_daemon_refuses_a_password_file_others_can_read(tmp_path: Path,
+                                                           kamailio: Kamailio) -> None:
+    config = bob_config(tmp_path, kamailio, PASSWORD)
+    os.chmod(tmp_path / "registrar.pw", 0o644)
+    daemon = DaemonProcess(config, None)
+    code, err = daemon.finish()
+    assert code == 78, err  # EX_CONFIG
+    assert f"{config}: registrar.password_file:" in err
+    assert "permissions 0644 are too open" in err and PASSWORD not in err
