@@ -29,6 +29,16 @@ Hooks for what comes next (roaming, transfer) -- stable, documented here:
 * Incoming REFER: the :class:`ReferPolicy` decides (default: refuse with 603).
 * Policies (:mod:`mobilityd.call.policies`, re-exported here) are coroutines; the agent
   awaits them in their own task, so they may do I/O.
+
+Media settings (``AgentConfig.media``, :class:`~mobilityd.call.media_options.MediaOptions`,
+``[media]`` of the daemon): RTP/RTCP pairs come from the port range (RFC 3550 §11,
+:mod:`mobilityd.call.ports`): an offer reserves its pair(s) when it is made (two for the
+``preferred`` policy's SRTP and RTP alternatives), an incoming INVITE right after its 180;
+a range without a free pair refuses the call -- :class:`MediaPortsExhausted` from
+:meth:`CallAgent.place`, a 503 with a ``Warning`` naming the range to an INVITE
+(RFC 3261 §21.5.4). Offers and answers carry the codec preference and ``a=ptime``
+(:mod:`mobilityd.call.negotiation`); each packet time we send at has its own frame
+scheduler. :meth:`CallAgent.reconfigure` takes new media settings for new calls.
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ from mobilityd.call.events import (
 )
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig
+from mobilityd.call.media_options import MediaOptions
 from mobilityd.call.negotiation import Answerer, CallSecurity, Offerer
 from mobilityd.call.policies import (
     ConservativeReinvitePolicy,
@@ -67,11 +78,11 @@ from mobilityd.call.policies import (
     ReinviteDecision,
     ReinvitePolicy,
 )
+from mobilityd.call.ports import MediaPortsExhausted, PortReservation
 from mobilityd.call.sdpmedia import KeyMgmtLevel, MediaPort, error_body, read_error_body
 from mobilityd.call.secure_call import (
     CallRole,
     CallState,
-    PortReservation,
     SecureCall,
     open_media,
     prepare_srtp,
@@ -88,6 +99,7 @@ from mobilityd.sip.dialog import Dialog
 from mobilityd.sip.endpoint import SipEndpoint, TransportOptions
 from mobilityd.sip.errors import SipError, StatusCode
 from mobilityd.sip.message import Request, Response
+from mobilityd.sip.sdp import SessionDescription
 from mobilityd.sip.timers import TimerConfig
 from mobilityd.sip.transport import Flow, SipMessage, TransportKind
 from mobilityd.sip.uri import NameAddr, SipUri
@@ -97,6 +109,8 @@ __all__ = [
     "AgentConfig",
     "CallAgent",
     "ConservativeReinvitePolicy",
+    "MediaOptions",
+    "MediaPortsExhausted",
     "ReferDecision",
     "ReferPolicy",
     "RefuseRefers",
@@ -157,6 +171,8 @@ class AgentConfig:
     outbound_proxy: str | None = None
     #: T1/T2/T4 of the SIP transactions (RFC 3261 Table 4); Timer B = 64*T1
     sip_timers: TimerConfig = field(default_factory=TimerConfig)
+    #: port range, codec preference, packet time (``[media]``; module docstring)
+    media: MediaOptions = field(default_factory=MediaOptions)
 
 
 class _AgentSipEndpoint(SipEndpoint):
@@ -209,11 +225,18 @@ class CallAgent:
         self._listeners: list[Callable[[CallEvent], None]] = []
         self._sip: _AgentSipEndpoint | None = None
         self._scheduler: FrameScheduler | None = None
+        #: one frame scheduler per packet time we send at (ms), 20 ms is ``_scheduler``
+        self._schedulers: dict[int, FrameScheduler] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         #: DH calls whose pool refill waits until the call is settled (ACK, failure)
         self._refill_after_setup: set[str] = set()
         self._reinvites: dict[str, asyncio.Future[ev.ReinviteAccepted | ev.ReinviteFailed]] = {}
-        self._answerer = Answerer(self.identity, config.security, config.keying)
+        self._answerer = self._new_answerer()
+
+    def _new_answerer(self) -> Answerer:
+        media = self.config.media
+        return Answerer(self.identity, self.config.security, self.config.keying,
+                        payload_types=media.payload_types, ptime_ms=media.ptime_ms)
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -264,6 +287,7 @@ class CallAgent:
         endpoint.wanted = self.calls.__contains__
         self._sip = endpoint
         self._scheduler = FrameScheduler(max_burst=10)
+        self._schedulers = {round(self._scheduler.period * 1000): self._scheduler}
         self._spawn(self._pump())
         if self.config.keying.own is not None:
             self._spawn(self._refill_dh_pool())
@@ -297,20 +321,22 @@ class CallAgent:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._scheduler is not None:
-            self._scheduler.close()
+        for scheduler in self._schedulers.values():
+            scheduler.close()
         if self._sip is not None:
             await self._sip.close()
 
     def reconfigure(self, security: CallSecurity, keying: KeyingConfig,
-                    contacts: Mapping[bytes, tuple[str, int]]) -> None:
-        """New policy, credentials and contacts for new calls (running calls keep
-        theirs); the replay cache (RFC 3830 §5.4) and the DH pool carry over."""
+                    contacts: Mapping[bytes, tuple[str, int]],
+                    media: MediaOptions | None = None) -> None:
+        """New policy, credentials, contacts and (if given) media settings for new calls
+        (running calls keep theirs, ports included); the replay cache (RFC 3830 §5.4)
+        and the DH pool carry over."""
         keying.replay_cache = self.config.keying.replay_cache
         keying.dh_pool = self.config.keying.dh_pool
         self.config = replace(self.config, security=security, keying=keying,
-                              contacts=contacts)
-        self._answerer = Answerer(self.identity, security, keying)
+                              contacts=contacts, media=media or self.config.media)
+        self._answerer = self._new_answerer()
 
     def add_listener(self, callback: Callable[[CallEvent], None]) -> None:
         """Call ``callback(event)`` for every call event (in addition to the queue)."""
@@ -346,6 +372,12 @@ class CallAgent:
     # -- outgoing ---------------------------------------------------------------------
 
     def _reserve(self, local_ip: str, count: int) -> list[PortReservation]:
+        """``count`` RTP/RTCP pairs on ``local_ip``: from the configured range
+        (:class:`MediaPortsExhausted` when it is full), else even ports of the kernel's
+        choice (RFC 3550 §11)."""
+        port_range = self.config.media.port_range
+        if port_range is not None:
+            return port_range.reserve_many(local_ip, count, self.config.media_netns)
         reservations: list[PortReservation] = []
         try:
             for _ in range(count):
@@ -359,14 +391,19 @@ class CallAgent:
 
     async def place(self, uri: str, *, audio: AudioOptions | None = None,
                     security: CallSecurity | None = None) -> str:
-        """INVITE ``uri`` with our offer; returns the call id (the SIP Call-ID)."""
+        """INVITE ``uri`` with our offer; returns the call id (the SIP Call-ID).
+
+        :class:`MediaPortsExhausted` (a :class:`CallUsageError`) when the port range has
+        no free pair for the offer: nothing is sent and no call is created."""
         try:
             target = SipUri.parse(uri.strip().strip("<>"))
         except SipError as exc:
             raise CallUsageError(f"bad SIP URI {uri!r}: {exc.reason}") from exc
         peer_id = sip_identity(target)
+        media = self.config.media
         offerer = Offerer(self.identity, peer_id, security or self.config.security,
-                          self.config.keying, self.config.key_mgmt_level, self.config.rtcp_mux)
+                          self.config.keying, self.config.key_mgmt_level, self.config.rtcp_mux,
+                          payload_types=media.payload_types, ptime_ms=media.ptime_ms)
         destination = self.config.contacts.get(peer_id)
         proxy = self.sip.ua.config.outbound_proxy
         first_hop = destination[0] if destination else (proxy or target).host.strip("[]")
@@ -417,7 +454,8 @@ class CallAgent:
         negotiated = call.negotiated
         assert negotiated is not None
         try:
-            await open_media(call, negotiated, port, self._scheduler_or_fail(), self._rng,
+            await open_media(call, negotiated, port, self._scheduler_for(negotiated.ptime_ms),
+                             self._rng,
                              local_ip=call.local_ip or self.media_ip,
                              netns=self.config.media_netns,
                              wall=self._wall)
@@ -455,20 +493,54 @@ class CallAgent:
             return
         self.sip.act(lambda ua, now: ua.answer_call(call_id, now, 180))
         try:
+            reservations = self._reserve_for_offer(screened.offer, screened.index)
+        except MediaPortsExhausted as exc:
+            self._refuse_no_ports(call_id, exc)
+            return
+        try:
             plan = self._answerer.complete_offer(screened, sip_identity(caller),
                                                  self._wall(), self._rng)
         except NegotiationError as exc:
+            for reservation in reservations:
+                reservation.release()
             self._refuse_offer(call_id, exc)
             return
         context = plan.media.context
         call = SecureCall(call_id, CallRole.CALLEE, str(caller.uri), self.config.audio,
                           state=CallState.RINGING, plan=plan, remote_sdp=request.body,
-                          method=context.mode.value if context is not None else None)
+                          method=context.mode.value if context is not None else None,
+                          reservations=reservations)
         self.calls[call_id] = call
         prepare_srtp(call, plan.media)  # while it rings, not after the pick-up
         self._emit(IncomingCallOffered(call_id, str(caller.uri), plan.media.secure, call.method))
         if self.config.auto_answer:
             self._spawn(self.answer(call_id))
+
+    def _reserve_for_offer(self, offer: SessionDescription, index: int
+                           ) -> list[PortReservation]:
+        """The pair the answer will name, when a port range is configured (else the
+        kernel picks at pick-up, as before). The address is ours toward the offer's
+        media address; when that cannot be found now, :meth:`answer` finds (and
+        reports) it as without a range."""
+        if self.config.media.port_range is None:
+            return []
+        conn = offer.connection_of(index)
+        try:
+            local_ip = self.media_ip_toward(conn.address) if conn is not None else self.media_ip
+        except CallUsageError:
+            return []
+        return self._reserve(local_ip, 1)
+
+    def _refuse_no_ports(self, call_id: str, error: MediaPortsExhausted) -> None:
+        """503 Service Unavailable (RFC 3261 §21.5.4): the media port range is full;
+        the reason phrase and a ``Warning: 399`` (§20.43) name it."""
+        status = StatusCode.SERVICE_UNAVAILABLE
+        phrase = f"Media Ports {error.port_range} Exhausted"
+        warning = (("Warning", f'399 {self.config.host} "{error}"'),)
+        logger.warning("call %s refused: %s", call_id, error)
+        self._act_quietly(lambda ua, now: ua.reject_call(
+            call_id, now, status, phrase, headers=warning))
+        self._emit(CallRefused(call_id, status, str(error)))
 
     def _refuse_offer(self, call_id: str, error: NegotiationError) -> None:
         """488/606 with a Warning (RFC 3261 §20.43) and the MIKEY error in an SDP body
@@ -489,10 +561,23 @@ class CallAgent:
         assert plan is not None
         if audio is not None:
             call.audio = audio
+        held = call.reservations[0] if call.reservations else None
+        local_ip = held.ip if held is not None else self.media_ip_toward(
+            plan.media.remote_rtp[0])
+        if held is None and self.config.media.port_range is not None:
+            try:  # a call taken without an INVITE-time reservation (a transfer)
+                call.reservations = self._reserve(local_ip, 1)
+            except MediaPortsExhausted as exc:
+                call.state, call.end_reason = CallState.FAILED, str(exc)
+                self._refuse_no_ports(call_id, exc)
+                self._forget_ended()
+                raise
+        port = call.reservations[0].port if call.reservations else None
+        call.release_ports()  # the endpoint binds the same pair next
         call.negotiated = plan.media
-        call.local_ip = self.media_ip_toward(plan.media.remote_rtp[0])
+        call.local_ip = local_ip
         call.state = CallState.CONNECTED  # until media fails
-        await self._start_media(call, None)
+        await self._start_media(call, port)
         if call.state is not CallState.CONNECTED or call.media is None:
             return
         media = call.media
@@ -678,6 +763,15 @@ class CallAgent:
         if self._scheduler is None:
             raise CallUsageError("agent not started")
         return self._scheduler
+
+    def _scheduler_for(self, ptime_ms: int) -> FrameScheduler:
+        """The frame scheduler ticking every ``ptime_ms`` (made on first use)."""
+        self._scheduler_or_fail()
+        scheduler = self._schedulers.get(ptime_ms)
+        if scheduler is None:
+            scheduler = self._schedulers[ptime_ms] = FrameScheduler(
+                period=ptime_ms / 1000, max_burst=10)
+        return scheduler
 
     def _act(self, action: Callable[[Any, float], object]) -> None:
         try:

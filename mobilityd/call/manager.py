@@ -4,7 +4,10 @@
 :func:`agent_config_from` maps the daemon :class:`~mobilityd.service.config.Config` to
 the agent's: identity, SIP bind address/port/first transport, security policy, first
 SRTP suite, per-peer key agreement with PSK file / peer certificate, our key and
-certificate with the CA (PKE, DH-SIGN), and each peer's ``contact`` (direct addressing).
+certificate with the CA (PKE, DH-SIGN), each peer's ``contact`` (direct addressing), and
+``[media]``: the RTP/RTCP port range (RFC 3550 §11), the codec preference order (RFC 3264
+§6.1) and ``a=ptime`` (RFC 8866 §6.4) -- :func:`media_options_from`. A reload
+(:meth:`AgentCallManager.reconfigure`) applies all of them to the next call.
 Call objects and events follow docs/control-protocol.md; ``move`` / ``pull`` answer
 ``not-available`` until the mobility helpers wire them.
 """
@@ -29,6 +32,7 @@ from mobilityd.call.events import (
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.keyload import CredentialError, load_certificate, load_pk_credentials, load_psk
+from mobilityd.call.media_options import MediaConfigError, MediaOptions
 from mobilityd.call.negotiation import CallSecurity
 from mobilityd.call.secure_call import CallState, SecureCall
 from mobilityd.media.srtp import SrtpSuite
@@ -44,7 +48,7 @@ from mobilityd.sip.errors import SipError
 from mobilityd.sip.transport import TransportKind
 from mobilityd.sip.uri import SipUri
 
-__all__ = ["AgentCallManager", "agent_config_from", "call_object"]
+__all__ = ["AgentCallManager", "agent_config_from", "call_object", "media_options_from"]
 
 _log = logging.getLogger(__name__)
 _STATE_NAMES = {CallState.CALLING: "calling", CallState.RINGING: "ringing",
@@ -93,9 +97,18 @@ def _agent_for(config: Config, agent_config: AgentConfig) -> CallAgent:
     return TransferAgent(agent_config, settings)
 
 
+def media_options_from(config: Config) -> MediaOptions:
+    """``[media]`` for the agent; :class:`MediaConfigError` names a value it cannot use
+    (the configuration loader should have refused it already)."""
+    media = config.media
+    return MediaOptions.from_settings(media.rtp_port_min, media.rtp_port_max,
+                                      tuple(media.codecs), media.ptime_ms)
+
+
 def agent_config_from(config: Config) -> AgentConfig:
     """The agent settings of a daemon configuration (module docstring); raises
-    :class:`CredentialError` for unusable key files."""
+    :class:`CredentialError` for unusable key files, :class:`MediaConfigError` for
+    unusable ``[media]`` values."""
     keying, contacts = _keying(config)
     return AgentConfig(
         identity=config.identity.uri,
@@ -108,6 +121,7 @@ def agent_config_from(config: Config) -> AgentConfig:
         # the registrar is the account's proxy: requests to peers without a contact go
         # through it, and a re-INVITE to a peer that moved too is re-routed through it
         outbound_proxy=config.registrar.uri if config.registrar is not None else None,
+        media=media_options_from(config),
     )
 
 
@@ -169,6 +183,10 @@ class AgentCallManager:
             self._problem = f"call credentials unusable: {exc}"
             _log.error("%s", self._problem)
             return
+        except MediaConfigError as exc:
+            self._problem = f"media settings unusable: {exc}"
+            _log.error("%s", self._problem)
+            return
         agent = _agent_for(self._config, agent_config)
         agent.add_listener(self._publish)
         await agent.start()
@@ -183,7 +201,13 @@ class AgentCallManager:
         except CredentialError as exc:
             _log.error("reload keeps the previous call credentials: %s", exc)
             return
-        self.agent.reconfigure(CallSecurity(config.security.policy.value), keying, contacts)
+        try:
+            media: MediaOptions | None = media_options_from(config)
+        except MediaConfigError as exc:
+            _log.error("reload keeps the previous media settings: %s", exc)
+            media = None
+        self.agent.reconfigure(CallSecurity(config.security.policy.value), keying, contacts,
+                               media)
 
     def _agent(self) -> CallAgent:
         if self.agent is None:

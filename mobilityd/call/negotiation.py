@@ -3,6 +3,17 @@
 Both engines take ``now`` (Unix seconds: MIKEY timestamps are NTP-based, RFC 3830
 §6.6) and ``rng``; they never touch a socket or a clock.
 
+Codecs and packet time: both engines take the account's G.711 payload types in
+preference order (``payload_types``, from ``[media] codecs``) and its packet time
+(``ptime_ms``, ``[media] ptime_ms``). An offer lists the formats in that order (RFC 3264
+§5.1: the first is preferred) with ``a=ptime`` (RFC 8866 §6.4); an answer picks the first
+of *our* preferences that the offer contains (RFC 3264 §6.1: the answer's formats are a
+subset of the offer's) and the offerer uses the first format of the answer it offered.
+``a=ptime`` is the receiver's recommendation for the packetization (RFC 8866 §6.4): we
+send at the peer's ``a=ptime`` when it is within 10..120 ms
+(:data:`~mobilityd.call.sdpmedia.PTIME_RANGE_MS`), else at our own
+(:attr:`NegotiatedMedia.ptime_ms`).
+
 **Offerer** (the caller): :meth:`Offerer.make_offer` builds the SDP for the account's
 :class:`CallSecurity` (RFC 4567 §4.1.2, thesis §11.3):
 
@@ -77,7 +88,7 @@ __all__ = [
 ]
 
 Address = tuple[str, int]
-_PAYLOAD_TYPES = (0, 8)
+_PAYLOAD_TYPES = (0, 8)  # the G.711 formats we implement (RFC 3551 §6), default order
 
 
 class CallSecurity(enum.StrEnum):
@@ -102,6 +113,8 @@ class NegotiatedMedia:
     local_ssrc: int
     remote_ssrc: int | None
     suite: SrtpSuite | None
+    #: the packet time we send at (ms): the peer's ``a=ptime`` if usable, else ours
+    ptime_ms: int = sm.PTIME_MS
 
 
 @dataclass(frozen=True)
@@ -131,17 +144,39 @@ def _parse(body: bytes) -> SessionDescription:
         raise NegotiationError(exc.reason, exc.status) from exc
 
 
-def _payload_type(media: Media) -> int | None:
+def _first_offered(media: Media, ours: Sequence[int]) -> int | None:
+    """The first of ``ours`` (our preference order) among the stream's formats
+    (RFC 3264 §6.1: the answerer chooses among what was offered)."""
+    offered = {int(fmt) for fmt in media.fmts if fmt.isdigit()}
+    return next((pt for pt in ours if pt in offered), None)
+
+
+def _first_answered(media: Media, offered: Sequence[int]) -> int | None:
+    """The answer's most preferred format that we offered (RFC 3264 §5.1, §6.1)."""
     for fmt in media.fmts:
-        if fmt.isdigit() and int(fmt) in _PAYLOAD_TYPES:
+        if fmt.isdigit() and int(fmt) in offered:
             return int(fmt)
     return None
 
 
-def _usable_audio(media: Media) -> bool:
+def _send_ptime(media: Media, own_ms: int) -> int:
+    """What we send at: the peer's ``a=ptime`` (RFC 8866 §6.4) if usable, else ours."""
+    theirs = sm.ptime_of(media)
+    return theirs if theirs is not None else own_ms
+
+
+def _check_media_options(payload_types: Sequence[int], ptime_ms: int) -> None:
+    if not payload_types or any(pt not in sm.G711_NAMES for pt in payload_types):
+        raise ValueError(f"payload types {list(payload_types)}: only G.711 "
+                         f"{sorted(sm.G711_NAMES)} are implemented (RFC 3551 §6)")
+    if ptime_ms not in sm.PTIME_RANGE_MS:
+        raise ValueError(f"ptime {ptime_ms} ms is not within 10..120")
+
+
+def _usable_audio(media: Media, ours: Sequence[int]) -> bool:
     return (media.media == "audio" and not media.is_rejected
             and media.proto.upper() in (sm.SECURE_PROTO, sm.PLAIN_PROTO)
-            and _payload_type(media) is not None)
+            and _first_offered(media, ours) is not None)
 
 
 def _remote(sd: SessionDescription, index: int, rtcp_mux: bool) -> tuple[Address, Address]:
@@ -194,6 +229,10 @@ class Offerer:
     keying: KeyingConfig | None = None
     level: KeyMgmtLevel = KeyMgmtLevel.SESSION
     rtcp_mux: bool = True
+    #: G.711 payload types to offer, most preferred first (module docstring)
+    payload_types: tuple[int, ...] = _PAYLOAD_TYPES
+    #: our ``a=ptime`` (RFC 8866 §6.4)
+    ptime_ms: int = sm.PTIME_MS
     offer: SessionDescription | None = field(default=None, init=False)
     initiator: Initiator | None = field(default=None, init=False, repr=False)
     local_ssrc: int = field(default=0, init=False)
@@ -208,6 +247,7 @@ class Offerer:
     def make_offer(self, ports: Sequence[MediaPort], now: float, rng: Rng) -> bytes:
         """The SDP offer; ``ports`` are the local addresses of :meth:`streams`, in order."""
         kinds = self.streams()
+        _check_media_options(self.payload_types, self.ptime_ms)
         if len(ports) != len(kinds):
             raise ValueError(f"need {len(kinds)} media ports, got {len(ports)}")
         self.local_ssrc = _ssrc(rng)
@@ -226,9 +266,10 @@ class Offerer:
             key_mgmt = encode_key_mgmt(i_message)
         media = [
             sm.audio_media(
-                sm.SECURE_PROTO if secure else sm.PLAIN_PROTO, port, _PAYLOAD_TYPES,
+                sm.SECURE_PROTO if secure else sm.PLAIN_PROTO, port, self.payload_types,
                 ssrc=self.local_ssrc, rtcp_mux=self.rtcp_mux,
                 key_mgmt=key_mgmt if secure and self.level is KeyMgmtLevel.MEDIA else None,
+                ptime_ms=self.ptime_ms,
             )
             for secure, port in zip(kinds, ports, strict=True)
         ]
@@ -265,18 +306,22 @@ class Offerer:
         if index is None:
             raise NegotiationError("the answer refuses every stream")
         media = answer.media[index]
-        payload_type = _payload_type(media)
+        payload_type = _first_answered(media, self.payload_types)
         if payload_type is None:
-            raise NegotiationError(f"answer m= line {index} has no PCMU/PCMA format")
+            names = "/".join(sm.G711_NAMES[pt] for pt in self.payload_types)
+            raise NegotiationError(f"answer m= line {index} has none of the offered "
+                                   f"formats ({names})")
         rtcp_mux = self.rtcp_mux and media.rtcp_mux
         remote_rtp, remote_rtcp = _remote(answer, index, rtcp_mux)
+        ptime_ms = _send_ptime(media, self.ptime_ms)
         if not kinds[index]:
             return NegotiatedMedia(False, None, index, payload_type, remote_rtp, remote_rtcp,
-                                   rtcp_mux, self.local_ssrc, sm.ssrc_of(media), None)
+                                   rtcp_mux, self.local_ssrc, sm.ssrc_of(media), None,
+                                   ptime_ms)
         context = self._key_agreement(answer, index, now)
         return NegotiatedMedia(True, context, index, payload_type, remote_rtp, remote_rtcp,
                                rtcp_mux, self.local_ssrc, self.assigned_ssrc,
-                               _suite(context, 1))
+                               _suite(context, 1), ptime_ms)
 
     def _key_agreement(self, answer: SessionDescription, index: int, now: float) -> CryptoContext:
         initiator = self.initiator
@@ -307,6 +352,13 @@ class Answerer:
     local_id: bytes
     security: CallSecurity
     keying: KeyingConfig | None = None
+    #: G.711 payload types we accept, most preferred first (module docstring)
+    payload_types: tuple[int, ...] = _PAYLOAD_TYPES
+    #: our ``a=ptime`` in answers (RFC 8866 §6.4)
+    ptime_ms: int = sm.PTIME_MS
+
+    def __post_init__(self) -> None:
+        _check_media_options(self.payload_types, self.ptime_ms)
 
     def receive_offer(self, body: bytes, caller_id: bytes, now: float, rng: Rng) -> AnswerPlan:
         """Decide on an offer; raises :class:`NegotiationError` with the SIP answer.
@@ -328,7 +380,7 @@ class Answerer:
                 m.key_mgmt  # noqa: B018
         except SipError as exc:
             raise NegotiationError(exc.reason, exc.status) from exc
-        usable = [i for i, m in enumerate(offer.media) if _usable_audio(m)]
+        usable = [i for i, m in enumerate(offer.media) if _usable_audio(m, self.payload_types)]
         secure = [i for i in usable if offer.media[i].is_srtp
                   and sm.mikey_values(offer.media[i].attributes or []) + sm.mikey_values(
                       offer.attributes)]
@@ -339,7 +391,9 @@ class Answerer:
             raise NegotiationError("secure media (RTP/SAVP with MIKEY) is required",
                                    StatusCode.NOT_ACCEPTABLE_ANYWHERE)
         if not plain:
-            raise NegotiationError("no acceptable plain RTP audio stream offered")
+            names = "/".join(sm.G711_NAMES[pt] for pt in self.payload_types)
+            raise NegotiationError(f"no acceptable plain RTP audio stream offered "
+                                   f"(we take {names})")
         return ScreenedOffer(offer, plain[0], False)
 
     def complete_offer(self, screened: ScreenedOffer, caller_id: bytes, now: float,
@@ -352,12 +406,13 @@ class Answerer:
         if screened.secure:
             return self._secure_plan(offer, index, caller_id, now, rng)
         media = offer.media[index]
-        payload_type = _payload_type(media)
+        payload_type = _first_offered(media, self.payload_types)
         assert payload_type is not None
         remote_rtp, remote_rtcp = _remote(offer, index, media.rtcp_mux)
         return AnswerPlan(offer, NegotiatedMedia(
             False, None, index, payload_type, remote_rtp, remote_rtcp, media.rtcp_mux,
-            _ssrc(rng, sm.ssrc_of(media)), sm.ssrc_of(media), None))
+            _ssrc(rng, sm.ssrc_of(media)), sm.ssrc_of(media), None,
+            _send_ptime(media, self.ptime_ms)))
 
     def _respond(self, data: bytes, caller_id: bytes, now: float, rng: Rng,
                  protocols: list[str]) -> tuple[CryptoContext, bytes | None]:
@@ -399,12 +454,13 @@ class Answerer:
                 error_message=build_error_message(context.csb_id, [ErrorType.UNSPECIFIED],
                                                   now=now))
         media = offer.media[index]
-        payload_type = _payload_type(media)
+        payload_type = _first_offered(media, self.payload_types)
         assert payload_type is not None
         remote_rtp, remote_rtcp = _remote(offer, index, media.rtcp_mux)
         negotiated = NegotiatedMedia(
             True, context, index, payload_type, remote_rtp, remote_rtcp, media.rtcp_mux,
-            context.cs_map[1].ssrc, context.cs_map[0].ssrc, _suite(context, 2))
+            context.cs_map[1].ssrc, context.cs_map[0].ssrc, _suite(context, 2),
+            _send_ptime(media, self.ptime_ms))
         session_reply = results[None][1] if None in results else None
         media_reply = results[index][1] if index in results else None
         return AnswerPlan(offer, negotiated, session_reply, media_reply)
@@ -419,7 +475,7 @@ class Answerer:
             key_mgmt = encode_key_mgmt(plan.media_reply) if plan.media_reply else None
             return sm.audio_media(offered.proto, port, (chosen.payload_type,),
                                   ssrc=chosen.local_ssrc, rtcp_mux=chosen.rtcp_mux,
-                                  key_mgmt=key_mgmt)
+                                  key_mgmt=key_mgmt, ptime_ms=self.ptime_ms)
 
         attributes = []
         if plan.session_reply is not None:

@@ -1,10 +1,12 @@
 """SDP pieces of a secure audio call (RFC 8866, RFC 3264, RFC 4567, RFC 5761, RFC 5576).
 
 Our offers and answers carry one audio stream of G.711 (RFC 3551 §4.5.14: PCMU 0,
-PCMA 8) at 20 ms, ``a=rtcp`` (RFC 3605) or ``a=rtcp-mux`` (RFC 5761 §5.1.1), the
-sender's SSRC (``a=ssrc``, RFC 5576 §4.1) and, for ``RTP/SAVP`` (RFC 3711 §12), the
-``a=key-mgmt:mikey`` attribute (RFC 4567 §3.1) at session level (the default: tshark
-decodes it there) or media level.
+PCMA 8) in the account's codec preference order (``[media] codecs``) with its
+``a=ptime`` (RFC 8866 §6.4, ``[media] ptime_ms``, 20 ms by default), ``a=rtcp``
+(RFC 3605) or ``a=rtcp-mux`` (RFC 5761 §5.1.1), the sender's SSRC (``a=ssrc``,
+RFC 5576 §4.1) and, for ``RTP/SAVP`` (RFC 3711 §12), the ``a=key-mgmt:mikey``
+attribute (RFC 4567 §3.1) at session level (the default: tshark decodes it there) or
+media level.
 
 A MIKEY error sent inside SIP (thesis §11.4) travels as an SDP body without media
 whose session-level ``a=key-mgmt:mikey`` carries the error message (RFC 3830 §5.1.2)
@@ -24,8 +26,11 @@ from mobilityd.sip.errors import SipError
 from mobilityd.sip.sdp import Attribute, Connection, Media, Origin, SessionDescription, Timing
 
 __all__ = [
+    "CODEC_PAYLOAD_TYPES",
+    "DEFAULT_CODECS",
     "G711_NAMES",
     "PLAIN_PROTO",
+    "PTIME_RANGE_MS",
     "SECURE_PROTO",
     "KeyMgmtLevel",
     "MediaPort",
@@ -33,6 +38,8 @@ __all__ = [
     "audio_media",
     "error_body",
     "mikey_values",
+    "payload_types_for",
+    "ptime_of",
     "read_error_body",
     "ssrc_of",
 ]
@@ -40,7 +47,12 @@ __all__ = [
 SECURE_PROTO = "RTP/SAVP"  # RFC 3711 §12
 PLAIN_PROTO = "RTP/AVP"  # RFC 3551
 G711_NAMES = {0: "PCMU", 8: "PCMA"}  # RFC 3551 §6 Table 4
+#: the codecs we implement, by the encoding name ``[media] codecs`` uses (RFC 3551 §6)
+CODEC_PAYLOAD_TYPES = {name: pt for pt, name in G711_NAMES.items()}
+DEFAULT_CODECS = ("PCMU", "PCMA")
 PTIME_MS = 20
+#: packet times we send and accept in ``a=ptime`` (RFC 8866 §6.4), the config's bounds
+PTIME_RANGE_MS = range(10, 121)
 MIKEY = "mikey"
 
 
@@ -82,10 +94,12 @@ def audio_media(
     ssrc: int | None,
     rtcp_mux: bool,
     key_mgmt: str | None = None,
+    ptime_ms: int = PTIME_MS,
 ) -> Media:
-    """One ``m=audio`` line with its attributes (see the module docstring)."""
+    """One ``m=audio`` line with its attributes (see the module docstring); ``ptime_ms``
+    is the packet time we want to receive (``a=ptime``, RFC 8866 §6.4)."""
     attributes = [Attribute("rtpmap", f"{pt} {G711_NAMES[pt]}/8000") for pt in payload_types]
-    attributes.append(Attribute("ptime", str(PTIME_MS)))
+    attributes.append(Attribute("ptime", str(ptime_ms)))
     if port.rtcp_port is not None:
         attributes.append(Attribute("rtcp", str(port.rtcp_port)))
     if rtcp_mux:
@@ -106,6 +120,32 @@ def session(
         origin=origin(session_id, 0, ip), connection=connection(ip), timings=[Timing()],
         attributes=list(attributes or []), media=media,
     )
+
+
+def payload_types_for(codecs: tuple[str, ...]) -> tuple[int, ...]:
+    """The static payload types of ``codecs`` (names, preference order; RFC 3551 §6).
+
+    Raises ValueError naming a codec we do not implement (the configuration refuses it
+    first: ``[media] codecs``)."""
+    unknown = [c for c in codecs if c.upper() not in CODEC_PAYLOAD_TYPES]
+    if unknown or not codecs:
+        raise ValueError(f"codecs {list(codecs)!r}: only {sorted(CODEC_PAYLOAD_TYPES)} are "
+                         f"implemented, at least one")
+    return tuple(dict.fromkeys(CODEC_PAYLOAD_TYPES[c.upper()] for c in codecs))
+
+
+def ptime_of(media: Media) -> int | None:
+    """The stream's ``a=ptime`` in whole milliseconds (RFC 8866 §6.4), if present and
+    within :data:`PTIME_RANGE_MS`; a fractional value is rounded down (RFC 8866 §6.4
+    allows decimals), anything else is ignored (the receiver did not say)."""
+    value = media.get("ptime")
+    if value is None:
+        return None
+    try:
+        ms = int(float(value.strip()))
+    except (ValueError, OverflowError):  # not a number, nan, inf
+        return None
+    return ms if ms in PTIME_RANGE_MS else None
 
 
 def mikey_values(attributes: list[Attribute]) -> list[str]:

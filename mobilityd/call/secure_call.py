@@ -11,21 +11,24 @@ endpoint, it never rekeys it), the paced sender, the sinks and counters.
 per direction keyed from ``CryptoContext.srtp_master(cs_id)`` as the CS ID map says
 (RFC 3830 §4.1.3, §6.1.1; :func:`mobilityd.media.keying.sessions_for_call`), the suite
 from the SP payload (§6.10.1), RTCP on port + 1 or muxed (RFC 5761) with periodic
-SRTCP reports (:mod:`mobilityd.call.rtcp_session`).
+SRTCP reports (:mod:`mobilityd.call.rtcp_session`). The paced sender sends one packet
+per ``NegotiatedMedia.ptime_ms`` (the peer's ``a=ptime``, RFC 8866 §6.4) of
+``ptime_ms * 8`` samples, on a :class:`~mobilityd.media.pacing.FrameScheduler` whose
+period is that packet time (``call.scheduler``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mobilityd.call.audio import AudioOptions, PcmTee, ToneMonitor
+from mobilityd.call.audio import AudioOptions, PcmTee, ToneMonitor, samples_for_ptime
 from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia, Offerer
+from mobilityd.call.ports import PortReservation
 from mobilityd.call.rtcp_session import CallRtcp
 from mobilityd.call.sdpmedia import MediaPort
 from mobilityd.media.endpoint import MediaEndpoint
@@ -59,22 +62,6 @@ class CallState(enum.StrEnum):
     FAILED = "failed"
 
 
-class PortReservation:
-    """An RTP/RTCP port pair held (bound) between offer and answer (RFC 3264 §5.1:
-    the offer names the ports before we know whether RTCP will be muxed)."""
-
-    def __init__(self, ip: str, rtp: socket.socket, rtcp: socket.socket | None) -> None:
-        self.ip = ip
-        self._sockets = [s for s in (rtp, rtcp) if s is not None]
-        self.port = MediaPort(ip, rtp.getsockname()[1],
-                              rtcp.getsockname()[1] if rtcp is not None else None)
-
-    def release(self) -> None:
-        for sock in self._sockets:
-            sock.close()
-        self._sockets = []
-
-
 @dataclass(eq=False)
 class SecureCall:
     """One call (see the module docstring). Public fields are read-only for users."""
@@ -101,6 +88,8 @@ class SecureCall:
     media_events: list[MediaEvent] = field(default_factory=list, repr=False)
     rtcp: CallRtcp | None = field(default=None, repr=False)
     rtcp_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    #: the scheduler the sender runs on (its period is the packet time we send at)
+    scheduler: FrameScheduler | None = field(default=None, repr=False)
     #: SRTP sessions keyed while ringing for these negotiated media (:func:`prepare_srtp`)
     srtp_ready: tuple[NegotiatedMedia, SrtpSession, SrtpSession] | None = field(
         default=None, repr=False)
@@ -120,11 +109,13 @@ class SecureCall:
         self.reservations = []
 
     def stop_media(self, scheduler: FrameScheduler) -> None:
+        """Stop sending (on ``call.scheduler``, else ``scheduler``), close the endpoint
+        and the recorder, release reserved ports."""
         if self.rtcp_task is not None:
             self.rtcp_task.cancel()
             self.rtcp_task = None
         if self.sender is not None:
-            self.sender.stop(scheduler)
+            self.sender.stop(self.scheduler or scheduler)
             self.sender = None
         if self.media is not None:
             self.media.close()
@@ -205,8 +196,13 @@ async def open_media(
 ) -> None:
     """Open the call's endpoint from ``negotiated`` and start sending (module docstring).
 
-    ``port``: the RTP port to bind (the reserved one for the caller), None for any.
+    ``port``: the RTP port to bind (the reserved one), None for any. ``scheduler``
+    must tick every ``negotiated.ptime_ms``.
     """
+    period_ms = round(scheduler.period * 1000)
+    if period_ms != negotiated.ptime_ms:
+        raise ValueError(f"scheduler period {period_ms} ms, the call sends every "
+                         f"{negotiated.ptime_ms} ms")
     tx = rx = None
     ready, call.srtp_ready = call.srtp_ready, None
     if ready is not None and ready[0] is negotiated:
@@ -237,13 +233,17 @@ async def open_media(
     )
     await endpoint.open()
     call.media = endpoint
+    samples = samples_for_ptime(negotiated.ptime_ms)
     params = StreamParams(
         ssrc=negotiated.local_ssrc, payload_type=negotiated.payload_type,
         first_sequence=int.from_bytes(rng(2), "big") & 0x7FFF,
         first_timestamp=int.from_bytes(rng(4), "big"),
+        samples_per_frame=samples,
     )
     law = G711PayloadType(negotiated.payload_type)
-    call.sender = PacedRtpSender(params, G711Encoder(call.audio.source(), law), endpoint.send_rtp)
+    call.sender = PacedRtpSender(params, G711Encoder(call.audio.source(samples), law),
+                                 endpoint.send_rtp)
+    call.scheduler = scheduler
     call.sender.start(scheduler)
     rtcp.sender = call.sender
     call.rtcp_task = loop.create_task(rtcp.run(endpoint, rng, wall))
