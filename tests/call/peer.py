@@ -4,15 +4,16 @@
 
 The JSON config names the role (``caller`` places one call, ``callee`` answers),
 identity, SIP address, policy, key method, credential files (PEM, PSK hex), the tone
-to send and the WAV file to record. The process prints one JSON line ``{"ready": ...}``
-once its SIP transport is bound, then one report line (events, counters, tones) at the
-end.
+to send and the WAV file to record, optionally ``media`` (the ``[media]`` keys). The
+process prints one JSON line ``{"ready": ...}`` once its SIP transport is bound, then
+one report line (events, counters, tones, negotiated media) at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -24,8 +25,11 @@ from mobilityd.call.events import CallConnected, CallEvent, CallRefused, CallTer
 from mobilityd.call.identity import sip_identity
 from mobilityd.call.keying import KeyingConfig, KeyMethod, PeerKeying
 from mobilityd.call.keyload import load_certificate, load_pk_credentials
+from mobilityd.call.media_options import MediaOptions
 from mobilityd.call.negotiation import CallSecurity
 from mobilityd.call.sdpmedia import KeyMgmtLevel
+from mobilityd.media.errors import RtpParseError
+from mobilityd.media.rtp import RtpPacket
 from mobilityd.mikey.constants import ErrorType
 from mobilityd.mikey.session import SessionPolicy
 
@@ -70,6 +74,8 @@ async def run(conf: dict[str, Any]) -> dict[str, Any]:
         auto_answer=conf["role"] == "callee",
         audio=AudioOptions(tone_hz=conf.get("tone"), record_to=record),
     )
+    if conf.get("media"):  # [media] keys: rtp_port_min, rtp_port_max, codecs, ptime_ms
+        config.media = MediaOptions.from_settings(**conf["media"])
     agent = CallAgent(config)
     events: list[CallEvent] = []
     agent.add_listener(events.append)
@@ -93,8 +99,10 @@ async def run(conf: dict[str, Any]) -> dict[str, Any]:
     if conf["role"] == "caller":
         call_id = await agent.place(conf["peer"])
     first = await until((CallConnected, CallRefused))
+    payload_sizes: set[int] = set()
     if isinstance(first, CallConnected):
         call_id = first.call_id
+        _count_payload_sizes(agent, call_id, payload_sizes)
         if conf["role"] == "caller":
             await asyncio.sleep(duration)
             report["counters"] = agent.call(call_id).counters()
@@ -109,10 +117,35 @@ async def run(conf: dict[str, Any]) -> dict[str, Any]:
             report["summary"] = agent.call(call_id).summary()
     elif conf["role"] == "callee" and first is not None:
         await asyncio.sleep(0.5)  # let a retransmitted INVITE be absorbed
+    if call_id is not None and call_id in agent.calls:
+        call = agent.call(call_id)
+        negotiated = call.negotiated
+        report["media"] = {
+            "payload_type": negotiated.payload_type if negotiated else None,
+            "send_ptime_ms": negotiated.ptime_ms if negotiated else None,
+            "received_payload_sizes": sorted(payload_sizes),
+            "local_sdp": call.local_sdp.decode(), "remote_sdp": call.remote_sdp.decode(),
+        }
     report["events"] = [event_json(e) for e in events]
     report["status"] = agent.status()
     await agent.close()
     return report
+
+
+def _count_payload_sizes(agent: CallAgent, call_id: str, sizes: set[int]) -> None:
+    """Note the payload size of every RTP packet received (the peer's packet time)."""
+    media = agent.call(call_id).media
+    if media is None:
+        return
+    inner = media.on_rtp
+
+    def spy(plain: bytes, source: Any) -> None:
+        with contextlib.suppress(RtpParseError):
+            sizes.add(len(RtpPacket.parse(plain).payload))
+        if inner is not None:
+            inner(plain, source)
+
+    media.on_rtp = spy
 
 
 def tone_report(agent: CallAgent, call_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mobilityd.media.tone import dominant_frequency, tone_share
+from mobilityd.sip.sdp import SessionDescription
 from tests.call.hosts import build_hosts, peer_config, run_call, wav_pcm
 from tests.netns import Topology
 
@@ -63,3 +64,42 @@ def test_secure_call_over_a_lossy_delayed_link(topology: Topology, tmp_path: Pat
         assert counters["endpoint"]["auth_failures"] == 0
         assert counters["endpoint"]["rtp_received"] >= 60
         assert report["tones"]["dominant"] == expected
+
+
+def test_media_settings_apply_between_hosts(topology: Topology, tmp_path: Path) -> None:
+    """``[media]`` other than the defaults on both hosts (docs/configuration.md): the
+    media ports come from each side's range (even RTP, RTCP next, RFC 3550 §11; the
+    SDP names them), the answer takes Bob's first preference that Alice offered
+    (RFC 3264 §6.1: PCMA, although Alice prefers PCMU), each side sends at the other's
+    ``a=ptime`` (RFC 8866 §6.4: Alice asks for 40 ms, Bob for 60 ms), and the tones
+    still arrive, recorded to WAV and found."""
+    hosts = build_hosts(topology, tmp_path)
+    a_media = {"rtp_port_min": 20000, "rtp_port_max": 20009, "codecs": ["PCMU", "PCMA"],
+               "ptime_ms": 40}
+    b_media = {"rtp_port_min": 30100, "rtp_port_max": 30103, "codecs": ["PCMA", "PCMU"],
+               "ptime_ms": 60}
+    alice, bob = run_call(hosts, peer_config(hosts, "caller", "psk", media=a_media,
+                                             duration=3.0),
+                          peer_config(hosts, "callee", "psk", media=b_media))
+    assert alice["events"][1]["type"] == "CallConnected"
+    assert alice["summary"]["local_media"][1] == 20000
+    assert bob["summary"]["local_media"][1] == 30100
+    offer = SessionDescription.parse(alice["media"]["local_sdp"].encode()).media[0]
+    answer = SessionDescription.parse(bob["media"]["local_sdp"].encode()).media[0]
+    assert (offer.port, offer.fmts, offer.get("ptime")) == (20000, ["0", "8"], "40")
+    assert (answer.port, answer.fmts, answer.get("ptime")) == (30100, ["8"], "60")
+    assert offer.get("rtcp") == "20001"  # RFC 3605, the pair's odd port (mux offered too)
+    for report in (alice, bob):
+        assert report["media"]["payload_type"] == 8  # PCMA
+    assert alice["media"]["send_ptime_ms"] == 60 and bob["media"]["send_ptime_ms"] == 40
+    assert alice["media"]["received_payload_sizes"] == [320]  # Bob's 40 ms packets
+    assert bob["media"]["received_payload_sizes"] == [480]  # Alice's 60 ms packets
+    for report, wav, expected in ((alice, "at_alice.wav", 1000.0),
+                                  (bob, "at_bob.wav", 440.0)):
+        counters = report["counters"]
+        assert counters["endpoint"]["auth_failures"] == 0
+        assert counters["endpoint"]["rtp_received"] >= 20  # ~2.5 s of 40/60 ms packets
+        pcm = wav_pcm(tmp_path / wav)
+        assert len(pcm) >= 2 * 8000
+        assert dominant_frequency(pcm, TONES) == expected
+        assert tone_share(pcm, expected) > 0.5
