@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from mobilityd.service.client import ControlClient, DaemonUnreachable
-from mobilityd.service.demo_kamailio import KamailioError, registrar_overrides
+from mobilityd.service.demo_kamailio import (
+    KamailioError,
+    ensure_passwords,
+    password_file,
+    registrar_overrides,
+)
 from mobilityd.service.demo_world import ALICE_IP, LAPTOP_WIFI_A, PDA_IP, DemoWorld
 from mobilityd.service.errors import ControlError, ErrorCode
 from mobilityd.service.protocol import Op
@@ -115,8 +120,11 @@ def write_config(agents: Path, base: Path, role: str, log_level: str, *,
     text = (agents / role / "mobilityd.toml").read_text()
     if registrar:
         try:
+            user = IDENTITY[role].split(":", 1)[1].split("@", 1)[0]
+            ensure_passwords(base, (user,))
             text = registrar_overrides(text, IDENTITY[role],
-                                       BOB_DEVICES if role != "correspondent" else {})
+                                       BOB_DEVICES if role != "correspondent" else {},
+                                       password_file(base, user))
         except KamailioError as exc:
             raise DemoError(f"agents/{role}/mobilityd.toml: {exc}") from None
     text, binds = re.subn(r'(?m)^bind = "[^"]*"', f'bind = "{AGENT_ADDRESSES[role]}"', text)

@@ -3,15 +3,19 @@
 Kamailio (Debian package ``kamailio``) runs in a fourth namespace, ``proxy``
 (:data:`PROXY_IP`), with the configuration ``demo_kamailio.cfg.tmpl`` next to this module:
 an in-memory location table with GRUUs (RFC 5627), Record-Route on dialog-creating
-requests (RFC 3261 §16.6), loose routing of in-dialog requests (§16.12), no
-authentication (a closed test network). It serves the domains of ``agents/``
+requests (RFC 3261 §16.6), loose routing of in-dialog requests (§16.12), and digest
+authentication of REGISTER (RFC 3261 §22.2, RFC 7616 SHA-256, ``qop=auth``) with a
+random password per user made for each run (:func:`ensure_passwords`: one ``0600`` file
+per user, which the daemons name in ``[registrar] password_file``); calls are not
+challenged (a closed test network). It serves the domains of ``agents/``
 (:data:`DOMAINS`); in the demo's network those names resolve to the proxy, as DNS would
 make them resolve to each domain's proxy (``/etc/hosts`` in the demo's own mount
 namespace, :func:`~mobilityd.service.demo_userns.resolve_names`).
 
 The daemons' configurations change accordingly (:func:`registrar_overrides`): a
-``[registrar]`` for the user's domain, no direct ``contact`` for peers (requests go to
-the peer's domain, i.e. through the proxy), and each of Bob's ``[[devices]]`` reached at
+``[registrar]`` for the user's domain with its password file, no direct ``contact`` for
+peers (requests go to the peer's domain, i.e. through the proxy), and each of Bob's
+``[[devices]]`` reached at
 its public GRUU (:func:`~mobilityd.service.registrar.expected_gruu`), so that a
 transfer's ``Refer-To`` is the PDA's (or the laptop's) GRUU.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -49,7 +54,9 @@ __all__ = [
     "DemoKamailio",
     "KamailioError",
     "ProxyLog",
+    "ensure_passwords",
     "kamailio_binary",
+    "password_file",
     "proxy_failures",
     "registered_contact",
     "registrar_overrides",
@@ -67,6 +74,8 @@ MISSING_KAMAILIO = ("--kamailio needs Kamailio, which is not installed: install 
                     "--kamailio")
 REGISTER_TIMEOUT = 15.0
 ROLES = ("correspondent", "laptop", "pda")
+USERS = ("alice", "bob")
+"""The users of ``agents/`` (the user parts of their AORs): each gets a password."""
 BOB_AOR = "sip:bob@example.org"
 BOB_DEVICE_OF = {"laptop": "laptop", "pda": "pda"}
 """Daemon role -> Bob's device name (``agents/laptop``, ``agents/pda``)."""
@@ -82,21 +91,53 @@ def kamailio_binary() -> str | None:
         "/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").is_file() else None)
 
 
-def render_config(directory: Path, ip: str = PROXY_IP, port: int = PROXY_PORT) -> Path:
-    """The demo's Kamailio configuration, written to ``directory``."""
+def password_file(base: Path, user: str) -> Path:
+    """Where the demo keeps ``user``'s registrar password (:func:`ensure_passwords`)."""
+    return base / "registrar-passwords" / f"{user}.password"
+
+
+def ensure_passwords(base: Path, users: Sequence[str] = USERS) -> dict[str, str]:
+    """Each user's registrar password for this run: read from its file under ``base``,
+    or made (``secrets.token_urlsafe``, 144 bits) and written with mode ``0600`` first.
+    Kamailio's configuration and the daemons' ``password_file`` both come from here,
+    whichever starts first."""
+    passwords: dict[str, str] = {}
+    for user in users:
+        path = password_file(base, user)
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_urlsafe(18) + "\n")
+        passwords[user] = path.read_text().strip()
+    return passwords
+
+
+def render_config(directory: Path, ip: str = PROXY_IP, port: int = PROXY_PORT,
+                  passwords: dict[str, str] | None = None) -> Path:
+    """The demo's Kamailio configuration, written to ``directory`` (mode ``0600``: it
+    holds ``passwords``, user -> password; none: REGISTER is not challenged)."""
     aliases = "\n".join(f'alias="{domain}"' for domain in DOMAINS)
+    password_lines = "\n".join(
+        f'\tif ($tU == "{user}") {{ $var(password) = "{password}"; }}'
+        for user, password in (passwords or {}).items())
     text = TEMPLATE.read_text()
-    for name, value in {"IP": ip, "PORT": str(port), "ALIASES": aliases}.items():
+    for name, value in {"IP": ip, "PORT": str(port), "ALIASES": aliases,
+                        "SECRET": secrets.token_hex(16),
+                        "PASSWORD_LINES": password_lines}.items():
         text = text.replace(f"@@{name}@@", value)
     path = directory / "kamailio.cfg"
+    path.touch(mode=0o600)
     path.write_text(text)
     return path
 
 
-def registrar_overrides(text: str, uri: str, devices: dict[str, str]) -> str:
+def registrar_overrides(text: str, uri: str, devices: dict[str, str],
+                        password_path: Path | None = None) -> str:
     """An ``agents/<role>/mobilityd.toml`` (``text``) for the proxy: a ``[registrar]``
-    for ``uri``'s domain, peers without ``contact``, ``devices`` (name -> AOR) at their
-    GRUUs. Raises :class:`KamailioError` if the file does not have the expected shape."""
+    for ``uri``'s domain (with ``password_path`` as its ``password_file``), peers without
+    ``contact``, ``devices`` (name -> AOR) at their GRUUs. Raises :class:`KamailioError`
+    if the file does not have the expected shape."""
     domain = uri.split("@", 1)[1]
     for name, aor in devices.items():
         pattern = rf'(?m)^(name = "{re.escape(name)}"\n)contact = "[^"]*"'
@@ -108,7 +149,10 @@ def registrar_overrides(text: str, uri: str, devices: dict[str, str]) -> str:
                           "", text)
     if peers < 1:
         raise KamailioError("no [[peers]] contact to remove")
-    return text + f'\n[registrar]\nuri = "sip:{domain}"\nexpires = 600\n'
+    registrar = f'\n[registrar]\nuri = "sip:{domain}"\nexpires = 600\n'
+    if password_path is not None:
+        registrar += f'password_file = "{password_path}"\n'
+    return text + registrar
 
 
 @dataclass
@@ -150,7 +194,7 @@ class DemoKamailio:
             raise KamailioError(MISSING_KAMAILIO)
         directory = self.base / "kamailio"
         directory.mkdir(parents=True, exist_ok=True)
-        config = render_config(directory)
+        config = render_config(directory, passwords=ensure_passwords(self.base))
         check = subprocess.run(self.world.command_in("proxy", [binary, "-c", "-f",
                                                                str(config)]),
                                capture_output=True, text=True, check=False)

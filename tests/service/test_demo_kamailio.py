@@ -1,5 +1,6 @@
 """``mobilityd demo --kamailio`` (issue 7): Kamailio as registrar and Record-Route proxy
-in a fourth namespace; the daemons register with GRUUs (RFC 5627), the call and its
+in a fourth namespace; the daemons register with GRUUs (RFC 5627) through a digest
+challenge (RFC 3261 §22.2, their ``[registrar] password_file``), the call and its
 re-INVITEs go through the proxy (RFC 3261 §16.6, §16.12), the roam re-REGISTERs
 (§10.2.2), the transfers target the devices' GRUUs. The end-to-end test reads Kamailio's
 own log of what it relayed; the unit tests cover the configuration rewrite, the log
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -22,10 +25,14 @@ from mobilityd.service.demo_agents import find_agents_dir
 from mobilityd.service.demo_kamailio import (
     MISSING_KAMAILIO,
     ProxyLog,
+    ensure_passwords,
+    kamailio_binary,
+    password_file,
     proxy_failures,
     registrar_overrides,
     render_config,
 )
+from mobilityd.service.keyfiles import read_password
 from mobilityd.service.registrar import expected_gruu, instance_id
 from tests.service.test_demo_png import read_png
 
@@ -38,11 +45,24 @@ DEVICES = {"laptop": BOB, "pda": BOB}
 @pytest.mark.interop
 def test_demo_through_kamailio_passes_its_checks(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
-    done = subprocess.run([sys.executable, "-m", "mobilityd", "demo", "--kamailio", "--out",
-                           str(out)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path,
-                          check=False)
+    scratch = Path(tempfile.mkdtemp(prefix="md-"))  # short: control socket paths live here
+    try:
+        done = subprocess.run([sys.executable, "-m", "mobilityd", "demo", "--kamailio",
+                               "--keep", "--out", str(out)], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path, check=False,
+                              env={**os.environ, "PYTHONPATH": str(REPO),
+                                   "TMPDIR": str(scratch)})
+        # the registrar challenged every REGISTER (RFC 3261 §22.2): the daemons answered
+        # with their password files, which no log line of theirs shows
+        passwords = [p.read_text().strip()
+                     for p in scratch.glob("mobilityd-demo-*/registrar-passwords/*")]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert len(passwords) == 2
+    for log in out.glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert not any(password in text for password in passwords), log
     assert "register the three daemons at Kamailio (GRUU)" in done.stdout
     assert f"GRUU {expected_gruu(BOB, 'pda')}" in done.stdout
     assert "checks: all passed" in done.stdout
@@ -51,6 +71,8 @@ def test_demo_through_kamailio_passes_its_checks(tmp_path: Path) -> None:
     assert [m["kind"] for m in facts["moves"]["correspondent"]].count("transfer") == 2
     relayed = ProxyLog(out / "kamailio.log")
     assert proxy_failures(relayed) == []
+    assert relayed.count(r"^challenged REGISTER sip:bob@example\.org ") >= 2
+    assert relayed.count(r"^challenged REGISTER sip:alice@example\.net ") >= 1
     # the REFER's target reached the PDA's registered contact through the proxy
     assert relayed.count(r"^initial INVITE .* for " + re.escape(expected_gruu(BOB, "pda"))
                          + r" to sip:bob@10\.4\.0\.2:5060$") == 1
@@ -106,6 +128,39 @@ def test_kamailio_configuration_serves_both_domains(tmp_path: Path) -> None:
     assert 'alias="example.org"' in text and 'alias="example.net"' in text
     assert 'modparam("registrar", "gruu_enabled", 1)' in text
     assert "@@" not in text
+
+
+def test_each_user_gets_a_private_random_password_file(tmp_path: Path) -> None:
+    passwords = ensure_passwords(tmp_path)
+    assert set(passwords) == {"alice", "bob"} and passwords["alice"] != passwords["bob"]
+    for user, password in passwords.items():
+        path = password_file(tmp_path, user)
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        assert read_password(path).reveal() == password.encode()
+    assert ensure_passwords(tmp_path) == passwords  # the second caller reads the same
+
+
+def test_the_daemons_name_their_password_file(tmp_path: Path) -> None:
+    path = password_file(tmp_path, "bob")
+    data = tomllib.loads(registrar_overrides(_agent("laptop"), BOB, DEVICES, path))
+    assert data["registrar"] == {"uri": "sip:example.org", "expires": 600,
+                                 "password_file": str(path)}
+
+
+def test_kamailio_challenges_register_for_users_with_a_password(tmp_path: Path) -> None:
+    passwords = ensure_passwords(tmp_path)
+    path = render_config(tmp_path, ip="10.5.0.2", port=5060, passwords=passwords)
+    text = path.read_text()
+    assert os.stat(path).st_mode & 0o077 == 0  # it holds the passwords
+    for user, password in passwords.items():
+        assert f'if ($tU == "{user}") {{ $var(password) = "{password}"; }}' in text
+    assert 'www_challenge("$td", "1")' in text and "@@" not in text
+    binary = kamailio_binary()
+    if binary is None:
+        pytest.fail("kamailio not found: install the Debian package 'kamailio'")
+    check = subprocess.run([binary, "-c", "-f", str(path)], capture_output=True, text=True,
+                           check=False, timeout=60)
+    assert check.returncode == 0, check.stderr[-2000:]
 
 
 def test_proxy_checks_name_what_did_not_go_through_the_proxy(tmp_path: Path) -> None:
