@@ -31,6 +31,16 @@ symmetric RTP, rebinding to a new local address, and the return-routability gate
   device that never had our packets, so what it lacks then it can no longer receive;
   the re-sent packet is new to its SRTP replay list and never counted as a replay
   (RFC 3711 §3.3.2). Without such a report nothing is re-sent.
+* :meth:`MediaEndpoint.resend_last` (issue 6, call transfer): the same re-send on
+  request, to where we send now, when signalling knows the new destination cannot
+  have that packet -- a device that just took the call over (thesis §15.1) has never
+  received our stream, so it gets our latest frame at once instead of at the next
+  20 ms tick.
+* :meth:`MediaEndpoint.fan_out` (issue 6, thesis §15.1: "transmitted to both of Bob's
+  devices while Bob moves"): a copy of every RTP packet -- the same SRTP bytes, one
+  protection for two destinations, so no (SSRC, index) is encrypted twice (RFC 3711
+  §9.1) -- also goes to a second address until ``fan_out(None)``. RTCP goes only to
+  where we send.
 """
 
 from __future__ import annotations
@@ -72,6 +82,7 @@ class EndpointCounters:
     __slots__ = (
         "auth_failures",
         "dropped_no_remote",
+        "fanned_out",
         "malformed",
         "replays",
         "rtcp_received",
@@ -85,7 +96,7 @@ class EndpointCounters:
 
     def __init__(self) -> None:
         self.rtp_sent = self.rtcp_sent = self.rtp_received = self.rtcp_received = 0
-        self.rtp_resent = 0
+        self.rtp_resent = self.fanned_out = 0
         self.auth_failures = self.replays = self.malformed = 0
         self.unconfirmed_source = self.dropped_no_remote = self.socket_errors = 0
 
@@ -192,6 +203,7 @@ class MediaEndpoint:
         self._seen_ssrcs: set[int] = set()
         #: our last RTP packet as sent (SRTP: its header is in the clear, RFC 3711 §3.1)
         self._last_sent: bytes | None = None
+        self._fan_out: Address | None = None
         self._reception: dict[int, ReceptionStats] = {}
         #: (source, extended highest sequence number it received from us), from the
         #: latest authenticated report from an address we do not send to
@@ -238,6 +250,24 @@ class MediaEndpoint:
     @proof_lifetime.setter
     def proof_lifetime(self, seconds: float) -> None:
         self.gate.proof_lifetime = seconds
+
+    @property
+    def fan_out_rtp(self) -> Address | None:
+        """Where a copy of every RTP packet also goes (:meth:`fan_out`), or None."""
+        return self._fan_out
+
+    def fan_out(self, rtp: Address | None) -> None:
+        """Also send every RTP packet, the very same SRTP bytes, to ``rtp`` (None: stop).
+
+        For a call transfer (thesis §15.1): the correspondent's stream goes to the new
+        device (where we send) and, until the old one has hung up, to the old one too.
+        The copy is not protected again, so both receive the same (SSRC, index) under
+        the same key once (RFC 3711 §9.1); each has its own replay list. A copy to
+        where we send anyway is not sent. Signalling decides the address, as for
+        :meth:`set_remote`."""
+        if rtp is not None:
+            _family(rtp[0])
+        self._fan_out = rtp
 
     def set_remote(self, rtp: Address, rtcp: Address | None = None) -> None:
         """Set where we send, from the initial offer/answer (signalling-trusted)."""
@@ -333,6 +363,8 @@ class MediaEndpoint:
         data = self.tx.protect(rtp) if self.tx is not None else rtp
         if len(data) >= 12:  # kept for announce() and the re-send on a switch
             self._last_sent = data
+        if self._fan_out is not None:  # rarely: only while a call moves
+            self._copy(channel, data, remote)
         if channel.sendto(data, remote):
             self.counters.rtp_sent += 1
             return True
@@ -349,6 +381,8 @@ class MediaEndpoint:
             return False
         if len(srtp) >= 12:  # kept for announce() and the re-send on a switch
             self._last_sent = srtp
+        if self._fan_out is not None:
+            self._copy(channel, srtp, remote)
         if channel.sendto(srtp, remote):
             self.counters.rtp_sent += 1
             return True
@@ -385,6 +419,26 @@ class MediaEndpoint:
             return False
         blocks = tuple(stats.report_block() for stats in self._reception.values())
         return self.send_rtcp(bytes(ReceiverReport(ssrc, blocks)))
+
+    def resend_last(self) -> bool:
+        """Send our last RTP packet once more, the very same SRTP bytes (never protected
+        again, so no (SSRC, index) is encrypted twice, RFC 3711 §9.1), to where we send
+        now. For a destination that cannot have it (a device that has just taken the
+        call over: new to its replay list, RFC 3711 §3.3.2); sent to a receiver that has
+        it, it is only a counted replay there. Returns False when nothing was sent (no
+        packet sent yet, no remote, closed endpoint, socket error)."""
+        last, channel, remote = self._last_sent, self._rtp_channel, self.gate.remote_rtp
+        if last is None or channel is None or remote is None:
+            return False
+        if not channel.sendto(last, remote):
+            return False
+        self.counters.rtp_resent += 1
+        return True
+
+    def _copy(self, channel: UdpChannel, packet: bytes, remote: Address) -> None:
+        copy_to = self._fan_out
+        if copy_to is not None and copy_to != remote and channel.sendto(packet, copy_to):
+            self.counters.fanned_out += 1
 
     @property
     def _sent_ssrc(self) -> int | None:

@@ -427,3 +427,74 @@ async def test_switch_does_not_resend_what_the_peer_reported_or_without_report()
     finally:
         alice.endpoint.close()
         bob.endpoint.close()
+
+
+async def test_resend_last_to_a_new_receiver() -> None:
+    """Issue 6 (call transfer): Bob's stream switches to a device that never received
+    it (Carol, holding Alice's keys as the user's other device does); resend_last()
+    gives her Bob's last packet at once, the very same SRTP bytes (not protected
+    again, RFC 3711 §9.1), which she decrypts (new to her replay list, RFC 3711
+    §3.3.2). Nothing is sent before Bob sent anything or once closed."""
+    alice, bob = await call()
+    carol = Peer("127.0.0.1", A_KEYS, B_KEYS, mux=False)
+    await carol.endpoint.open()
+    try:
+        assert bob.endpoint.resend_last() is False  # nothing sent yet
+        for _ in range(3):
+            last = bob.send(B_SSRC)
+        await until(lambda: len(alice.rtp) == 3)
+        protected = bob.tx.counters(B_SSRC).packets
+        bob.endpoint.set_remote(carol.endpoint.local_rtp, carol.endpoint.local_rtcp)
+        assert bob.endpoint.resend_last() is True
+        await until(lambda: len(carol.rtp) == 1)
+        assert carol.rtp[0][0] == last
+        assert bob.tx.counters(B_SSRC).packets == protected
+        assert bob.endpoint.counters.rtp_resent == 1
+        assert carol.endpoint.counters.auth_failures == carol.endpoint.counters.replays == 0
+        bob.send(B_SSRC)  # the stream goes on from there
+        await until(lambda: len(carol.rtp) == 2)
+        assert carol.endpoint.counters.replays == 0
+    finally:
+        for peer in (alice, bob, carol):
+            peer.endpoint.close()
+    assert bob.endpoint.resend_last() is False  # closed
+
+
+async def test_fan_out_sends_the_same_bytes_to_both_until_stopped() -> None:
+    """Issue 6 / thesis §15.1: while the call moves, Bob's stream goes to the new
+    device (Carol, where he sends) and a copy to the old one (Alice): the same SRTP
+    bytes, protected once (RFC 3711 §9.1), decrypted by both; RTCP only to where he
+    sends; fan_out(None) stops the copies."""
+    alice, bob = await call()
+    carol = Peer("127.0.0.1", A_KEYS, B_KEYS, mux=False)
+    await carol.endpoint.open()
+    try:
+        bob.send(B_SSRC)
+        await until(lambda: len(alice.rtp) == 1)
+        old = bob.endpoint.remote_rtp
+        bob.endpoint.set_remote(carol.endpoint.local_rtp, carol.endpoint.local_rtcp)
+        bob.endpoint.fan_out(old)
+        assert bob.endpoint.fan_out_rtp == old
+        protected = bob.tx.counters(B_SSRC).packets
+        sent = [bob.send(B_SSRC) for _ in range(3)]
+        await until(lambda: len(alice.rtp) == 4 and len(carol.rtp) == 3)
+        assert [data for data, _ in carol.rtp] == sent == [data for data, _ in alice.rtp[1:]]
+        assert bob.tx.counters(B_SSRC).packets == protected + 3  # once per packet
+        assert bob.endpoint.counters.fanned_out == 3
+        assert bob.endpoint.send_rtcp(bytes(ReceiverReport(B_SSRC))) is True
+        await until(lambda: len(carol.rtcp) == 1)
+        bob.endpoint.fan_out(None)
+        bob.send(B_SSRC)
+        await until(lambda: len(carol.rtp) == 4)
+        await asyncio.sleep(0.05)
+        assert len(alice.rtp) == 4 and alice.rtcp == []
+        bob.endpoint.fan_out(carol.endpoint.local_rtp)  # a copy to where he sends: none
+        bob.send(B_SSRC)
+        await until(lambda: len(carol.rtp) == 5)
+        assert bob.endpoint.counters.fanned_out == 3
+        for peer in (alice, carol):
+            counters = peer.endpoint.counters
+            assert counters.auth_failures == counters.replays == 0
+    finally:
+        for peer in (alice, bob, carol):
+            peer.endpoint.close()

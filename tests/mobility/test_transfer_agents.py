@@ -272,3 +272,59 @@ async def test_replayed_transfer_invite_refused() -> None:
             sock.close()
         assert pda.transfers_refused == [("replayed-" + captured.call_id, 603)]
         assert len([c for c in pda.calls.values() if c.state.value == "connected"]) == 1
+
+
+class _LaptopLosingItsBye(TransferAgent):
+    """A laptop that keeps the call up after the move (as if its BYE were lost): it
+    still listens, so Alice's copies reach it."""
+
+    async def hangup(self, call_id: str) -> None:
+        del call_id
+
+
+async def test_switch_resends_last_packet_and_fans_out_to_both_devices() -> None:
+    """Issue 6 step 4 / thesis §15.1: once the PDA's answer verified, Alice's stream
+    goes to the PDA -- first her last packet again, the same SRTP bytes (RFC 3711
+    §9.1), so the PDA need not wait for her next tick -- and a copy to the laptop until
+    its BYE; with the BYE lost, for ``fan_out_seconds``; then only to the PDA. Both
+    decrypt every packet: no auth failure, no replay."""
+    async with three_parties(laptop_class=_LaptopLosingItsBye) as parties:
+        alice, laptop, pda = parties.alice, parties.laptop, parties.pda
+        alice.transfer = replace(alice.transfer, fan_out_seconds=0.5)
+        a_call = alice.call(parties.call_id)
+        l_call = laptop.call(parties.call_id)
+        assert a_call.media is not None and l_call.media is not None
+        a_media, l_media = a_call.media, l_call.media
+        await wait_for(lambda: a_call.monitor.frames > 10)
+        result = await laptop.move(parties.call_id, "pda")
+        assert isinstance(result, TransferSucceeded), result
+        assert a_media.counters.rtp_resent == 1
+        assert a_media.fan_out_rtp == l_media.local_rtp  # both devices now
+        p_call = parties.connected(pda)
+        assert p_call is not None and p_call.media is not None
+        await wait_for(lambda: a_media.fan_out_rtp is None)  # 0.5 s later
+        copies = a_media.counters.fanned_out
+        assert copies >= 10
+        laptop_got = l_media.counters.rtp_received
+        await asyncio.sleep(0.2)
+        assert a_media.counters.fanned_out == copies  # then only the PDA
+        assert l_media.counters.rtp_received == laptop_got
+        assert p_call.media.counters.rtp_received >= copies
+        for media in (l_media, p_call.media):
+            assert media.counters.replays == 0 and media.counters.auth_failures == 0
+        assert auth_failures(l_call) == 0 and auth_failures(p_call) == 0
+
+
+async def test_fan_out_ends_with_the_old_devices_bye() -> None:
+    """With the laptop's BYE arriving, the copy to it ends then (not after the
+    fan_out_seconds cap)."""
+    async with three_parties() as parties:
+        alice, laptop = parties.alice, parties.laptop
+        alice.transfer = replace(alice.transfer, fan_out_seconds=30.0)
+        a_call = alice.call(parties.call_id)
+        assert a_call.media is not None
+        await wait_for(lambda: a_call.monitor.frames > 10)
+        result = await laptop.move(parties.call_id, "pda")
+        assert isinstance(result, TransferSucceeded), result
+        await wait_for(lambda: a_call.media is not None and a_call.media.fan_out_rtp is None,
+                       timeout=5.0)
