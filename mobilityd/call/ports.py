@@ -93,14 +93,23 @@ class MediaPortRange:
 
     def reserve(self, ip: str, netns: str | None = None) -> PortReservation:
         """Bind the lowest free pair on ``ip`` (module docstring)."""
+        rtp, rtcp = self.bind_pair(ip, False, netns)
+        return PortReservation(ip, rtp, rtcp)
+
+    def bind_pair(self, ip: str, mux: bool, netns: str | None = None
+                  ) -> tuple[socket.socket, socket.socket | None]:
+        """The sockets of the lowest free pair on ``ip`` (RTP only when ``mux``: RFC 5761,
+        still on an even port of the range); :class:`MediaPortsExhausted` when none is
+        free. The signature of :func:`mobilityd.media.endpoint.bind_port_pair` without
+        the port, for an endpoint that must move to another address (roaming) where its
+        ports are taken."""
         for port in self.rtp_ports():
             try:
-                rtp, rtcp = bind_port_pair(ip, port, False, netns)
+                return bind_port_pair(ip, port, mux, netns)
             except OSError as exc:
                 if exc.errno in _IN_USE:
                     continue
                 raise
-            return PortReservation(ip, rtp, rtcp)
         raise MediaPortsExhausted(self, ip)
 
     def reserve_many(self, ip: str, count: int,

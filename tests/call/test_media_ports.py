@@ -121,3 +121,14 @@ def test_odd_last_port_and_pair_count() -> None:
 def test_bad_ranges_are_refused(low: int, high: int) -> None:
     with pytest.raises(ValueError, match="bad media port range"):
         MediaPortRange(low, high)
+
+
+def test_bind_pair_for_a_muxed_stream_binds_only_the_even_port() -> None:
+    """RFC 5761: one port; still an even one of the range (the endpoint's rebind)."""
+    port_range = free_range(2)
+    with held(port_range.low):
+        rtp, rtcp = port_range.bind_pair(LOOPBACK, True)
+    try:
+        assert rtcp is None and rtp.getsockname()[1] == port_range.low + 2
+    finally:
+        rtp.close()
