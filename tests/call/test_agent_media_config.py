@@ -160,3 +160,17 @@ async def test_reload_applies_media_settings_to_the_next_call() -> None:
         assert call.negotiated is not None and call.negotiated.payload_type == PCMA
         answer = SessionDescription.parse(call.local_sdp).media[0]
         assert answer.get("ptime") == "60"
+
+
+async def test_rebind_of_a_moving_call_keeps_its_range_ports() -> None:
+    """Roaming (MediaEndpoint.rebind, issue 5): the new address gets the same ports
+    when they are free there, so the media stays inside the range."""
+    a_range = free_range(2, 49000)
+    async with agents(MediaOptions(a_range), MediaOptions()) as (alice, _bob):
+        call_id = await alice.place(B)
+        await next_of(alice, CallConnected)
+        media = alice.call(call_id).media
+        assert media is not None and media.local_rtp == (LOOPBACK, a_range.low)
+        await media.rebind("127.0.0.2")
+        assert media.local_rtp == ("127.0.0.2", a_range.low)
+        assert alice.call(call_id).state is CallState.CONNECTED
