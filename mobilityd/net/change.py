@@ -9,6 +9,10 @@ acknowledgement arrives brackets the instant the kernel applied the change, with
 the start-up of an ``ip`` process inside the measurement.
 
 * :class:`LinkStateRequest` / :class:`DefaultRouteRequest`: pure codecs (``__bytes__``).
+* :class:`NeighborUseRequest`: RTM_NEWNEIGH with NTF_USE (rtnetlink(7), the kernel's
+  ``neigh_add``: "use" the entry, i.e. start ARP / neighbor discovery for it unless it
+  is already valid) -- how the path monitor resolves the gateways of standby links
+  before a move needs them.
 * :class:`NetlinkChanger`: one rtnetlink socket in a namespace; :meth:`apply` returns
   an :class:`AppliedChange` (``sent_at``, ``acked_at``) or raises
   :class:`ChangeRefusedError` carrying the kernel's errno.
@@ -32,7 +36,7 @@ from mobilityd.net.errors import InvalidAddressError, NetError
 from mobilityd.net.rtnl import NlFlag, NlMsgType, RtAttr, RtnlParseError, error_code, split_messages
 
 __all__ = ["AppliedChange", "ChangeRefusedError", "DefaultRouteRequest", "LinkState",
-           "LinkStateRequest", "NetlinkChanger"]
+           "LinkStateRequest", "NeighborUseRequest", "NetlinkChanger"]
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
@@ -113,6 +117,35 @@ class DefaultRouteRequest:
         return _header(NlMsgType.RTM_NEWROUTE, flags, self.sequence, body)
 
 
+NDA_DST = 1
+NTF_USE = 0x01
+NUD_NONE = 0x00
+NLM_F_REPLACE = 0x100
+_NDMSG = struct.Struct("=BxxxiHBB")
+
+
+@dataclass(frozen=True)
+class NeighborUseRequest:
+    """RTM_NEWNEIGH (create if missing) with NTF_USE for ``address`` on link
+    ``ifindex``: the kernel resolves it (ARP, RFC 826; IPv6 neighbor discovery,
+    RFC 4861 §7.2) without any packet of ours waiting for it."""
+
+    address: str
+    ifindex: int
+    sequence: int
+
+    def __bytes__(self) -> bytes:
+        try:
+            address = ipaddress.ip_address(self.address)
+        except ValueError as exc:
+            raise InvalidAddressError(f"not an IP address: {self.address!r}") from exc
+        family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+        body = _NDMSG.pack(family, self.ifindex, NUD_NONE, NTF_USE, 0)
+        body += _attr(NDA_DST, address.packed)
+        flags = NlFlag.REQUEST | NlFlag.ACK | NLM_F_CREATE | NLM_F_REPLACE
+        return _header(NlMsgType.RTM_NEWNEIGH, flags, self.sequence, body)
+
+
 @dataclass(frozen=True)
 class AppliedChange:
     """The kernel applied the change at some instant in [``sent_at``, ``acked_at``]."""
@@ -148,7 +181,12 @@ class NetlinkChanger:
         return self.apply(DefaultRouteRequest(gateway, ifindex, metric,
                                               next(self._sequence)))
 
-    def apply(self, request: LinkStateRequest | DefaultRouteRequest) -> AppliedChange:
+    def use_neighbor(self, address: str, ifindex: int) -> AppliedChange:
+        """Start resolving neighbor ``address`` on link ``ifindex`` (NTF_USE)."""
+        return self.apply(NeighborUseRequest(address, ifindex, next(self._sequence)))
+
+    def apply(self, request: LinkStateRequest | DefaultRouteRequest | NeighborUseRequest
+              ) -> AppliedChange:
         """Send ``request``, wait for its acknowledgement; stamp both ends."""
         data = bytes(request)
         sent_at = self._clock()

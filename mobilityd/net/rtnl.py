@@ -62,6 +62,7 @@ class NlMsgType(enum.IntEnum):
     RTM_NEWROUTE = 24
     RTM_DELROUTE = 25
     RTM_GETROUTE = 26
+    RTM_NEWNEIGH = 28
 
 
 class NlFlag(enum.IntFlag):

@@ -91,6 +91,16 @@ class NetworkState:
     def has_usable_address(self) -> bool:
         return any(self.link_is_up(rec.ifindex) for rec in self._usable.values())
 
+    def default_gateways(self) -> list[tuple[str, int]]:
+        """(gateway, ifindex) of every main-table default route through a link that is
+        up, best first per family (standby paths included)."""
+        gateways: list[tuple[str, int]] = []
+        for table in self._defaults.values():
+            for gateway, oif, _ in sorted(table, key=lambda k: k[2]):
+                if gateway is not None and oif is not None and self.link_is_up(oif):
+                    gateways.append((gateway, oif))
+        return gateways
+
     def default_route(self, family: AddressFamily) -> DefaultRouteChanged:
         """The current best default route of ``family`` in event form."""
         key = self._best_default[family]

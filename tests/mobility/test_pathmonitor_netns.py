@@ -206,3 +206,23 @@ async def test_stale_route_through_an_addressless_link_is_no_path(
         assert moved[0] == CallPathChanged("c1", "10.2.0.2", "10.3.0.7")
     finally:
         monitor.close()
+
+
+async def test_gateways_of_standby_links_are_resolved_at_start(
+        roaming: RoamingTopology) -> None:
+    """The monitor resolves the gateway of every default route on an up link (ARP /
+    ND, RFC 4861 §7.2) so the first packets of a move to a link never used do not wait
+    for address resolution: here wlan (b0) carries nothing, eth is preferred."""
+    bob = roaming.bob
+    for gateway, dev in (("10.2.0.1", "b0"), ("fd00:2::1", "b0")):
+        assert "lladdr" not in bob.ip("neigh", "show", gateway, "dev", dev).stdout
+    monitor = PathMonitor(netns=bob.ns)
+    await monitor.start()
+    try:
+        deadline = time.monotonic() + 5
+        for gateway, dev in (("10.2.0.1", "b0"), ("10.4.0.1", "b1"), ("fd00:2::1", "b0")):
+            while "lladdr" not in bob.ip("neigh", "show", gateway, "dev", dev).stdout:
+                assert time.monotonic() < deadline, f"{gateway} on {dev} not resolved"
+                await asyncio.sleep(0.05)
+    finally:
+        monitor.close()

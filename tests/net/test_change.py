@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ from mobilityd.net.change import (
     DefaultRouteRequest,
     LinkState,
     LinkStateRequest,
+    NeighborUseRequest,
     NetlinkChanger,
 )
 from mobilityd.net.errors import InvalidAddressError, NetError
@@ -60,9 +62,24 @@ def test_ipv6_default_route_request() -> None:
                                                                      "fd00:4::1")
 
 
+def test_neighbor_use_request_is_rtm_newneigh_with_ntf_use() -> None:
+    data = bytes(NeighborUseRequest("10.2.0.1", 4, sequence=3))
+    length, kind, flags, sequence, _ = NLMSGHDR.unpack_from(data)
+    assert (length, kind, sequence) == (len(data), NlMsgType.RTM_NEWNEIGH, 3)
+    assert flags == NlFlag.REQUEST | NlFlag.ACK | 0x400 | 0x100  # CREATE | REPLACE
+    family, ifindex, state, ndm_flags, ndm_type = struct.unpack_from("=BxxxiHBB", data, 16)
+    assert (family, ifindex, state, ndm_flags, ndm_type) == (socket.AF_INET, 4, 0, 0x01, 0)
+    assert parse_attrs(data, 28)[1] == socket.inet_aton("10.2.0.1")  # NDA_DST
+    v6 = bytes(NeighborUseRequest("fd00:2::1", 4, sequence=1))
+    assert v6[16] == socket.AF_INET6
+    assert parse_attrs(v6, 28)[1] == socket.inet_pton(socket.AF_INET6, "fd00:2::1")
+
+
 def test_bad_gateway_is_a_typed_error() -> None:
     with pytest.raises(InvalidAddressError):
         bytes(DefaultRouteRequest("not-an-ip", 5, 100, sequence=1))
+    with pytest.raises(InvalidAddressError):
+        bytes(NeighborUseRequest("gateway", 5, sequence=1))
 
 
 def test_missing_namespace_is_a_typed_error() -> None:
@@ -87,3 +104,15 @@ def test_changes_apply_in_the_namespace_within_the_stamped_window(
         with pytest.raises(ChangeRefusedError) as refused:
             changer.add_default_route("10.4.0.1", eth, 100)  # exists already
         assert refused.value.errno == 17  # EEXIST
+
+
+@pytest.mark.netns
+def test_neighbor_use_resolves_a_gateway_never_used(roaming: RoamingTopology) -> None:
+    bob = roaming.bob
+    assert bob.ip("neigh", "show", "10.2.0.1", "dev", "b0").stdout.strip() == ""
+    with NetlinkChanger(bob.ns) as changer:
+        changer.use_neighbor("10.2.0.1", bob.ifindex("b0"))
+    deadline = time.monotonic() + 5
+    while "lladdr" not in bob.ip("neigh", "show", "10.2.0.1", "dev", "b0").stdout:
+        assert time.monotonic() < deadline, "ARP did not resolve the gateway"
+        time.sleep(0.05)
