@@ -18,7 +18,12 @@
 
 The hand-off channel is one UDP socket per device (:class:`TransferSettings`
 ``handoff_port``) carrying the HMAC-protected tokens; tokens that fail are dropped and
-counted (never answered).
+counted (never answered). It is made reliable like SIP over UDP (RFC 3261 §17.1.2.2):
+EXPECT and PULL are resent, identical, at T1, 2*T1 ... until answered
+(:class:`~mobilityd.mobility.transfer.retransmit.TokenRetransmission`); an identical
+copy is answered from the receiver's cache, never taken as a new request; a transfer
+INVITE that overtook its EXPECT token waits for it a bounded time
+(:class:`~mobilityd.mobility.transfer.early.EarlyInvites`) before it is refused.
 """
 
 from __future__ import annotations
@@ -59,7 +64,10 @@ from mobilityd.mobility.transfer import (
     token_key,
 )
 from mobilityd.mobility.transfer.correspondent import TransferOffer
+from mobilityd.mobility.transfer.early import DEFAULT_HOLD_SECONDS, EarlyInvites
+from mobilityd.mobility.transfer.errors import NotExpectedError, RetransmittedTokenError
 from mobilityd.mobility.transfer.events import TransferEvent
+from mobilityd.mobility.transfer.retransmit import DEFAULT_T1, DEFAULT_T2, TokenRetransmission
 from mobilityd.mobility.transfer.token import NONCE_LEN, HandOffToken, TokenKind
 from mobilityd.mobility.transfer_sdp import build_transfer_sdp, read_transfer_sdp
 from mobilityd.sip import events as ev
@@ -102,6 +110,14 @@ class TransferSettings:
     #: correspondent side: after the switch her stream also goes to the old device
     #: until its BYE, at most this long (needs ``MediaEndpoint.fan_out``)
     fan_out_seconds: float = 2.0
+    #: hand-off tokens resent at T1, 2*T1 ... (capped at T2) until answered (RFC 3261
+    #: §17.1.2.2 style); EXPECT for at most ``announce_timeout``, PULL for its timeout
+    token_t1: float = DEFAULT_T1
+    token_t2: float = DEFAULT_T2
+    #: new-device side: a transfer INVITE that overtook its EXPECT token waits this long
+    #: for it before the 603 (0: refuse at once), at most ``early_invites_max`` at a time
+    early_invite_hold: float = DEFAULT_HOLD_SECONDS
+    early_invites_max: int = 8
 
 
 def correspondent_only(user: str, device_key: bytes) -> TransferSettings:
@@ -185,6 +201,10 @@ class _Leg:
 class _Move:
     referrer: Referrer
     inputs: asyncio.Queue[tuple[str, object]] = field(default_factory=asyncio.Queue)
+    #: the EXPECT token's copies until the ACCEPT arrives
+    resend: TokenRetransmission | None = None
+    #: the ACCEPT taken (a second copy of it answers a retransmitted EXPECT)
+    accepted: bytes | None = None
 
 
 class TransferAgent(CallAgent):
@@ -200,6 +220,15 @@ class TransferAgent(CallAgent):
         self.transfer = transfer
         self.book = ExpectationBook(transfer.device, token_key(transfer.device_key))
         self.tokens_dropped = 0
+        #: hand-off tokens we sent again (no answer yet) / identical copies we received
+        self.tokens_resent = 0
+        self.tokens_repeated = 0
+        #: new-device side: transfer INVITEs that waited for their EXPECT token
+        self.invites_held = 0
+        self._early: EarlyInvites[ev.IncomingCallReceived] = EarlyInvites(
+            transfer.early_invite_hold, transfer.early_invites_max)
+        self._early_timer: asyncio.TimerHandle | None = None
+        self._late_accepts: list[bytes] = []  # ACCEPTs of finished moves (late copies)
         #: correspondent side: (call id, final sipfrag status) of every transfer leg
         self.transfer_outcomes: list[tuple[str, int]] = []
         #: new-device side: (Call-ID, status) of every transfer INVITE refused
@@ -242,6 +271,8 @@ class TransferAgent(CallAgent):
         self._handoff = transport
 
     async def close(self) -> None:
+        if self._early_timer is not None:
+            self._early_timer.cancel()
         if self._handoff is not None:
             self._handoff.close()
         await super().close()
@@ -277,6 +308,8 @@ class TransferAgent(CallAgent):
             return await self._run_move(call_id, move, entry)
         finally:
             del self._moves[call_id]
+            if move.accepted is not None:  # a late copy of it is no attack either
+                self._late_accepts = [*self._late_accepts[-15:], move.accepted]
 
     async def _run_move(self, call_id: str, move: _Move, entry: DeviceEntry) -> TransferEvent:
         referrer = move.referrer
@@ -287,6 +320,8 @@ class TransferAgent(CallAgent):
         else:
             token = referrer.start(self._wall(), self._rng)
         self._handoff.sendto(token, entry.handoff)
+        move.resend = TokenRetransmission(token, self._wall(), self.transfer.announce_timeout,
+                                          self.transfer.token_t1, self.transfer.token_t2)
         while True:
             for event in events:
                 if isinstance(event, TargetConfirmed):
@@ -300,24 +335,37 @@ class TransferAgent(CallAgent):
                     return event
             deadline = referrer.get_timer()
             assert deadline is not None
+            resend_at = move.resend.get_timer()
+            wake = deadline if resend_at is None else min(deadline, resend_at)
             try:
-                async with asyncio.timeout(max(0.0, deadline - self._wall())):
+                async with asyncio.timeout(max(0.0, wake - self._wall())):
                     kind, value = await move.inputs.get()
             except TimeoutError:
-                events = referrer.handle_timer(max(self._wall(), deadline))
+                now = max(self._wall(), wake)
+                for copy in move.resend.handle_timer(now):
+                    self.tokens_resent += 1
+                    self._handoff.sendto(copy, entry.handoff)
+                events = referrer.handle_timer(now)
             else:
-                events = self._feed_move(referrer, kind, value)
+                events = self._feed_move(move, kind, value)
 
-    def _feed_move(self, referrer: Referrer, kind: str, value: object) -> list[TransferEvent]:
-        now = self._wall()
+    def _feed_move(self, move: _Move, kind: str, value: object) -> list[TransferEvent]:
+        now, referrer = self._wall(), move.referrer
         if kind == "accept":
             assert isinstance(value, bytes)
+            if value == move.accepted:  # the answer to a copy of our EXPECT
+                self.tokens_repeated += 1
+                return []
             try:
-                return referrer.receive_accept(value, now)
+                events = referrer.receive_accept(value, now)
             except (TokenError, TransferUsageError) as exc:  # forged, stale or duplicate
                 self.tokens_dropped += 1
                 logger.info("hand-off token dropped: %s", exc)
                 return []
+            move.accepted = value
+            if move.resend is not None:
+                move.resend.answered()
+            return events
         assert isinstance(value, int)
         if kind == "answered":
             return referrer.refer_answered(value, now)
@@ -333,12 +381,26 @@ class TransferAgent(CallAgent):
         now = self._wall()
         arrived: asyncio.Future[SecureCall] = asyncio.get_running_loop().create_future()
         self._pull_waiters.add(arrived)
-        token = HandOffToken(TokenKind.PULL, now, now + 60.0, self._rng(NONCE_LEN), 0,
-                             call_id, "", self.transfer.device, device).sealed(self._key)
-        self._handoff.sendto(bytes(token), entry.handoff)
+        token = bytes(HandOffToken(TokenKind.PULL, now, now + 60.0, self._rng(NONCE_LEN), 0,
+                                   call_id, "", self.transfer.device, device
+                                   ).sealed(self._key))
+        self._handoff.sendto(token, entry.handoff)
+        # the answer to a PULL is the call arriving: resend until then (RFC 3261
+        # §17.1.2.2 style); the other device takes an identical copy as nothing new
+        resend = TokenRetransmission(token, now, timeout, self.transfer.token_t1,
+                                     self.transfer.token_t2)
         try:
             async with asyncio.timeout(timeout):
-                return await arrived
+                while True:
+                    resend_at = resend.get_timer()
+                    wait = None if resend_at is None else max(0.0, resend_at - self._wall())
+                    await asyncio.wait({arrived}, timeout=wait)
+                    if arrived.done():
+                        return arrived.result()
+                    assert resend_at is not None
+                    for copy in resend.handle_timer(max(self._wall(), resend_at)):
+                        self.tokens_resent += 1
+                        self._handoff.sendto(copy, entry.handoff)
         except TimeoutError:
             return None
         finally:
@@ -362,9 +424,11 @@ class TransferAgent(CallAgent):
         try:
             kind = HandOffToken.parse(data).kind
             if kind is TokenKind.EXPECT:
-                _, accept = self.book.admit(data, self._wall())
+                token, accept = self.book.admit(data, self._wall())
                 assert self._handoff is not None
                 self._handoff.sendto(accept, source)
+                for invite in self._early.release(token.correspondent, token.csb_id):
+                    self._on_invite(invite)  # it overtook the token: take it now
                 return
             if kind is TokenKind.PULL:
                 self._pulled(self.book.admit_pull(data, self._wall()))
@@ -374,7 +438,14 @@ class TransferAgent(CallAgent):
             if kind is TokenKind.ACCEPT and move is not None:
                 move.inputs.put_nowait(("accept", data))
                 return
+            if kind is TokenKind.ACCEPT and data in self._late_accepts:
+                self.tokens_repeated += 1  # answer to a copy of an EXPECT, move over
+                return
             raise TokenError(f"unexpected {kind.name} token")
+        except RetransmittedTokenError as exc:  # identical copy: same answer, nothing new
+            self.tokens_repeated += 1
+            if exc.answer is not None and self._handoff is not None:
+                self._handoff.sendto(exc.answer, source)
         except TokenError as exc:
             self.tokens_dropped += 1
             logger.info("hand-off token from %s dropped: %s", source, exc)
@@ -519,11 +590,17 @@ class TransferAgent(CallAgent):
                                       caller_id=sip_identity(caller))
             taken = take_transfer(self.book, responder, sip_identity(caller).decode(),
                                   offer.mikey, self._wall(), self._rng)
+        except NotExpectedError as exc:
+            if exc.csb_id is not None and self._early.hold(exc.correspondent, exc.csb_id,
+                                                             event, self._wall()):
+                logger.info("transfer INVITE %s waits for its EXPECT token", call_id)
+                self.invites_held += 1
+                self._arm_early_timer()
+                return
+            self._refuse_transfer(call_id, exc)
+            return
         except TransferRefusedError as exc:
-            logger.info("transfer INVITE %s refused: %s", call_id, exc)
-            status, reason = exc.status, exc.reason
-            self.transfers_refused.append((call_id, status))
-            self._act_quietly(lambda ua, now: ua.reject_call(call_id, now, status, reason))
+            self._refuse_transfer(call_id, exc)
             return
         context = taken.context
         cs_id = context.ssrc_to_cs_id(taken.local_ssrcs[0]) or 1
@@ -538,6 +615,29 @@ class TransferAgent(CallAgent):
             state=CallState.RINGING, plan=plan, remote_sdp=request.body,
             method=context.mode.value)
         self._spawn(self.answer(call_id))
+
+    def _refuse_transfer(self, call_id: str, exc: TransferRefusedError) -> None:
+        logger.info("transfer INVITE %s refused: %s", call_id, exc)
+        status, reason = exc.status, exc.reason
+        self.transfers_refused.append((call_id, status))
+        self._act_quietly(lambda ua, now: ua.reject_call(call_id, now, status, reason))
+
+    def _arm_early_timer(self) -> None:
+        """One timer for the held INVITEs' earliest deadline (wall clock, as the book)."""
+        if self._early_timer is not None:
+            self._early_timer.cancel()
+            self._early_timer = None
+        deadline = self._early.get_timer()
+        if deadline is not None:
+            self._early_timer = asyncio.get_running_loop().call_later(
+                max(0.0, deadline - self._wall()), self._early_timer_fired)
+
+    def _early_timer_fired(self) -> None:
+        self._early_timer = None
+        for invite in self._early.handle_timer(self._wall()):  # no token came: 603
+            self._refuse_transfer(invite.call_id, NotExpectedError(
+                f"no EXPECT token within {self._early.hold_seconds} s"))
+        self._arm_early_timer()
 
     # -- SIP events ------------------------------------------------------------------------
 

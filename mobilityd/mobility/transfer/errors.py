@@ -34,12 +34,28 @@ class TokenError(TransferRefusedError):
         super().__init__(message, 403, "Forbidden")
 
 
+class RetransmittedTokenError(TokenError):
+    """An identical copy of a token already admitted (the sender retransmitted it,
+    RFC 3261 §17.1.2.2 style): refused as a new request -- it files nothing and starts
+    nothing -- but not an attack. ``answer`` is the cached answer token to send again
+    (None: nothing to answer, e.g. a PULL, or the answer budget of this nonce is spent)."""
+
+    def __init__(self, message: str, answer: bytes | None) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
 class NotExpectedError(TransferRefusedError):
     """A transfer INVITE for a call no device of the user told us to expect
-    (RFC 3891/RFC 5631 hand-off without consent: answered 603 Decline)."""
+    (RFC 3891/RFC 5631 hand-off without consent: answered 603 Decline).
+    ``correspondent``/``csb_id`` say which expectation was missing (so the INVITE can
+    wait briefly for a late EXPECT token, docs/transfer.md)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, correspondent: str = "", csb_id: int | None = None
+                 ) -> None:
         super().__init__(message, 603, "Decline")
+        self.correspondent = correspondent
+        self.csb_id = csb_id
 
 
 class KeyTransportError(TransferRefusedError):
