@@ -601,6 +601,7 @@ class CallAgent:
             raise CallUsageError(f"call {call_id} is not ringing")
         self._act(lambda ua, now: ua.reject_call(call_id, now, status, reason))
         call.state, call.end_reason = CallState.FAILED, f"rejected with {status}"
+        call.release_ports()  # the pair held since the INVITE
         self._emit(CallRefused(call_id, status, reason or "rejected"))
         self._forget_ended()
 

@@ -174,3 +174,26 @@ async def test_rebind_of_a_moving_call_keeps_its_range_ports() -> None:
         await media.rebind("127.0.0.2")
         assert media.local_rtp == ("127.0.0.2", a_range.low)
         assert alice.call(call_id).state is CallState.CONNECTED
+
+
+async def test_a_rejected_call_frees_the_pair_it_held_since_the_invite() -> None:
+    one_pair = free_range(1, 49500)
+    bob = CallAgent(AgentConfig(B, LOOPBACK, 0, keying=keying(A),
+                                media=MediaOptions(one_pair)))
+    await bob.start()
+    alice = CallAgent(AgentConfig(A, LOOPBACK, 0, keying=keying(B),
+                                  contacts={sip_identity(B): bob.sip.local_address}))
+    try:
+        await alice.start()
+        for _ in range(2):  # the second INVITE finds the pair free again
+            call_id = await alice.place(B)
+            await next_of(bob, IncomingCallOffered)
+            with pytest.raises(MediaPortsExhausted):  # held for the answer while it rings
+                one_pair.reserve(LOOPBACK).release()
+            await bob.reject(call_id)
+            refused = await next_of(alice, CallRefused)
+            assert isinstance(refused, CallRefused) and refused.status == 603
+            one_pair.reserve(LOOPBACK).release()
+    finally:
+        await alice.close()
+        await bob.close()
