@@ -591,6 +591,8 @@ class TransferAgent(CallAgent):
             taken = take_transfer(self.book, responder, sip_identity(caller).decode(),
                                   offer.mikey, self._wall(), self._rng)
         except NotExpectedError as exc:
+            self._early.hold_seconds = self.transfer.early_invite_hold  # settings may change
+            self._early.max_held = self.transfer.early_invites_max
             if exc.csb_id is not None and self._early.hold(exc.correspondent, exc.csb_id,
                                                              event, self._wall()):
                 logger.info("transfer INVITE %s waits for its EXPECT token", call_id)
