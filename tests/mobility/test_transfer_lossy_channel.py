@@ -18,11 +18,14 @@ from tests.mobility.transfer_relay import LossyRelay
 
 @asynccontextmanager
 async def lossy(parties: Parties, source: str, target: str, *, parallel: bool = True,
-                **drops: set[int]) -> AsyncIterator[LossyRelay]:
-    """``source``'s tokens to ``target`` go through a relay that loses ``drops``."""
+                drop_forward: set[int] | None = None, drop_back: set[int] | None = None,
+                ) -> AsyncIterator[LossyRelay]:
+    """``source``'s tokens to ``target`` go through a relay that loses the datagrams
+    listed (0-based, per direction)."""
     mover = getattr(parties, source)
     entry = mover.transfer.devices[target]
-    relay = await LossyRelay.open(entry.handoff, **drops)
+    relay = await LossyRelay.open(entry.handoff, drop_forward=drop_forward,
+                                  drop_back=drop_back)
     mover.transfer = replace(mover.transfer, parallel_announce=parallel, devices={
         target: replace(entry, handoff=relay.address)})
     try:

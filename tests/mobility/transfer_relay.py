@@ -26,8 +26,9 @@ class LossyRelay(asyncio.DatagramProtocol):
     _transport: asyncio.DatagramTransport | None = None
 
     @classmethod
-    async def open(cls, target: Address, **drops: set[int]) -> LossyRelay:
-        relay = cls(target, **drops)
+    async def open(cls, target: Address, *, drop_forward: set[int] | None = None,
+                   drop_back: set[int] | None = None) -> LossyRelay:
+        relay = cls(target, drop_forward or set(), drop_back or set())
         relay._transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
             lambda: relay, local_addr=("127.0.0.1", 0))
         return relay
