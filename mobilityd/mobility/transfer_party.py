@@ -6,7 +6,9 @@ netns tests and ``python -m mobilityd.bench transfer``.
 ``announce_timeout``, ``transfer_timeout``, ``first_sequence`` of every RTP stream,
 ``trace`` to keep a :class:`Timeline`, ``realtime`` to run the loop at SCHED_FIFO,
 ``roaming`` to accept verified roaming re-INVITEs, ``record_dir`` where each party
-records what it receives, ``<role>.wav``).
+records what it receives, ``<role>.wav``, ``parallel_announce`` (default true),
+``handoff_drop_in``: 0-based indexes of the datagrams arriving on this party's
+hand-off channel that it loses, deterministically, as if the link had dropped them).
 Alice and the PDA answer; the laptop calls Alice.
 Control: JSON lines on stdin (``{"cmd": "move", "device": "pda"}``, ``"pull"`` with a
 ``device``, ``"roam_and_move"`` with an ``ip`` and a ``device``, ``"stats"``,
@@ -183,6 +185,23 @@ def start_sequences_at(first_sequence: int) -> None:
     setattr(secure_call, "StreamParams", params)  # noqa: B010 (read at call time)
 
 
+class LossyChannelAgent(TransferAgent):
+    """A TransferAgent whose hand-off channel loses the ``drop_in``-th arriving
+    datagrams (0-based) before anything reads them: deterministic loss for the tests
+    of the reliable channel (a lost EXPECT, a lost ACCEPT)."""
+
+    drop_in: frozenset[int] = frozenset()
+    handoff_received = 0
+    handoff_lost = 0
+
+    def _token_received(self, data: bytes, source: tuple[str, int]) -> None:
+        index, self.handoff_received = self.handoff_received, self.handoff_received + 1
+        if index in self.drop_in:
+            self.handoff_lost += 1
+            return
+        super()._token_received(data, source)
+
+
 class Party:
     def __init__(self, role: str, options: dict[str, Any]) -> None:
         self.role, self.options = role, options
@@ -205,15 +224,17 @@ class Party:
         record_dir = options.get("record_dir")
         recording = Path(record_dir) / f"{role}.wav" if record_dir else None
         reinvites = VerifyingReinvitePolicy() if options.get("roaming") else None
-        self.agent = TransferAgent(
+        self.agent = LossyChannelAgent(
             AgentConfig(user, ips[role], port, keying=keying, auto_answer=True,
                         contacts=contacts,
                         audio=AudioOptions(tone_hz=TONES[role], record_to=recording)),
             TransferSettings(role, bytes.fromhex(options["device_key"]), user, devices,
                              handoff_port=hport,
                              announce_timeout=float(options.get("announce_timeout", 2.0)),
-                             transfer_timeout=float(options.get("transfer_timeout", 8.0))),
+                             transfer_timeout=float(options.get("transfer_timeout", 8.0)),
+                             parallel_announce=bool(options.get("parallel_announce", True))),
             reinvite_policy=reinvites)
+        self.agent.drop_in = frozenset(int(i) for i in options.get("handoff_drop_in", ()))
         self.agent.add_listener(self._on_event)
 
     def _on_event(self, event: CallEvent) -> None:
@@ -247,7 +268,11 @@ class Party:
         return {"event": "stats", "calls": calls, "gaps": gaps,
                 "outcomes": self.agent.transfer_outcomes,
                 "refused": self.agent.transfers_refused,
-                "tokens_dropped": self.agent.tokens_dropped}
+                "tokens_dropped": self.agent.tokens_dropped,
+                "tokens_resent": self.agent.tokens_resent,
+                "tokens_repeated": self.agent.tokens_repeated,
+                "invites_held": self.agent.invites_held,
+                "handoff_lost": self.agent.handoff_lost}
 
     async def run(self) -> None:
         if self.options.get("realtime"):  # diagnosis only (bench --realtime)

@@ -187,8 +187,10 @@ def test_pda_unreachable_call_stays(hosts: TransferHosts) -> None:
 
 @pytest.mark.parametrize("hosts", [{"loss_pct": 10.0, "delay_ms": 5.0}], indirect=True)
 def test_ten_percent_loss(hosts: TransferHosts) -> None:
-    """10 % loss on every link: SIP retransmits, the hand-off token is sent once (a
-    lost token fails the move cleanly: the call stays, the user retries)."""
+    """10 % loss on every link: SIP retransmits, and so does the hand-off channel
+    (tokens resent at T1, 2*T1 ...; an INVITE that overtook its EXPECT waits for it).
+    A move that still fails (every copy lost within the bounds) fails cleanly: the
+    call stays and the user retries."""
     time.sleep(0.5)
     for _ in range(3):
         hosts.parties["laptop"].send(cmd="move", device="pda")
@@ -231,3 +233,43 @@ def test_roc_above_zero(hosts: TransferHosts) -> None:
     assert all(roc >= 1 for ssrc, roc in a_call["rx_rocs"].items()
                if int(ssrc) in p_call["tx_ssrcs"]), a_call["rx_rocs"]
     check_the_wire(hosts, 4)  # across the wrap of every stream
+
+
+def party_stats(hosts: TransferHosts) -> dict[str, dict[str, Any]]:
+    return {role: party.stats() for role, party in hosts.parties.items()}
+
+
+@pytest.mark.parametrize("hosts", [{"start": {"roles": {"pda": {"handoff_drop_in": [0]}}}}],
+                         indirect=True)
+def test_first_expect_lost(hosts: TransferHosts) -> None:
+    """The PDA's hand-off channel loses the first EXPECT (deterministically, the first
+    datagram to reach it). Parallel announce: Alice's INVITE reaches the PDA before any
+    EXPECT and waits (no 603); the laptop's copy at T1 (RFC 3261 §17.1.2.2 style)
+    files the expectation and releases it; the move succeeds."""
+    time.sleep(0.5)
+    (a_call,) = connected(hosts.parties["alice"].stats())
+    move_and_check(hosts, "laptop", "pda", a_call["tx_id"])
+    stats = party_stats(hosts)
+    assert stats["pda"]["handoff_lost"] == 1
+    assert stats["pda"]["invites_held"] == 1 and stats["pda"]["refused"] == []
+    assert stats["laptop"]["tokens_resent"] >= 1
+    assert stats["pda"]["tokens_dropped"] == 0 and stats["laptop"]["tokens_dropped"] == 0
+    check_the_wire(hosts, 3)
+
+
+@pytest.mark.parametrize("hosts", [{"start": {"parallel_announce": False,
+                                              "roles": {"laptop": {"handoff_drop_in": [0]}}}}],
+                         indirect=True)
+def test_accept_lost(hosts: TransferHosts) -> None:
+    """Confirmed announce (the REFER waits for the ACCEPT): the laptop's hand-off channel
+    loses the PDA's ACCEPT; the EXPECT's copy is answered from the PDA's cache (the same
+    ACCEPT, no second expectation) and the move succeeds."""
+    time.sleep(0.5)
+    (a_call,) = connected(hosts.parties["alice"].stats())
+    move_and_check(hosts, "laptop", "pda", a_call["tx_id"])
+    stats = party_stats(hosts)
+    assert stats["laptop"]["handoff_lost"] == 1
+    assert stats["laptop"]["tokens_resent"] >= 1 and stats["pda"]["tokens_repeated"] >= 1
+    assert stats["pda"]["invites_held"] == 0 and stats["pda"]["refused"] == []
+    assert stats["pda"]["tokens_dropped"] == 0 and stats["laptop"]["tokens_dropped"] == 0
+    check_the_wire(hosts, 3)

@@ -113,9 +113,13 @@ class TransferHosts:
         return [(int(a), int(b), str(c)) for a, b, c in json.loads(output)["packets"]]
 
     def start(self, **options: Any) -> None:
-        opts = {"ips": IPS, "sip_port": SIP_PORT, "handoff_port": HANDOFF_PORT,
-                "device_key": bytes(range(64, 96)).hex(), **options}
+        """Start the three parties with ``options`` (``roles``: extra options of one
+        role, e.g. ``{"pda": {"handoff_drop_in": [0]}}``)."""
+        per_role: dict[str, dict[str, Any]] = options.pop("roles", {})
+        common = {"ips": IPS, "sip_port": SIP_PORT, "handoff_port": HANDOFF_PORT,
+                  "device_key": bytes(range(64, 96)).hex(), **options}
         for role in ("alice", "pda", "laptop"):
+            opts = {**common, **per_role.get(role, {})}
             errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in quit())
             proc = self.hosts[role].popen(
                 [sys.executable, "-m", "mobilityd.mobility.transfer_party", role,
