@@ -10,6 +10,9 @@ Issue 6 / thesis §15.1, RFC 3515 (REFER), RFC 5631 (session hand-off), RFC 3892
   the same TGK/CSB ID/RAND, current ROCs and fresh user-side SSRCs; its verification.
 * :mod:`.expectations` / :mod:`.target` -- the new device: ``ExpectationBook``,
   ``take_transfer``, ``open_transfer_sessions``.
+* :mod:`.retransmit` / :mod:`.early` -- the reliable hand-off channel:
+  ``TokenRetransmission`` (tokens resent like SIP requests over UDP, RFC 3261
+  §17.1.2.2) and ``EarlyInvites`` (a transfer INVITE waiting for its EXPECT token).
 """
 
 from mobilityd.mobility.transfer.correspondent import (
@@ -17,9 +20,11 @@ from mobilityd.mobility.transfer.correspondent import (
     add_receive_streams,
     offer_transfer,
 )
+from mobilityd.mobility.transfer.early import EarlyInvites
 from mobilityd.mobility.transfer.errors import (
     KeyTransportError,
     NotExpectedError,
+    RetransmittedTokenError,
     TokenError,
     TransferError,
     TransferRefusedError,
@@ -35,19 +40,23 @@ from mobilityd.mobility.transfer.events import (
 )
 from mobilityd.mobility.transfer.expectations import ExpectationBook
 from mobilityd.mobility.transfer.referrer import Referrer, ReferrerState
+from mobilityd.mobility.transfer.retransmit import TokenRetransmission
 from mobilityd.mobility.transfer.target import open_transfer_sessions, take_transfer
 from mobilityd.mobility.transfer.token import HandOffToken, TokenKind, token_key
 
 __all__ = [
+    "EarlyInvites",
     "ExpectationBook",
     "HandOffToken",
     "KeyTransportError",
     "NotExpectedError",
     "Referrer",
     "ReferrerState",
+    "RetransmittedTokenError",
     "TargetConfirmed",
     "TokenError",
     "TokenKind",
+    "TokenRetransmission",
     "TransferAccepted",
     "TransferError",
     "TransferFailed",
