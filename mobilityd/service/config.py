@@ -466,6 +466,25 @@ def _sip(top: TableReader) -> SipSettings:
                        transports=tuple(transports))
 
 
+MEDIA_CODECS = ("PCMU", "PCMA")
+"""The codecs this build implements (G.711, RFC 3551 §4.5.14), the default preference."""
+
+
+def _codecs(t: TableReader) -> tuple[str, ...]:
+    """``codecs``: names of codecs we implement, preference order (RFC 3264 §6.1); an
+    unknown name is an error here, never silently dropped by the call machinery."""
+    names = tuple(name.upper() for name in t.strings("codecs", MEDIA_CODECS))
+    if not names:
+        raise t.error("codecs", f"must name at least one codec ({', '.join(MEDIA_CODECS)})")
+    unknown = [name for name in names if name not in MEDIA_CODECS]
+    if unknown:
+        raise t.error("codecs", f"{', '.join(unknown)} not implemented (this build has G.711 "
+                      f"{' and '.join(MEDIA_CODECS)}, RFC 3551 §4.5.14)")
+    if len(set(names)) != len(names):
+        raise t.error("codecs", f"lists a codec twice: {list(names)}")
+    return names
+
+
 def _media(top: TableReader) -> MediaSettings:
     t = top.table("media")
     low = t.integer("rtp_port_min", 16384, lo=1024, hi=65534)
@@ -476,7 +495,7 @@ def _media(top: TableReader) -> MediaSettings:
     if high <= low:
         raise t.error("rtp_port_max", f"must be greater than rtp_port_min ({low}), not {high}")
     return MediaSettings(rtp_port_min=low, rtp_port_max=high,
-                         codecs=t.strings("codecs", ("PCMU",)),
+                         codecs=_codecs(t),
                          ptime_ms=t.integer("ptime_ms", 20, lo=10, hi=120))
 
 

@@ -55,7 +55,7 @@ from mobilityd.service.events import ConfigReloaded
 from mobilityd.service.logging import configure_logging, log_event, set_level
 from mobilityd.service.netreport import NetworkReporter
 from mobilityd.service.registrar import RegistrationReporter
-from mobilityd.service.reload import media_not_applied, started_restart_required
+from mobilityd.service.reload import started_restart_required
 from mobilityd.service.sdnotify import Notifier, watchdog_interval
 from mobilityd.service.state import DaemonState, ReloadOutcome
 
@@ -107,7 +107,6 @@ class Daemon:
             log_event(_log, logging.INFO, "daemon.ready", version=__version__,
                       identity=self.state.config.identity.uri,
                       calls_available=self.calls.available)
-            self._report_not_applied(self.state.config)
             async with asyncio.TaskGroup() as group:
                 owned = [group.create_task(self._reloader()),
                          group.create_task(self._status_updater())]
@@ -169,18 +168,10 @@ class Daemon:
             for key in restart_keys:
                 log_event(_log, logging.WARNING, "config.restart_required", setting=key,
                           detail="changed in the file; the running daemon keeps the old value")
-            self._report_not_applied(effective)
         self.bus.publish(ConfigReloaded(ok=outcome.ok,
                                         restart_required=outcome.restart_required,
                                         error=outcome.error))
         return outcome
-
-    @staticmethod
-    def _report_not_applied(config: Config) -> None:
-        """Settings this build's call machinery does not apply (never silently)."""
-        for key, reason in media_not_applied(config).items():
-            log_event(_log, logging.WARNING, "config.not_applied", setting=key,
-                      detail=reason)
 
     def _with_overrides(self, config: Config) -> Config:
         """Apply command-line overrides (``--socket``) to a configuration from the file."""

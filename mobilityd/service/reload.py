@@ -20,22 +20,19 @@ but the password in it changed: the configuration holds the password it read).
 All are compared with the configuration the daemon *started* with, so they are reported
 on every reload for as long as the file differs from what is running.
 
-``[media]`` is not applied by the call machinery at all yet (:func:`media_not_applied`):
-media ports are even ports the kernel picks (RFC 3550 §11), offers carry G.711 PCMU and
-PCMA (RFC 3551 §4.5.14) at 20 ms. A file that asks for something else is logged at start
-and at each reload (``config.not_applied``), never silently taken as done.
+``[media]`` applies live, to the next call (:func:`mobilityd.call.manager.media_options_from`:
+port range, codec preference, ``a=ptime``); running calls keep their ports and codec.
 """
 
 from __future__ import annotations
 
 from mobilityd.mobility.transfer_config import HANDOFF_PORT_OFFSET
-from mobilityd.service.config import Config, MediaSettings
+from mobilityd.service.config import Config
 
 __all__ = [
     "device_restart_required",
     "handoff_listen_port",
     "has_handoff_channel",
-    "media_not_applied",
     "registrar_restart_required",
     "started_restart_required",
 ]
@@ -87,21 +84,3 @@ def started_restart_required(started: Config, new: Config) -> tuple[str, ...]:
     """Everything of ``new`` bound to what the daemon started with (module docstring)."""
     return (*device_restart_required(started, new), *registrar_restart_required(started, new))
 
-
-MEDIA_AS_RUN = MediaSettings(rtp_port_min=16384, rtp_port_max=16483, codecs=("PCMU",),
-                             ptime_ms=20)
-"""The ``[media]`` defaults: a file with these asks for nothing the daemon does not do
-(ports are still kernel-chosen; the docs say so)."""
-MEDIA_REASONS = {
-    "rtp_port_min": "media ports are even ports chosen by the kernel (RFC 3550 §11)",
-    "rtp_port_max": "media ports are even ports chosen by the kernel (RFC 3550 §11)",
-    "codecs": "offers carry G.711 PCMU and PCMA (RFC 3551 §4.5.14) in that order",
-    "ptime_ms": "packets are 20 ms of audio",
-}
-
-
-def media_not_applied(config: Config) -> dict[str, str]:
-    """``media.<key>`` -> why, for each ``[media]`` value that differs from the defaults
-    (module docstring)."""
-    return {f"media.{key}": reason for key, reason in MEDIA_REASONS.items()
-            if getattr(config.media, key) != getattr(MEDIA_AS_RUN, key)}

@@ -2,7 +2,8 @@
 for the next move (new, removed and changed devices), a call in flight is untouched, and
 what the hand-off channel fixes at start is reported as restart-required
 (``mobilityd.service.reload``); so is ``[registrar]``; ``[mobility]`` reaches the path
-monitor; ``[media]`` values the machinery does not apply are logged. Loopback: Alice on
+monitor; ``[media]`` reaches the call agent for the next call (nothing logged as
+"not applied"). Loopback: Alice on
 127.0.0.1, Bob's laptop on 127.0.0.2, his PDA on 127.0.0.3; the laptop runs the daemon's
 own call manager."""
 
@@ -17,15 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from mobilityd.call.media_options import MediaOptions
+from mobilityd.call.ports import MediaPortRange
 from mobilityd.service.bus import EventBus
 from mobilityd.service.calls_roaming import RoamingCallManager
 from mobilityd.service.config import Config, load_config
 from mobilityd.service.daemon import Daemon
-from mobilityd.service.errors import ControlError, ErrorCode
+from mobilityd.service.errors import ConfigError, ControlError, ErrorCode
 from mobilityd.service.logging import FIELDS_ATTR, JournalFormatter
 from mobilityd.service.reload import (
     device_restart_required,
-    media_not_applied,
     registrar_restart_required,
 )
 from mobilityd.service.sdnotify import Notifier
@@ -253,18 +255,43 @@ async def test_mobility_settings_reach_the_running_path_monitor(
         {"grace_period": 5.0, "hold_down": 0.25, "prefer": "eth*", "avoid": "wwan*"}]
 
 
-def test_media_settings_the_machinery_does_not_apply_are_named(tmp_path: Path) -> None:
-    ports = {"alice": 5060, "laptop": 5062, "pda": 5064}
+@pytest.mark.parametrize(("codecs", "problem"), [
+    ('["PCMU", "G722"]', "G722 not implemented"), ("[]", "at least one codec"),
+    ('["PCMA", "pcma"]', "twice"),
+])
+def test_media_codecs_we_do_not_implement_are_refused(tmp_path: Path, codecs: str,
+                                                      problem: str) -> None:
+    """A codec the call machinery cannot offer is a configuration error naming the key,
+    never silently dropped (RFC 3264 §6.1 preference list)."""
+    path = write_config(tmp_path, "laptop", {"alice": 5060, "laptop": 5062, "pda": 5064}, {})
+    default = load_config(path)
+    assert default.media.codecs == ("PCMU", "PCMA")  # what the daemon always offered
+    path.write_text(path.read_text() + f"\n[media]\ncodecs = {codecs}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "media.codecs" in str(info.value) and problem in str(info.value)
+
+
+async def test_media_settings_reach_the_call_agent_on_reload(tmp_path: Path) -> None:
+    """``[media]`` applies live, for new calls: port range (RFC 3550 §11), codec
+    preference (RFC 3264 §6.1), ``a=ptime`` (RFC 8866 §6.4)."""
+    ports = {"alice": free_port(IPS["alice"]), "laptop": free_port(IPS["laptop"]), "pda": 1}
     path = write_config(tmp_path, "laptop", ports, {})
-    assert media_not_applied(load_config(path)) == {}
-    path.write_text(path.read_text() + '\n[media]\nrtp_port_min = 20000\nrtp_port_max = 20100\n'
-                    'codecs = ["PCMU"]\nptime_ms = 30\n')
-    named = media_not_applied(load_config(path))
-    assert sorted(named) == ["media.ptime_ms", "media.rtp_port_max", "media.rtp_port_min"]
-    assert "chosen by the kernel" in named["media.rtp_port_min"]
+    manager = RoamingCallManager(load_config(path), EventBus())
+    await manager.start()
+    try:
+        agent = manager.agent
+        assert agent is not None
+        assert agent.config.media == MediaOptions(MediaPortRange(16384, 16483), (0, 8), 20)
+        path.write_text(path.read_text() + '\n[media]\nrtp_port_min = 20000\n'
+                        'rtp_port_max = 20100\ncodecs = ["pcma"]\nptime_ms = 30\n')
+        manager.reconfigure(load_config(path))
+        assert agent.config.media == MediaOptions(MediaPortRange(20000, 20100), (8,), 30)
+    finally:
+        await manager.close()
 
 
-def test_daemon_logs_what_is_not_applied_on_reload(tmp_path: Path) -> None:
+def test_daemon_reload_of_media_reports_nothing_not_applied(tmp_path: Path) -> None:
     ports = {"alice": 5060, "laptop": 5062, "pda": 5064}
     path = write_config(tmp_path, "laptop", ports, {})
     lines = io.StringIO()
@@ -276,12 +303,13 @@ def test_daemon_logs_what_is_not_applied_on_reload(tmp_path: Path) -> None:
 
     async def reload_once() -> tuple[str, ...]:
         daemon = Daemon(load_config(path), Notifier(None))
-        path.write_text(path.read_text() + '\n[media]\ncodecs = ["PCMA", "PCMU"]\n')
+        path.write_text(path.read_text() + '\n[media]\ncodecs = ["PCMA", "PCMU"]\n'
+                        'ptime_ms = 40\n')
         return daemon.reload().restart_required
 
     try:
-        assert asyncio.run(reload_once()) == ()
+        assert asyncio.run(reload_once()) == ()  # applies live: nothing waits for a restart
     finally:
         daemon_log.removeHandler(handler)
-    assert any(line.startswith("<4>config.not_applied setting=media.codecs ")
-               for line in lines.getvalue().splitlines())
+    logged = lines.getvalue()
+    assert "config.reloaded" in logged and "not_applied" not in logged
