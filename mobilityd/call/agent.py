@@ -173,6 +173,11 @@ class AgentConfig:
     sip_timers: TimerConfig = field(default_factory=TimerConfig)
     #: port range, codec preference, packet time (``[media]``; module docstring)
     media: MediaOptions = field(default_factory=MediaOptions)
+    #: Digest credentials (RFC 3261 §22.2/§22.3, RFC 7616) the UA answers a 401/407 to
+    #: its INVITE, re-INVITE or in-dialog request with (``UaConfig.auth_username``):
+    #: the account's registrar credentials, for a proxy that challenges calls.
+    auth_username: str | None = None
+    auth_password: str | None = field(default=None, repr=False)
 
 
 class _AgentSipEndpoint(SipEndpoint):
@@ -279,7 +284,9 @@ class CallAgent:
         ua_config = UaConfig(local_uri=NameAddr(uri=uri), host=self.config.host,
                              port=self.config.port, transport=self.config.transport,
                              contact_user=uri.user, timers=self.config.sip_timers,
-                             outbound_proxy=proxy, reroute_via_proxy=proxy is not None)
+                             outbound_proxy=proxy, reroute_via_proxy=proxy is not None,
+                             auth_username=self.config.auth_username,
+                             auth_password=self.config.auth_password)
         endpoint = await _AgentSipEndpoint.open(ua_config, self._rng,
                                                 self.config.transport_options)
         assert isinstance(endpoint, _AgentSipEndpoint)
@@ -458,7 +465,7 @@ class CallAgent:
                              self._rng,
                              local_ip=call.local_ip or self.media_ip,
                              netns=self.config.media_netns,
-                             wall=self._wall)
+                             wall=self._wall, port_range=self.config.media.port_range)
         except Exception as exc:  # a local failure: end the call rather than run half
             logger.warning("call %s: media failed: %s", call.call_id, exc)
             call.state, call.end_reason = CallState.FAILED, f"media failed: {exc}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mobilityd.call.errors import CallUsageError
@@ -28,6 +29,7 @@ __all__ = [
     "MediaPortRange",
     "MediaPortsExhausted",
     "PortReservation",
+    "range_binder",
 ]
 
 #: ports that ``bind()`` may refuse because something holds them (skipped, not fatal)
@@ -124,6 +126,21 @@ class MediaPortRange:
                 reservation.release()
             raise
         return reservations
+
+
+def range_binder(port_range: MediaPortRange, netns: str | None = None
+                 ) -> Callable[[str, bool], tuple[socket.socket, socket.socket | None]]:
+    """``MediaEndpoint.rebind_pairs`` for ``port_range``: a roaming call whose ports are
+    taken on its new address moves to the lowest free pair of the range there; a full
+    range is an OSError (EADDRINUSE) naming it, which the endpoint reports."""
+
+    def bind(ip: str, mux: bool) -> tuple[socket.socket, socket.socket | None]:
+        try:
+            return port_range.bind_pair(ip, mux, netns)
+        except MediaPortsExhausted as exc:
+            raise OSError(errno.EADDRINUSE, str(exc)) from exc
+
+    return bind
 
 
 DEFAULT_PORT_RANGE = MediaPortRange()

@@ -28,7 +28,7 @@ from typing import Any
 
 from mobilityd.call.audio import AudioOptions, PcmTee, ToneMonitor, samples_for_ptime
 from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia, Offerer
-from mobilityd.call.ports import PortReservation
+from mobilityd.call.ports import MediaPortRange, PortReservation, range_binder
 from mobilityd.call.rtcp_session import CallRtcp
 from mobilityd.call.sdpmedia import MediaPort
 from mobilityd.media.endpoint import MediaEndpoint
@@ -193,11 +193,13 @@ async def open_media(
     local_ip: str,
     netns: str | None = None,
     wall: Callable[[], float] = time.time,
+    port_range: MediaPortRange | None = None,
 ) -> None:
     """Open the call's endpoint from ``negotiated`` and start sending (module docstring).
 
     ``port``: the RTP port to bind (the reserved one), None for any. ``scheduler``
-    must tick every ``negotiated.ptime_ms``.
+    must tick every ``negotiated.ptime_ms``. ``port_range``: where a roaming rebind
+    goes when the call's ports are taken on the new address.
     """
     period_ms = round(scheduler.period * 1000)
     if period_ms != negotiated.ptime_ms:
@@ -231,6 +233,8 @@ async def open_media(
         local_port=port.rtp_port if port is not None else 0, on_rtp=on_rtp, on_rtcp=on_rtcp,
         on_event=call.media_events.append, netns=netns,
     )
+    if port_range is not None:
+        endpoint.rebind_pairs = range_binder(port_range, netns)
     await endpoint.open()
     call.media = endpoint
     samples = samples_for_ptime(negotiated.ptime_ms)

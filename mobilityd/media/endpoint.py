@@ -166,6 +166,9 @@ def bind_port_pair(
     raise MediaLocalError(f"no free even/odd UDP port pair on {ip}")
 
 
+PairBinder = Callable[[str, bool], tuple[socket.socket, socket.socket | None]]
+
+
 class MediaEndpoint:
     """RTP/RTCP sockets of one call with SRTP (``tx``/``rx`` None means plain RTP)."""
 
@@ -196,6 +199,10 @@ class MediaEndpoint:
         self._local_ip = local_ip
         self._requested_port = local_port
         self.gate = ReturnRoutabilityGate(rtcp_mux=rtcp_mux)
+        #: where :meth:`rebind` binds when our ports are taken on the new address:
+        #: ``(ip, mux) -> (rtp, rtcp or None)`` raising OSError when nothing is free
+        #: (the call layer's port range); None: an even port of the kernel's choice
+        self.rebind_pairs: PairBinder | None = None
         self._rtp_channel: UdpChannel | None = None
         self._rtcp_channel: UdpChannel | None = None
         self._local_rtp: Address | None = None
@@ -314,9 +321,10 @@ class MediaEndpoint:
         )
 
     async def rebind(self, new_local_ip: str) -> None:
-        """Move both sockets to ``new_local_ip``, same ports where free; the SRTP
-        sessions (and so keys, SSRCs, ROC and indices) are kept as they are. Rebinding
-        to the address we are on already changes nothing."""
+        """Move both sockets to ``new_local_ip``, same ports where free (else
+        :attr:`rebind_pairs` chooses); the SRTP sessions (and so keys, SSRCs, ROC and
+        indices) are kept as they are. Rebinding to the address we are on already
+        changes nothing."""
         if self._rtp_channel is None or self._local_rtp is None:
             raise MediaLocalError("rebind() before open()")
         _family(new_local_ip)
@@ -329,7 +337,11 @@ class MediaEndpoint:
             )
         except OSError:
             try:
-                rtp_sock, rtcp_sock = bind_port_pair(new_local_ip, 0, self.rtcp_mux, self.netns)
+                if self.rebind_pairs is not None:
+                    rtp_sock, rtcp_sock = self.rebind_pairs(new_local_ip, self.rtcp_mux)
+                else:
+                    rtp_sock, rtcp_sock = bind_port_pair(
+                        new_local_ip, 0, self.rtcp_mux, self.netns)
             except OSError as exc:
                 raise MediaLocalError(f"cannot bind on {new_local_ip}: {exc}") from exc
         old_rtp, old_rtcp = self._rtp_channel, self._rtcp_channel

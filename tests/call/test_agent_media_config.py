@@ -197,3 +197,20 @@ async def test_a_rejected_call_frees_the_pair_it_held_since_the_invite() -> None
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_rebind_where_the_ports_are_taken_moves_inside_the_range() -> None:
+    """Roaming (MediaEndpoint.rebind): where something holds the call's ports on the
+    new address, the lowest free pair of the range, never a port of the kernel's
+    choice (RFC 3550 §11 pairs; the firewall opened for the range still fits)."""
+    a_range = free_range(3, 48000)
+    async with agents(MediaOptions(a_range), MediaOptions()) as (alice, _bob):
+        call_id = await alice.place(B)
+        await next_of(alice, CallConnected)
+        media = alice.call(call_id).media
+        assert media is not None and media.local_rtp == (LOOPBACK, a_range.low)
+        await media.rebind("127.0.0.2")
+        with held(a_range.low), held(a_range.low + 1):  # both taken on 127.0.0.1 now
+            await media.rebind(LOOPBACK)
+        assert media.local_rtp == (LOOPBACK, a_range.low + 2)
+        assert a_range.contains(media.local_rtp[1])
