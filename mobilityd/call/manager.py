@@ -110,6 +110,7 @@ def agent_config_from(config: Config) -> AgentConfig:
     :class:`CredentialError` for unusable key files, :class:`MediaConfigError` for
     unusable ``[media]`` values."""
     keying, contacts = _keying(config)
+    username, password = _proxy_credentials(config)
     return AgentConfig(
         identity=config.identity.uri,
         host=config.sip.bind,
@@ -122,7 +123,19 @@ def agent_config_from(config: Config) -> AgentConfig:
         # through it, and a re-INVITE to a peer that moved too is re-routed through it
         outbound_proxy=config.registrar.uri if config.registrar is not None else None,
         media=media_options_from(config),
+        # ... and its credentials answer that proxy's 407 to a call (RFC 3261 §22.3)
+        auth_username=username,
+        auth_password=password,
     )
+
+
+def _proxy_credentials(config: Config) -> tuple[str | None, str | None]:
+    """(username, password) from ``[registrar]`` (``username``, ``password_file``), or
+    (None, None) when it has no credentials."""
+    registrar = config.registrar
+    if registrar is None or registrar.password is None:
+        return None, None
+    return registrar.username, registrar.password.reveal().decode("utf-8")
 
 
 def _address(address: tuple[str, int] | None) -> str | None:
