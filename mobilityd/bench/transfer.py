@@ -25,6 +25,11 @@ when no SSRC was ever sent by two devices and libsrtp refused no index). Prints
 ``{"runs": [{"rtt_ms", "transfers", "first_packet_new_device_ms_median",
 "gap_peer_ms_median", "gap_peer_ms_p95", "srtp_auth_failures", "index_reuse"}]}``.
 Never asserts on time (the machines are shared): the numbers are the result.
+
+``--loss-pct P`` (not the benchmark's definition: a reliability figure) loses P % of
+the datagrams on every link, both directions (SIP, media and the hand-off channel),
+and adds ``loss_pct`` and ``moves_failed`` (moves that did not succeed, each one
+failing cleanly: the call stays) to each run; ``--transfers N`` sets the moves per RTT.
 """
 
 from __future__ import annotations
@@ -63,14 +68,17 @@ def _poll(party: Any, check: Any, timeout: float = 10.0) -> dict[str, Any]:
 
 
 def _one_move(world: Any, source: str, target: str,
-              paths: list[dict[str, Any]] | None = None) -> tuple[float, float] | None:
+              paths: list[dict[str, Any]] | None = None,
+              failures: list[dict[str, Any]] | None = None) -> tuple[float, float] | None:
     """One move; with ``paths`` (``--timeline``) its merged stamps go to stderr and its
-    critical path is appended."""
+    critical path is appended; a failed move is appended to ``failures``."""
     mover = world.parties[source]
     mover.send(cmd="move", device=target)
     moved = mover.wait_for("moved", timeout=60)
     if not moved["ok"]:
         print(f"move {source}->{target} failed: {moved}", file=sys.stderr)
+        if failures is not None:
+            failures.append(moved)
         return None
 
     def has_first(stats: dict[str, Any]) -> bool:
@@ -106,7 +114,7 @@ def _realtime(world: Any) -> None:
 
 
 def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False,
-            realtime: bool = False) -> dict[str, Any]:
+            realtime: bool = False, loss_pct: float = 0.0) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     from tests.mobility.transfer_hosts import build_transfer_hosts  # noqa: PLC0415
     from tests.netns import Topology  # noqa: PLC0415
@@ -114,8 +122,9 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False,
     firsts: list[float] = []
     gaps: list[float] = []
     paths: list[dict[str, Any]] | None = [] if timeline else None
+    failures: list[dict[str, Any]] = []
     with Topology() as topology:
-        world = build_transfer_hosts(topology, delay_ms=rtt_ms / 4)
+        world = build_transfer_hosts(topology, delay_ms=rtt_ms / 4, loss_pct=loss_pct)
         try:
             world.start(trace=timeline, realtime=realtime)
             if realtime:
@@ -125,7 +134,7 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False,
             holder = "laptop"
             for _ in range(transfers):
                 target = "pda" if holder == "laptop" else "laptop"
-                result = _one_move(world, holder, target, paths)
+                result = _one_move(world, holder, target, paths, failures)
                 if result is not None:
                     firsts.append(result[0])
                     gaps.append(result[1])
@@ -150,6 +159,9 @@ def run_rtt(rtt_ms: int, transfers: int, timeline: bool = False,
     }
     if realtime:
         run["realtime"] = True  # not the benchmark's definition: a diagnosis
+    if loss_pct:  # a reliability figure, not the latency benchmark
+        run["loss_pct"] = loss_pct
+        run["moves_failed"] = len(failures)
     if paths is not None:  # --timeline: median wall / CPU ms per critical-path segment
         run["critical_path_ms"] = transfer_timeline.summarize(paths)
     return run
@@ -164,9 +176,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rtt", type=int, action="append", help="only these RTTs (ms)")
     parser.add_argument("--realtime", action="store_true",
                         help="diagnosis: parties and link emulators at SCHED_FIFO")
+    parser.add_argument("--loss-pct", type=float, default=0.0,
+                        help="lose this %% of datagrams on every link (reliability)")
+    parser.add_argument("--transfers", type=int, help="moves per RTT")
     args = parser.parse_args(argv)
-    transfers = 2 if args.quick else 10
-    runs = [run_rtt(rtt, transfers, args.timeline, args.realtime)
+    transfers = args.transfers or (2 if args.quick else 10)
+    runs = [run_rtt(rtt, transfers, args.timeline, args.realtime, args.loss_pct)
             for rtt in args.rtt or RTTS_MS]
     if args.json:
         print(json.dumps({"runs": runs}))
