@@ -102,7 +102,10 @@ def _one_move(world: Any, source: str, target: str,
             decrypted=first)
         if path is not None:
             paths.append(path)
-    return (first - moved["started"]) * 1000, alice["gaps"][-1] * 1000
+    first_ms, gap_ms = (first - moved["started"]) * 1000, alice["gaps"][-1] * 1000
+    print(f"move {source}->{target}: first packet {first_ms:.1f} ms, gap {gap_ms:.1f} ms",
+          file=sys.stderr)
+    return first_ms, gap_ms
 
 
 def _realtime(world: Any) -> None:
