@@ -62,7 +62,7 @@ from mobilityd.media.events import (
     MediaEvent,
     RemoteAddressConfirmed,
 )
-from mobilityd.media.routability import ReturnRoutabilityGate
+from mobilityd.media.routability import ReturnRoutabilityGate, check_address
 from mobilityd.media.rtcp import ReceiverReport, SenderReport, parse_compound
 from mobilityd.media.rtp import RTCP_MUX_FIRST, RTCP_MUX_LAST, RTP_VERSION
 from mobilityd.media.srtp import SrtpSession
@@ -74,6 +74,10 @@ _PAIR_ATTEMPTS = 64
 _SEQ_TS_SSRC = struct.Struct("!2xHII")
 #: remote sources whose reception statistics an endpoint keeps (one peer, a few SSRCs)
 MAX_REPORTED_SOURCES = 8
+#: a probe is sent again this long after the first, doubling, at most PROBE_RETRIES
+#: times, while no new remote address is confirmed (module doc)
+PROBE_RETRY_FIRST = 0.02
+PROBE_RETRIES = 3
 
 
 class EndpointCounters:
@@ -84,6 +88,7 @@ class EndpointCounters:
         "dropped_no_remote",
         "fanned_out",
         "malformed",
+        "probes_sent",
         "replays",
         "rtcp_received",
         "rtcp_sent",
@@ -96,7 +101,7 @@ class EndpointCounters:
 
     def __init__(self) -> None:
         self.rtp_sent = self.rtcp_sent = self.rtp_received = self.rtcp_received = 0
-        self.rtp_resent = self.fanned_out = 0
+        self.rtp_resent = self.fanned_out = self.probes_sent = 0
         self.auth_failures = self.replays = self.malformed = 0
         self.unconfirmed_source = self.dropped_no_remote = self.socket_errors = 0
 
@@ -216,6 +221,9 @@ class MediaEndpoint:
         #: latest authenticated report from an address we do not send to
         self._candidate_report: tuple[Address, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: remote addresses confirmed by the gate so far (a probe stops at the next one)
+        self._confirmations = 0
+        self._probe_timer: asyncio.TimerHandle | None = None
         #: arrival clock of the reception statistics (read for every packet received):
         #: RFC 3550 §A.8 jitter needs only differences of a monotonic clock, so this is
         #: time.monotonic itself (what asyncio's loop.time() reads, minus a Python call)
@@ -353,6 +361,7 @@ class MediaEndpoint:
         self._emit(LocalAddressChanged(previous, self.local_rtp, self.local_rtcp))
 
     def close(self) -> None:
+        self._stop_probing()
         for channel in (self._rtp_channel, self._rtcp_channel):
             if channel is not None:
                 channel.close()
@@ -426,11 +435,72 @@ class MediaEndpoint:
         comes from the session as for every report (never reused). Returns False when
         we have not sent RTP yet or no remote is known (nothing is sent then).
         """
-        ssrc = self._sent_ssrc
-        if ssrc is None or self.gate.remote_rtcp is None:
+        report = self._empty_report()
+        if report is None or self.gate.remote_rtcp is None:
             return False
+        return self.send_rtcp(report)
+
+    def probe(self, rtp: Address, rtcp: Address | None = None) -> bool:
+        """Send the :meth:`announce` report through SRTCP from where we are now to a
+        verified move's addresses -- ``rtcp``, else next to ``rtp`` (RFC 5761 mux or
+        port + 1, RFC 3550 §11) -- without sending our stream there; again after
+        :data:`PROBE_RETRY_FIRST`, doubling, :data:`PROBE_RETRIES` times at most while
+        the gate confirms no new remote address (module doc: both ends moving at once).
+
+        Call it only for a move that verified (RFC 3830 §4.5). Nothing is sent (False)
+        when that is where we send RTCP already, when the address is of the other IP
+        version than our socket, or before our first RTP packet (no SSRC yet). A newer
+        probe replaces a running one. Raises :class:`MediaLocalError` for an address
+        that is not (IP literal, port)."""
+        check_address(rtp, "probed RTP")
+        target = check_address(rtcp, "probed RTCP") if rtcp is not None \
+            else self.gate.default_rtcp(rtp)
+        self._stop_probing()
+        if (self._rtp_channel is None or target == self.gate.remote_rtcp
+                or _family(target[0]) != _family(self._local_ip)
+                or self._sent_ssrc is None):
+            return False
+        sent = self._send_probe(target)
+        if self._loop is not None:
+            self._probe_timer = self._loop.call_later(
+                PROBE_RETRY_FIRST, self._reprobe, target, self._confirmations,
+                PROBE_RETRIES - 1, PROBE_RETRY_FIRST * 2)
+        return sent
+
+    def _reprobe(self, target: Address, confirmations: int, left: int, delay: float) -> None:
+        self._probe_timer = None
+        if self._confirmations != confirmations or self._rtp_channel is None:
+            return  # a new remote address was confirmed (or we closed): done
+        self._send_probe(target)
+        if left > 0 and self._loop is not None:
+            self._probe_timer = self._loop.call_later(
+                delay, self._reprobe, target, confirmations, left - 1, delay * 2)
+
+    def _send_probe(self, target: Address) -> bool:
+        channel = self._rtcp_channel or self._rtp_channel
+        report = self._empty_report()
+        if channel is None or report is None:
+            return False
+        data = self.tx.protect_rtcp(report) if self.tx is not None else report
+        if not channel.sendto(data, target):
+            return False
+        self.counters.rtcp_sent += 1
+        self.counters.probes_sent += 1
+        return True
+
+    def _stop_probing(self) -> None:
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
+
+    def _empty_report(self) -> bytes | None:
+        """A receiver report with our SSRC and a block per source we receive
+        (RFC 3550 §6.4.2), or None before our first RTP packet."""
+        ssrc = self._sent_ssrc
+        if ssrc is None:
+            return None
         blocks = tuple(stats.report_block() for stats in self._reception.values())
-        return self.send_rtcp(bytes(ReceiverReport(ssrc, blocks)))
+        return bytes(ReceiverReport(ssrc, blocks))
 
     def resend_last(self) -> bool:
         """Send our last RTP packet once more, the very same SRTP bytes (never protected
@@ -464,6 +534,7 @@ class MediaEndpoint:
         confirmed = [e for e in events if isinstance(e, RemoteAddressConfirmed)]
         if not confirmed:
             return
+        self._confirmations += 1
         report, self._candidate_report = self._candidate_report, None
         last, channel = self._last_sent, self._rtp_channel
         if report is None or last is None or channel is None:

@@ -6,7 +6,9 @@
   update: CSB, timestamp, replay cache, identity, MAC/signature); then the media path
   check is armed (:meth:`MediaEndpoint.propose_remote` with ``any_source``: the
   stream follows the first authenticated packet from a new source, never the SDP
-  ``c=``). Other re-INVITEs (session refresh) go to the ``fallback`` policy.
+  ``c=``), and the offer's addresses are probed (:func:`~.peer.probe_verified_move`:
+  when both ends move at once neither would otherwise hear the other's new address).
+  Other re-INVITEs (session refresh) go to the ``fallback`` policy.
 * :func:`move_agent_call` -- the moving side: rebind media (same SRTP sessions), then
   SIP (re-REGISTER included), then the re-INVITE with the update (:func:`move_offer`).
 
@@ -31,7 +33,12 @@ from mobilityd.call.secure_call import SecureCall
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.mikey.session import Rng
 from mobilityd.mobility.move import MediaAddress, MoveUsageError, move_offer
-from mobilityd.mobility.peer import MoveRefused, refusal_body, verify_move
+from mobilityd.mobility.peer import (
+    MoveRefused,
+    probe_verified_move,
+    refusal_body,
+    verify_move,
+)
 from mobilityd.mobility.roaming import RETIRED_LISTEN_SECONDS
 from mobilityd.sip import events as ev
 from mobilityd.sip.errors import SipError
@@ -129,6 +136,8 @@ class VerifyingReinvitePolicy:
         self.accepted += 1
         if call.media is not None:
             call.media.propose_remote(None, any_source=True)
+            # both ends may have moved at once: probe, never redirect (peer.py)
+            probe_verified_move(call.media, verified)
         return ReinviteDecision(True)
 
     def _refuse(self, refused: MoveRefused, call: SecureCall) -> ReinviteDecision:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 # CryptoContext imports its update code lazily (import cycle); loading it here keeps
 # its import (~7-10 ms CPU) out of the first move's critical path (issue 5 media gap)
 import mobilityd.mikey.session_update  # noqa: F401
+from mobilityd.media.endpoint import MediaEndpoint
+from mobilityd.media.errors import MediaLocalError
 from mobilityd.mikey.constants import ErrorType
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.mikey.errors import MikeyError
@@ -33,7 +35,7 @@ from mobilityd.mobility.move import without_key_mgmt
 from mobilityd.sip.errors import SipError, StatusCode
 from mobilityd.sip.sdp import Attribute, SessionDescription
 
-__all__ = ["MoveRefused", "VerifiedMove", "refusal_body", "verify_move"]
+__all__ = ["MoveRefused", "VerifiedMove", "probe_verified_move", "refusal_body", "verify_move"]
 
 Address = tuple[str, int]
 
@@ -75,6 +77,10 @@ class VerifiedMove:
     context: CryptoContext
     sdp: SessionDescription
     media_hint: Address | None
+    #: the offer's RTCP address (RFC 3605 ``a=rtcp``, or the RTP port with RFC 5761
+    #: ``a=rtcp-mux``); None: next to ``media_hint`` (RFC 3550 §11). A hint as well:
+    #: only probed (:meth:`MediaEndpoint.probe`), never sent the stream
+    rtcp_hint: Address | None = None
 
 
 def _parse_offer(body: bytes) -> SessionDescription:
@@ -117,12 +123,26 @@ def _check_version(offer: SessionDescription, previous: SessionDescription | Non
         raise MoveRefused("o= version not incremented for a changed offer (RFC 3264 §8)")
 
 
-def _media_hint(sdp: SessionDescription) -> Address | None:
+def _media_hints(sdp: SessionDescription) -> tuple[Address | None, Address | None]:
+    """RTP and RTCP address of the first active stream (RFC 8866 §5.7 ``c=``, ``m=``
+    port; RFC 3605 §2.1 ``a=rtcp`` with its optional address; RFC 5761 §5.1.1
+    ``a=rtcp-mux``: RTCP on the RTP port); (None, None) when there is none."""
     for index, media in enumerate(sdp.media):
         connection = sdp.connection_of(index)
-        if not media.is_rejected and connection is not None:
-            return (connection.address, media.port)
-    return None
+        if media.is_rejected or connection is None:
+            continue
+        rtp = (connection.address, media.port)
+        if media.rtcp_mux:
+            return rtp, rtp
+        try:
+            rtcp = media.rtcp
+        except SipError:
+            return rtp, None  # an unreadable a=rtcp: RTCP next to RTP
+        if rtcp is None:
+            return rtp, None
+        host = rtcp.connection.address if rtcp.connection is not None else rtp[0]
+        return rtp, (host, rtcp.port)
+    return None, None
 
 
 def verify_move(
@@ -152,7 +172,31 @@ def verify_move(
             e.ssrc for e in context.cs_map]:
         raise MoveRefused("the update changes keys or crypto sessions: not a move",
                           mikey_error=ErrorType.UNSPECIFIED)
-    return VerifiedMove(updated, offer, _media_hint(offer))
+    return VerifiedMove(updated, offer, *_media_hints(offer))
+
+
+def probe_verified_move(media: MediaEndpoint, verified: VerifiedMove) -> bool:
+    """After a verified move, probe the addresses its SDP names
+    (:meth:`MediaEndpoint.probe`: an SRTCP report, bounded re-sends, never the stream).
+
+    Why: when both ends move at the same instant, each announces its new address to
+    the other's *old* one, where nobody listens any more; each gate then waits for an
+    authenticated packet from the other's new address, which the other never sends
+    (it waits the same way). The probe is the packet that breaks the wait: from our
+    current address, authenticated (RFC 3711 §3.4), to where the verified update says
+    the peer is. The peer's gate holds our verified update and accepts it as proof
+    (issue 5 step 4); its media then arrives at our current address and confirms our
+    gate. Security: the SDP is not covered by the MIKEY MAC (RFC 3830 §4.5 covers the
+    MIKEY message only), so an on-path attacker rewriting ``c=`` gets a few SRTCP
+    reports per verified update at the address it chose -- nothing to decrypt, no
+    amplification -- and never the stream. A hint that is not an IP literal (or of the
+    other IP version) is not probed. Returns whether a probe went out."""
+    if verified.media_hint is None:
+        return False
+    try:
+        return media.probe(verified.media_hint, verified.rtcp_hint)
+    except MediaLocalError:
+        return False  # e.g. c= names a host name: nothing to probe, nothing changes
 
 
 def refusal_body(local: SessionDescription, refused: MoveRefused) -> bytes:

@@ -15,10 +15,12 @@
   check is armed (the stream follows the first authenticated packet from a new source,
   never the SDP ``c=``). A refusal answers 488 + Warning + the MIKEY error (RFC 4567
   §4.1.2) and changes nothing. An unchanged re-INVITE from the same Contact (session
-  refresh, RFC 4028) is accepted as it is. Exception, when both ends move at once and
-  we have heard nothing from the peer since our own move: the verified offer's address
-  is used at once (see :meth:`MoveGuard.decide`) -- otherwise each side would wait
-  for packets the other sends to an address that is gone.
+  refresh, RFC 4028) is accepted as it is. Both ends moving at once: each side's
+  announce went to the other's old address, so each gate would wait for packets the
+  other sends to an address that is gone; the verified offer's addresses are therefore
+  *probed* (:func:`~.peer.probe_verified_move`: one SRTCP report from where we are,
+  bounded re-sends), never sent the stream -- the peer's gate takes the probe as its
+  proof, and its media then confirms ours (step 4 holds on both sides).
 * :class:`Roamer`: feeds :class:`~.pathmonitor.PathMonitor` decisions to the movers;
   a call whose grace period expired is ended with BYE (RFC 3261 §15.1.1).
 
@@ -47,7 +49,13 @@ from mobilityd.mobility.move import (
     relocated_sdp,
 )
 from mobilityd.mobility.pathmonitor import PathMonitor
-from mobilityd.mobility.peer import MoveRefused, VerifiedMove, refusal_body, verify_move
+from mobilityd.mobility.peer import (
+    MoveRefused,
+    VerifiedMove,
+    probe_verified_move,
+    refusal_body,
+    verify_move,
+)
 from mobilityd.sip import events as sip_events
 from mobilityd.sip.endpoint import SipEndpoint
 from mobilityd.sip.errors import SipError
@@ -80,16 +88,9 @@ class RoamingCall:
     context: CryptoContext
     local_sdp: SessionDescription
     remote_sdp: SessionDescription | None = None
-    #: packets received when we last moved; "nothing since" means the peer still sends
-    #: to our old address (None: we never moved)
-    received_at_own_move: int | None = None
     #: our media address per SDP addrtype ("IP4", "IP6") to follow a peer that moved
     #: to the other IP version
     local_alternates: Mapping[str, str] = field(default_factory=dict)
-
-    def peer_unheard_since_own_move(self) -> bool:
-        return (self.received_at_own_move is not None
-                and self.media.counters.rtp_received == self.received_at_own_move)
 
 
 class CallMover:
@@ -112,7 +113,6 @@ class CallMover:
         call = self.call
         old_media_ip = call.media.local_rtp[0]
         await call.media.rebind(new_ip)
-        call.received_at_own_move = call.media.counters.rtp_received
         if remote_media is not None and call.media.remote_rtp is not None:
             port = call.media.remote_rtp[1]
             call.media.set_remote((remote_media, port))
@@ -267,13 +267,7 @@ class MoveGuard:
         call.media.propose_remote(None, any_source=True)
         call.sip.act(lambda ua, now: ua.accept_reinvite(
             call.call_id, now, body=bytes(call.local_sdp)))
-        if call.peer_unheard_since_own_move() and verified.media_hint is not None:
-            # Both ends moved at once: each still sends to the other's old address, so
-            # no authenticated packet can arrive from the new one. Only then is the
-            # verified offer's address used (the peer's packets from there then confirm
-            # it on its side); a lone peer never does this, so a rewritten c= in a
-            # single move never receives the stream.
-            call.media.set_remote(verified.media_hint)
+        probe_verified_move(call.media, verified)
 
     def _refuse(self, refused: MoveRefused) -> None:
         call = self.call
