@@ -498,3 +498,142 @@ async def test_fan_out_sends_the_same_bytes_to_both_until_stopped() -> None:
     finally:
         for peer in (alice, bob, carol):
             peer.endpoint.close()
+
+
+@pytest.mark.parametrize("mux", [False, True])
+async def test_both_move_at_once_probes_end_the_silence(mux: bool) -> None:
+    """Issue 5 "both move at once": both rebind before either announce arrives (each
+    announces to the other's old, closed sockets), both verified the other's update
+    (propose_remote with any_source). Neither gate can confirm: each peer sends to the
+    other's old address -- silence both ways. One probe each (the announce report sent
+    to the verified SDP's addresses, MediaEndpoint.probe) ends it: each gate confirms
+    only on the other's authenticated packet (step 4), no (SSRC, index) is protected
+    twice (RFC 3711 §9.1), the SRTP sessions stay the same objects."""
+    alice, bob = await call(mux=mux)
+    sessions = (alice.tx, alice.rx, bob.tx, bob.rx)
+    try:
+        alice.send(A_SSRC)
+        bob.send(B_SSRC)
+        await until(lambda: len(alice.rtp) == 1 and len(bob.rtp) == 1)
+        await alice.endpoint.rebind("127.0.0.2")
+        await bob.endpoint.rebind("127.0.0.3")
+        assert alice.endpoint.announce() and bob.endpoint.announce()  # to the old: lost
+        alice.endpoint.propose_remote(None, any_source=True)
+        bob.endpoint.propose_remote(None, any_source=True)
+        for _ in range(3):
+            alice.send(A_SSRC)
+            bob.send(B_SSRC)
+        await asyncio.sleep(0.1)
+        assert len(alice.rtp) == len(bob.rtp) == 1  # the deadlock: nothing arrives
+        assert not alice.events_of(RemoteAddressConfirmed)
+        assert not bob.events_of(RemoteAddressConfirmed)
+
+        assert alice.endpoint.probe(bob.endpoint.local_rtp, bob.endpoint.local_rtcp) is True
+        assert bob.endpoint.probe(alice.endpoint.local_rtp, alice.endpoint.local_rtcp) is True
+        await until(lambda: alice.endpoint.remote_rtp == bob.endpoint.local_rtp
+                    and bob.endpoint.remote_rtp == alice.endpoint.local_rtp)
+        for _ in range(3):
+            alice.send(A_SSRC)
+            bob.send(B_SSRC)
+        await until(lambda: len(alice.rtp) >= 4 and len(bob.rtp) >= 4)
+        assert alice.endpoint.remote_rtcp == bob.endpoint.local_rtcp
+        assert bob.endpoint.remote_rtcp == alice.endpoint.local_rtcp
+        for peer in (alice, bob):
+            confirmed = peer.events_of(RemoteAddressConfirmed)
+            assert len(confirmed) == 1
+            counters = peer.endpoint.counters
+            assert counters.auth_failures == counters.replays == counters.malformed == 0
+            assert counters.probes_sent >= 1
+            history = peer.tx.index_history
+            assert history is not None and len(history) == peer.tx.counters(
+                A_SSRC if peer is alice else B_SSRC).packets
+        assert (alice.tx, alice.rx, bob.tx, bob.rx) == sessions
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_probe_is_not_a_redirect_and_is_bounded() -> None:
+    """A probe to an address nobody authenticated (e.g. an SDP c= an on-path attacker
+    rewrote: the MIKEY MAC does not cover it) gets the SRTCP report 1 + PROBE_RETRIES
+    times (20, 40, 80 ms apart), never our RTP stream; where we send stays where it
+    was. The probes are SRTCP receiver reports (RFC 3711 §3.4: header in the clear)."""
+    from mobilityd.media.endpoint import PROBE_RETRIES, PROBE_RETRY_FIRST
+
+    alice, bob = await call()
+    target = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target.bind(("127.0.0.1", 0))
+    target.setblocking(False)
+    try:
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        before = (alice.endpoint.remote_rtp, alice.endpoint.remote_rtcp)
+        alice.endpoint.propose_remote(None, any_source=True)
+        probed = target.getsockname()
+        assert alice.endpoint.probe((probed[0], probed[1] - 1)) is True  # RTCP = port + 1
+        await asyncio.sleep(PROBE_RETRY_FIRST * (2 ** PROBE_RETRIES) + 0.2)
+        for _ in range(3):
+            alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 4)
+        got = []
+        while True:
+            try:
+                got.append(target.recv(2048))
+            except BlockingIOError:
+                break
+        assert len(got) == 1 + PROBE_RETRIES == alice.endpoint.counters.probes_sent
+        assert all(p[1] == 201 and p[4:8] == A_SSRC.to_bytes(4, "big") for p in got)
+        assert len(set(got)) == len(got)  # a fresh SRTCP index each (RFC 3711 §3.4)
+        assert (alice.endpoint.remote_rtp, alice.endpoint.remote_rtcp) == before
+        assert alice.events_of(RemoteAddressConfirmed) == []
+    finally:
+        target.close()
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_probe_stops_once_a_new_address_is_confirmed() -> None:
+    alice, bob = await call()
+    target = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target.bind(("127.0.0.1", 0))
+    try:
+        alice.send(A_SSRC)
+        bob.send(B_SSRC)
+        await until(lambda: len(alice.rtp) == 1 and len(bob.rtp) == 1)
+        alice.endpoint.propose_remote(None, any_source=True)
+        assert alice.endpoint.probe(target.getsockname(), target.getsockname()) is True
+        await bob.endpoint.rebind("127.0.0.3")
+        bob.endpoint.announce()
+        await until(lambda: alice.endpoint.remote_rtp == bob.endpoint.local_rtp)
+        sent = alice.endpoint.counters.probes_sent
+        await asyncio.sleep(0.3)
+        assert alice.endpoint.counters.probes_sent == sent  # no re-probe after that
+    finally:
+        target.close()
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_probe_sends_nothing_where_it_has_no_point() -> None:
+    """Before our first RTP packet (no SSRC for the report), to where we send RTCP
+    anyway, to the other IP version; an address that is no (IP, port) is a
+    MediaLocalError. None of them changes where we send."""
+    from mobilityd.media.errors import MediaLocalError
+
+    alice, bob = await call()
+    try:
+        assert alice.endpoint.probe(("127.0.0.1", 40000)) is False  # no SSRC yet
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        assert alice.endpoint.probe(bob.endpoint.local_rtp, bob.endpoint.local_rtcp) is False
+        assert alice.endpoint.probe(("::1", 40000)) is False
+        for bad in [("example.com", 40000), ("127.0.0.1", 0), ("127.0.0.1", 70000)]:
+            with pytest.raises(MediaLocalError):
+                alice.endpoint.probe(bad)
+        with pytest.raises(MediaLocalError):
+            alice.endpoint.probe(("127.0.0.1", 40000), ("nope", 1))
+        assert alice.endpoint.counters.probes_sent == 0
+        assert alice.endpoint.remote_rtp == bob.endpoint.local_rtp
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
