@@ -19,19 +19,34 @@ peer's gate takes it as proof and switches; its media then confirms our gate.
 Checks as for every roaming scenario: audio resumes both ways from the new addresses,
 zero SRTP authentication failures, no (SSRC, index) encrypted twice (RFC 3711 §9.1),
 the same libsrtp session objects, the ROC past its first wrap.
+
+The same with two :class:`CallAgent` daemons' call machinery on loopback (no root):
+the agent path (:class:`VerifyingReinvitePolicy`) had no way out at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
+from mobilityd.call.agent import AgentConfig, CallAgent
+from mobilityd.call.audio import AudioOptions
+from mobilityd.call.events import CallConnected
+from mobilityd.call.identity import sip_identity
+from mobilityd.media.events import MediaEvent, RemoteAddressConfirmed
+from mobilityd.mobility.agent_roaming import (
+    MoveContexts,
+    VerifyingReinvitePolicy,
+    move_agent_call,
+)
 from tests.mobility.roaming_harness import received_from, start_call, wait_until
+from tests.mobility.test_roaming_agent import A, B, keying, next_of
+from tests.mobility.test_roaming_agent import wait_for as wait_for_condition
 from tests.mobility.test_roaming_netns import assert_healthy
 from tests.netns import RoamingTopology
-
-pytestmark = pytest.mark.netns
 
 ALICE_NEW, BOB_NEW = "10.1.0.9", "10.3.0.7"
 
@@ -44,6 +59,7 @@ def blackhole_media(roaming: RoamingTopology, ip: str, rtp_port: int) -> list[st
     return rule
 
 
+@pytest.mark.netns
 def test_both_move_while_both_old_media_addresses_are_gone(roaming: RoamingTopology) -> None:
     roaming.bob.link_down("b1")
     alice, bob = start_call(roaming)
@@ -78,3 +94,68 @@ def test_both_move_while_both_old_media_addresses_are_gone(roaming: RoamingTopol
             roaming.rtr.ip("rule", "del", *rule)
         alice.quit()
         bob.quit()
+
+
+async def test_two_agents_move_at_once_over_loopback() -> None:
+    """Both agents rebind their media before either can announce (the announces go
+    to the other's old, closed sockets), then both send their re-INVITE (glare, 491,
+    back-off, RFC 3261 §14.1). Both updates verify (RFC 3830 §4.5); the probes let
+    each gate confirm the other's new address on an authenticated packet (step 4);
+    audio resumes both ways; same SRTP sessions, no auth failures."""
+    contexts = {"alice": MoveContexts(), "bob": MoveContexts()}
+    policies = {"alice": VerifyingReinvitePolicy(contexts["alice"]),
+                "bob": VerifyingReinvitePolicy(contexts["bob"])}
+    bob = CallAgent(AgentConfig(B, "127.0.0.1", 0, keying=keying(A), auto_answer=True,
+                                audio=AudioOptions(tone_hz=1000)),
+                    reinvite_policy=policies["bob"])
+    await bob.start()
+    alice = CallAgent(AgentConfig(A, "127.0.0.1", 0, keying=keying(B),
+                                  contacts={sip_identity(B): bob.sip.local_address},
+                                  audio=AudioOptions(tone_hz=440)),
+                      reinvite_policy=policies["alice"])
+    await alice.start()
+    try:
+        call_id = await alice.place(B)
+        await next_of(alice, CallConnected)
+        await next_of(bob, CallConnected)
+        a_call, b_call = alice.call(call_id), bob.call(call_id)
+        a_media, b_media = a_call.media, b_call.media
+        assert a_media is not None and b_media is not None
+        sessions = (a_media.tx, a_media.rx, b_media.tx, b_media.rx)
+        confirmed: dict[str, list[RemoteAddressConfirmed]] = {"alice": [], "bob": []}
+        for role, media in (("alice", a_media), ("bob", b_media)):
+            previous = media.on_event
+
+            def record(event: MediaEvent, role: str = role,
+                       previous: Callable[[MediaEvent], None] | None = previous) -> None:
+                if isinstance(event, RemoteAddressConfirmed):
+                    confirmed[role].append(event)
+                if previous is not None:
+                    previous(event)
+            media.on_event = record
+        await wait_for_condition(lambda: a_call.monitor.frames > 10
+                                 and b_call.monitor.frames > 10)
+        # both leave their old media address in one step (no await yields in between)
+        await a_media.rebind("127.0.0.2")
+        await b_media.rebind("127.0.0.3")
+        moves = [asyncio.create_task(move_agent_call(alice, call_id, "127.0.0.2",
+                                                     contexts["alice"])),
+                 asyncio.create_task(move_agent_call(bob, call_id, "127.0.0.3",
+                                                     contexts["bob"]))]
+        await wait_for_condition(lambda: policies["alice"].accepted == 1
+                                 and policies["bob"].accepted == 1, timeout=20)
+        await wait_for_condition(lambda: a_media.remote_rtp == b_media.local_rtp
+                                 and b_media.remote_rtp == a_media.local_rtp, timeout=5)
+        frames = (a_call.monitor.frames, b_call.monitor.frames)
+        await wait_for_condition(lambda: a_call.monitor.frames > frames[0] + 10
+                                 and b_call.monitor.frames > frames[1] + 10)
+        for task in moves:
+            task.cancel()
+        assert [e.rtp for e in confirmed["alice"]] == [b_media.local_rtp]
+        assert [e.rtp for e in confirmed["bob"]] == [a_media.local_rtp]
+        assert (a_media.tx, a_media.rx, b_media.tx, b_media.rx) == sessions
+        for media in (a_media, b_media):
+            assert media.counters.auth_failures == media.counters.replays == 0
+    finally:
+        await alice.close()
+        await bob.close()
