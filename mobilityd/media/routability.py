@@ -21,6 +21,13 @@ does not cover the SDP ``c=`` line, so with ``any_source`` the proposed address 
 a hint and the authenticated packet's source decides; a specific proposed address is
 accepted only when authenticated media actually comes from it.
 
+Both ends moving at the same instant: each gate holds the other's verified move and
+waits for a packet from the other's new address, while each side still sends to the
+other's old one. The gate is not relaxed for that (a held move never redirects by
+itself); the endpoint *probes* the verified move's addresses instead
+(:meth:`MediaEndpoint.probe`, an SRTCP report), which is the authenticated packet the
+other gate waits for (see :mod:`mobilityd.media.endpoint`).
+
 Limit, stated plainly: this proves that authenticated media *comes from* the new
 address, not (as MOBIKE's COOKIE2 or QUIC's PATH_CHALLENGE do) that the mover
 *receives* there. An off-path attacker cannot forge it (SRTP authentication and replay
