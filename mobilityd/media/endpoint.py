@@ -62,7 +62,7 @@ from mobilityd.media.events import (
     MediaEvent,
     RemoteAddressConfirmed,
 )
-from mobilityd.media.routability import ReturnRoutabilityGate, check_address
+from mobilityd.media.routability import GateState, ReturnRoutabilityGate, check_address
 from mobilityd.media.rtcp import ReceiverReport, SenderReport, parse_compound
 from mobilityd.media.rtp import RTCP_MUX_FIRST, RTCP_MUX_LAST, RTP_VERSION
 from mobilityd.media.srtp import SrtpSession
@@ -447,16 +447,21 @@ class MediaEndpoint:
         :data:`PROBE_RETRY_FIRST`, doubling, :data:`PROBE_RETRIES` times at most while
         the gate confirms no new remote address (module doc: both ends moving at once).
 
-        Call it only for a move that verified (RFC 3830 §4.5). Nothing is sent (False)
-        when that is where we send RTCP already, when the address is of the other IP
-        version than our socket, or before our first RTP packet (no SSRC yet). A newer
-        probe replaces a running one. Raises :class:`MediaLocalError` for an address
+        Call it right after :meth:`propose_remote` for a move that verified (RFC 3830
+        §4.5). Nothing is sent (False) unless the gate holds that move unconfirmed
+        (:attr:`GateState.UPDATE_SEEN <mobilityd.media.routability.GateState>`: when
+        authenticated media from the peer's new address came first, the gate has
+        switched already and no one waits), nor when that is where we send RTCP
+        already, when the address is of the other IP version than our socket, or
+        before our first RTP packet (no SSRC yet). A newer probe replaces a running
+        one. Raises :class:`MediaLocalError` for an address
         that is not (IP literal, port)."""
         check_address(rtp, "probed RTP")
         target = check_address(rtcp, "probed RTCP") if rtcp is not None \
             else self.gate.default_rtcp(rtp)
         self._stop_probing()
-        if (self._rtp_channel is None or target == self.gate.remote_rtcp
+        if (self._rtp_channel is None or self.gate.state is not GateState.UPDATE_SEEN
+                or target == self.gate.remote_rtcp
                 or _family(target[0]) != _family(self._local_ip)
                 or self._sent_ssrc is None):
             return False
@@ -469,8 +474,9 @@ class MediaEndpoint:
 
     def _reprobe(self, target: Address, confirmations: int, left: int, delay: float) -> None:
         self._probe_timer = None
-        if self._confirmations != confirmations or self._rtp_channel is None:
-            return  # a new remote address was confirmed (or we closed): done
+        if (self._confirmations != confirmations or self._rtp_channel is None
+                or self.gate.state is not GateState.UPDATE_SEEN):
+            return  # confirmed, the move went stale, or we closed: done
         self._send_probe(target)
         if left > 0 and self._loop is not None:
             self._probe_timer = self._loop.call_later(

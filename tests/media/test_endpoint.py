@@ -616,12 +616,15 @@ async def test_probe_stops_once_a_new_address_is_confirmed() -> None:
 
 async def test_probe_sends_nothing_where_it_has_no_point() -> None:
     """Before our first RTP packet (no SSRC for the report), to where we send RTCP
-    anyway, to the other IP version; an address that is no (IP, port) is a
+    anyway, to the other IP version, without a held unconfirmed move (none proposed,
+    or the gate switched on the proposal: authenticated media from the new address
+    came first, so no one waits); an address that is no (IP, port) is a
     MediaLocalError. None of them changes where we send."""
     from mobilityd.media.errors import MediaLocalError
 
     alice, bob = await call()
     try:
+        alice.endpoint.propose_remote(None, any_source=True)
         assert alice.endpoint.probe(("127.0.0.1", 40000)) is False  # no SSRC yet
         alice.send(A_SSRC)
         await until(lambda: len(bob.rtp) == 1)
@@ -634,6 +637,12 @@ async def test_probe_sends_nothing_where_it_has_no_point() -> None:
             alice.endpoint.probe(("127.0.0.1", 40000), ("nope", 1))
         assert alice.endpoint.counters.probes_sent == 0
         assert alice.endpoint.remote_rtp == bob.endpoint.local_rtp
+        # the held move is confirmed by Bob's media from his new address: no one waits
+        await bob.endpoint.rebind("127.0.0.3")
+        bob.send(B_SSRC)
+        await until(lambda: alice.endpoint.remote_rtp == bob.endpoint.local_rtp)
+        assert alice.endpoint.probe(("127.0.0.1", 40000)) is False
+        assert alice.endpoint.counters.probes_sent == 0
     finally:
         alice.endpoint.close()
         bob.endpoint.close()
