@@ -27,6 +27,8 @@ the agent path (:class:`VerifyingReinvitePolicy`) had no way out at all.
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from collections.abc import Callable
 
@@ -36,17 +38,70 @@ from mobilityd.call.agent import AgentConfig, CallAgent
 from mobilityd.call.audio import AudioOptions
 from mobilityd.call.events import CallConnected
 from mobilityd.call.identity import sip_identity
+from mobilityd.media.endpoint import PROBE_RETRIES
 from mobilityd.media.events import MediaEvent, RemoteAddressConfirmed
 from mobilityd.mobility.agent_roaming import (
     MoveContexts,
     VerifyingReinvitePolicy,
     move_agent_call,
 )
-from tests.mobility.roaming_harness import received_from, start_call, wait_until
+from tests.mobility.roaming_harness import (
+    ALICE_SIP_PORT,
+    received_from,
+    start_call,
+    wait_until,
+)
+from tests.mobility.test_attack_netns import (
+    MALLORY,
+    MALLORY_MEDIA_PORT,
+    attacked,
+    forged_sdp,
+    in_dialog_request,
+)
 from tests.mobility.test_roaming_agent import A, B, keying, next_of
 from tests.mobility.test_roaming_agent import wait_for as wait_for_condition
 from tests.mobility.test_roaming_netns import assert_healthy
-from tests.netns import RoamingTopology
+from tests.netns import RoamingTopology, TestHost
+
+__all__ = ["attacked"]  # the fixture of test_attack_netns (Mallory's third test host)
+
+#: Mallory sends a request and counts what reaches her media ports (RTP on the m=
+#: port, RTCP on a=rtcp), by kind: RTCP packet types are 200..204 (RFC 3550 §12.1)
+MALLORY_COUNTS = r"""
+import json, socket, sys, time
+args = json.loads(sys.argv[1])
+sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sip.bind((args["ip"], 5070))
+sip.settimeout(0.05)
+ports = []
+for port in (args["media_port"], args["media_port"] + 1):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((args["ip"], port))
+    sock.setblocking(False)
+    ports.append(sock)
+sip.sendto(args["request"].encode(), tuple(args["to"]))
+final, rtp, rtcp = None, 0, 0
+end = time.monotonic() + args["listen"]
+while time.monotonic() < end:
+    try:
+        data = sip.recv(65535)
+    except socket.timeout:
+        data = b""
+    if data and final is None and int(data.split(b" ", 2)[1]) >= 200:
+        final = int(data.split(b" ", 2)[1])
+        if final < 300:
+            sip.sendto(args["ack"].encode(), tuple(args["to"]))
+    for sock in ports:
+        try:
+            while packet := sock.recv(2048):
+                if 200 <= packet[1] <= 204:
+                    rtcp += 1
+                else:
+                    rtp += 1
+        except BlockingIOError:
+            pass
+print(json.dumps({"final": final, "rtp": rtp, "rtcp": rtcp}))
+"""
 
 ALICE_NEW, BOB_NEW = "10.1.0.9", "10.3.0.7"
 
@@ -159,3 +214,48 @@ async def test_two_agents_move_at_once_over_loopback() -> None:
     finally:
         await alice.close()
         await bob.close()
+
+
+@pytest.mark.netns
+def test_rewritten_address_of_a_verified_update_gets_bounded_probes_never_the_stream(
+        attacked: tuple[RoamingTopology, TestHost]) -> None:
+    """The price of the probe, measured: Bob moves, his media from the new address is
+    held up at the router, and Mallory (on path) rewrites the genuine offer's c=,
+    m= port and a=rtcp to her own address (the MIKEY MAC does not cover SDP). Alice
+    verifies the update and, hearing nothing from Bob's new address yet, probes the
+    rewritten address: Mallory gets at most 1 + 3 SRTCP reports and not one RTP
+    packet. Once Bob's media gets through, Alice's stream follows it (step 4)."""
+    roaming, mallory = attacked
+    alice, bob = start_call(roaming)
+    rule = ["from", BOB_NEW, "blackhole"]
+    try:
+        wait_until(bob, lambda s: s["received"] > 20)
+        b = bob.stats()
+        roaming.bob.add_address("b0", f"{BOB_NEW}/24")
+        roaming.rtr.ip("rule", "add", *rule)
+        bob.send(cmd="capture_move", ip=BOB_NEW)
+        genuine = bob.wait_for("captured")["body"]
+        assert f"a=rtcp:{MALLORY_MEDIA_PORT + 1} IN IP4 {MALLORY}" in forged_sdp(genuine)
+        request = in_dialog_request(b, forged_sdp(genuine))
+        ack = in_dialog_request(b, "", method="ACK", cseq=b["local_seq"] + 50)
+        args = {"ip": MALLORY, "media_port": MALLORY_MEDIA_PORT, "request": request,
+                "ack": ack, "to": ["10.1.0.2", ALICE_SIP_PORT], "listen": 1.5}
+        result = mallory.run([sys.executable, "-c", MALLORY_COUNTS, json.dumps(args)],
+                             timeout=30)
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        assert report["final"] == 200  # a genuine update: accepted
+        assert report["rtp"] == 0  # never the stream
+        assert 1 <= report["rtcp"] <= 1 + PROBE_RETRIES  # the bounded probe
+        a = alice.stats()
+        assert a["accepted"] == 1 and a["remote_rtp"][0] == roaming.bob_wlan4.split("/")[0]
+        since = time.monotonic()
+        roaming.rtr.ip("rule", "del", *rule)
+        rule = []
+        a = wait_until(alice, lambda s: s["remote_rtp"][0] == BOB_NEW
+                       and received_from(s, BOB_NEW, since) >= 10)
+        assert a["auth_failures"] == 0 and a["same_sessions"] and a["index_reuse"] == 0
+    finally:
+        if rule:
+            roaming.rtr.ip("rule", "del", *rule)
+        alice.quit()
+        bob.quit()
