@@ -21,7 +21,9 @@ zero SRTP authentication failures, no (SSRC, index) encrypted twice (RFC 3711 §
 the same libsrtp session objects, the ROC past its first wrap.
 
 The same with two :class:`CallAgent` daemons' call machinery on loopback (no root):
-the agent path (:class:`VerifyingReinvitePolicy`) had no way out at all.
+the agent path (:class:`VerifyingReinvitePolicy`) had no way out at all. Also: the
+price of the probe under attack (a rewritten ``c=`` gets a bounded few SRTCP reports,
+never the stream), and which addresses a verified offer names for the probe.
 """
 
 from __future__ import annotations
@@ -38,13 +40,17 @@ from mobilityd.call.agent import AgentConfig, CallAgent
 from mobilityd.call.audio import AudioOptions
 from mobilityd.call.events import CallConnected
 from mobilityd.call.identity import sip_identity
-from mobilityd.media.endpoint import PROBE_RETRIES
+from mobilityd.media.endpoint import PROBE_RETRIES, MediaEndpoint
 from mobilityd.media.events import MediaEvent, RemoteAddressConfirmed
 from mobilityd.mobility.agent_roaming import (
     MoveContexts,
     VerifyingReinvitePolicy,
     move_agent_call,
 )
+from mobilityd.mobility.move import MediaAddress, move_offer
+from mobilityd.mobility.peer import probe_verified_move, verify_move
+from mobilityd.sip.sdp import Attribute, SessionDescription
+from tests.mobility.moving import NOW, bob_sdp, psk_call
 from tests.mobility.roaming_harness import (
     ALICE_SIP_PORT,
     received_from,
@@ -259,3 +265,44 @@ def test_rewritten_address_of_a_verified_update_gets_bounded_probes_never_the_st
             roaming.rtr.ip("rule", "del", *rule)
         alice.quit()
         bob.quit()
+
+
+def test_verified_move_names_the_addresses_to_probe() -> None:
+    """What a probe aims at (RFC 3605 §2.1 ``a=rtcp`` with its address, RFC 5761
+    §5.1.1 ``a=rtcp-mux``: RTCP on the RTP port; neither: next to RTP, decided by
+    the endpoint, RFC 3550 §11); the hints stay hints (never sent the stream)."""
+    bob, alice = psk_call()
+    offer = move_offer(bob_sdp(), bob, MediaAddress("10.3.0.7", 40000, 40001), NOW + 1)
+    verified = verify_move(offer.body, alice, NOW + 1, previous=bob_sdp())
+    assert (verified.media_hint, verified.rtcp_hint) == (("10.3.0.7", 40000),
+                                                         ("10.3.0.7", 40001))
+    no_rtcp = SessionDescription.parse(offer.body)
+    no_rtcp.media[0].attributes = [a for a in no_rtcp.media[0].attributes
+                                   if a.name != "rtcp"]
+    bob2, alice2 = psk_call()
+    offer2 = move_offer(no_rtcp, bob2, MediaAddress("10.3.0.7", 40000), NOW + 1)
+    assert verify_move(offer2.body, alice2, NOW + 1).rtcp_hint is None
+    muxed = SessionDescription.parse(offer2.body)
+    muxed.media[0].attributes.append(Attribute("rtcp-mux", None))
+    bob3, alice3 = psk_call()
+    offer3 = move_offer(muxed, bob3, MediaAddress("10.3.0.7", 40000), NOW + 1)
+    assert verify_move(offer3.body, alice3, NOW + 1).rtcp_hint == ("10.3.0.7", 40000)
+
+
+async def test_probe_of_a_host_name_hint_is_skipped() -> None:
+    """A verified offer whose c= names a host name, not an IP literal: nothing is
+    probed and nothing changes (MediaLocalError is caught, never raised)."""
+    bob, alice = psk_call()
+    offer = move_offer(bob_sdp(), bob, MediaAddress("10.3.0.7", 40000), NOW + 1)
+    body = offer.body.replace(b"IN IP4 10.3.0.7", b"IN IP4 bob.example")  # not MAC-covered
+    verified = verify_move(body, alice, NOW + 1)
+    assert verified.media_hint == ("bob.example", 40000)
+    media = MediaEndpoint("127.0.0.1", tx=None, rx=None)
+    await media.open()
+    try:
+        media.set_remote(("127.0.0.1", 9))
+        media.propose_remote(None, any_source=True)
+        assert probe_verified_move(media, verified) is False
+        assert media.counters.probes_sent == 0 and media.remote_rtp == ("127.0.0.1", 9)
+    finally:
+        media.close()
