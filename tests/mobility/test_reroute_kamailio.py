@@ -205,3 +205,56 @@ async def test_both_moved_reinvite_is_rerouted_through_the_proxy(kamailio: Kamai
         await bob.close()
         await alice.close()
     assert "re-routed to sip:alice@127.0.0.4" in kamailio.log_text()  # via the location
+
+
+async def test_record_routed_dialog_is_rerouted_after_the_proxys_408(
+        kamailio: Kamailio) -> None:
+    """The thesis's topology: Bob calls Alice's AOR through Kamailio, which
+    record-routes (RFC 3261 §16.6), so Bob's re-INVITE goes through it to Alice's stale
+    contact. Kamailio answers 100 Trying (§17.2.1: Bob's Timer B stops) and, when its
+    own timer toward the dead contact fires, 408; Bob's UA re-routes then, once,
+    through Kamailio to Alice's AOR, which it relays to her new contact."""
+    alice_ctx, bob_ctx = MoveContexts(), MoveContexts()
+    alice, alice_sip = await start_agent(ALICE, BOB, ALICE_OLD, kamailio, contexts=alice_ctx,
+                                         tone_hz=440, auto_answer=True)
+    bob, _ = await start_agent(BOB, ALICE, BOB_OLD, kamailio, contexts=bob_ctx,
+                                     tone_hz=1000)
+    try:
+        call_id = await bob.place(ALICE)  # no contact: through the proxy, by AOR
+        await next_of(bob, CallConnected)
+        await next_of(alice, CallConnected)
+        a_call, b_call = alice.call(call_id), bob.call(call_id)
+        a_media, b_media = a_call.media, b_call.media
+        assert a_media is not None and b_media is not None
+        sessions = (a_media.tx, a_media.rx, b_media.tx, b_media.rx)
+        b_dialog = bob.dialog(call_id)
+        assert b_dialog is not None and b_dialog.route_set  # record-routed by Kamailio
+        await until(lambda: a_call.monitor.frames > 5 and b_call.monitor.frames > 5)
+
+        await a_media.rebind(ALICE_NEW)
+        assert a_media.announce()
+        old_contact = alice.sip.local_address
+        await alice.sip.rebind(ALICE_NEW, refresh_dialogs=False)
+        alice.sip.release(old_contact)
+        await until(lambda: registered_at(alice_sip, ALICE_NEW))
+
+        outcome = await move_agent_call(bob, call_id, BOB_NEW, bob_ctx)
+        assert isinstance(outcome, ev.ReinviteAccepted), outcome
+        rerouted = await next_of(bob, ReinviteRerouted, timeout=1.0)
+        assert isinstance(rerouted, ReinviteRerouted) and rerouted.request_uri == ALICE
+        b_dialog = bob.dialog(call_id)
+        assert b_dialog is not None and b_dialog.remote_target.host == ALICE_NEW
+        assert b_dialog.route_set  # the dialog keeps its route set (§12.2.1.2)
+        outcome = await move_when_free(alice, call_id, ALICE_NEW, alice_ctx)
+        assert isinstance(outcome, ev.ReinviteAccepted), outcome
+        await until(lambda: a_media.remote_rtp is not None and b_media.remote_rtp is not None
+                    and a_media.remote_rtp[0] == BOB_NEW
+                    and b_media.remote_rtp[0] == ALICE_NEW)
+        a_frames, b_frames = a_call.monitor.frames, b_call.monitor.frames
+        await until(lambda: a_call.monitor.frames > a_frames + 10
+                    and b_call.monitor.frames > b_frames + 10)
+        assert (a_media.tx, a_media.rx, b_media.tx, b_media.rx) == sessions
+        assert a_media.counters.auth_failures == b_media.counters.auth_failures == 0
+    finally:
+        await bob.close()
+        await alice.close()

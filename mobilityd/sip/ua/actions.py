@@ -311,7 +311,8 @@ class UaActions(UaCore):
 
     def _reroute_reinvite(self, session: Session, tx: Transaction, now: float) -> bool:
         """``UaConfig.reroute_via_proxy``: our re-INVITE to the peer's remote target got
-        no answer (Timer B) or its transport failed - the peer has probably moved too.
+        no answer (Timer B), a 408 from a stateful proxy on the route set (its own timer
+        toward the target fired), or its transport failed - the peer has probably moved too.
         Send it once more through the outbound proxy to the peer's GRUU or AOR
         (``rq.rerouting_via_proxy``) instead of ending the dialog (RFC 3261 §12.2.1.2);
         False when not configured or already rerouted (then the failure stands)."""

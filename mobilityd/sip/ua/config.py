@@ -30,8 +30,9 @@ class UaConfig:
     401/407 to our INVITE or re-INVITE is answered once (RFC 3261 §22.2, §22.3);
     without them the challenge ends the attempt (``CallFailed``/``ReinviteFailed``).
 
-    ``reroute_via_proxy``: when an in-dialog re-INVITE times out or its transport
-    fails (the peer moved too and its old contact is dead), send it once more through
+    ``reroute_via_proxy``: when an in-dialog re-INVITE times out, its transport
+    fails, or a proxy on the route set answers 408 (the peer moved too and its old
+    contact is dead), send it once more through
     ``outbound_proxy`` with the peer's GRUU or address-of-record as Request-URI, so
     the proxy finds the peer's new contact; only if that fails too does the dialog end
     (RFC 3261 §12.2.1.2).  Off by default: plain §12.2.1.2 behaviour.

@@ -182,6 +182,11 @@ class ResponseHandling(InboundRequests):
             session.outgoing_reinvite = None
             if self._retry_reinvite_with_credentials(session, tx, response, now):
                 return
+            # A 408 from a stateful proxy on the route set: it answered 100 Trying (§17.2.1,
+            # so our Timer B stopped) and its own timer toward the peer's old remote target
+            # fired - the peer moved too; re-route as after our own Timer B.
+            if status == StatusCode.REQUEST_TIMEOUT and self._reroute_reinvite(session, tx, now):
+                return
         retry_at = None
         if status == StatusCode.REQUEST_PENDING:
             retry_at = now + self._glare_backoff(session)
