@@ -97,9 +97,9 @@ def credentials_view(registrar: Registrar) -> dict[str, Any]:
 
 def failure_reason(client: RegistrationClient, *, with_credentials: bool) -> str:
     """Why ``client`` is ``failed``: the final status the SIP layer recorded (RFC 3261
-    §10.2 / §22.2), when it records one (``last_failure``), else what a failure with or
-    without credentials means; with the time of the next attempt."""
-    failure = getattr(client, "last_failure", None)  # RegistrationFailed, if recorded
+    §10.2 / §22.2, ``last_failure``), else what a failure with or without credentials
+    means; with the time of the next attempt."""
+    failure = client.last_failure
     if failure is not None:
         what = f"{failure.status} {failure.reason}"
         if not with_credentials and failure.status in (401, 407):
@@ -159,7 +159,7 @@ class Registration:
             instance_id=instance_id(config.identity.uri, config.identity.device),
             username=config.registrar.username or aor.user or "",
             password=password.reveal().decode("utf-8") if password is not None else "",
-            expires=config.registrar.expires)
+            expires=config.registrar.expires, realm=config.registrar.realm)
         client = endpoint.register(settings, address)
         registration = cls(endpoint, client, config.registrar.uri, bus,
                            with_credentials=password is not None)

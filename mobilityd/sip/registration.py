@@ -2,7 +2,10 @@
 
 - Digest (RFC 3261 §22.2, RFC 7616): a 401/407 is answered once with credentials; a
   second challenge fails the registration unless it says ``stale=true``. Refreshes
-  reuse the last challenge with an incremented nonce count.
+  reuse the last challenge with an incremented nonce count. With
+  ``RegistrationConfig.realm`` a challenge for another realm is not answered (the
+  credentials belong to that realm, RFC 7616 §3.3; RFC 3261 §22.1 protection spaces).
+  The last failure stays readable as :attr:`RegistrationClient.last_failure`.
 - GRUU (RFC 5627 §4.1, §5): the Contact carries ``+sip.instance`` and the request
   ``Supported: gruu``; ``pub-gruu`` / ``temp-gruu`` of our binding are read from the 200.
 - Refresh (RFC 3261 §10.2.4): before the granted expiry, with the same Call-ID and an
@@ -83,6 +86,8 @@ class RegistrationConfig:
     password: str
     expires: int = 600
     user_agent: str = "mobilityd"
+    #: The realm the credentials belong to (RFC 7616 §3.3); None answers any realm.
+    realm: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,8 @@ class RegistrationClient:
         self.state = RegistrationState.UNREGISTERED
         self.pub_gruu: SipUri | None = None
         self.temp_gruu: SipUri | None = None
+        #: Why the registration last failed; None once it is registered again.
+        self.last_failure: RegistrationFailed | None = None
 
     # -- driving ------------------------------------------------------------------
 
@@ -231,6 +238,11 @@ class RegistrationClient:
         if challenge is None:
             self._fail(response.status, "no usable digest challenge", now)
             return None
+        if self.config.realm is not None and challenge.realm != self.config.realm:
+            self._challenge = None
+            self._fail(response.status, f"challenge for realm {challenge.realm!r}, not the "
+                       f"configured realm {self.config.realm!r}", now)
+            return None
         if self._auth_retried and not challenge.stale:
             self._challenge = None
             self._fail(response.status, "credentials rejected", now)
@@ -262,6 +274,7 @@ class RegistrationClient:
 
     def _accepted(self, response: Response, now: float) -> None:
         self._old_contacts.clear()
+        self.last_failure = None
         if self._pending_expires == 0:
             self.state = RegistrationState.UNREGISTERED
             self._deadline = None
@@ -306,7 +319,8 @@ class RegistrationClient:
     def _fail(self, status: int, reason: str, now: float) -> None:
         self.state = RegistrationState.FAILED
         self._deadline = now + RETRY_AFTER_FAILURE
-        self._events.append(RegistrationFailed(status, reason))
+        self.last_failure = RegistrationFailed(status, reason)
+        self._events.append(self.last_failure)
 
 
 def _same_uri(a: SipUri, b: SipUri) -> bool:

@@ -116,11 +116,13 @@ socket = "{tmp_path / 'bob.sock'}"
     return path
 
 
-async def _run_until(tmp_path: Path, kamailio: Kamailio, password: str, final: str
+async def _run_until(tmp_path: Path, kamailio: Kamailio, password: str, final: str,
+                     path: Path | None = None
                      ) -> tuple[RoamingCallManager, RegistrationReporter,
                                 list[RegistrationUpdated]]:
-    """Start the manager and collect ``registration-updated`` until state ``final``."""
-    config = load_config(bob_config(tmp_path, kamailio, password))
+    """Start the manager (``path``, else :func:`bob_config`) and collect
+    ``registration-updated`` until state ``final``."""
+    config = load_config(path or bob_config(tmp_path, kamailio, password))
     bus, reporter = EventBus(), RegistrationReporter(config.registrar)
     bus.attach(reporter)
     events = bus.subscribe(["registration-updated"])
@@ -164,7 +166,7 @@ async def test_a_wrong_password_fails_with_a_reason_and_no_retry_loop(
     manager, reporter, seen = await _run_until(tmp_path, kamailio, wrong, "failed")
     try:
         failed = seen[-1]
-        assert failed.reason is not None and "next attempt in 30 s" in failed.reason
+        assert failed.reason == "401 credentials rejected; next attempt in 30 s"
         status = reporter.to_json()
         assert status is not None and status["state"] == "failed"
         assert status["reason"] == failed.reason
@@ -268,3 +270,31 @@ def test_the_daemon_refuses_a_password_file_others_can_read(tmp_path: Path,
     assert code == 78, err  # EX_CONFIG
     assert f"{config}: registrar.password_file:" in err
     assert "permissions 0644 are too open" in err and PASSWORD not in err
+
+
+async def test_a_challenge_for_another_realm_is_not_answered(
+        tmp_path: Path, kamailio: Kamailio) -> None:
+    """``[registrar] realm``: the password belongs to that realm (RFC 7616 §3.3); this
+    registrar's realm is the AOR's domain, so a configured other realm fails."""
+    path = bob_config(tmp_path, kamailio, PASSWORD)
+    path.write_text(path.read_text().replace('password_file =',
+                                             'realm = "other.example"\npassword_file ='))
+    manager, reporter, seen = await _run_until(tmp_path, kamailio, PASSWORD, "failed",
+                                               path=path)
+    try:
+        assert seen[-1].reason == (f"401 challenge for realm {DOMAIN!r}, not the "
+                                   "configured realm 'other.example'; next attempt in 30 s")
+        status = reporter.to_json()
+        assert status is not None and status["realm"] == "other.example"
+    finally:
+        await manager.close()
+
+
+async def test_the_configured_realm_registers(tmp_path: Path, kamailio: Kamailio) -> None:
+    path = bob_config(tmp_path, kamailio, PASSWORD)
+    path.write_text(path.read_text().replace('password_file =',
+                                             f'realm = "{DOMAIN}"\npassword_file ='))
+    manager, _, seen = await _run_until(tmp_path, kamailio, PASSWORD, "registered",
+                                        path=path)
+    await manager.close()
+    assert "failed" not in [event.state for event in seen]

@@ -166,7 +166,34 @@ def test_rejected_credentials_fail_after_one_retry() -> None:
     event = client.next_event()
     assert isinstance(event, RegistrationFailed) and event.status == 401
     assert client.state is RegistrationState.FAILED
+    assert client.last_failure == event == RegistrationFailed(401, "credentials rejected")
     assert client.get_timer() is not None  # tries again later
+
+
+def test_a_challenge_for_another_realm_is_not_answered() -> None:
+    """RFC 7616 §3.3: the credentials belong to the configured realm; a challenge for
+    another one fails without sending them (the registrar's realm is mobilityd.test)."""
+    client = RegistrationClient(
+        RegistrationConfig(config().aor, config().registrar, INSTANCE, "alice", "pw",
+                           realm="other.example"), binding(), make_rng())
+    registrar = Registrar()
+    assert client.receive_response(registrar.answer(client.register(0.0), 0.0), 0.0) is None
+    event = client.next_event()
+    assert isinstance(event, RegistrationFailed) and event.status == 401
+    assert "realm 'mobilityd.test'" in event.reason and "'other.example'" in event.reason
+    assert client.last_failure == event and registrar.challenges == 1
+
+
+def test_the_configured_realm_is_answered_and_success_clears_the_failure() -> None:
+    client = RegistrationClient(
+        RegistrationConfig(config().aor, config().registrar, INSTANCE, "alice", "pw",
+                           realm="mobilityd.test"), binding(), make_rng())
+    request = client.register(0.0)
+    assert client.receive_response(make_response(request, 503), 0.0) is None
+    assert client.last_failure == client.next_event() == RegistrationFailed(
+        503, "Service Unavailable")
+    register(client, Registrar(), 40.0)
+    assert client.last_failure is None
 
 
 def test_stale_nonce_is_retried_without_failing() -> None:
