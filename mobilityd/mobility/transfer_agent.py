@@ -43,9 +43,7 @@ from mobilityd.call.keying import new_responder
 from mobilityd.call.negotiation import AnswerPlan, NegotiatedMedia
 from mobilityd.call.sdpmedia import MediaPort
 from mobilityd.call.secure_call import CallRole, CallState, SecureCall
-from mobilityd.media import g711
 from mobilityd.media.endpoint import MediaEndpoint, bind_port_pair
-from mobilityd.media.g711 import G711PayloadType
 from mobilityd.media.keying import suite_for_policy
 from mobilityd.media.sink import G711Sink
 from mobilityd.mikey.session import Rng
@@ -250,12 +248,9 @@ class TransferAgent(CallAgent):
 
     async def start(self) -> None:
         """Start the agent, then the hand-off channel; without the channel (its port
-        taken) calls work and moves fail cleanly. The G.711 tables are built now: a
-        device taking a call over would otherwise build them (~13 ms of CPU) between
-        the transfer INVITE and its 200 OK, on the move's critical path."""
-        for law in G711PayloadType:
-            g711.encode(bytes(2), law)  # both tables are cached for the process
-            g711.decode(b"\x00", law)
+        taken) calls work and moves fail cleanly. (``CallAgent.start`` builds the G.711
+        tables, which a device taking a call over would otherwise build between the
+        transfer INVITE and its 200 OK, on the move's critical path.)"""
         await super().start()
         if self.transfer.handoff_port is None:
             return
