@@ -13,32 +13,17 @@ import pytest
 
 from mobilityd.mobility.transfer import (
     ExpectationBook,
-    HandOffToken,
     NotExpectedError,
     TokenError,
     TokenKind,
     TransferUsageError,
-    token_key,
 )
 from mobilityd.mobility.transfer.early import EarlyInvites
 from mobilityd.mobility.transfer.errors import RetransmittedTokenError
 from mobilityd.mobility.transfer.expectations import MAX_ANSWERS
 from mobilityd.mobility.transfer.retransmit import TokenRetransmission
+from tests.mobility.tokens import KEY, NOW, expect_token
 from tests.mobility.transfer_world import ALICE, World
-
-KEY = token_key(bytes(range(32)))
-NOW = 1_795_000_000.0
-
-
-def expect_token(**changes: object) -> HandOffToken:
-    fields: dict[str, object] = {
-        "kind": TokenKind.EXPECT, "issued": NOW, "expires": NOW + 60, "nonce": bytes(16),
-        "csb_id": 0xDEADBEEF, "call_id": "c1@laptop", "correspondent": "sip:alice@a.example",
-        "sender": "laptop", "receiver": "pda", "correspondent_ssrcs": (7,),
-        "released_ssrcs": (1, 2),
-    }
-    fields.update(changes)
-    return HandOffToken(**fields)  # type: ignore[arg-type]
 
 
 def copies_until(resend: TokenRetransmission, end: float) -> list[float]:
