@@ -6,9 +6,11 @@
   (same port where free; :meth:`SipEndpoint.rebind` re-REGISTERs with the new Contact),
   then send the re-INVITE carrying the RFC 3830 §4.5 update. An INVITE transaction
   still running in either direction (RFC 3261 §14.1) defers the move's offer until it
-  completes: our own re-INVITE's end is an event (ReinviteAccepted / ReinviteFailed);
-  the peer's re-INVITE ends with its ACK, which no event reports, so a deferred offer is
-  also tried again on a timer (20 ms, doubling to 1 s, for at most 64*T1). A 491 glare
+  completes: our own re-INVITE's end is an event (ReinviteAccepted / ReinviteFailed),
+  and so is the ACK of our 2xx to the peer's (ReinviteConfirmed). The ACK of a non-2xx
+  final answer is absorbed inside the INVITE server transaction (§17.2.1) with no TU
+  event, so a deferred offer is also tried again on a timer (20 ms, doubling to 1 s, for
+  at most 64*T1) as a safety net. A 491 glare
   is retried by the UA after the §14.1 back-off with the same offer.
 * :class:`MoveGuard` (peer side, steps 3-4): a re-INVITE that changes the remote target
   or the SDP is accepted only after :func:`~.peer.verify_move`; then the media path
@@ -181,8 +183,10 @@ class CallMover:
         self._deferred_since = None
 
     def handle_sip_event(self, event: object) -> None:
-        """A deferred move goes out once the running re-INVITE completed."""
-        done = (sip_events.ReinviteAccepted, sip_events.ReinviteFailed)
+        """A deferred move goes out once the running re-INVITE completed: ours
+        answered, or the peer's acknowledged (``ReinviteConfirmed``)."""
+        done = (sip_events.ReinviteAccepted, sip_events.ReinviteFailed,
+                sip_events.ReinviteConfirmed)
         if (isinstance(event, done) and event.call_id == self.call.call_id and self.deferred
                 and getattr(event, "retry_at", None) is None):
             self.send_offer()

@@ -147,6 +147,15 @@ class ReinviteAccepted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ReinviteConfirmed(Event):
+    """The ACK for our 2xx to the peer's re-INVITE arrived (RFC 3261 §13.3.1.4): that
+    INVITE transaction is over, so a re-INVITE of ours may go now (§14.1)."""
+
+    call_id: str
+    ack: Request
+
+
+@dataclass(frozen=True, slots=True)
 class ReinviteFailed(Event):
     """Our re-INVITE got a non-2xx final answer; the session is unchanged (§14.1).
     ``retry_at`` is set after a 491 glare: the UA re-sends by itself at that time."""

@@ -40,6 +40,23 @@ def test_reinvite_with_new_contact_moves_the_peer_remote_target() -> None:
     assert alice.of_type(ev.CallEnded) == [ev.CallEnded(call_id, True, "BYE received")]
 
 
+def test_the_ack_of_a_reinvite_is_reported_once() -> None:
+    """§13.3.1.4 / §14.1: the ACK of our 2xx to the peer's re-INVITE ends that INVITE
+    transaction, so a re-INVITE of ours may go from then on; it is reported as
+    ``ReinviteConfirmed`` (once; the initial INVITE's ACK is ``CallEstablished``)."""
+    net, alice, bob = pair()
+    call_id = established(net, alice, bob)
+    assert not bob.of_type(ev.ReinviteConfirmed)
+    alice.ua.reinvite(call_id, net.now, body=SDP + b"a=moved\r\n")
+    net.run(lambda: bool(bob.of_type(ev.ReinviteConfirmed)))
+    net.run()
+    (confirmed,) = bob.of_type(ev.ReinviteConfirmed)
+    assert isinstance(confirmed, ev.ReinviteConfirmed)
+    assert confirmed.call_id == call_id and confirmed.ack.method == "ACK"
+    assert alice.of_type(ev.ReinviteAccepted)
+    assert not alice.of_type(ev.ReinviteConfirmed)
+
+
 def test_refused_reinvite_leaves_the_dialog_as_it_was() -> None:
     """The application refuses the move (e.g. MIKEY did not verify): 488, the remote
     target and route set stay; the call goes on."""

@@ -305,6 +305,8 @@ class InboundRequests(UaActions):
             session.phase = CallPhase.ESTABLISHED
             self._emit(ev.CallEstablished(session.call_id, ack))
             self._arm_session_timer(session, now)
+        elif not initial:
+            self._emit(ev.ReinviteConfirmed(session.call_id, ack))
 
 
 MIN_SE = 90  # RFC 4028 §4/§9: the smallest session interval we accept (s)
