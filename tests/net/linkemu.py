@@ -15,6 +15,14 @@ wake-ups by several ms per frame (seen: 19-29 ms for a 10 ms one-way delay with 
 average at 10), so the emulated RTT was not the configured one.
 ``MOBILITYD_LINKEMU_REALTIME=0`` keeps normal priority (the previous behaviour).
 
+Frames leave when due to the µs, not to the next whole millisecond: an epoll wait rounds
+its timeout *up* to a whole ms (``selectors.EpollSelector.select``), which made every
+delayed frame 0..1 ms late -- about 1 ms more one-way delay than configured, 2 ms more
+on a round trip, seen in the handover timelines. The loop therefore waits on a timerfd
+armed at the earliest frame's due time (the project's ctypes binding,
+:mod:`mobilityd.media.timerfd`, as the media pacer uses); where it cannot be imported
+or created it falls back to the rounded epoll timeout.
+
 Protocol on stdin/stdout: prints ``ready`` once the devices exist; reads lines
 ``set delay_ms=20 jitter_ms=0 loss_pct=10`` (any subset) to change the link live;
 exits on EOF or SIGTERM. Standard library only (runs as a plain script).
@@ -34,6 +42,11 @@ import struct
 import subprocess
 import sys
 import time
+
+try:  # the project's timerfd binding (module doc); absent: rounded epoll timeouts
+    from mobilityd.media.timerfd import TimerFd
+except ImportError:  # pragma: no cover - run outside the project's environment
+    TimerFd = None  # type: ignore[assignment,misc]
 
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
@@ -85,11 +98,43 @@ def enable_realtime() -> bool:
     return True
 
 
+class _DueTimer:
+    """A timerfd armed at the earliest due time (module doc); ``timer`` is None without
+    one (then the rounded epoll timeout is used)."""
+
+    def __init__(self) -> None:
+        self.timer: TimerFd | None = None
+        if TimerFd is not None:
+            with contextlib.suppress(OSError):
+                self.timer = TimerFd()
+        self.armed_for: float | None = None
+
+    def arm(self, due: float | None) -> None:
+        if self.timer is None or due == self.armed_for:
+            return
+        if due is None:
+            self.timer.disarm()
+        else:
+            self.timer.arm_monotonic(due)
+        self.armed_for = due
+
+    def fired(self) -> None:
+        self.armed_for = None
+        if self.timer is not None:
+            self.timer.acknowledge()
+
+
+_TIMER = -1  # selector key data of the timerfd
+
+
 def forward(fd_a: int, fd_b: int, settings: Settings, rng: random.Random) -> None:
     selector = selectors.DefaultSelector()
     selector.register(fd_a, selectors.EVENT_READ, fd_b)
     selector.register(fd_b, selectors.EVENT_READ, fd_a)
     selector.register(sys.stdin, selectors.EVENT_READ, None)
+    due_timer = _DueTimer()
+    if due_timer.timer is not None:
+        selector.register(due_timer.timer.fd, selectors.EVENT_READ, _TIMER)
     pending: list[tuple[float, int, int, bytes]] = []  # due, order, output fd, frame
     order = 0
     commands = b""
@@ -99,8 +144,15 @@ def forward(fd_a: int, fd_b: int, settings: Settings, rng: random.Random) -> Non
             _, _, out_fd, frame = heapq.heappop(pending)
             with contextlib.suppress(OSError):  # device down: lost, as on a real link
                 os.write(out_fd, frame)
-        timeout = max(0.0, pending[0][0] - now) if pending else None
+        if due_timer.timer is not None:
+            due_timer.arm(pending[0][0] if pending else None)
+            timeout = None
+        else:
+            timeout = max(0.0, pending[0][0] - now) if pending else None
         for key, _ in selector.select(timeout):
+            if key.data == _TIMER:
+                due_timer.fired()
+                continue
             if key.data is None:
                 data = os.read(sys.stdin.fileno(), 4096)
                 if not data:
