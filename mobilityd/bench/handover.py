@@ -168,7 +168,8 @@ class _Timeline:
         ordered = sorted(self.offsets.items(), key=lambda item: statistics.median(item[1]))
         return {name: {"ms": round(statistics.median(values), 2),
                        "cpu_ms": (round(statistics.median(self.cpu[name]), 2)
-                                  if name in self.cpu else None)}
+                                  if name in self.cpu else None),
+                       "each": [round(v, 1) for v in values]}
                 for name, values in ordered}
 
 
@@ -197,6 +198,9 @@ class _Measurement:
                                   if self.gap_moving else None),
             "gap_peer_ms_median": median(self.gap_peer),
             "reinvite_ms_median": median(self.reinvite),
+            # every move's gap at Bob in the order measured: what a p95 over a few
+            # moves stands for (one slow move is the p95 of 8)
+            "gap_moving_ms_each": [round(gap, 1) for gap in self.gap_moving],
             "srtp_auth_failures": auth, "index_reuse": reuse,
         }
 
@@ -301,7 +305,7 @@ def _run_rtt(rtt_ms: int, moves: int, *, both: bool, timeline: bool, realtime: b
             for stage, figures in medians.items():
                 cpu = figures["cpu_ms"]
                 print(f"  {figures['ms']:8.2f}  {'' if cpu is None else f'{cpu:6.2f}':>6}  "
-                      f"{stage}", file=sys.stderr)
+                      f"{stage} {figures['each']}", file=sys.stderr)
     rows = [unplugged.row("eth_unplugged", rtt_ms, auth, reuse)]
     if both:
         rows.append(plugged.row("eth_plugged", rtt_ms, auth, reuse))
