@@ -164,7 +164,7 @@ class _Timeline:
                  min((t for t, _, _ in bob["received_log"] if t > change), default=None),
                  change)
 
-    def medians(self) -> dict[str, dict[str, float | None]]:
+    def medians(self) -> dict[str, dict[str, float | list[float] | None]]:
         ordered = sorted(self.offsets.items(), key=lambda item: statistics.median(item[1]))
         return {name: {"ms": round(statistics.median(values), 2),
                        "cpu_ms": (round(statistics.median(self.cpu[name]), 2)
@@ -304,6 +304,7 @@ def _run_rtt(rtt_ms: int, moves: int, *, both: bool, timeline: bool, realtime: b
                   "CPU ms of that party's thread since its first stage):", file=sys.stderr)
             for stage, figures in medians.items():
                 cpu = figures["cpu_ms"]
+                assert isinstance(cpu, float | None)
                 print(f"  {figures['ms']:8.2f}  {'' if cpu is None else f'{cpu:6.2f}':>6}  "
                       f"{stage} {figures['each']}", file=sys.stderr)
     rows = [unplugged.row("eth_unplugged", rtt_ms, auth, reuse)]
