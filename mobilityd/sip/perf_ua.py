@@ -10,6 +10,13 @@ the timer heap and transaction tables hold what they would at that rate.
 parsing share of the same three requests measured alone (``bench_parse_only``).  The
 UAC side's formatting of the ACK and BYE (a few µs) is inside the timed loop.
 
+``bench_endpoint_calls`` runs the same calls through the asyncio adapter the daemon
+and the SIPp benchmark use (``SipEndpoint`` on a real UDP socket: ``UdpTransport``
+datagram handling, RFC 3261 §18.2.1 ``received`` stamping, event draining, timer
+re-arming and the two ``sendto`` of a call), fed datagram by datagram without the event
+loop's selector: the adapter's share of the CPU per call is its figure minus
+``bench_uas_calls``.  It also reports the share the cyclic garbage collector took.
+
 ``bench_uas_stages`` splits one call into its stages (parse of each request, the
 engine's handling of each, the answer, timers and events; thread CPU time, the
 collector included where it strikes) and ``bench_udp_syscalls`` times the loopback
@@ -19,6 +26,9 @@ their minimum over the runs (the least disturbed run on a shared machine).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import json
 import os
 import socket
@@ -26,8 +36,10 @@ import statistics
 import sys
 import time
 
+from mobilityd.sip.endpoint import EndpointEvent, SipEndpoint
 from mobilityd.sip.events import CallEnded, IncomingCallReceived
 from mobilityd.sip.message import parse_message
+from mobilityd.sip.transport import SipCodec, TransportKind, UdpTransport
 from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig, UserAgent
 
@@ -96,6 +108,74 @@ def bench_uas_calls(n: int) -> float:
     if completed != n:
         raise RuntimeError(f"only {completed} of {n} calls completed")
     return elapsed / n * 1e6
+
+
+class _AnsweringEndpoint(SipEndpoint):
+    """Answers every INVITE at once with 200 + SDP (as the SIPp benchmark's UAS)."""
+
+    def event_received(self, event: EndpointEvent) -> None:
+        if isinstance(event, IncomingCallReceived):
+            self.ua.answer_call(event.call_id, self.now(), body=_SDP)
+
+
+class _CollectorClock:
+    """Thread-CPU seconds spent in the cyclic garbage collector while installed."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            self.spent += time.thread_time() - self._started
+
+
+async def _endpoint_calls(n: int) -> tuple[float, float]:
+    config = UaConfig(local_uri=NameAddr.parse("<sip:uas@127.0.0.1>"), host="127.0.0.1",
+                      port=0, transport=TransportKind.UDP, contact_user="uas")
+    endpoint = await _AnsweringEndpoint.open(config, os.urandom)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as uac_socket:
+        uac_socket.bind(("127.0.0.1", 0))
+        uac_socket.setblocking(False)
+        uac = uac_socket.getsockname()
+        port = str(uac[1]).encode()
+        feed = UdpTransport(SipCodec(), endpoint, absorb=lambda data: endpoint.ua.
+                            absorb_retransmission(data, endpoint.now()))
+        local = endpoint.local_address
+        invites = [_request("INVITE", i, 1, 1, body=_SDP).replace(b"5061", port)
+                   for i in range(n)]
+        collector = _CollectorClock()
+        gc.callbacks.append(collector)
+        spent = 0.0
+        try:
+            for i in range(n):
+                started = time.thread_time()
+                feed.datagram_received(invites[i], uac, local)
+                endpoint.input_done()
+                tag = endpoint.ua.call(f"{i}-12345@127.0.0.1").local_tag
+                ack = _request("ACK", i, 2, 1, to_tag=tag).replace(b"5061", port)
+                bye = _request("BYE", i, 3, 2, to_tag=tag).replace(b"5061", port)
+                feed.datagram_received(ack, uac, local)
+                feed.datagram_received(bye, uac, local)
+                endpoint.input_done()
+                spent += time.thread_time() - started
+                if i % 64 == 63:  # empty the UAC's socket (not timed)
+                    with contextlib.suppress(BlockingIOError):
+                        while True:
+                            uac_socket.recv(65_535)
+            if endpoint.ua.calls:
+                raise RuntimeError(f"{endpoint.ua.calls} of {n} calls did not end")
+        finally:
+            gc.callbacks.remove(collector)
+            await endpoint.close()
+    return spent / n * 1e6, collector.spent / n * 1e6
+
+
+def bench_endpoint_calls(n: int) -> tuple[float, float]:
+    """(CPU µs per call through ``SipEndpoint`` on UDP, µs of it in the collector)."""
+    return asyncio.run(_endpoint_calls(n))
 
 
 def bench_parse_only(n: int) -> float:
@@ -192,6 +272,9 @@ def bench_udp_syscalls(n: int) -> dict[str, float]:
 def main(argv: list[str]) -> int:
     n = int(argv[1]) if len(argv) > 1 else 20000
     calls = statistics.median(bench_uas_calls(n) for _ in range(5))
+    endpoint_runs = [bench_endpoint_calls(n) for _ in range(5)]
+    endpoint = statistics.median(run[0] for run in endpoint_runs)
+    collector = statistics.median(run[1] for run in endpoint_runs)
     parse = statistics.median(bench_parse_only(n) for _ in range(5))
     stage_runs = [bench_uas_stages(n) for _ in range(5)]
     stages = {name: round(min(run[name] for run in stage_runs), 1) for name in stage_runs[0]}
@@ -200,6 +283,9 @@ def main(argv: list[str]) -> int:
                 for name in syscall_runs[0]}
     print(json.dumps({
         "uas_call_cpu_us_median": round(calls, 1),
+        "endpoint_call_cpu_us_median": round(endpoint, 1),
+        "endpoint_collector_us_median": round(collector, 1),
+        "adapter_us_estimate": round(endpoint - calls, 1),
         "parse_only_us_median": round(parse, 1),
         "engine_us_estimate": round(calls - parse, 1),
         "stages_us_min": stages,
