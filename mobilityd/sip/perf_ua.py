@@ -140,11 +140,11 @@ async def _endpoint_calls(n: int) -> tuple[float, float]:
         uac_socket.bind(("127.0.0.1", 0))
         uac_socket.setblocking(False)
         uac = uac_socket.getsockname()
-        port = str(uac[1]).encode()
+        sent_by = f"127.0.0.1:{uac[1]}".encode()  # responses go to the Via sent-by
         feed = UdpTransport(SipCodec(), endpoint, absorb=lambda data: endpoint.ua.
                             absorb_retransmission(data, endpoint.now()))
         local = endpoint.local_address
-        invites = [_request("INVITE", i, 1, 1, body=_SDP).replace(b"5061", port)
+        invites = [_request("INVITE", i, 1, 1, body=_SDP).replace(b"127.0.0.1:5061", sent_by)
                    for i in range(n)]
         collector = _CollectorClock()
         gc.callbacks.append(collector)
@@ -155,8 +155,8 @@ async def _endpoint_calls(n: int) -> tuple[float, float]:
                 feed.datagram_received(invites[i], uac, local)
                 endpoint.input_done()
                 tag = endpoint.ua.call(f"{i}-12345@127.0.0.1").local_tag
-                ack = _request("ACK", i, 2, 1, to_tag=tag).replace(b"5061", port)
-                bye = _request("BYE", i, 3, 2, to_tag=tag).replace(b"5061", port)
+                ack = _request("ACK", i, 2, 1, to_tag=tag).replace(b"127.0.0.1:5061", sent_by)
+                bye = _request("BYE", i, 3, 2, to_tag=tag).replace(b"127.0.0.1:5061", sent_by)
                 feed.datagram_received(ack, uac, local)
                 feed.datagram_received(bye, uac, local)
                 endpoint.input_done()
