@@ -8,12 +8,14 @@ alone.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from mobilityd.net.events import AddressFamily, AddressFlag, LinkFlag, check_address
 
 MAIN_TABLE = 254
 """``RT_TABLE_MAIN`` (``linux/rtnetlink.h``)."""
+_UP_WITH_CARRIER = int(LinkFlag.UP | LinkFlag.LOWER_UP)
 
 
 @dataclass(frozen=True)
@@ -25,11 +27,13 @@ class LinkRecord:
     flags: LinkFlag
     deleted: bool = False
 
-    @property
+    @functools.cached_property
     def is_up(self) -> bool:
-        """Administratively up with carrier: the link can carry packets."""
-        want = LinkFlag.UP | LinkFlag.LOWER_UP
-        return not self.deleted and (self.flags & want) == want
+        """Administratively up with carrier: the link can carry packets.
+
+        Computed once per record (plain int arithmetic: ``IntFlag`` operators go through
+        ``enum`` in Python), since the state asks it of every link on each notification."""
+        return not self.deleted and (int(self.flags) & _UP_WITH_CARRIER) == _UP_WITH_CARRIER
 
     @property
     def is_loopback(self) -> bool:

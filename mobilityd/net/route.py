@@ -18,6 +18,7 @@ inside a prefix configured on that interface.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import itertools
 import os
@@ -53,8 +54,12 @@ def prefixes_of(addresses: Iterable[UsableAddress]) -> dict[int, list[_Network]]
     return prefixes
 
 
+@functools.lru_cache(maxsize=256)
 def parse_destination(dest_ip: str) -> _IPAddress:
-    """Validate a destination; :class:`InvalidAddressError` names what is wrong."""
+    """Validate a destination; :class:`InvalidAddressError` names what is wrong.
+
+    Cached (a call's few peer addresses are looked up on every network event, on the
+    move decision's critical path); errors are not cached."""
     try:
         parsed = ipaddress.ip_address(dest_ip)
     except ValueError as exc:

@@ -104,17 +104,27 @@ def split_messages(data: bytes) -> list[NetlinkMessage]:
     return messages
 
 
-def parse_attrs(data: bytes, offset: int) -> dict[int, bytes]:
-    """``rtattr`` list from ``offset`` to the end (first of each type kept)."""
+def parse_attrs(data: bytes, offset: int,
+                wanted: frozenset[int] | None = None) -> dict[int, bytes]:
+    """``rtattr`` list from ``offset`` to the end (first of each type kept).
+
+    With ``wanted``, only those types are copied out; every attribute's length is still
+    checked. An RTM_NEWLINK carries ~50 attributes of which the watcher reads one, and
+    it is the first message a move decision parses (issue 5 detection)."""
     attrs: dict[int, bytes] = {}
-    while offset + _RTATTR.size <= len(data):
-        attr_len, attr_type = _RTATTR.unpack_from(data, offset)
-        if attr_len < _RTATTR.size or offset + attr_len > len(data):
+    end = len(data)
+    header = _RTATTR.size
+    unpack = _RTATTR.unpack_from
+    while offset + header <= end:
+        attr_len, attr_type = unpack(data, offset)
+        if attr_len < header or offset + attr_len > end:
             raise RtnlParseError(f"attribute length {attr_len} at offset {offset}")
-        attrs.setdefault(attr_type & 0x3FFF, data[offset + _RTATTR.size:offset + attr_len])
-        offset += attr_len + (-attr_len % 4)
-    if offset < len(data):
-        raise RtnlParseError(f"{len(data) - offset} stray bytes after the attributes")
+        attr_type &= 0x3FFF
+        if (wanted is None or attr_type in wanted) and attr_type not in attrs:
+            attrs[attr_type] = data[offset + header:offset + attr_len]
+        offset += (attr_len + 3) & ~3
+    if offset < end:
+        raise RtnlParseError(f"{end - offset} stray bytes after the attributes")
     return attrs
 
 
@@ -201,12 +211,18 @@ class RouteQuery:
 
 
 def _address(family: int, value: bytes) -> str:
+    if family == socket.AF_INET and len(value) == 4:
+        return socket.inet_ntop(socket.AF_INET, value)  # same text, a tenth of the cost
     try:
         if family == socket.AF_INET:
             return str(ipaddress.IPv4Address(value))
         return str(ipaddress.IPv6Address(value))
     except ipaddress.AddressValueError as exc:
         raise RtnlParseError(f"address attribute of {len(value)} bytes") from exc
+
+
+_ANSWER_ATTRS = frozenset({RtAttr.TABLE, RtAttr.DST, RtAttr.PREFSRC, RtAttr.OIF,
+                           RtAttr.GATEWAY})
 
 
 @dataclass(frozen=True)
@@ -243,7 +259,7 @@ class RouteAnswer:
             data, _NLMSGHDR.size)
         if family not in (socket.AF_INET, socket.AF_INET6):
             raise RtnlParseError(f"address family {family} in a route answer")
-        attrs = parse_attrs(data[:length], _NLMSGHDR.size + _RTMSG.size)
+        attrs = parse_attrs(data[:length], _NLMSGHDR.size + _RTMSG.size, _ANSWER_ATTRS)
 
         def u32(kind: RtAttr) -> int | None:
             value = attrs.get(kind)

@@ -23,6 +23,7 @@ from mobilityd.net.rtnl import (
     RtnlParseError,
     RtnlRefusedError,
     RtType,
+    parse_attrs,
 )
 
 
@@ -124,3 +125,53 @@ def test_fuzz_mutated_recording(position: int, value: int) -> None:
     mutated[position] = value
     with contextlib.suppress(RtnlParseError, RtnlRefusedError):
         RouteAnswer.parse(bytes(mutated))
+
+
+# -- parse_attrs with ``wanted`` (the watcher's and the route answer's fast path) --------
+
+def _attrs(*pairs: tuple[int, bytes]) -> bytes:
+    out = b""
+    for kind, value in pairs:
+        length = 4 + len(value)
+        out += struct.pack("=HH", length, kind) + value + b"\0" * (-length % 4)
+    return out
+
+
+def test_wanted_attributes_are_those_of_the_full_parse() -> None:
+    data = _attrs((3, b"eth0\0"), (4, b"\x01\x02\x03\x04"), (3, b"second\0"), (7, b"x"))
+    everything = parse_attrs(data, 0)
+    assert everything == {3: b"eth0\0", 4: b"\x01\x02\x03\x04", 7: b"x"}  # first kept
+    assert parse_attrs(data, 0, frozenset({3, 9})) == {3: b"eth0\0"}
+    assert parse_attrs(data, 0, frozenset()) == {}
+
+
+def test_an_unwanted_attribute_is_still_length_checked() -> None:
+    bad_length = _attrs((3, b"eth0\0")) + struct.pack("=HH", 40, 7) + b"short"
+    with pytest.raises(RtnlParseError):
+        parse_attrs(bad_length, 0, frozenset({3}))
+    stray = _attrs((3, b"eth0\0")) + b"\x01\x02"
+    with pytest.raises(RtnlParseError):
+        parse_attrs(stray, 0, frozenset({3}))
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.binary(max_size=120), st.frozensets(st.integers(0, 20), max_size=4))
+def test_fuzz_wanted_is_a_subset_of_the_full_parse(data: bytes, wanted: frozenset[int]) -> None:
+    try:
+        everything = parse_attrs(data, 0)
+    except RtnlParseError:
+        with pytest.raises(RtnlParseError):
+            parse_attrs(data, 0, wanted)
+        return
+    assert parse_attrs(data, 0, wanted) == {k: v for k, v in everything.items() if k in wanted}
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.binary(min_size=4, max_size=4))
+def test_answer_ipv4_text_is_the_ipaddress_text(packed: bytes) -> None:
+    """The answer's IPv4 addresses are written by inet_ntop: the very text ipaddress
+    gives (the rest of the code compares them with ipaddress-made strings)."""
+    data = bytearray(ANSWER_V4)
+    offset = data.find(bytes.fromhex("0a040002"))  # RTA_PREFSRC 10.4.0.2 of the recording
+    data[offset:offset + 4] = packed
+    assert RouteAnswer.parse(bytes(data)).prefsrc == str(ipaddress.IPv4Address(packed))
