@@ -207,13 +207,15 @@ class SipEndpoint:
         self.events.put_nowait(event)
 
     def _drain_events(self) -> None:
-        while (event := self.ua.next_event()) is not None:
+        next_event = self.ua.next_event
+        while (event := next_event()) is not None:
             if isinstance(event, ev.CallEstablished):
                 self._established.add(event.call_id)
             elif isinstance(event, _CALL_OVER):
                 self._established.discard(event.call_id)
             self.event_received(event)
-        self._drain_registrations()
+        if self._registrations or self._registration_layer.upcalls:
+            self._drain_registrations()
 
     def _arm_timer(self) -> None:
         deadline = self.ua.get_timer()
@@ -251,14 +253,14 @@ class SipEndpoint:
     def _absorb_retransmission(self, data: bytes) -> bool:
         """RFC 3261 §17.2: a byte-identical copy of a request whose server transaction
         lives is handled by the engine without parsing it again."""
-        return self.ua.absorb_retransmission(data, self.now())
+        return self.ua.absorb_retransmission(data, self._loop.time())
 
     def message_received(self, message: SipMessage, flow: Flow,
                          raw: bytes | None = None) -> None:
         """RFC 3261 §18.2.1 / §18.1.2: hand a message from a transport to its engine
         (what it causes goes out at :meth:`input_done`, once per batch)."""
         self.messages_received += 1
-        now = self.now()
+        now = self._loop.time()  # = self.now(), one call less per message
         if isinstance(message, Request):
             try:  # noqa: SIM105 - per message: a try is free, suppress() is not
                 stamp_received(message, flow.remote)

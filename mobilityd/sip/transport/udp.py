@@ -204,12 +204,12 @@ class UdpTransport(Generic[MessageT]):
     def datagram_received(self, data: bytes, remote: Address, local: Address) -> None:
         """RFC 3261 §18.3: one datagram is one message; CRLF-only keep-alives are skipped."""
         self.datagrams_received += 1
-        flow = Flow(TransportKind.UDP, local, remote)
         if data[:1] in (b"\r", b"\n", b"") and not data.strip(b"\r\n"):
             return
         if self._absorb is not None and self._absorb(data):
             self.datagrams_absorbed += 1
             return
+        flow = Flow(TransportKind.UDP, local, remote)
         try:
             message = self._codec.parse(data)
         except Exception as exc:  # the codec raises only its typed parse error
