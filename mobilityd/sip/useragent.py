@@ -54,6 +54,9 @@ from mobilityd.sip.transaction.states import TxKind, TxState
 from mobilityd.sip.ua import requests as rq
 from mobilityd.sip.ua.config import UaConfig, UsageError
 from mobilityd.sip.ua.session import (
+    CONNECTING,
+    INCOMING,
+    UAS,
     CallPhase,
     CallRole,
     Session,
@@ -272,7 +275,7 @@ class UserAgent(ResponseHandling):
     ) -> None:
         """Answer an incoming INVITE with a 1xx (early dialog) or 2xx (§13.3.1)."""
         session = self.call(call_id)
-        if session.role is not CallRole.UAS or session.phase is not CallPhase.INCOMING:
+        if session.role is not UAS or session.phase is not INCOMING:
             raise UsageError(f"call {call_id} is not waiting for an answer")
         if not 101 <= status < 300:
             raise UsageError("answer with 101-299; use reject_call for failures")
@@ -297,7 +300,7 @@ class UserAgent(ResponseHandling):
         if status >= 200:
             session.local_body, session.local_content_type = body, content_type
             dialog.confirm(contact=None, record_route=None)
-            session.phase = CallPhase.CONNECTING
+            session.phase = CONNECTING
             self._start_2xx_retransmission(
                 session, tx, facts.cseq.seq, data, initial=True, now=now
             )

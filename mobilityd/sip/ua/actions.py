@@ -19,14 +19,19 @@ from mobilityd.sip.ua import requests as rq
 from mobilityd.sip.ua.config import UsageError
 from mobilityd.sip.ua.core import UaCore
 from mobilityd.sip.ua.session import (
+    ACK_TIMEOUT,
+    ENDED,
+    ESTABLISHED,
+    RETRANSMIT_2XX,
+    UAC,
     CallPhase,
-    CallRole,
     Session,
     UaTimer,
     Unacked2xx,
 )
 
 _ALL_UA_TIMERS = tuple(UaTimer)
+_DIALOG_TERMINATED = DialogState.TERMINATED
 _COPIED_TO_RESPONSE = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
 #: The same fields as the parser groups them (lower-case key, name to write).
 _COPIED_FIELDS = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"),
@@ -95,8 +100,8 @@ class UaActions(UaCore):
         t1 = self.config.timers.t1
         session.unacked = Unacked2xx(data, seq, tx.destination, tx.transport, t1, initial,
                                      tx)
-        self._timers.schedule(session, UaTimer.RETRANSMIT_2XX, now + t1)
-        self._timers.schedule(session, UaTimer.ACK_TIMEOUT, now + self.config.timers.timeout)
+        self._timers.schedule(session, RETRANSMIT_2XX, now + t1)
+        self._timers.schedule(session, ACK_TIMEOUT, now + self.config.timers.timeout)
 
     def _session_timer_answer(self, session: Session, request: Request) -> list[tuple[str, str]]:
         """RFC 4028 §9: echo Session-Expires with a refresher in our 2xx."""
@@ -122,7 +127,7 @@ class UaActions(UaCore):
 
     def _arm_session_timer(self, session: Session, now: float) -> None:
         interval = session.session_interval
-        if interval is None or session.phase is not CallPhase.ESTABLISHED:
+        if interval is None or session.phase is not ESTABLISHED:
             return
         self._timers.cancel_all(session, (UaTimer.SESSION_REFRESH, UaTimer.SESSION_EXPIRY))
         if session.we_refresh:
@@ -384,16 +389,16 @@ class UaActions(UaCore):
         self, session: Session, now: float, *, by_peer: bool, reason: str, emit: bool = True
     ) -> None:
         """Mark the call ended; it is forgotten once its transactions are gone."""
-        if session.phase is CallPhase.ENDED:
+        if session.phase is ENDED:
             return
-        session.phase = CallPhase.ENDED
+        session.phase = ENDED
         if session.dialog is not None:
-            session.dialog.state = DialogState.TERMINATED
+            session.dialog.state = _DIALOG_TERMINATED
         self._timers.cancel_all(session, _ALL_UA_TIMERS)
         session.unacked = None
         if emit:
             self._emit(ev.CallEnded(session.call_id, by_peer, reason))
-        if session.role is CallRole.UAC:
+        if session.role is UAC:
             # Keep it for 64*T1: a retransmitted 2xx must still be ACKed (§13.2.2.4).
             self._timers.schedule(session, UaTimer.FORGET, now + self.config.timers.timeout)
         elif self._sessions.get(session.call_id) is session:

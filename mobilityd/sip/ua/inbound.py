@@ -17,11 +17,16 @@ from mobilityd.sip.transaction.states import TxState
 from mobilityd.sip.ua import requests as rq
 from mobilityd.sip.ua.actions import UaActions
 from mobilityd.sip.ua.session import (
+    ACK_TIMEOUT,
+    CONNECTING,
+    ENDED,
+    ESTABLISHED,
+    INCOMING,
+    RETRANSMIT_2XX,
+    UAS,
     CallPhase,
-    CallRole,
     PendingReinvite,
     Session,
-    UaTimer,
 )
 
 _SIPFRAG_RE = re.compile(r"SIP/2\.0 ([1-6][0-9]{2}) ?([^\r\n]*)")
@@ -106,7 +111,7 @@ class InboundRequests(UaActions):
             or dialog is None
             or dialog.local_tag != to_tag
             or dialog.remote_tag != (facts.from_tag or "")
-            or session.phase is CallPhase.ENDED
+            or session.phase is ENDED
         ):
             raise SipError(
                 StatusCode.CALL_OR_TRANSACTION_DOES_NOT_EXIST, "Call/Transaction Does Not Exist"
@@ -140,13 +145,13 @@ class InboundRequests(UaActions):
         replaced = self._match_replaces(request) if facts.has_replaces else None
         session = Session(
             call_id=call_id,
-            role=CallRole.UAS,
+            role=UAS,
             local_tag=rq.new_tag(self._rng),
             invite=request,
             invite_transaction=tx,
             destination=tx.destination,
             transport=tx.transport,
-            phase=CallPhase.INCOMING,
+            phase=INCOMING,
             peer_contact=contact,  # parsed when the dialog first needs it
         )
         tx.owner = session
@@ -213,7 +218,7 @@ class InboundRequests(UaActions):
         if pending is not None:
             session.incoming_reinvite = None
             self._reply(pending.transaction, 487, "Request Terminated", now, to_tag=local_tag)
-        if session.phase is CallPhase.INCOMING:  # BYE on an early dialog (§15)
+        if session.phase is INCOMING:  # BYE on an early dialog (§15)
             self._reply(
                 session.invite_transaction, 487, "Request Terminated", now, to_tag=local_tag
             )
@@ -300,9 +305,9 @@ class InboundRequests(UaActions):
         assert session.unacked is not None
         initial = session.unacked.initial
         session.unacked = None
-        self._timers.cancel_all(session, (UaTimer.RETRANSMIT_2XX, UaTimer.ACK_TIMEOUT))
-        if initial and session.phase is CallPhase.CONNECTING:
-            session.phase = CallPhase.ESTABLISHED
+        self._timers.cancel_all(session, (RETRANSMIT_2XX, ACK_TIMEOUT))
+        if initial and session.phase is CONNECTING:
+            session.phase = ESTABLISHED
             self._emit(ev.CallEstablished(session.call_id, ack))
             self._arm_session_timer(session, now)
         elif not initial:

@@ -41,6 +41,15 @@ class UaTimer(Enum):
     FORGET = "drop an ended call once late retransmissions are over (64*T1)"
 
 
+# Members the UAS reads on every call, as module constants: CPython 3.11 reads an Enum
+# member through its class via EnumType.__getattr__'s slot hook (~100 ns; a module
+# global ~15 ns, see transaction/machine.py).
+UAS, UAC = CallRole.UAS, CallRole.UAC
+INCOMING, CONNECTING = CallPhase.INCOMING, CallPhase.CONNECTING
+ESTABLISHED, ENDED = CallPhase.ESTABLISHED, CallPhase.ENDED
+RETRANSMIT_2XX, ACK_TIMEOUT = UaTimer.RETRANSMIT_2XX, UaTimer.ACK_TIMEOUT
+
+
 @dataclass(slots=True)
 class PendingReinvite:
     """An incoming re-INVITE waiting for the application's decision (§14.2)."""
