@@ -285,6 +285,9 @@ _RPORT_VALUE_RE = re.compile(r"rport[ \t]*=")
 # but the cost; bounded (cleared when full) so that hostile input cannot grow it.
 _GOOD_NAME_ADDRS: set[str] = set()
 _GOOD_NAME_ADDRS_SIZE = 1024
+# Tagged values accepted through their remembered shape (bounded, cleared when full).
+_TAGGED_NAME_ADDRS: set[str] = set()
+_TAGGED_NAME_ADDRS_SIZE = 4096
 
 
 def name_addr_syntax_ok(value: str) -> bool:
@@ -294,10 +297,16 @@ def name_addr_syntax_ok(value: str) -> bool:
     whose ``;tag=`` parameter (after the ``<URI>``) is a token and whose remainder
     without it was accepted before is valid without another full match - one more
     generic-param where a parameter starts keeps the value valid (RFC 3261 §25.1)."""
-    if value in _GOOD_NAME_ADDRS:
+    if value in _GOOD_NAME_ADDRS or value in _TAGGED_NAME_ADDRS:
         return True
     shape = _without_tag(value)
     if shape is not None and shape in _GOOD_NAME_ADDRS:
+        # The same From (and the To once tagged) comes back in the call's ACK and BYE
+        # (RFC 3261 §12.2.1.1): remember the exact value apart, so that these per-call
+        # values never evict the long-lived shapes above.
+        if len(_TAGGED_NAME_ADDRS) >= _TAGGED_NAME_ADDRS_SIZE:
+            _TAGGED_NAME_ADDRS.clear()
+        _TAGGED_NAME_ADDRS.add(value)
         return True
     if not name_addr_syntax_ok_full(value):
         return False

@@ -254,3 +254,5 @@ def test_name_addr_tag_memory_never_accepts_what_the_parser_refuses(
         if g.name_addr_syntax_ok(value):
             NameAddr.parse(value)
             assert g.name_addr_syntax_ok_full(value)
+        # asked again (the call's ACK and BYE repeat it): the same answer
+        assert g.name_addr_syntax_ok(value) == g.name_addr_syntax_ok_full(value)
