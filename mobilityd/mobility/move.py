@@ -19,6 +19,7 @@ and ``rng`` come from the caller.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, replace
 
@@ -42,8 +43,12 @@ class MoveUsageError(MobilityError, ValueError):
     of range (our caller's fault; nothing is sent)."""
 
 
+@functools.lru_cache(maxsize=256)
 def addrtype_of(host: str) -> str:
-    """The SDP ``addrtype`` of an IP literal: ``IP4`` or ``IP6`` (RFC 8866 §5.7)."""
+    """The SDP ``addrtype`` of an IP literal: ``IP4`` or ``IP6`` (RFC 8866 §5.7).
+
+    Cached: each move asks it for the same few addresses (an ``ipaddress`` parse is
+    ~10 µs of the re-INVITE's critical path); errors are not cached."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError as exc:
