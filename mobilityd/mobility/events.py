@@ -7,6 +7,7 @@ move is decided by the return-routability gate, :mod:`mobilityd.media.routabilit
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -15,10 +16,19 @@ from mobilityd.mobility.errors import MobilityConfigError
 
 def check_ip(value: str, what: str) -> None:
     """Raise :class:`MobilityConfigError` unless ``value`` is an IP address."""
+    if not _is_ip(value):
+        raise MobilityConfigError(f"{what}: not an IP address: {value!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def _is_ip(value: str) -> bool:
+    """Cached: a move decision re-checks the call's few addresses (each a ~10 µs
+    ``ipaddress`` parse) when it builds the moved :class:`CallPath` (issue 5)."""
     try:
         ipaddress.ip_address(value)
-    except ValueError as exc:
-        raise MobilityConfigError(f"{what}: not an IP address: {value!r}") from exc
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- moving side

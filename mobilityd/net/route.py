@@ -32,12 +32,19 @@ from pyroute2.netns import create_socket as netns_socket
 
 from mobilityd.net.errors import InvalidAddressError, RouteLookupError
 from mobilityd.net.preferences import RouteChoice, SourcePreferences, apply_preferences
-from mobilityd.net.rtnl import RouteAnswer, RouteQuery, RtnlParseError, RtnlRefusedError
+from mobilityd.net.rtnl import (
+    RouteAnswer,
+    RouteQuery,
+    RtnlParseError,
+    RtnlRefusedError,
+    resequenced,
+)
 from mobilityd.net.state import UsableAddress
 
 NETLINK_ROUTE = 0
 LOOKUP_TIMEOUT = 1.0
 RECV_SIZE = 65536
+MAX_CACHED_QUERIES = 64
 
 _NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errno.EPERM,
                        errno.ENODEV, errno.EINVAL, errno.ENETDOWN})
@@ -88,6 +95,8 @@ class RouteResolver:
         self._link_names = link_names
         self._local_prefixes = local_prefixes
         self._sequence = itertools.count(1)
+        #: encoded queries per (destination, oif), re-sequenced for each lookup
+        self._queries: dict[tuple[_IPAddress, int | None], bytes] = {}
         try:
             self._sock = netns_socket(netns=netns, family=socket.AF_NETLINK,
                                       socket_type=socket.SOCK_RAW,
@@ -118,9 +127,14 @@ class RouteResolver:
     def _ask(self, dest: _IPAddress, oif: int | None) -> RouteAnswer | None:
         # The kernel answers RTM_GETROUTE synchronously inside send(), so the answer
         # is already queued when recv() runs: no waiting in the event loop.
-        query = RouteQuery(dest, next(self._sequence), oif)
+        sequence = next(self._sequence) & 0xFFFFFFFF
+        encoded = self._queries.get((dest, oif))
+        if encoded is None:
+            if len(self._queries) >= MAX_CACHED_QUERIES:
+                self._queries.clear()
+            encoded = self._queries[(dest, oif)] = bytes(RouteQuery(dest, 0, oif))
         try:
-            self._sock.send(bytes(query))
+            self._sock.send(resequenced(encoded, sequence))
             while True:
                 data = self._sock.recv(RECV_SIZE)
                 try:
@@ -130,7 +144,7 @@ class RouteResolver:
                         return None
                     raise RouteLookupError(f"route lookup for {dest} refused: "
                                            f"{os.strerror(exc.errno)}", exc.errno) from exc
-                if answer.sequence == query.sequence:
+                if answer.sequence == sequence:
                     return answer
         except RtnlParseError as exc:
             raise RouteLookupError(f"route lookup for {dest}: bad answer: {exc}") from exc

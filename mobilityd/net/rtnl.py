@@ -210,6 +210,19 @@ class RouteQuery:
         return header + body
 
 
+_SEQUENCE = struct.Struct("=I")
+_SEQUENCE_OFFSET = 8  # nlmsghdr: length u32, type u16, flags u16, then the sequence
+
+
+def resequenced(request: bytes, sequence: int) -> bytes:
+    """An encoded request (e.g. ``bytes(RouteQuery(...))``) with another sequence
+    number: lookups repeated toward the same destination reuse their encoding."""
+    if len(request) < _NLMSGHDR.size:
+        raise ValueError(f"not a netlink request: {len(request)} bytes")
+    return (request[:_SEQUENCE_OFFSET] + _SEQUENCE.pack(sequence & 0xFFFFFFFF)
+            + request[_SEQUENCE_OFFSET + _SEQUENCE.size:])
+
+
 def _address(family: int, value: bytes) -> str:
     if family == socket.AF_INET and len(value) == 4:
         return socket.inet_ntop(socket.AF_INET, value)  # same text, a tenth of the cost
@@ -221,6 +234,7 @@ def _address(family: int, value: bytes) -> str:
         raise RtnlParseError(f"address attribute of {len(value)} bytes") from exc
 
 
+_ROUTE_TYPES: dict[int, RtType] = {int(t): t for t in RtType}
 _ANSWER_ATTRS = frozenset({RtAttr.TABLE, RtAttr.DST, RtAttr.PREFSRC, RtAttr.OIF,
                            RtAttr.GATEWAY})
 
@@ -274,10 +288,7 @@ class RouteAnswer:
             return None if value is None else _address(family, value)
 
         table_attr = u32(RtAttr.TABLE)
-        try:
-            route_type: RtType | int = RtType(rtype)
-        except ValueError:
-            route_type = rtype
+        route_type: RtType | int = _ROUTE_TYPES.get(rtype, rtype)
         return cls(sequence=sequence, family=family, route_type=route_type,
                    table=table_attr if table_attr is not None else table,
                    destination=addr(RtAttr.DST), prefsrc=addr(RtAttr.PREFSRC),

@@ -24,6 +24,7 @@ from mobilityd.net.rtnl import (
     RtnlRefusedError,
     RtType,
     parse_attrs,
+    resequenced,
 )
 
 
@@ -175,3 +176,19 @@ def test_answer_ipv4_text_is_the_ipaddress_text(packed: bytes) -> None:
     offset = data.find(bytes.fromhex("0a040002"))  # RTA_PREFSRC 10.4.0.2 of the recording
     data[offset:offset + 4] = packed
     assert RouteAnswer.parse(bytes(data)).prefsrc == str(ipaddress.IPv4Address(packed))
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.none() | st.integers(1, 2**31))
+def test_resequenced_query_is_the_query_with_that_sequence(first: int, second: int,
+                                                           oif: int | None) -> None:
+    """The resolver encodes a destination's query once and re-sequences it (RFC 3549
+    §2.3.2: the sequence number is the only field that differs between lookups)."""
+    dest = ipaddress.ip_address("10.1.0.2")
+    assert resequenced(bytes(RouteQuery(dest, first, oif)), second) == bytes(
+        RouteQuery(dest, second, oif))
+
+
+def test_resequenced_refuses_what_is_not_a_request() -> None:
+    with pytest.raises(ValueError):
+        resequenced(b"\x00" * 8, 1)
