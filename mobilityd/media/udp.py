@@ -42,6 +42,12 @@ class UdpChannel:
         self.closed = False
         loop.add_reader(self._fd, self._drain)
 
+    def drain(self) -> None:
+        """Handle the datagrams already queued on the socket now (at most ``batch``),
+        as the loop's reader callback would on its next iteration."""
+        if not self.closed:
+            self._drain()
+
     def _drain(self) -> None:
         recvfrom = self._sock.recvfrom
         handler = self._handler

@@ -646,3 +646,71 @@ async def test_probe_sends_nothing_where_it_has_no_point() -> None:
     finally:
         alice.endpoint.close()
         bob.endpoint.close()
+
+
+def _queued(endpoint: MediaEndpoint, rtcp: bool) -> int:
+    """Bytes waiting on the endpoint's RTCP (or RTP) socket, unread by the loop."""
+    channel = endpoint._rtcp_channel if rtcp else endpoint._rtp_channel
+    assert channel is not None
+    sock = channel._sock
+    try:
+        return len(sock.recv(4096, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return 0
+
+
+@pytest.mark.parametrize("mux", [False, True])
+async def test_proposal_takes_an_announce_already_queued(mux: bool) -> None:
+    """Issue 5 media gap: when the mover's SRTCP announce arrives while the peer
+    verifies the update (delayed on its way, or sent after the re-INVITE), it is
+    queued on the peer's socket. Proposing the verified move handles what is queued
+    at once (same authentication, RFC 3711 §3.4): the stream switches inside
+    propose_remote, without another loop turn."""
+    alice, bob = await call(mux=mux)
+    try:
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        await alice.endpoint.rebind("127.0.0.2")
+        loop = asyncio.get_running_loop()
+        assert alice.endpoint.announce() is True  # no await: bob's loop has not read it
+        deadline = loop.time() + WAIT
+        while not _queued(bob.endpoint, rtcp=not mux) and loop.time() < deadline:
+            pass  # loopback delivers within microseconds; never yield to the loop here
+        assert bob.rtcp == []
+        bob.endpoint.propose_remote(None, any_source=True)
+        assert bob.endpoint.remote_rtp == alice.endpoint.local_rtp  # switched right here
+        assert bob.endpoint.remote_rtcp == alice.endpoint.local_rtcp
+        confirmed = bob.events_of(RemoteAddressConfirmed)
+        assert len(confirmed) == 1
+        assert isinstance(confirmed[0], RemoteAddressConfirmed) and confirmed[0].confirmed_by_rtcp
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_proposal_takes_nothing_from_a_forged_queued_packet() -> None:
+    """What propose_remote takes from the queue goes through SRTCP authentication
+    first (RFC 3711 §3.4): a forged report queued from a new address is counted as an
+    authentication failure and moves nothing."""
+    alice, bob = await call()
+    forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        forger.bind(("127.0.0.3", 0))
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        forged = bytearray(alice.tx.protect_rtcp(build_compound([ReceiverReport(A_SSRC)])))
+        forged[-1] ^= 0x01  # the authentication tag no longer matches
+        forger.sendto(bytes(forged), bob.endpoint.local_rtcp)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while not _queued(bob.endpoint, rtcp=True) and loop.time() < deadline:
+            pass
+        before = bob.endpoint.remote_rtp
+        bob.endpoint.propose_remote(None, any_source=True)
+        assert bob.endpoint.remote_rtp == before
+        assert bob.endpoint.counters.auth_failures == 1
+        assert bob.events_of(RemoteAddressConfirmed) == []
+    finally:
+        forger.close()
+        alice.endpoint.close()
+        bob.endpoint.close()
