@@ -17,6 +17,11 @@ re-arming and the two ``sendto`` of a call), fed datagram by datagram without th
 loop's selector: the adapter's share of the CPU per call is its figure minus
 ``bench_uas_calls``.  It also reports the share the cyclic garbage collector took.
 
+``bench_work_counts`` counts what one call executes - Python bytecode instructions,
+Python function calls and calls into C - with ``sys.settrace``/``sys.setprofile``:
+figures that do not depend on the machine's load, for comparing two versions of the
+code on a shared machine where CPU-time figures move by tens of percent.
+
 ``bench_uas_stages`` splits one call into its stages (parse of each request, the
 engine's handling of each, the answer, timers and events; thread CPU time, the
 collector included where it strikes) and ``bench_udp_syscalls`` times the loopback
@@ -35,6 +40,8 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from types import FrameType
 
 from mobilityd.sip.endpoint import EndpointEvent, SipEndpoint
 from mobilityd.sip.events import CallEnded, IncomingCallReceived
@@ -42,6 +49,8 @@ from mobilityd.sip.message import parse_message
 from mobilityd.sip.transport import SipCodec, TransportKind, UdpTransport
 from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig, UserAgent
+
+TraceFunction = Callable[[FrameType, str, object], "TraceFunction | None"]
 
 _UAC = ("127.0.0.1", 5061)
 _SDP = (b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n"
@@ -178,6 +187,45 @@ def bench_endpoint_calls(n: int) -> tuple[float, float]:
     return asyncio.run(_endpoint_calls(n))
 
 
+class _WorkCounter:
+    """Counts bytecode instructions (trace ``opcode`` events), Python calls and C calls
+    (profile ``call`` / ``c_call`` events) while installed."""
+
+    def __init__(self) -> None:
+        self.bytecodes = 0
+        self.python_calls = 0
+        self.c_calls = 0
+
+    def trace(self, frame: FrameType, event: str, arg: object) -> TraceFunction:
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            self.bytecodes += 1
+        return self.trace
+
+    def profile(self, frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            self.python_calls += 1
+        elif event == "c_call":
+            self.c_calls += 1
+
+
+def bench_work_counts(n: int) -> dict[str, float]:
+    """Bytecodes, Python calls and C calls per call of ``bench_uas_calls`` (its loop's
+    request formatting included, as in its CPU figure), after ``n`` warm-up calls."""
+    bench_uas_calls(n)  # warm the parser's and the grammar's bounded memories
+    counter = _WorkCounter()
+    earlier_trace, earlier_profile = sys.gettrace(), sys.getprofile()
+    sys.settrace(counter.trace)
+    sys.setprofile(counter.profile)
+    try:
+        bench_uas_calls(n)
+    finally:
+        sys.settrace(earlier_trace)
+        sys.setprofile(earlier_profile)
+    return {"bytecodes": counter.bytecodes / n, "python_calls": counter.python_calls / n,
+            "c_calls": counter.c_calls / n}
+
+
 def bench_parse_only(n: int) -> float:
     """CPU microseconds to parse the three requests of one call (INVITE, ACK, BYE):
     the parser's share of ``bench_uas_calls`` (the rest is the engine's)."""
@@ -278,6 +326,7 @@ def main(argv: list[str]) -> int:
     parse = statistics.median(bench_parse_only(n) for _ in range(5))
     stage_runs = [bench_uas_stages(n) for _ in range(5)]
     stages = {name: round(min(run[name] for run in stage_runs), 1) for name in stage_runs[0]}
+    work = {name: round(value, 1) for name, value in bench_work_counts(min(n, 500)).items()}
     syscall_runs = [bench_udp_syscalls(min(n, 2000)) for _ in range(5)]
     syscalls = {name: round(min(run[name] for run in syscall_runs), 2)
                 for name in syscall_runs[0]}
@@ -292,6 +341,7 @@ def main(argv: list[str]) -> int:
         "parse_us_min": round(sum(v for k, v in stages.items() if k.startswith("parse")), 1),
         "engine_us_min": round(sum(v for k, v in stages.items() if k.startswith("engine")),
                                1),
+        "work_per_call": work,
         "udp_syscalls_us_min": syscalls,
         "udp_syscalls_per_call_us": round(3 * syscalls["recvfrom"] + 2 * syscalls["sendto"],
                                           1),

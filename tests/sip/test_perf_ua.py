@@ -14,6 +14,8 @@ def test_a_few_calls_complete_and_every_stage_is_measured() -> None:
                            "engine_ack", "parse_bye", "engine_bye", "engine_timers_events"}
     assert all(value >= 0 for value in stages.values())
     assert sum(stages.values()) > 0
+    work = perf_ua.bench_work_counts(5)
+    assert work["bytecodes"] > work["python_calls"] > 0 and work["c_calls"] > 0
     per_call, collector = perf_ua.bench_endpoint_calls(20)
     assert per_call > 0 and collector >= 0
     syscalls = perf_ua.bench_udp_syscalls(20)
