@@ -552,23 +552,23 @@ for _lower, _canon in CANONICAL_NAMES.items():
 
 # Header lines seen before -> the one entry they gave and its kind.  A peer repeats
 # most lines verbatim in every request (Max-Forwards, Route, Contact, Allow, Supported,
-# User-Agent, Content-Type ...), so these skip the split, name lookup and strip.  Lines
-# that differ in every call (Via branch, From tag, Call-ID, a To with a tag) are never
-# remembered, nor long ones; bounded, cleared when full, so hostile input cannot grow
-# it.  Entries are immutable tuples, shared between messages like the values in them.
+# User-Agent, Content-Type ...), and within a call its From, Call-ID and (once tagged)
+# To lines come back in the ACK and BYE (RFC 3261 §12.2.1.1), so these skip the split,
+# name lookup and strip.  Via lines are never remembered (each transaction has its own
+# branch, §8.1.1.7, and a retransmission is absorbed before parsing), nor long ones;
+# bounded, cleared when full (the steady lines are then learnt again at one miss each),
+# so hostile input cannot grow it.  Entries are immutable tuples, shared between
+# messages like the values in them; only the splitting is remembered, the values are
+# still checked by `_check_core_headers` in every message.
 _PLAIN_ENTRY, _CORE_ENTRY, _PACKED_ENTRY = 0, 1, 2
 _LINE_MEMORY: dict[str, tuple[tuple[str, str, str], int]] = {}
-_LINE_MEMORY_SIZE = 1024
+_LINE_MEMORY_SIZE = 4096
 _LINE_MEMORY_MAX_LINE = 256
-_PER_CALL_KEYS = frozenset({"via", "from", "call-id"})
 
 
 def _remember_line(line: str, entry: tuple[str, str, str], kind: int) -> None:
-    key = entry[1]
-    if key in _PER_CALL_KEYS or len(line) > _LINE_MEMORY_MAX_LINE:
+    if len(line) > _LINE_MEMORY_MAX_LINE:
         return
-    if key == "to" and "tag" in line:
-        return  # a To tag is per dialog (RFC 3261 §19.3)
     if len(_LINE_MEMORY) >= _LINE_MEMORY_SIZE:
         _LINE_MEMORY.clear()
     _LINE_MEMORY[line] = (entry, kind)
@@ -629,7 +629,8 @@ def _header_fields(
                     grouped[key] = [value]
                 else:
                     found.append(value)
-            _remember_line(line, entry, _CORE_ENTRY if is_core else _PLAIN_ENTRY)
+            if key != "via":
+                _remember_line(line, entry, _CORE_ENTRY if is_core else _PLAIN_ENTRY)
             continue
         if key in PACKABLE_LIST_HEADERS and value and plain_list_ok(value):
             entry = (canon, key, value)

@@ -490,6 +490,28 @@ def test_remembered_lines_give_what_a_cold_parse_gives() -> None:
     assert bytes(cold) == bytes(warm)
 
 
+def test_a_calls_repeated_lines_parse_as_cold_and_via_lines_are_never_kept() -> None:
+    """RFC 3261 §12.2.1.1: a call's ACK and BYE repeat its From, Call-ID and tagged To
+    lines; remembered, they give what a cold parse gives.  A Via line (its own branch
+    per transaction, §8.1.1.7) is never remembered."""
+    from mobilityd.sip import message as message_module
+
+    bye = (b"BYE sip:bob@192.0.2.4 SIP/2.0\r\n"
+           b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKremember1\r\n"
+           b"From: <sip:alice@192.0.2.1>;tag=a1\r\nTo: <sip:bob@192.0.2.4>;tag=b2\r\n"
+           b"Call-ID: remember-1@192.0.2.1\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\n"
+           b"Content-Length: 0\r\n\r\n")
+    message_module._LINE_MEMORY.clear()
+    cold = parse_message(bye)
+    assert "From: <sip:alice@192.0.2.1>;tag=a1" in message_module._LINE_MEMORY
+    assert "To: <sip:bob@192.0.2.4>;tag=b2" in message_module._LINE_MEMORY
+    assert not any(line.startswith("Via") for line in message_module._LINE_MEMORY)
+    warm = parse_message(bye)
+    assert list(cold.headers) == list(warm.headers)
+    assert cold.parsed_fields() == warm.parsed_fields()
+    assert bytes(cold) == bytes(warm)
+
+
 def test_remembered_lines_still_obey_the_limits() -> None:
     """A line accepted under one limit is refused under a smaller one (RFC 4475 §4)."""
     line = b"Subject: " + b"a" * 60
