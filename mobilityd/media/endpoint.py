@@ -231,6 +231,9 @@ class MediaEndpoint:
         #: remote addresses confirmed by the gate so far (a probe stops at the next one)
         self._confirmations = 0
         self._probe_timer: asyncio.TimerHandle | None = None
+        #: the sockets a make-before-break rebind left receiving, and their closing timer
+        self._retired: list[UdpChannel] = []
+        self._retire_timer: asyncio.TimerHandle | None = None
         #: arrival clock of the reception statistics (read for every packet received):
         #: RFC 3550 §A.8 jitter needs only differences of a monotonic clock, so this is
         #: time.monotonic itself (what asyncio's loop.time() reads, minus a Python call)
@@ -351,17 +354,29 @@ class MediaEndpoint:
             self._local_rtp if self._rtcp_channel is None else self._rtcp_channel.local
         )
 
-    async def rebind(self, new_local_ip: str) -> None:
+    async def rebind(self, new_local_ip: str, *, keep_old_for: float = 0.0) -> None:
         """Move both sockets to ``new_local_ip``, same ports where free (else
         :attr:`rebind_pairs` chooses); the SRTP sessions (and so keys, SSRCs, ROC and
         indices) are kept as they are. Rebinding to the address we are on already
-        changes nothing."""
+        changes nothing.
+
+        ``keep_old_for`` > 0 (make-before-break, issue 5): the old sockets keep
+        *receiving* for that many seconds (we send only from the new ones), so what
+        the peer still sends to our old address while it verifies the move and waits
+        for our proof (RFC 3830 §4.5 update, return-routability gate) is not lost when
+        that address still works -- e.g. Wi-Fi -> Ethernet with both up. Every packet
+        they receive goes through the same SRTP/SRTCP authentication and replay check
+        (RFC 3711 §3.3-3.4) as on the new ones. They are closed at the next rebind or
+        :meth:`close` at the latest."""
         if self._rtp_channel is None or self._local_rtp is None:
             raise MediaLocalError("rebind() before open()")
+        if not 0.0 <= keep_old_for < float("inf"):
+            raise MediaLocalError(f"keep_old_for must be >= 0 s, got {keep_old_for!r}")
         _family(new_local_ip)
         previous = self._local_rtp
         if new_local_ip == self._local_ip:
             return  # already there: keep the sockets (and their ports) as they are
+        self._close_retired()  # they may hold our ports on new_local_ip
         try:
             rtp_sock, rtcp_sock = bind_port_pair(
                 new_local_ip, previous[1], self.rtcp_mux, self.netns
@@ -375,16 +390,33 @@ class MediaEndpoint:
                         new_local_ip, 0, self.rtcp_mux, self.netns)
             except OSError as exc:
                 raise MediaLocalError(f"cannot bind on {new_local_ip}: {exc}") from exc
-        old_rtp, old_rtcp = self._rtp_channel, self._rtcp_channel
+        old = [c for c in (self._rtp_channel, self._rtcp_channel) if c is not None]
         self._attach(rtp_sock, rtcp_sock)
         self._local_ip = new_local_ip
-        old_rtp.close()
-        if old_rtcp is not None:
-            old_rtcp.close()
+        if keep_old_for > 0 and self._loop is not None:
+            self._retired = old
+            self._retire_timer = self._loop.call_later(keep_old_for, self._close_retired)
+        else:
+            for channel in old:
+                channel.close()
         self._emit(LocalAddressChanged(previous, self.local_rtp, self.local_rtcp))
+
+    @property
+    def retired_addresses(self) -> list[Address]:
+        """Where the sockets a make-before-break rebind kept receiving are bound."""
+        return [c.local for c in self._retired]
+
+    def _close_retired(self) -> None:
+        if self._retire_timer is not None:
+            self._retire_timer.cancel()
+            self._retire_timer = None
+        retired, self._retired = self._retired, []
+        for channel in retired:
+            channel.close()
 
     def close(self) -> None:
         self._stop_probing()
+        self._close_retired()
         for channel in (self._rtp_channel, self._rtcp_channel):
             if channel is not None:
                 channel.close()

@@ -39,7 +39,7 @@ from mobilityd.mobility.peer import (
     refusal_body,
     verify_move,
 )
-from mobilityd.mobility.roaming import RETIRED_LISTEN_SECONDS
+from mobilityd.mobility.roaming import RETAINED_MEDIA_SECONDS, RETIRED_LISTEN_SECONDS
 from mobilityd.sip import events as ev
 from mobilityd.sip.errors import SipError
 from mobilityd.sip.message import Request
@@ -166,7 +166,7 @@ async def move_agent_call(
     context = contexts.get(call)
     if media is None or context is None:
         raise MoveUsageError(f"call {call_id} is not a secure call with media")
-    await media.rebind(new_ip)
+    await media.rebind(new_ip, keep_old_for=RETAINED_MEDIA_SECONDS)  # make-before-break
     media.announce()  # SRTCP proof from the new address at once (issue 5 media gap)
     sip = agent.sip
     if sip.local_address[0] != new_ip:

@@ -2,7 +2,10 @@
 :mod:`.peer`.
 
 * :class:`CallMover` (moving side, step 1-2, 5): rebind the media sockets first (media
-  flows from the new address at once, same SRTP sessions), then the SIP transport
+  flows from the new address at once, same SRTP sessions; the old sockets keep
+  receiving for :data:`RETAINED_MEDIA_SECONDS`, make-before-break: what the peer
+  sends to our old address until its stream follows us is not lost while that address
+  still works), then the SIP transport
   (same port where free; :meth:`SipEndpoint.rebind` re-REGISTERs with the new Contact),
   then send the re-INVITE carrying the RFC 3830 §4.5 update. An INVITE transaction
   still running in either direction (RFC 3261 §14.1) defers the move's offer until it
@@ -76,6 +79,11 @@ RETIRED_LISTEN_SECONDS = 32.0
 DEFERRED_RETRY_FIRST = 0.02
 DEFERRED_RETRY_MAX = 1.0
 DEFERRED_RETRY_FOR = 32.0
+#: Make-before-break: the media sockets a move leaves keep receiving this long (the
+#: peer's stream follows us once our update verified and our proof arrived: about one
+#: round trip, or a few re-INVITE retransmissions, 0.5 + 1 + 2 s, RFC 3261 §17.1.1.2,
+#: when the first is lost); where the old address is gone nothing arrives on them.
+RETAINED_MEDIA_SECONDS = 4.0
 
 
 @dataclass(eq=False)
@@ -114,7 +122,7 @@ class CallMover:
         change, send media to the peer's ``remote_media`` address, same port)."""
         call = self.call
         old_media_ip = call.media.local_rtp[0]
-        await call.media.rebind(new_ip)
+        await call.media.rebind(new_ip, keep_old_for=RETAINED_MEDIA_SECONDS)
         if remote_media is not None and call.media.remote_rtp is not None:
             port = call.media.remote_rtp[1]
             call.media.set_remote((remote_media, port))

@@ -12,6 +12,7 @@ import pytest
 
 from mobilityd.media import g711
 from mobilityd.media.endpoint import MediaEndpoint
+from mobilityd.media.errors import MediaLocalError
 from mobilityd.media.events import (
     Address,
     AuthFailureCounted,
@@ -712,5 +713,50 @@ async def test_proposal_takes_nothing_from_a_forged_queued_packet() -> None:
         assert bob.events_of(RemoteAddressConfirmed) == []
     finally:
         forger.close()
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_make_before_break_rebind_keeps_receiving_on_the_old_address() -> None:
+    """Issue 5 make-before-break: with ``keep_old_for`` the old sockets keep receiving
+    (through the same SRTP authentication, RFC 3711 §3.3) while the peer still sends
+    there; we send only from the new address; the next rebind (here: back to the old
+    address, same ports) closes them first, and nothing is left open after close()."""
+    alice, bob = await call()
+    try:
+        alice.send(A_SSRC)
+        await until(lambda: len(bob.rtp) == 1)
+        old_rtp = alice.endpoint.local_rtp
+        await alice.endpoint.rebind("127.0.0.2", keep_old_for=30.0)
+        assert alice.endpoint.retired_addresses == [old_rtp, (old_rtp[0], old_rtp[1] + 1)]
+        still_old = bob.send(B_SSRC)  # Bob has not switched yet: to the old address
+        await until(lambda: len(alice.rtp) == 1)
+        assert alice.rtp[0] == (still_old, bob.endpoint.local_rtp)
+        alice.send(A_SSRC)  # from the new address only
+        await until(lambda: len(bob.rtp) == 2)
+        assert bob.endpoint.counters.unconfirmed_source == 1  # new source seen, not sent to
+        await alice.endpoint.rebind(old_rtp[0], keep_old_for=30.0)  # back: same ports
+        assert alice.endpoint.local_rtp == old_rtp
+        assert alice.endpoint.retired_addresses == [("127.0.0.2", old_rtp[1]),
+                                                    ("127.0.0.2", old_rtp[1] + 1)]
+        alice.endpoint.close()
+        assert alice.endpoint.retired_addresses == []
+        counters = alice.endpoint.counters
+        assert counters.auth_failures == counters.replays == 0
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
+async def test_rebind_without_keep_old_closes_the_old_sockets_at_once() -> None:
+    alice, bob = await call()
+    try:
+        await alice.endpoint.rebind("127.0.0.2")
+        assert alice.endpoint.retired_addresses == []
+        with pytest.raises(MediaLocalError):
+            await alice.endpoint.rebind("127.0.0.1", keep_old_for=-1.0)
+        with pytest.raises(MediaLocalError):
+            await alice.endpoint.rebind("127.0.0.1", keep_old_for=float("nan"))
+    finally:
         alice.endpoint.close()
         bob.endpoint.close()
