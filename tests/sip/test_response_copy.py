@@ -12,7 +12,7 @@ import pytest
 from mobilityd.sip.errors import SipParseError
 from mobilityd.sip.message import Request, parse_message
 from mobilityd.sip.perf import TYPICAL_INVITE
-from mobilityd.sip.ua.actions import copied_to_response
+from mobilityd.sip.ua.actions import copied_response_lines, copied_to_response
 
 TORTURE = sorted((Path(__file__).parent / "data" / "rfc4475").glob("*.dat"))
 COPIED = ("Via", "From", "To", "Call-ID", "CSeq")
@@ -60,3 +60,23 @@ def test_the_typical_invite_keeps_its_order_and_a_changed_list_is_read_again() -
     copied = copied_to_response(request)
     assert copied == by_header_pass(request)
     assert copied[0] == ("Via", "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKadded")
+
+
+def lines_from_pairs(request: Request, to_tag: str | None) -> list[str]:
+    return ["SIP/2.0 200 OK"] + [
+        f"To: {value};tag={to_tag}" if name == "To" and to_tag else f"{name}: {value}"
+        for name, value in copied_to_response(request)]
+
+
+@pytest.mark.parametrize("path", REQUESTS, ids=[p.stem for p in REQUESTS])
+def test_response_lines_are_the_copied_fields(path: Path) -> None:
+    """The lines the UAS writes are the §8.2.6.2 fields as copied_to_response gives
+    them, with and without a To tag added - also once the header list changed."""
+    request = parsed_request(path.read_bytes())
+    assert request is not None
+    for to_tag in (None, "t4g"):
+        assert copied_response_lines(request, "SIP/2.0 200 OK", to_tag) == \
+            lines_from_pairs(request, to_tag)
+    request.headers.prepend("Via", "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKadded")
+    assert copied_response_lines(request, "SIP/2.0 200 OK", "t4g") == \
+        lines_from_pairs(request, "t4g")

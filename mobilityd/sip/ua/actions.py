@@ -168,14 +168,12 @@ class UaActions(UaCore):
         facts = tx.facts
         assert facts is not None
         add_tag = to_tag is not None and facts.to_tag is None and status != 100
-        lines = [f"SIP/2.0 {status} {reason or reason_phrase(status)}"]
-        for name, value in copied_to_response(tx.request):
-            if name == "To" and add_tag:
-                lines.append(f"To: {value};tag={to_tag}")
-            else:
-                lines.append(f"{name}: {value}")
+        lines = copied_response_lines(
+            tx.request, f"SIP/2.0 {status} {reason or reason_phrase(status)}",
+            to_tag if add_tag else None)
         if headers:
-            lines.extend(f"{name}: {value}" for name, value in headers)
+            for name, value in headers:
+                lines.append(f"{name}: {value}")
         if body:
             lines.append(f"Content-Type: {content_type}")
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
@@ -463,3 +461,30 @@ def copied_to_response(request: Request) -> list[tuple[str, str]]:
         return [(name, value) for name, value in request.headers
                 if name in _COPIED_TO_RESPONSE]
     return [(name, value) for key, name in _COPIED_FIELDS for value in fields.get(key, ())]
+
+
+def copied_response_lines(request: Request, status_line: str, to_tag: str | None
+                          ) -> list[str]:
+    """``status_line`` and the header lines of `copied_to_response` (RFC 3261
+    §8.2.6.2), ``;tag=to_tag`` added to the To when ``to_tag`` is given.
+
+    A freshly parsed request has exactly one From, To, Call-ID and CSeq (the parser
+    refuses anything else, §8.1.1), so their lines are written straight from the
+    grouped fields, without the intermediate (name, value) pairs."""
+    fields = request.parsed_fields()
+    if fields is None:
+        lines = [status_line]
+        for name, value in copied_to_response(request):
+            if name == "To" and to_tag is not None:
+                lines.append(f"To: {value};tag={to_tag}")
+            else:
+                lines.append(f"{name}: {value}")
+        return lines
+    lines = [status_line]
+    for value in fields["via"]:
+        lines.append(f"Via: {value}")
+    to = fields["to"][0]
+    lines += (f"From: {fields['from'][0]}",
+              f"To: {to};tag={to_tag}" if to_tag is not None else f"To: {to}",
+              f"Call-ID: {fields['call-id'][0]}", f"CSeq: {fields['cseq'][0]}")
+    return lines
