@@ -680,6 +680,9 @@ def _partial(method: str, raw: list[tuple[str, str]]) -> PartialMessage | None:
     return PartialMessage(method, Headers(kept))
 
 
+_NO_BODY = ["0"]
+
+
 def _frame_body(
     values: list[str] | None, body: bytes, limits: ParseLimits, datagram: bool
 ) -> bytes:
@@ -688,6 +691,8 @@ def _frame_body(
         if not datagram and body:
             raise SipParseError("missing Content-Length on a stream transport")
         return body
+    if values == _NO_BODY:  # "Content-Length: 0" (every ACK, BYE and 200 to BYE)
+        return b""  # octets past it are not the message (RFC 3261 §18.3)
     if len(values) > 1:
         raise SipParseError("more than one Content-Length header")
     text = values[0]
@@ -824,7 +829,8 @@ def _check_core_headers(
         typed("name-addr", tos[0], NameAddr.parse)
     if not g.CALL_ID_RE.fullmatch(call_ids[0]):
         raise SipParseError("bad Call-ID header")
-    cseq = typed("cseq", cseqs[0], _cseq)
+    cseq = _cseq(cseqs[0])
+    message._typed[("cseq", cseqs[0])] = cseq  # for the accessor and RequestFacts
     if isinstance(message, Request) and cseq.method != message.method:
         if message.method not in KNOWN_METHODS:
             raise SipParseError(
