@@ -15,6 +15,7 @@ from mobilityd.sip.transaction.states import (
     INITIAL_STATE,
     TABLES,
     TU_INPUTS,
+    Transition,
     TxAction,
     TxInput,
     TxKind,
@@ -165,6 +166,11 @@ class Transaction:
                 raise TransactionStateError(
                     f"{self.kind.name} transaction in {self.state.value}: {event.value}")
             return
+        self._apply(transition, now, message)
+
+    def _apply(self, transition: Transition, now: float,
+               message: Request | Response | None) -> None:
+        """Enter the transition's state and perform its actions (`fire`)."""
         self.state, actions = transition
         for action in actions:
             self._perform(action, now, message)
@@ -195,7 +201,7 @@ class Transaction:
                 f"{self.kind.name} transaction in {self.state.value}: cannot send {status}")
         self.last_status = status
         self.last_response_bytes = data
-        self.fire(event, now)
+        self._apply(transition, now, None)  # = fire(event, now), looked up once
 
     # --- actions ---------------------------------------------------------------------
 
@@ -204,24 +210,32 @@ class Transaction:
 
     def _perform(self, action: TxAction, now: float,
                  message: Request | Response | None) -> None:
+        # The actions of every call (a UAS's 2xx, the BYE's 200, the ACK) here, the rest
+        # in _perform_other.
         layer = self._layer
-        config = layer.config
-        schedule = layer.timers.schedule
-        # The actions of every call first (a UAS's 2xx, BYE's 200, ACK), then the rest.
         if action is _SEND_RESPONSE or action is _RESEND_LAST_RESPONSE:
             if self.last_response_bytes is not None:
                 self._send(self.last_response_bytes)
         elif action is _STOP_RETRANSMIT_TIMERS:
             layer.timers.cancel_all(self, _RETRANSMIT_TIMERS[self.kind])
         elif action is _START_TIMER_L:
-            schedule(self, _TIMER_L, now + config.timeout)
+            layer.timers.schedule(self, _TIMER_L, now + layer.config.timeout)
         elif action is _START_TIMER_J:
-            schedule(self, _TIMER_J, now + (0.0 if self.reliable else config.timeout))
+            layer.timers.schedule(
+                self, _TIMER_J, now + (0.0 if self.reliable else layer.config.timeout))
         elif action is _PASS_ACK_TO_TU:
             layer.upcall_ack(self, message)
         elif action is _PASS_RESPONSE_TO_TU:
             layer.upcall_response(self, message)
-        elif action is A.START_TIMER_K:
+        else:
+            self._perform_other(action, now, message)
+
+    def _perform_other(self, action: TxAction, now: float,
+                       message: Request | Response | None) -> None:
+        layer = self._layer
+        config = layer.config
+        schedule = layer.timers.schedule
+        if action is A.START_TIMER_K:
             schedule(self, TimerName.K, now + (0.0 if self.reliable else config.t4))
         elif action is A.START_TIMER_M:
             schedule(self, TimerName.M, now + config.timeout)
