@@ -44,6 +44,7 @@ from mobilityd.mobility.agent_roaming import (
 )
 from mobilityd.mobility.transfer import TransferSucceeded
 from mobilityd.mobility.transfer_agent import DeviceEntry, TransferAgent, TransferSettings
+from mobilityd.service.heap import settle_heap
 
 ALICE, BOB = "sip:alice@a.test", "sip:bob@b.test"
 PSK = bytes(range(32))
@@ -278,11 +279,8 @@ class Party:
         if self.options.get("realtime"):  # diagnosis only (bench --realtime)
             enable_realtime_scheduling()
         await self.agent.start()
-        # what lives now (modules, tables, the agent) lives for the process: keep it out
-        # of the collector, whose full passes over it stalled the loop 45-95 ms (the
-        # daemon does the same after its start-up)
-        gc.collect()
-        gc.freeze()
+        # run like the daemon after its start-up (mobilityd.service.heap)
+        settle_heap()
         out(event="ready")
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()

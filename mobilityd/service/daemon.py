@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -52,6 +51,7 @@ from mobilityd.service.demo import main as demo_main
 from mobilityd.service.dispatch import Dispatcher
 from mobilityd.service.errors import ConfigError
 from mobilityd.service.events import ConfigReloaded
+from mobilityd.service.heap import settle_heap
 from mobilityd.service.logging import configure_logging, log_event, set_level
 from mobilityd.service.netreport import NetworkReporter
 from mobilityd.service.registrar import RegistrationReporter
@@ -96,12 +96,8 @@ class Daemon:
             network_ok = await self._start_network()
             await self.calls.start()
             await self._server.start()
-            # everything alive now (modules, tables, agents) lives as long as the
-            # process: out of the collector's reach, a full (generation 2) pass costs
-            # microseconds instead of stalling the loop 45-95 ms in the middle of a
-            # call transfer or a roaming move (issue 6 timeline, docs/transfer.md)
-            gc.collect()
-            gc.freeze()
+            # everything alive now lives as long as the process (mobilityd.service.heap)
+            settle_heap()
             self.notifier.notify("READY=1", f"STATUS={await self._status_line()}",
                                  f"MAINPID={os.getpid()}")
             log_event(_log, logging.INFO, "daemon.ready", version=__version__,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import sys
@@ -35,6 +34,7 @@ from mobilityd.mobility.decision import CallPath
 from mobilityd.mobility.move import MediaAddress, move_offer
 from mobilityd.mobility.pathmonitor import PathMonitor
 from mobilityd.mobility.roaming import CallMover, MoveGuard, Roamer, RoamingCall
+from mobilityd.service.heap import settle_heap
 from mobilityd.sip import events as ev
 from mobilityd.sip.endpoint import SipEndpoint
 from mobilityd.sip.sdp import SessionDescription
@@ -174,11 +174,8 @@ class Party:
         self.call = call
         self.mover = CallMover(call)
         self.guard = MoveGuard(call)
-        # run like the daemon after its start-up (mobilityd.service.daemon): what lives
-        # now lives for the call, out of the collector's reach, so that no full pass
-        # over it lands in the middle of a move
-        gc.collect()
-        gc.freeze()
+        # run like the daemon after its start-up (mobilityd.service.heap)
+        settle_heap()
         asyncio.get_running_loop().call_soon(self.talk)
 
     async def place_call(self) -> None:
