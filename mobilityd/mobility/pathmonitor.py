@@ -242,9 +242,7 @@ class PathMonitor:
             signalling = await resolver.choose(path.remote_signalling, self.preferences)
         next_hop = None
         if media is not None and media_remote is not None and (
-                media.source != path.local or media_remote != path.remote_media) and (
-                path.local in usable and not self.coalescer.is_lost(path.call_id)):
-            # only an optional move may wait: a forced one pays no neighbour query
+                media.source != path.local or media_remote != path.remote_media):
             next_hop = self._next_hop(media, media_remote)
         return CallRoutes(media.source if media else None,
                           signalling.source if signalling else None, media_remote,
