@@ -156,15 +156,12 @@ class MediaSettings:
 @dataclass(frozen=True)
 class MobilitySettings:
     """Inputs of :mod:`mobilityd.mobility` (``GracePeriods``, ``SourcePreferences``
-    prefer/avoid, the coalescer's ``hold_down``, and ``resolve_next_hop_ms``: how long
-    an optional move may wait for its new gateway's ARP / neighbor discovery entry,
-    RFC 826 / RFC 4861 §7.2; 0 never waits)."""
+    prefer/avoid, the coalescer's ``hold_down``)."""
 
     grace_period: float
     interface_preference: tuple[str, ...]
     interface_avoid: tuple[str, ...]
     hold_down: float
-    resolve_next_hop_ms: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -509,7 +506,6 @@ def _mobility(top: TableReader) -> MobilitySettings:
         interface_preference=t.strings("interface_preference", ()),
         interface_avoid=t.strings("interface_avoid", ()),
         hold_down=t.number("hold_down", 1.0, lo=0.0, hi=60.0),
-        resolve_next_hop_ms=t.number("resolve_next_hop_ms", 200.0, lo=0.0, hi=5000.0),
     )
 
 
