@@ -16,18 +16,7 @@ How:
   immediately unless the call moved less than ``hold_down`` seconds ago; then it is
   held until that instant and re-checked (:meth:`get_timer` / :meth:`handle_timer`).
   A link that flaps up/down/up therefore costs at most one optional move per
-  ``hold_down`` per call, and none if it settles back to the address in use;
-* an optional move whose new path's next hop (:class:`~mobilityd.mobility.decision.NextHop`,
-  the gateway or the on-link peer) has no valid neighbour entry yet waits for it, at
-  most ``resolve_next_hop`` seconds: otherwise its first packets (the SRTCP announce,
-  the re-INVITE) would queue in the kernel behind address resolution (ARP, RFC 826;
-  neighbor discovery, RFC 4861 §7.2), one round trip of the new link, while the old
-  path could still have carried them. The wait starts with a
-  :class:`NextHopResolutionStarted` notice (the adapter asks the kernel to resolve it,
-  NTF_USE) and ends when the adapter reports the entry valid
-  (:meth:`MoveCoalescer.handle_next_hop_resolved`, then a fresh :meth:`evaluate`) or at
-  the deadline (:meth:`handle_timer`; the move then goes ahead, with a
-  :class:`MovedBeforeNextHopResolved` notice). A forced move never waits.
+  ``hold_down`` per call, and none if it settles back to the address in use.
 """
 
 from __future__ import annotations
@@ -40,37 +29,6 @@ from mobilityd.mobility.errors import MobilityConfigError, UnknownCallError
 from mobilityd.mobility.events import CallPathChanged, CallPathLost, CallPathRestored, MoveEvent
 
 DEFAULT_HOLD_DOWN = 1.0
-DEFAULT_RESOLVE_NEXT_HOP = 0.2
-
-
-@dataclass(frozen=True)
-class NextHopResolutionStarted:
-    """An optional move of ``call_id`` waits for next hop ``address`` on link
-    ``ifindex``: ask the kernel to resolve it."""
-
-    call_id: str
-    address: str
-    ifindex: int
-
-
-@dataclass(frozen=True)
-class MovedBeforeNextHopResolved:
-    """The wait for ``address`` reached its cap; ``call_id`` moved anyway."""
-
-    call_id: str
-    address: str
-    ifindex: int
-
-
-NextHopNotice = NextHopResolutionStarted | MovedBeforeNextHopResolved
-
-
-@dataclass
-class _Resolution:
-    address: str
-    ifindex: int
-    deadline: float
-    expired: bool = False
 
 
 @dataclass
@@ -79,24 +37,16 @@ class _CallState:
     lost: bool = False
     last_move_at: float | None = None
     held_until: float | None = None
-    resolving: _Resolution | None = None
 
 
 class MoveCoalescer:
     """Decides, per call, when a route change becomes a move."""
 
-    def __init__(self, *, hold_down: float = DEFAULT_HOLD_DOWN,
-                 resolve_next_hop: float = DEFAULT_RESOLVE_NEXT_HOP) -> None:
+    def __init__(self, *, hold_down: float = DEFAULT_HOLD_DOWN) -> None:
         if not hold_down >= 0:
             raise MobilityConfigError(f"hold_down must be >= 0 s, got {hold_down!r}")
-        if not resolve_next_hop >= 0:
-            raise MobilityConfigError(
-                f"resolve_next_hop must be >= 0 s, got {resolve_next_hop!r}")
         self.hold_down = hold_down
-        #: cap of an optional move's wait for its next hop (0: never wait)
-        self.resolve_next_hop = resolve_next_hop
         self._calls: dict[str, _CallState] = {}
-        self._notices: list[NextHopNotice] = []
 
     # ------------------------------------------------------------ calls
     def add_call(self, path: CallPath) -> None:
@@ -146,9 +96,6 @@ class MoveCoalescer:
                 state.held_until = ready_at
                 return []
         state.held_until = None
-        if verdict is Verdict.MOVE_OPTIONAL and self._waits_for_next_hop(now, state, routes):
-            return []
-        state.resolving = None
         if verdict is Verdict.LOSE:
             state.lost = True
             return [CallPathLost(path.call_id)]
@@ -166,64 +113,17 @@ class MoveCoalescer:
                                     remote if remote != path.remote_media else None)]
         return []
 
-    def _waits_for_next_hop(self, now: float, state: _CallState,
-                            routes: CallRoutes) -> bool:
-        """Whether an optional move stays held for its next hop (module doc)."""
-        hop = routes.next_hop
-        if hop is None or hop.resolved or self.resolve_next_hop <= 0:
-            return False
-        waiting = state.resolving
-        if waiting is None or (waiting.address, waiting.ifindex) != (hop.address,
-                                                                      hop.ifindex):
-            # a new wait (or another next hop than the one waited for): a fresh cap
-            state.resolving = _Resolution(hop.address, hop.ifindex,
-                                          now + self.resolve_next_hop)
-            self._notices.append(
-                NextHopResolutionStarted(state.path.call_id, hop.address, hop.ifindex))
-            return True
-        if not waiting.expired and now < waiting.deadline:
-            return True
-        self._notices.append(
-            MovedBeforeNextHopResolved(state.path.call_id, hop.address, hop.ifindex))
-        return False
-
-    def next_hop_notices(self) -> list[NextHopNotice]:
-        """The notices since the last call (resolutions to start, caps reached)."""
-        notices, self._notices = self._notices, []
-        return notices
-
-    def waiting_for_next_hop(self) -> list[tuple[str, int]]:
-        """The next hops (address, ifindex) that held moves wait for."""
-        return [(s.resolving.address, s.resolving.ifindex) for s in self._calls.values()
-                if s.resolving is not None and not s.resolving.expired]
-
-    def handle_next_hop_resolved(self, address: str, ifindex: int) -> list[str]:
-        """The neighbour entry of ``address`` on ``ifindex`` became valid: the ids of
-        the calls waiting for it (look their routes up again and :meth:`evaluate`)."""
-        return [cid for cid, s in self._calls.items()
-                if s.resolving is not None and not s.resolving.expired
-                and (s.resolving.address, s.resolving.ifindex) == (address, ifindex)]
-
     # ------------------------------------------------------------ timer
     def get_timer(self) -> float | None:
         """When a held-back move must be re-checked (``None``: nothing held)."""
         held = [s.held_until for s in self._calls.values() if s.held_until is not None]
-        held += [s.resolving.deadline for s in self._calls.values()
-                 if s.resolving is not None and not s.resolving.expired]
         return min(held) if held else None
 
     def handle_timer(self, now: float) -> list[str]:
-        """Ids of the calls whose hold-down or next-hop wait ended: look their routes
-        up again and :meth:`evaluate` them (a move waiting for its next hop then goes
-        ahead without it)."""
-        due: list[str] = []
-        for call_id, state in self._calls.items():
-            if state.held_until is not None and state.held_until <= now:
-                state.held_until = None
-                due.append(call_id)
-            waiting = state.resolving
-            if waiting is not None and not waiting.expired and waiting.deadline <= now:
-                waiting.expired = True
-                if call_id not in due:
-                    due.append(call_id)
+        """Ids of the calls whose hold-down ended: look their routes up again and
+        :meth:`evaluate` them."""
+        due = [cid for cid, s in self._calls.items()
+               if s.held_until is not None and s.held_until <= now]
+        for call_id in due:
+            self._calls[call_id].held_until = None
         return due

@@ -29,8 +29,7 @@ kernel may keep using, e.g., a deprecated address when it is the only one).
 
 So an event that does not change any call's chosen source (an extra IPv6 address, a
 renewed lease) never moves a call. ``MOVE_OPTIONAL`` (a better path while the old one
-still works, make-before-break) may be held back by the coalescer (hold-down, or until
-its :class:`NextHop` is resolved); the others act at once.
+still works, make-before-break) may be held back by the coalescer; the others act at once.
 
 The chosen local address is the source toward the remote *media* address: media is
 what a move must keep flowing (:func:`chosen_source`). The signalling answer is carried
@@ -80,35 +79,17 @@ class CallPath:
 
 
 @dataclass(frozen=True)
-class NextHop:
-    """Where the media route's first packet goes on link ``ifindex``: its gateway, or
-    the peer itself when it is on link; ``resolved``: the kernel's neighbour entry for
-    it lets a packet leave at once (REACHABLE, STALE, DELAY, PROBE: RFC 4861 §7.3.2;
-    ARP, RFC 826, has the same cache), so nothing waits for address resolution."""
-
-    address: str
-    ifindex: int
-    resolved: bool
-
-    def __post_init__(self) -> None:
-        check_ip(self.address, "next hop")
-
-
-@dataclass(frozen=True)
 class CallRoutes:
     """The kernel's answers for one call.
 
     ``media_source``: source address toward the peer's media; ``media_remote``: which
     of the peer's addresses that answer is for (``None``: the call's current
-    ``remote_media``); ``signalling_source``: source toward the remote signalling;
-    ``next_hop``: the media route's next hop when the answer is a new path (``None``:
-    unknown or not looked at; a move never waits for it then).
+    ``remote_media``); ``signalling_source``: source toward the remote signalling.
     """
 
     media_source: str | None
     signalling_source: str | None = None
     media_remote: str | None = None
-    next_hop: NextHop | None = None
 
 
 class Verdict(enum.Enum):

@@ -17,16 +17,6 @@ resolution: one round trip of that link (measured 20-45 ms on the 10 ms emulated
 link of the handover benchmark). The kernel keeps the entry (STALE entries are used at
 once), so each gateway costs one request per appearance.
 
-That priming comes after the decision on the batch that showed the new link, so an
-optional (make-before-break) move to it would still send first and wait. Such a move
-therefore waits for its next hop (:class:`~mobilityd.mobility.coalesce.MoveCoalescer`,
-at most ``resolve_next_hop`` seconds): the adapter asks the kernel's neighbour table
-(:class:`~mobilityd.net.neighbors.NeighborTable`, RTM_GETNEIGH) whether the new route's
-gateway (or on-link peer) is resolved, starts the resolution when the coalescer says
-it waits (NTF_USE), and re-evaluates the waiting calls when the kernel reports the entry
-valid (RTNLGRP_NEIGH). The call keeps using the old path meanwhile. A forced move never
-waits.
-
 Usage::
 
     monitor = PathMonitor(netns=None, grace_period=30.0)
@@ -47,14 +37,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from mobilityd.mobility.coalesce import (
-    DEFAULT_HOLD_DOWN,
-    DEFAULT_RESOLVE_NEXT_HOP,
-    MoveCoalescer,
-    MovedBeforeNextHopResolved,
-    NextHopResolutionStarted,
-)
-from mobilityd.mobility.decision import CallPath, CallRoutes, NextHop
+from mobilityd.mobility.coalesce import DEFAULT_HOLD_DOWN, MoveCoalescer
+from mobilityd.mobility.decision import CallPath, CallRoutes
 from mobilityd.mobility.errors import MonitorNotStartedError
 from mobilityd.mobility.events import GraceEvent, GracePeriodExpired, MoveEvent
 from mobilityd.mobility.grace import DEFAULT_GRACE_PERIOD, GracePeriods
@@ -62,13 +46,11 @@ from mobilityd.net.addresses import UsabilityPolicy
 from mobilityd.net.change import NetlinkChanger
 from mobilityd.net.errors import NetError, RouteLookupError
 from mobilityd.net.events import NetEvent
-from mobilityd.net.neighbors import RESOLVED_STATES, NeighborStateChanged, NeighborTable
 from mobilityd.net.preferences import RouteChoice, SourcePreferences
 from mobilityd.net.route import RouteResolver, prefixes_of
 from mobilityd.net.watcher import NetlinkWatcher
 
 Decision = MoveEvent | GraceEvent
-_NeighborBatch = tuple[NeighborStateChanged, ...]
 log = logging.getLogger(__name__)
 
 
@@ -80,21 +62,16 @@ class PathMonitor:
                  usability: UsabilityPolicy | None = None,
                  hold_down: float = DEFAULT_HOLD_DOWN,
                  grace_period: float = DEFAULT_GRACE_PERIOD,
-                 resolve_next_hop: float = DEFAULT_RESOLVE_NEXT_HOP,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.preferences = preferences or SourcePreferences()
         self.watcher = NetlinkWatcher(netns=netns, policy=usability)
-        self.coalescer = MoveCoalescer(hold_down=hold_down,
-                                       resolve_next_hop=resolve_next_hop)
+        self.coalescer = MoveCoalescer(hold_down=hold_down)
         self.grace = GracePeriods(grace_period=grace_period)
         self._netns = netns
         self._clock = clock
         self._resolver: RouteResolver | None = None
-        self._net_events: asyncio.Queue[list[NetEvent] | _NeighborBatch | NetError] = \
-            asyncio.Queue()
+        self._net_events: asyncio.Queue[list[NetEvent] | NetError] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
-        self._neighbor_reader: asyncio.Task[None] | None = None
-        self._neighbor_table: NeighborTable | None = None
         self._expired: set[str] = set()
         self._neighbors: NetlinkChanger | None = None
         self._primed: set[tuple[str, int]] = set()
@@ -110,17 +87,8 @@ class PathMonitor:
             self._neighbors = NetlinkChanger(self._netns)
         except NetError as exc:  # resolution then happens on first use, as before
             log.warning("no neighbor priming: %s", exc)
-        try:
-            self._neighbor_table = NeighborTable(self._netns)
-            self._neighbor_table.start()
-        except NetError as exc:  # optional moves then never wait for their next hop
-            log.warning("no neighbour table: %s", exc)
-            self._neighbor_table = None
         self._prime_neighbors()
         self._reader = asyncio.create_task(self._read_network(), name="path-monitor-netlink")
-        if self._neighbor_table is not None:
-            self._neighbor_reader = asyncio.create_task(
-                self._read_neighbors(self._neighbor_table), name="path-monitor-neighbors")
 
     def _prime_neighbors(self) -> None:
         """Resolve the gateways of default routes that appeared (module doc)."""
@@ -149,16 +117,6 @@ class PathMonitor:
                 self._prime_neighbors()  # after the decision on this batch, not before
         except NetError as exc:
             self._net_events.put_nowait(exc)
-
-    async def _read_neighbors(self, table: NeighborTable) -> None:
-        try:
-            while True:
-                changes = await table.next_change()
-                resolved = tuple(c for c in changes if c.resolved)
-                if resolved:
-                    self._net_events.put_nowait(resolved)
-        except NetError as exc:  # waits then end at their cap
-            log.warning("neighbour table lost: %s", exc)
 
     def add_call(self, path: CallPath) -> None:
         self._expired.discard(path.call_id)
@@ -195,20 +153,14 @@ class PathMonitor:
         while True:
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
-            batch: list[NetEvent] | _NeighborBatch | NetError | None = None
+            batch: list[NetEvent] | NetError | None = None
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):  # no extra task (unlike wait_for)
                     batch = await self._net_events.get()
             if isinstance(batch, NetError):
                 raise batch
             now = self._clock()
-            due: list[str] = []
-            if isinstance(batch, tuple):  # next hops resolved: only the calls waiting
-                for change in batch:
-                    due += [c for c in self.coalescer.handle_next_hop_resolved(
-                        change.address, change.ifindex) if c not in due]
-            elif batch:
-                due = [c.call_id for c in self.coalescer.calls()]
+            due = [c.call_id for c in self.coalescer.calls()] if batch else []
             due += [c for c in self.coalescer.handle_timer(now) if c not in due]
             decisions: list[Decision] = list(self.grace.handle_timer(now))
             if due:
@@ -240,39 +192,8 @@ class PathMonitor:
             signalling: RouteChoice | None = media  # same peer address: same answer
         else:
             signalling = await resolver.choose(path.remote_signalling, self.preferences)
-        next_hop = None
-        if media is not None and media_remote is not None and (
-                media.source != path.local or media_remote != path.remote_media):
-            next_hop = self._next_hop(media, media_remote)
         return CallRoutes(media.source if media else None,
-                          signalling.source if signalling else None, media_remote,
-                          next_hop)
-
-    def _next_hop(self, route: RouteChoice, remote: str) -> NextHop | None:
-        """The new path's next hop and whether the kernel has it resolved (``None``:
-        no neighbour table, the move will not wait)."""
-        if self._neighbor_table is None:
-            return None
-        address = route.gateway or remote  # on link: the peer itself
-        try:
-            state = self._neighbor_table.state_of(address, route.ifindex)
-        except NetError as exc:
-            log.info("neighbour %s on link %d: %s", address, route.ifindex, exc)
-            return None
-        return NextHop(address, route.ifindex, bool(state & RESOLVED_STATES))
-
-    def _act_on_next_hop_notices(self) -> None:
-        for notice in self.coalescer.next_hop_notices():
-            if isinstance(notice, MovedBeforeNextHopResolved):
-                log.warning("call %s moves before next hop %s on link %d resolved "
-                            "(waited %.0f ms)", notice.call_id, notice.address,
-                            notice.ifindex, self.coalescer.resolve_next_hop * 1000)
-            elif isinstance(notice, NextHopResolutionStarted) and self._neighbors:
-                try:
-                    self._neighbors.use_neighbor(notice.address, notice.ifindex)
-                except NetError as exc:  # the wait then ends at its cap
-                    log.info("resolving next hop %s on link %d: %s", notice.address,
-                             notice.ifindex, exc)
+                          signalling.source if signalling else None, media_remote)
 
     async def _evaluate(self, now: float, call_ids: list[str]) -> list[Decision]:
         if self._resolver is None:
@@ -291,17 +212,11 @@ class PathMonitor:
         for move in self.coalescer.evaluate(now, routes, usable):
             decisions.append(move)
             decisions.extend(self.grace.handle_event(move, now))
-        self._act_on_next_hop_notices()
         return decisions
 
     def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-        if self._neighbor_reader is not None:
-            self._neighbor_reader.cancel()
-        if self._neighbor_table is not None:
-            self._neighbor_table.close()
-            self._neighbor_table = None
         self.watcher.close()
         if self._resolver is not None:
             self._resolver.close()

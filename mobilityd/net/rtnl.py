@@ -63,8 +63,6 @@ class NlMsgType(enum.IntEnum):
     RTM_DELROUTE = 25
     RTM_GETROUTE = 26
     RTM_NEWNEIGH = 28
-    RTM_DELNEIGH = 29
-    RTM_GETNEIGH = 30
 
 
 class NlFlag(enum.IntFlag):
