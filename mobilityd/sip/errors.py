@@ -11,12 +11,11 @@ RFC 3261 §18.3, RFC 4475 §3.1.2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mobilityd.sip.headers import Headers
+    from mobilityd.sip.headers import PartialMessage
 
 
 class StatusCode(IntEnum):
@@ -89,18 +88,6 @@ class SipError(Exception):
         self.status = int(status)
         self.reason = _one_line(reason)
         super().__init__(f"{self.status} {self.reason}")
-
-
-@dataclass(frozen=True)
-class PartialMessage:
-    """What could still be read from a malformed request: enough to answer it.
-
-    Holds the request method and the five header fields RFC 3261 §8.2.6.2 copies into a
-    response (Via, From, To, Call-ID, CSeq), each already checked to be well-formed.
-    """
-
-    method: str
-    headers: Headers
 
 
 class SipParseError(SipError):
