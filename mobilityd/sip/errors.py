@@ -14,6 +14,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 if TYPE_CHECKING:
     from mobilityd.sip.headers import PartialMessage
 
@@ -81,6 +83,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # sdp.SdpError is interpreted
 class SipError(Exception):
     """A remote protocol error: answer with ``status`` and ``reason`` (RFC 3261 §21)."""
 
