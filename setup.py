@@ -5,15 +5,21 @@ The compiled modules are the same type-annotated Python sources (mypy --strict),
 into CPython extensions by mypyc, which ships with mypy; behaviour is unchanged and the
 pure-Python sources remain importable when no extension is built.
 
-Escape hatch: ``MOBILITYD_PURE_PYTHON=1 pip install -e .`` builds nothing (the SIP
-core then runs interpreted; ``mobilityd.sip.SIP_CORE`` says which one is running).
+Escape hatch: ``MOBILITYD_PURE_PYTHON=1 pip install -e .`` builds nothing and removes
+the extensions an earlier build left beside the sources (the SIP core then runs
+interpreted; ``mobilityd.sip.sip_core()`` says which form is running).  The modules
+share one support library, ``mobilityd/sip/sip_core__mypyc*.so`` (a fixed name inside
+the package, so that an editable install finds it and a rebuild replaces it).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from setuptools import setup
+
+GROUP = "mobilityd.sip.sip_core"  # -> mobilityd/sip/sip_core__mypyc*.so
 
 # The SIP hot path: messages, transactions, dialogs and the UA layers (issue 3
 # benchmarks a, b, d).  Left interpreted: digest.py (its exception classes override
@@ -53,12 +59,25 @@ SIP_CORE_MODULES = [
 ]
 
 
+def _remove_built_extensions() -> None:
+    """Delete the compiled modules an earlier build put beside the sources: Python
+    would import them before the ``.py`` files."""
+    here = Path(__file__).resolve().parent
+    stems = [here / module.removesuffix(".py") for module in SIP_CORE_MODULES]
+    stems.append(here / (GROUP.replace(".", "/") + "__mypyc"))
+    for stem in stems:
+        for built in stem.parent.glob(stem.name + ".*.so"):
+            built.unlink()
+
+
 def _ext_modules() -> list[object]:
     if os.environ.get("MOBILITYD_PURE_PYTHON", "") not in ("", "0"):
+        _remove_built_extensions()
         return []
-    from mypyc.build import mypycify
+    from mypyc.build import mypycify  # noqa: PLC0415 - needed only when compiling
 
-    return list(mypycify(SIP_CORE_MODULES, opt_level="3", debug_level="0"))
+    return list(mypycify(SIP_CORE_MODULES, opt_level="3", debug_level="0",
+                         group_name=GROUP))
 
 
 setup(ext_modules=_ext_modules())
