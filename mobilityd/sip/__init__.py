@@ -7,6 +7,10 @@ behaviour).  `sip_core()` says which form this process runs: ``"mypyc"`` or
 package is first imported) makes the process load the Python sources even where the
 extensions are built - for instrumentation that wraps methods of these classes
 (compiled classes cannot be patched) and for before/after comparisons in one tree.
+
+A source edited after the build (an editable install's ``.py`` newer than its
+extension) would otherwise be shadowed by stale compiled code: the whole core then
+runs from the sources, with a warning, until ``pip install -e .`` builds it again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,21 @@ from collections.abc import Sequence
 from types import ModuleType
 
 _FORCE_PYTHON = os.environ.get("MOBILITYD_SIP_CORE", "").strip().lower() == "python"
+
+
+def _stale_extensions(package_dir: str) -> list[str]:
+    """The sources under ``package_dir`` changed after their compiled extension."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    stale = []
+    for directory, _, files in os.walk(package_dir):
+        for name in files:
+            if not name.endswith(suffixes):
+                continue
+            source = os.path.join(directory, name.split(".", 1)[0] + ".py")
+            built = os.path.join(directory, name)
+            if os.path.exists(source) and os.path.getmtime(source) > os.path.getmtime(built):
+                stale.append(source)
+    return stale
 
 
 class _SourceOnlyFinder(importlib.abc.MetaPathFinder):
@@ -47,6 +66,11 @@ class _SourceOnlyFinder(importlib.abc.MetaPathFinder):
         return None
 
 
+if not _FORCE_PYTHON and (_stale := _stale_extensions(os.path.dirname(__file__))):
+    print(f"mobilityd.sip: {len(_stale)} source(s) newer than the mypyc build (e.g. "
+          f"{_stale[0]}): running the Python sources; rebuild with pip install -e .",
+          file=sys.stderr)
+    _FORCE_PYTHON = True
 if _FORCE_PYTHON:
     sys.meta_path.insert(0, _SourceOnlyFinder())
 
