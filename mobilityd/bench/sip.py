@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import cast
 
 from mobilityd.sip import events as ev
+from mobilityd.sip import sip_core
 from mobilityd.sip.endpoint import EndpointEvent, SipEndpoint
 from mobilityd.sip.transport import TransportKind
 from mobilityd.sip.uri import NameAddr
@@ -311,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                   "floor": [asdict(r) for r in floor_runs],
                   "overload": [asdict(overload)] if overload else []},
         "quick": args.quick,
+        # the server subprocesses inherit this process's environment and tree
+        "sip_core": sip_core(),
     })
     if args.json:
         print(json.dumps(result))

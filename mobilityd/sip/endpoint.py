@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from mobilityd.sip import events as ev
 from mobilityd.sip.errors import SipParseError
 from mobilityd.sip.message import Request, Response, make_response
@@ -70,6 +72,7 @@ class TransportOptions:
     address_fallback: Callable[[str], str | None] | None = None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # call.agent, bench.sip subclass it
 class SipEndpoint:
     """One UA engine on one transport (UDP, TCP or TLS), driven by the event loop."""
 

@@ -11,12 +11,13 @@ RFC 3261 §18.3, RFC 4475 §3.1.2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 if TYPE_CHECKING:
-    from mobilityd.sip.headers import Headers
+    from mobilityd.sip.headers import PartialMessage
 
 
 class StatusCode(IntEnum):
@@ -82,6 +83,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # sdp.SdpError is interpreted
 class SipError(Exception):
     """A remote protocol error: answer with ``status`` and ``reason`` (RFC 3261 §21)."""
 
@@ -89,18 +91,6 @@ class SipError(Exception):
         self.status = int(status)
         self.reason = _one_line(reason)
         super().__init__(f"{self.status} {self.reason}")
-
-
-@dataclass(frozen=True)
-class PartialMessage:
-    """What could still be read from a malformed request: enough to answer it.
-
-    Holds the request method and the five header fields RFC 3261 §8.2.6.2 copies into a
-    response (Via, From, To, Call-ID, CSeq), each already checked to be well-formed.
-    """
-
-    method: str
-    headers: Headers
 
 
 class SipParseError(SipError):

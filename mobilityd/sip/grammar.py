@@ -57,7 +57,7 @@ HOSTNAME = r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)*[A-Za-z][A-Za-z0-9\-]*\.?"
 IPV4 = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
 #   IPv6reference  =  "[" IPv6address "]"  (checked with ipaddress after the match)
 IPV6_REFERENCE = r"\[[0-9A-Fa-f:.]+\]"
-HOST = rf"(?:{IPV4}|{HOSTNAME}|{IPV6_REFERENCE})"
+HOST: str = rf"(?:{IPV4}|{HOSTNAME}|{IPV6_REFERENCE})"
 HOST_RE = re.compile(HOST)
 HOSTPORT_RE = re.compile(rf"({HOST})(?::([0-9]{{1,5}}))?")
 
@@ -78,16 +78,16 @@ UNRESERVED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!
 _UNRESERVED_CLASS = r"A-Za-z0-9\-_.!~*'()%"  # unreserved / escaped (checked by unescape)
 #   user             =  1*( unreserved / escaped / user-unreserved )
 #   user-unreserved  =  "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"
-USER_RE = re.compile(rf"[{_UNRESERVED_CLASS}&=+$,;?/]+")
+USER_RE: re.Pattern[str] = re.compile(rf"[{_UNRESERVED_CLASS}&=+$,;?/]+")
 #   password         =  *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
-PASSWORD_RE = re.compile(rf"[{_UNRESERVED_CLASS}&=+$,]*")
+PASSWORD_RE: re.Pattern[str] = re.compile(rf"[{_UNRESERVED_CLASS}&=+$,]*")
 #   paramchar         =  param-unreserved / unreserved / escaped
 #   param-unreserved  =  "[" / "]" / "/" / ":" / "&" / "+" / "$"
-PARAMCHARS_RE = re.compile(rf"[{_UNRESERVED_CLASS}\[\]/:&+$]+")
+PARAMCHARS_RE: re.Pattern[str] = re.compile(rf"[{_UNRESERVED_CLASS}\[\]/:&+$]+")
 #   hname / hvalue  =  *( hnv-unreserved / unreserved / escaped )
 #   hnv-unreserved  =  "[" / "]" / "/" / "?" / ":" / "+" / "$"
-HNV_RE = re.compile(rf"[{_UNRESERVED_CLASS}\[\]/?:+$]*")
-HNV_NONEMPTY = rf"[{_UNRESERVED_CLASS}\[\]/?:+$]+"
+HNV_RE: re.Pattern[str] = re.compile(rf"[{_UNRESERVED_CLASS}\[\]/?:+$]*")
+HNV_NONEMPTY: str = rf"[{_UNRESERVED_CLASS}\[\]/?:+$]+"
 USER_SAFE = frozenset(UNRESERVED + "&=+$,;?/")  # user-unreserved
 PASSWORD_SAFE = frozenset(UNRESERVED + "&=+$,")
 PARAM_SAFE = frozenset(UNRESERVED + "[]/:&+$")  # param-unreserved

@@ -160,7 +160,7 @@ class Headers:
         """Internal fast path: (canonical name, lower-case key, value) triples; with
         ``packed``, entries of `PACKABLE_LIST_HEADERS` with a comma are whole lists
         already checked by `plain_list_ok`."""
-        headers = cls.__new__(cls)
+        headers = cls()  # (not cls.__new__: mypyc-compiled classes have no such path)
         headers._items = items
         headers._packed = packed
         headers._changes = 0
@@ -277,6 +277,18 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({list(self)!r})"
+
+
+@dataclass(frozen=True)
+class PartialMessage:
+    """What could still be read from a malformed request: enough to answer it.
+
+    Holds the request method and the five header fields RFC 3261 §8.2.6.2 copies into a
+    response (Via, From, To, Call-ID, CSeq), each already checked to be well-formed.
+    """
+
+    method: str
+    headers: Headers
 
 
 # ---------------------------------------------------------------------------------------

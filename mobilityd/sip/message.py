@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import NoReturn, TypeVar, cast
 
 from mobilityd.sip import grammar as g
-from mobilityd.sip.errors import PartialMessage, SipParseError, SipUsageError, StatusCode
+from mobilityd.sip.errors import SipParseError, SipUsageError, StatusCode
 from mobilityd.sip.headers import (
     CANONICAL_NAMES,
     LIST_HEADERS,
@@ -27,6 +27,7 @@ from mobilityd.sip.headers import (
     CSeq,
     Event,
     Headers,
+    PartialMessage,
     Replaces,
     SessionExpires,
     SubscriptionState,

@@ -78,6 +78,8 @@ class SipUri:
     params: dict[str, str | None] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     opaque: str | None = None
+    #: The wire form, built by the first `str()` (an instance never changes).
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __hash__(self) -> int:
         return hash(str(self))
@@ -179,7 +181,8 @@ class SipUri:
     def __str__(self) -> str:
         """The URI as on the wire, built once per (immutable) instance and remembered:
         a Request-URI, a Contact or a route is formatted again for every message."""
-        text: str | None = self.__dict__.get("_text")
+        # (getattr: a mypyc-compiled dataclass leaves an init=False field unset)
+        text: str | None = getattr(self, "_text", None)
         if text is None:
             text = self._format()
             object.__setattr__(self, "_text", text)

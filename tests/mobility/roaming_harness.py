@@ -18,14 +18,20 @@ REPO = Path(__file__).resolve().parents[2]
 ALICE_SIP_PORT = 5060
 
 
+def _core_for(options: dict[str, Any]) -> list[str]:
+    """A traced party wraps methods of SIP classes (`roaming_trace`), which the
+    mypyc-compiled core does not allow: it runs the SIP core's Python sources."""
+    return ["MOBILITYD_SIP_CORE=python"] if options.get("trace") else []
+
+
 class PartyProcess:
     """One party: JSON commands in, JSON events out (read by a thread)."""
 
     def __init__(self, host: TestHost, role: str, options: dict[str, Any]) -> None:
         self.role = role
         self.proc = host.popen(
-            ["env", f"PYTHONPATH={REPO}", sys.executable, "-m", "tests.mobility.roaming_party",
-             role, json.dumps(options)],
+            ["env", f"PYTHONPATH={REPO}", *_core_for(options), sys.executable,
+             "-m", "tests.mobility.roaming_party", role, json.dumps(options)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             bufsize=1)
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()

@@ -43,6 +43,12 @@ from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig
 from tests.mobility import roaming_trace
 
+
+class HookableEndpoint(SipEndpoint):
+    """An interpreted subclass, so that an instance takes an ``event_received`` hook
+    of its own (the mypyc-compiled SipEndpoint has no instance dictionary)."""
+
+
 PSK = bytes(range(32))
 DOMAIN = "mobilityd.test"
 SSRC = {"bob": 0x0B0B0B0B, "alice": 0x0A0A0A0A}
@@ -115,7 +121,7 @@ class Party:
         config = UaConfig(local_uri=NameAddr.parse(f"<sip:{self.role}@{DOMAIN}>"),
                           host=self.options["sip_ip"], port=self.options.get("sip_port", 0),
                           transport=TransportKind.UDP, contact_user=self.role)
-        sip = await SipEndpoint.open(config, os.urandom)
+        sip = await HookableEndpoint.open(config, os.urandom)
         sip.event_received = self.sip_event  # type: ignore[method-assign]
         return sip
 

@@ -33,6 +33,7 @@ from mobilityd.mobility import roaming
 from mobilityd.mobility.pathmonitor import PathMonitor
 from mobilityd.mobility.roaming import CallMover, MoveGuard
 from mobilityd.net.watcher import NetlinkWatcher
+from mobilityd.sip import sip_core
 from mobilityd.sip.endpoint import SipEndpoint
 from mobilityd.sip.transport.udp import UdpTransport
 from mobilityd.sip.useragent import UserAgent
@@ -92,6 +93,9 @@ def install(role: str) -> None:
     """Wrap the move's stages for ``role`` (both roles get every wrapper; a stage that
     does not happen on a side simply never stamps)."""
     del role
+    if sip_core() != "python":
+        raise RuntimeError("roaming_trace wraps SIP methods, which the mypyc-compiled core "
+                           "refuses: start the party with MOBILITYD_SIP_CORE=python")
     _before(NetlinkWatcher, "_on_readable", "netlink_readable")
     _after_async(PathMonitor, "next_decisions", "decision")
     _after_async(MediaEndpoint, "rebind", "media_rebound")

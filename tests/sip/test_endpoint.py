@@ -78,6 +78,11 @@ class Answerer:
                     return event
 
 
+#: The answering application of each open endpoint (kept here, not as an attribute on
+#: the endpoint: the compiled SIP core's classes take no ad-hoc attributes).
+ANSWERERS: dict[SipEndpoint, Answerer] = {}
+
+
 @pytest.fixture(params=[TransportKind.UDP, TransportKind.TCP], ids=["udp", "tcp"])
 async def pair(request: pytest.FixtureRequest
                ) -> AsyncIterator[tuple[SipEndpoint, SipEndpoint]]:
@@ -85,10 +90,11 @@ async def pair(request: pytest.FixtureRequest
     alice = await SipEndpoint.open(config("alice", "127.0.0.2", kind), os.urandom)
     bob = await SipEndpoint.open(config("bob", "127.0.0.1", kind), os.urandom)
     answerer = Answerer(bob)
-    bob.app = answerer  # type: ignore[attr-defined]
+    ANSWERERS[bob] = answerer
     app = asyncio.create_task(answerer.run())
     yield alice, bob
     app.cancel()
+    del ANSWERERS[bob]
     await alice.close()
     await bob.close()
 
@@ -114,7 +120,7 @@ async def test_call_setup_and_hangup(pair) -> None:  # type: ignore[no-untyped-d
     alice.act(lambda ua, now: ua.hangup(call_id, now))
     ended = await alice.next_event(ev.CallEnded)
     assert isinstance(ended, ev.CallEnded) and not ended.by_peer
-    await bob.app.wait_for(ev.CallEnded)
+    await ANSWERERS[bob].wait_for(ev.CallEnded)
 
 
 async def test_rebind_mid_dialog_moves_the_peers_remote_target(pair) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +134,7 @@ async def test_rebind_mid_dialog_moves_the_peers_remote_target(pair) -> None:  #
     accepted = await alice.next_event(ev.ReinviteAccepted)
     assert isinstance(accepted, ev.ReinviteAccepted)
     # Bob's dialog now targets the new address (RFC 3261 §12.2.2) ...
-    refreshed = await bob.app.wait_for(ev.RemoteTargetRefreshed)
+    refreshed = await ANSWERERS[bob].wait_for(ev.RemoteTargetRefreshed)
     assert refreshed.new.host == "127.0.0.3" and refreshed.old.host == "127.0.0.2"
     # ... so his BYE reaches Alice on 127.0.0.3 even once the old address is gone.
     if alice.kind is TransportKind.UDP:
@@ -165,7 +171,7 @@ async def test_unparsable_request_gets_400_from_the_endpoint() -> None:
 async def test_received_and_rport_are_stamped_on_requests(pair) -> None:  # type: ignore[no-untyped-def]
     alice, bob = pair
     await establish(alice, bob)
-    invite = next(e for e in bob.app.history
+    invite = next(e for e in ANSWERERS[bob].history
                   if isinstance(e, ev.IncomingCallReceived)).request
     via = invite.top_via
     # RFC 3581 §4: the server fills rport with the source port and adds received.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from enum import Enum
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 from mobilityd.sip.message import Request, Response, make_response
 from mobilityd.sip.timers import TimerConfig, TimerHeap, TimerName
@@ -35,13 +35,18 @@ class UpcallKind(Enum):
     TRANSPORT_ERROR = "transport failure (§17.1.4, §17.2.4)"
 
 
+#: Whatever the TU stored in ``Transaction.owner`` (a named alias: mypyc looks the
+#: field types of a NamedTuple up in the module, where ``object`` is not defined).
+TuOwner: TypeAlias = object
+
+
 class Upcall(NamedTuple):
     kind: UpcallKind
     transaction: Transaction | None
     message: Request | Response | None
     source: Addr | None = None
     facts: RequestFacts | None = None  # for ACKs
-    owner: object = None  # the transaction's TU owner when the upcall was made
+    owner: TuOwner = None  # the transaction's TU owner when the upcall was made
     raw_hash: int | None = None  # ACK: hash of its datagram (see ``absorb_ack_copies``)
 
 
