@@ -9,6 +9,7 @@ cd "$here"
 APT_PACKAGES=(
   iproute2            # ip netns, veth, tc netem: the test hosts
   python3-venv
+  python3-dev gcc     # headers and compiler: pip install -e . compiles the SIP core (mypyc)
   kamailio kamailio-tls-modules   # registrar / proxy (UDP, TCP, TLS)
   sip-tester          # SIPp: scripted SIP peer and load generator
   tshark              # Wireshark's SIP/SDP/MIKEY dissectors
@@ -39,7 +40,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.mobilityd-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# rebuilt when the build inputs or a compiled SIP source changed (setup.py lists them;
+# a stale extension would otherwise leave the core running from the sources, slower)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+    || [ -n "$(find mobilityd/sip -name '*.py' -newer "$stamp" -print -quit)" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e ".[test]"
   touch "$stamp"
