@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import cast
 
+from mobilityd.service.heap import settle_heap
 from mobilityd.sip import events as ev
 from mobilityd.sip import sip_core
 from mobilityd.sip.endpoint import EndpointEvent, SipEndpoint
@@ -130,6 +131,7 @@ async def serve_uas(port: int) -> None:
     config = UaConfig(local_uri=NameAddr.parse(f"<sip:uas@{LOOPBACK}>"), host=LOOPBACK,
                       port=port, transport=TransportKind.UDP, contact_user="uas")
     endpoint = await AnsweringEndpoint.open(config, os.urandom)
+    settle_heap()  # as the daemon after its start-up (mobilityd.service.heap)
     try:
         await _serve_until_signal()
     finally:
