@@ -58,6 +58,7 @@ from mobilityd.service.registrar import RegistrationReporter
 from mobilityd.service.reload import started_restart_required
 from mobilityd.service.sdnotify import Notifier, watchdog_interval
 from mobilityd.service.state import DaemonState, ReloadOutcome
+from mobilityd.sip import sip_core
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 _log = logging.getLogger("mobilityd.daemon")
@@ -101,6 +102,7 @@ class Daemon:
             self.notifier.notify("READY=1", f"STATUS={await self._status_line()}",
                                  f"MAINPID={os.getpid()}")
             log_event(_log, logging.INFO, "daemon.ready", version=__version__,
+                      sip_core=sip_core(),
                       identity=self.state.config.identity.uri,
                       calls_available=self.calls.available)
             async with asyncio.TaskGroup() as group:
@@ -227,7 +229,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--tone", type=float, default=None, metavar="HZ",
                         help="send a test tone of HZ on calls instead of silence "
                              "(the demo uses it to prove audio flows)")
-    parser.add_argument("--version", action="version", version=f"mobilityd {__version__}")
+    parser.add_argument("--version", action="version",
+                        version=f"mobilityd {__version__} (SIP core: {sip_core()})")
     return parser.parse_args(argv)
 
 
