@@ -126,10 +126,17 @@ def test_unreachable_and_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str
     capsys.readouterr()
 
 
+_CTL_WITH_CTRL_C = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                    "from mobilityd.service.ctl import main; raise SystemExit(main())")
+
+
 def test_watch_streams_events_until_interrupted(daemon: tuple[Path, DaemonProcess]) -> None:
     socket, process = daemon
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    watch = subprocess.Popen([sys.executable, "-m", "mobilityd.service.ctl", "--socket",
+    # started as from a terminal, where Ctrl-C reaches it: a suite launched in the
+    # background inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt (the watch would not stop, through no fault of its own)
+    watch = subprocess.Popen([sys.executable, "-c", _CTL_WITH_CTRL_C, "--socket",
                               str(socket), "--json", "watch", "--events", "config-reloaded"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
