@@ -38,6 +38,14 @@ the gap (change - last frame) + the move's own latency. So at RTT 0 the median c
 never be below ~20 ms; at RTT > 0 the frames in flight on the old path are lost and
 the gap is RTT + (change - last frame arrival, uniform 0..20 ms) + the move's latency.
 
+Phase of the change: the gap at Bob contains (change - arrival of Alice's last frame
+before it), which depends on where in her 20 ms frame clock the change falls. The bench
+waits fixed times between moves, so without care every move of a run falls at nearly
+the same phase and a run's median is that one phase's value, anywhere in a 20 ms range
+from run to run (seen: the ten gaps of a run within 7 ms of each other, the medians of
+runs 10 ms apart). Each change is therefore made after a random 0..20 ms wait (seeded
+RNG, repeatable), so the moves sample the phase uniformly, as a user's moves would.
+
 Emulated links: the emulator process (``tests/net/linkemu.py``) runs at SCHED_FIFO so
 that the configured delay is the delay (netem would run in the kernel, out of reach of
 user-space load; at normal priority a loaded machine added 9-19 ms per one-way hop to
@@ -62,6 +70,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -213,8 +222,14 @@ class _Change:
         self.make = make  # () -> (started, returned)
 
 
+#: the change is made at a random phase of Alice's 20 ms frame clock (module doc)
+FRAME_PHASE_RNG = random.Random(20261127)
+FRAME_INTERVAL = 0.020
+
+
 def _one_move(bob: Any, alice: Any, change: _Change, *, old_ip: str, new_ip: str,
               into: _Measurement, timeline: bool) -> None:
+    time.sleep(FRAME_PHASE_RNG.uniform(0, FRAME_INTERVAL))
     started, returned = change.make()
     decision = bob.wait_for("decision", timeout=10)
     accepted = bob.wait_for("ReinviteAccepted", timeout=30)
