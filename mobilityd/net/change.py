@@ -92,6 +92,15 @@ class LinkStateRequest:
                        body)
 
 
+def _ip_and_family(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """The IP literal ``text`` and its address family, or :class:`InvalidAddressError`."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError as exc:
+        raise InvalidAddressError(f"not an IP address: {text!r}") from exc
+    return address, socket.AF_INET if address.version == 4 else socket.AF_INET6
+
+
 @dataclass(frozen=True)
 class DefaultRouteRequest:
     """RTM_NEWROUTE adding a default route via ``gateway`` on link ``ifindex`` with
@@ -103,11 +112,7 @@ class DefaultRouteRequest:
     sequence: int
 
     def __bytes__(self) -> bytes:
-        try:
-            gateway = ipaddress.ip_address(self.gateway)
-        except ValueError as exc:
-            raise InvalidAddressError(f"not an IP address: {self.gateway!r}") from exc
-        family = socket.AF_INET if gateway.version == 4 else socket.AF_INET6
+        gateway, family = _ip_and_family(self.gateway)
         body = _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
                            RTN_UNICAST, 0)
         body += _attr(RtAttr.GATEWAY, gateway.packed)
@@ -135,11 +140,7 @@ class NeighborUseRequest:
     sequence: int
 
     def __bytes__(self) -> bytes:
-        try:
-            address = ipaddress.ip_address(self.address)
-        except ValueError as exc:
-            raise InvalidAddressError(f"not an IP address: {self.address!r}") from exc
-        family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+        address, family = _ip_and_family(self.address)
         body = _NDMSG.pack(family, self.ifindex, NUD_NONE, NTF_USE, 0)
         body += _attr(NDA_DST, address.packed)
         flags = NlFlag.REQUEST | NlFlag.ACK | NLM_F_CREATE | NLM_F_REPLACE
