@@ -20,6 +20,7 @@ from mobilityd.call.media_options import MediaOptions
 from mobilityd.call.negotiation import CallSecurity
 from mobilityd.call.ports import MediaPortsExhausted
 from mobilityd.call.secure_call import CallState
+from mobilityd.media.endpoint import MediaEndpoint
 from mobilityd.media.rtp import RtpPacket
 from mobilityd.sip import events as ev
 from mobilityd.sip.sdp import SessionDescription
@@ -162,16 +163,22 @@ async def test_reload_applies_media_settings_to_the_next_call() -> None:
         assert answer.get("ptime") == "60"
 
 
+async def _call_moved_to_127_0_0_2(alice: CallAgent, low: int) -> tuple[str, MediaEndpoint]:
+    """Alice calls B from the range's first pair, then her media moves to 127.0.0.2."""
+    call_id = await alice.place(B)
+    await next_of(alice, CallConnected)
+    media = alice.call(call_id).media
+    assert media is not None and media.local_rtp == (LOOPBACK, low)
+    await media.rebind("127.0.0.2")
+    return call_id, media
+
+
 async def test_rebind_of_a_moving_call_keeps_its_range_ports() -> None:
     """Roaming (MediaEndpoint.rebind, issue 5): the new address gets the same ports
     when they are free there, so the media stays inside the range."""
     a_range = free_range(2, 49000)
     async with agents(MediaOptions(a_range), MediaOptions()) as (alice, _bob):
-        call_id = await alice.place(B)
-        await next_of(alice, CallConnected)
-        media = alice.call(call_id).media
-        assert media is not None and media.local_rtp == (LOOPBACK, a_range.low)
-        await media.rebind("127.0.0.2")
+        call_id, media = await _call_moved_to_127_0_0_2(alice, a_range.low)
         assert media.local_rtp == ("127.0.0.2", a_range.low)
         assert alice.call(call_id).state is CallState.CONNECTED
 
@@ -205,11 +212,7 @@ async def test_rebind_where_the_ports_are_taken_moves_inside_the_range() -> None
     choice (RFC 3550 §11 pairs; the firewall opened for the range still fits)."""
     a_range = free_range(3, 48000)
     async with agents(MediaOptions(a_range), MediaOptions()) as (alice, _bob):
-        call_id = await alice.place(B)
-        await next_of(alice, CallConnected)
-        media = alice.call(call_id).media
-        assert media is not None and media.local_rtp == (LOOPBACK, a_range.low)
-        await media.rebind("127.0.0.2")
+        _, media = await _call_moved_to_127_0_0_2(alice, a_range.low)
         with held(a_range.low), held(a_range.low + 1):  # both taken on 127.0.0.1 now
             await media.rebind(LOOPBACK)
         assert media.local_rtp == (LOOPBACK, a_range.low + 2)
