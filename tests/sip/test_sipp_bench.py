@@ -24,14 +24,33 @@ def test_small_load_completes_every_call(role: str, tmp_path: Path) -> None:
     assert result.successful == 50 and result.failed == 0
     assert result.server_cpu_s > 0
     assert result.cpu_us_per_call > 0
+    # SIPp's 100 ms statistics rows give the calls completed while the load ran
+    assert result.window_s == 1.0
+    assert 0 <= result.window_successful <= 50
+
+
+def test_successful_at_interpolates_between_statistics_rows() -> None:
+    rows = [{"StartTime": "2026-11-27\t08:00:00\t100.0", "CurrentTime": f"x\t{t}",
+             "SuccessfulCall(C)": str(n)} for t, n in ((100.0, 0), (100.5, 40), (101.0, 90))]
+    assert bench.successful_at(rows, 0.25) == 20
+    assert bench.successful_at(rows, 0.75) == 65
+    assert bench.successful_at(rows, 1.0) == 90
+    assert bench.successful_at(rows, 2.0) == -1  # past the last row: unknown
+    assert bench.successful_at([], 1.0) == -1
 
 
 def test_sustained_needs_all_calls_and_no_lag() -> None:
     done = bench.LoadResult(rate=100, calls=100, successful=100, failed=0,
-                            retransmissions=0, elapsed_s=1.1, server_cpu_s=0.1)
+                            retransmissions=0, elapsed_s=1.1, server_cpu_s=0.1,
+                            window_successful=97, window_s=1.0)
     assert bench.sustained(done, 1.0)
     assert not bench.sustained(bench.LoadResult(**{**done.__dict__, "failed": 1}), 1.0)
     assert not bench.sustained(bench.LoadResult(**{**done.__dict__, "successful": 99}), 1.0)
     assert not bench.sustained(bench.LoadResult(**{**done.__dict__, "elapsed_s": 9.0}), 1.0)
     lagging = bench.LoadResult(**{**done.__dict__, "retransmissions": 50})
     assert not bench.sustained(lagging, 1.0)
+    # finished in time with no retransmission, but only 75 % of the offered rate was
+    # completed while it was offered: the server did not keep up
+    behind = bench.LoadResult(**{**done.__dict__, "window_successful": 75})
+    assert not bench.sustained(behind, 1.0)
+    assert behind.goodput_per_s == 75.0 and behind.completed_per_s == 100 / 1.1
