@@ -748,6 +748,61 @@ async def test_make_before_break_rebind_keeps_receiving_on_the_old_address() -> 
         bob.endpoint.close()
 
 
+@pytest.mark.parametrize("mux", [False, True], ids=["separate", "rtcp-mux"])
+async def test_moving_back_takes_up_the_kept_sockets(mux: bool) -> None:
+    """Issue 5 make-before-break, moving back within ``keep_old_for``: the kept
+    sockets are taken up again (same ports), so a packet the peer sent to that address
+    and that is still queued on them, unread, is received after the move instead of
+    being dropped with a closed socket; it passes the same SRTP check (RFC 3711 §3.3).
+    The sockets of the address left are kept in turn."""
+    alice, bob = await call(mux)
+    try:
+        old_rtp, old_rtcp = alice.endpoint.local_rtp, alice.endpoint.local_rtcp
+        await alice.endpoint.rebind("127.0.0.2", keep_old_for=30.0)
+        new_rtp, new_rtcp = alice.endpoint.local_rtp, alice.endpoint.local_rtcp
+        sent = bob.send(B_SSRC)  # Bob still sends to the old (kept) address
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while len(alice.endpoint.retired_addresses) and loop.time() < deadline:
+            kept = alice.endpoint._retired[0]._sock
+            try:
+                if kept.recv(4096, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                    break
+            except BlockingIOError:
+                continue
+        # no loop iteration since the packet arrived: it waits on the kept socket
+        await alice.endpoint.rebind(old_rtp[0], keep_old_for=30.0)
+        assert (alice.endpoint.local_rtp, alice.endpoint.local_rtcp) == (old_rtp, old_rtcp)
+        assert alice.endpoint.retired_addresses == ([new_rtp] if mux else [new_rtp, new_rtcp])
+        await until(lambda: len(alice.rtp) == 1)
+        assert alice.rtp[0] == (sent, bob.endpoint.local_rtp)
+        alice.send(A_SSRC)  # sending works from the sockets taken up again
+        await until(lambda: len(bob.rtp) == 1)
+        assert bob.rtp[0][1] == old_rtp
+        assert alice.endpoint.counters.auth_failures == alice.endpoint.counters.replays == 0
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+    assert alice.endpoint.retired_addresses == []
+
+
+async def test_rebind_to_a_third_address_closes_the_kept_sockets_after_the_move() -> None:
+    """Kept sockets on an address we do not go back to are closed on the loop's next
+    iteration (off the move's path), not left open until their timer."""
+    alice, bob = await call(ip_a="127.0.0.1")
+    try:
+        await alice.endpoint.rebind("127.0.0.2", keep_old_for=30.0)
+        first_kept = list(alice.endpoint._retired)
+        await alice.endpoint.rebind("127.0.0.3", keep_old_for=30.0)
+        assert alice.endpoint.local_rtp[0] == "127.0.0.3"
+        assert [a[0] for a in alice.endpoint.retired_addresses] == ["127.0.0.2", "127.0.0.2"]
+        await asyncio.sleep(0)
+        assert all(channel.closed for channel in first_kept)
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
+
+
 async def test_rebind_without_keep_old_closes_the_old_sockets_at_once() -> None:
     alice, bob = await call()
     try:
