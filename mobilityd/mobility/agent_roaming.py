@@ -10,9 +10,7 @@
   when both ends move at once neither would otherwise hear the other's new address).
   Other re-INVITEs (session refresh) go to the ``fallback`` policy.
 * :func:`move_agent_call` -- the moving side: rebind media (same SRTP sessions), then
-  SIP (re-REGISTER included), then the re-INVITE with the update (:func:`move_offer`),
-  then the SRTCP announce from the new media address (order: see
-  :class:`~mobilityd.mobility.roaming.CallMover`).
+  SIP (re-REGISTER included), then the re-INVITE with the update (:func:`move_offer`).
 
 Both read and write the call's current MIKEY context in one :class:`MoveContexts`
 (the agent's ``NegotiatedMedia.context`` is the one from call set-up).
@@ -21,7 +19,6 @@ Both read and write the call's current MIKEY context in one :class:`MoveContexts
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -33,8 +30,6 @@ from mobilityd.call.agent import (
     ReinvitePolicy,
 )
 from mobilityd.call.secure_call import SecureCall
-from mobilityd.media.endpoint import MediaEndpoint
-from mobilityd.media.errors import MediaLocalError
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.mikey.session import Rng
 from mobilityd.mobility.move import MediaAddress, MoveUsageError, move_offer
@@ -172,26 +167,15 @@ async def move_agent_call(
     if media is None or context is None:
         raise MoveUsageError(f"call {call_id} is not a secure call with media")
     await media.rebind(new_ip, keep_old_for=RETAINED_MEDIA_SECONDS)  # make-before-break
+    media.announce()  # SRTCP proof from the new address at once (issue 5 media gap)
     sip = agent.sip
-    loop = asyncio.get_running_loop()
     if sip.local_address[0] != new_ip:
         old = sip.local_address
         await sip.rebind(new_ip, refresh_dialogs=False)
-        loop.call_later(RETIRED_LISTEN_SECONDS, sip.release, old)
+        asyncio.get_running_loop().call_later(RETIRED_LISTEN_SECONDS, sip.release, old)
     rtp = media.local_rtp
     rtcp_port = None if media.rtcp_mux else media.local_rtcp[1]
     offer = move_offer(SessionDescription.parse(call.local_sdp), context,
                        MediaAddress(rtp[0], rtp[1], rtcp_port), wall_clock(), rng)
     contexts.set(call_id, offer.context)
-    # SRTCP proof from the new address right after the re-INVITE has left (it is
-    # sent before agent.reinvite first waits): the re-INVITE is the later of the two
-    # at the peer (roaming.CallMover, issue 5 media gap); sent even when the
-    # re-INVITE must wait for another transaction (§14.1): the peer's gate keeps it
-    loop.call_soon(_announce, media)
     return await agent.reinvite(call_id, offer.body)
-
-
-def _announce(media: MediaEndpoint) -> None:
-    """:meth:`MediaEndpoint.announce`; nothing when the call's media closed meanwhile."""
-    with contextlib.suppress(MediaLocalError):
-        media.announce()
