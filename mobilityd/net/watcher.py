@@ -15,7 +15,8 @@ Usage::
         async for event in watcher:           # then changes, as they happen
             ...
 
-A reader callback drains the socket into a queue as soon as it is readable; an
+A reader callback moves each datagram into a queue as soon as the socket is readable
+(one per callback, so the first of a burst is acted upon before the rest is read); an
 RTM_NEWADDR reaches the queue within microseconds of the kernel sending it. Messages
 are decoded with ``struct`` (pyroute2's decoder costs about 0.2 ms per message).
 
@@ -118,18 +119,22 @@ class NetlinkWatcher:
         return sock
 
     def _on_readable(self, sock: socket.socket) -> None:
-        while True:
-            try:
-                self._queue.put_nowait(sock.recv(RECV_SIZE))
-            except BlockingIOError:
+        """Queue one datagram (or the overrun marker) per readiness callback.
+
+        The socket is level-triggered, so the loop calls again while datagrams wait;
+        meanwhile the first one is already parsed and acted upon. A link going down
+        sends 4-8 datagrams at once, and reading them all first (~15 us each with a
+        cold cache) put ~0.1 ms in front of the move decision (issue 5 detection)."""
+        try:
+            self._queue.put_nowait(sock.recv(RECV_SIZE))
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.ENOBUFS:
+                self._queue.put_nowait(_OVERRUN)
                 return
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    self._queue.put_nowait(_OVERRUN)
-                    continue
-                log.error("netlink socket failed: %s", exc)
-                self._queue.put_nowait(exc)
-                return
+            log.error("netlink socket failed: %s", exc)
+            self._queue.put_nowait(exc)
 
     def _attach(self, sock: socket.socket) -> None:
         self._sock = sock
