@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 KEYS = {"scenario", "rtt_ms", "moves", "detection_ms_median", "detection_window_ms_median",
         "detection_ip_start_ms_median", "gap_moving_ms_median",
         "gap_moving_ms_p95", "gap_peer_ms_median", "reinvite_ms_median",
-        "srtp_auth_failures", "index_reuse"}
+        "srtp_auth_failures", "index_reuse", "gap_moving_ms_each", "phase_ms_median",
+        "resume_ms_median", "resume_ms_each"}
 
 
 def test_quick_handover_benchmark_prints_its_json() -> None:
@@ -35,4 +36,10 @@ def test_quick_handover_benchmark_prints_its_json() -> None:
         assert run["detection_ms_median"] is not None
         assert run["detection_ip_start_ms_median"] is None
         assert run["srtp_auth_failures"] == 0 and run["index_reuse"] == 0
+        # the gap at Bob is its phase plus the resumption (module doc of the bench)
+        assert len(run["resume_ms_each"]) == 1
+        assert abs(run["resume_ms_each"][0] - run["resume_ms_median"]) < 0.06
+        assert abs(run["gap_moving_ms_median"]
+                   - (run["phase_ms_median"] + run["resume_ms_median"])) < 0.02
+        assert 0 <= run["phase_ms_median"] <= run["gap_moving_ms_median"]
     print("\n" + json.dumps(runs, indent=1))
