@@ -184,14 +184,22 @@ def _encr_alg(alg: EncrAlg | int) -> EncrAlg:
         raise MikeyError(message, ErrorType.INVALID_EA) from None
 
 
-def compute_mac(alg: MacAlg | int, auth_key: bytes, data: bytes) -> bytes:
-    """MAC of ``data`` (RFC 3830 §4.2.4): NULL gives ``b""``, HMAC-SHA-1-160 20 bytes."""
+def compute_mac(alg: MacAlg | int, auth_key: bytes | MessageKeys, data: bytes) -> bytes:
+    """MAC of ``data`` (RFC 3830 §4.2.4): NULL gives ``b""``, HMAC-SHA-1-160 20 bytes.
+
+    ``auth_key`` is the key, or the :class:`MessageKeys` holding it (then its HMAC
+    keyed once is reused: :meth:`MessageKeys.auth_hmac`; the same MAC)."""
     if mac_length(alg) == 0:
         return b""
+    if isinstance(auth_key, MessageKeys):
+        keyed = auth_key.auth_hmac()
+        keyed.update(data)
+        return keyed.digest()
     return hmac.digest(auth_key, data, "sha1")
 
 
-def verify_mac(alg: MacAlg | int, auth_key: bytes, data: bytes, mac: bytes) -> None:
+def verify_mac(alg: MacAlg | int, auth_key: bytes | MessageKeys, data: bytes,
+               mac: bytes) -> None:
     """Check ``mac`` over ``data`` in constant time (RFC 3830 §4.2.4, §5.3).
 
     Raises :class:`MikeyError` with ``AUTH_FAILURE`` when it does not match.

@@ -264,7 +264,8 @@ def key_data_for(tgk: bytes, salt: bytes | None = None) -> KeyData:
 
 
 def build_maced(
-    header: CommonHeader, payloads: Sequence[Payload], mac_alg: MacAlg, auth_key: bytes
+    header: CommonHeader, payloads: Sequence[Payload], mac_alg: MacAlg,
+    auth_key: bytes | MessageKeys,
 ) -> bytes:
     """Encode a message closed by KEMAC whose MAC covers the whole message (§5.2, §6.2).
 

@@ -135,7 +135,7 @@ def prepare_update(  # noqa: PLR0917 - called only by CryptoContext.prepare_upda
         kemac = encrypt_kemac(items, keys, ctx.csb_id, ts, ctx.policy)
         ids = [id_payload(ctx.local_id), id_payload(ctx.peer_id)]
         payloads: list[Payload] = [ts, *ids, *new_policies, kemac]
-        wire = build_maced(header, payloads, ctx.policy.mac_alg, keys.auth_key)
+        wire = build_maced(header, payloads, ctx.policy.mac_alg, keys)
     elif ctx.mode is KeyMode.DH and ctx.secrets.signing_key is not None:
         if new_tgk is not None:
             raise ValueError("a DH CSB gets a new TGK by dh_rekey, not new_tgk (§4.5)")
@@ -292,7 +292,7 @@ def _verify(
         if not isinstance(kemac, Kemac):
             raise MikeyError("update must end with KEMAC", ErrorType.AUTH_FAILURE)
         check_protection_algs(kemac, ctx.policy)
-        verify_mac(kemac.mac_alg, keys.auth_key, msg.authenticated_bytes(), kemac.mac)
+        verify_mac(kemac.mac_alg, keys, msg.authenticated_bytes(), kemac.mac)
         new_key = key_material(
             decrypt_key_chain(
                 kemac.encr_alg, kemac.encr_data, keys, ctx.csb_id, ts.value_bytes, pke=False

@@ -114,6 +114,24 @@ def test_hmac_sha1_mac_rfc3830_4_2_4() -> None:
     verify_mac(MacAlg.HMAC_SHA1_160, MSG_AUTH, data, mac)
 
 
+def test_mac_with_the_message_keys_reuses_their_keyed_hmac() -> None:
+    """RFC 3830 §4.2.4 with a :class:`MessageKeys` instead of the key bytes: the HMAC
+    keyed once at construction is copied per message -- the same MAC, every time
+    (the keyed original is never fed data), and a mismatch still fails."""
+    for data in (b"first message", b"", b"first message", bytes(range(256)) * 3):
+        expected = hmac.new(MSG_AUTH, data, hashlib.sha1).digest()
+        assert compute_mac(MacAlg.HMAC_SHA1_160, KEYS, data) == expected
+        verify_mac(MacAlg.HMAC_SHA1_160, KEYS, data, expected)
+        with pytest.raises(MikeyError) as info:
+            verify_mac(MacAlg.HMAC_SHA1_160, KEYS, data + b"!", expected)
+        assert info.value.error_type is ErrorType.AUTH_FAILURE
+    assert compute_mac(MacAlg.NULL, KEYS, b"x") == b""
+    # the keyed HMAC is not part of the keys' value nor of their repr
+    assert MessageKeys(MSG_ENCR, MSG_AUTH, MSG_SALT) == KEYS
+    assert hash(KEYS) == hash(MessageKeys(MSG_ENCR, MSG_AUTH, MSG_SALT))
+    assert MSG_AUTH.hex() not in repr(KEYS) and "hmac" not in repr(KEYS).lower()
+
+
 @pytest.mark.parametrize("bad", ["flip", "short", "empty"])
 def test_mac_mismatch_is_auth_failure(bad: str) -> None:
     data = b"message"
