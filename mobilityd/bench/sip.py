@@ -12,21 +12,30 @@
     divided by the completed calls.
 (c) ``floor_calls_per_s``: the same stepping against a bare asyncio UDP responder that
     answers from pre-built responses: the floor that shows our overhead.
-    ``floor_at_uas_rate_cpu_us_per_call``: the floor run once more at exactly our
+    ``floor_at_uas_rate_cpu_us_per_call``: the floor run again at exactly our
     sustained rate, so that both CPU figures come from the same load.
 (d) ``overload_completed_calls_per_s``: SIPp at 1.5x our sustained rate; the goodput,
     i.e. successful calls per second while the overload is offered (goodput against
-    offered load is how RFC 6357, SIP overload control design, judges a collapse). ``overload_all_calls_per_s``
-    beside it is every call of the run over the whole run, including the drain after
-    SIPp stopped offering: the requests the kernel dropped in the overload finish then,
-    on SIPp's T1-doubling retransmission timers (RFC 3261 §17.1.1.2), at a rate that
-    says nothing about the server. ``overload_cpu_us_per_call`` shows whether overload
-    wastes work (retransmissions, late answers): a collapse shows as CPU per completed
-    call rising above the sustained figure.
+    offered load is how RFC 6357, SIP overload control design, judges a collapse).
+    ``overload_all_calls_per_s`` beside it is every call of the run over the whole
+    run, including the drain after SIPp stopped offering: the requests the kernel
+    dropped in the overload finish then, on SIPp's T1-doubling retransmission timers
+    (RFC 3261 §17.1.1.2), at a rate that says nothing about the server.
+    ``overload_cpu_us_per_call`` shows whether overload wastes work (retransmissions,
+    late answers): a collapse shows as CPU per completed call rising above the
+    sustained figure.
 
 Goodput: SIPp writes its statistics every 100 ms (``-fd 100ms``); the successful-call
 count at the end of the offered window (calls / rate seconds after SIPp's start) is
 interpolated between the two rows around it, and divided by the window.
+
+Same-run comparisons: once the sustained rate is found, rounds of three runs follow
+(our UAS at that rate again, at 1.5x it, and the floor at that rate; 3 rounds, 1 with
+``--quick``), and the figures at the sustained rate, under overload and of the floor at
+our rate are medians over the rounds; ``overload_vs_sustained`` is the median of each
+round's overload goodput over its sustained goodput (>= 1: no collapse). This machine's
+speed drifts by 10-20 % within minutes, so one run against another made minutes apart
+says little.
 
 Figures are medians where repeated; nothing here asserts on time. The server roles are
 also runnable alone: ``python -m mobilityd.bench.sip --serve {uas,floor} --port N``.
@@ -43,11 +52,12 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import cast
@@ -333,6 +343,35 @@ def parse_serialize_us(quick: bool) -> float:
                                             runs=3 if quick else 7), 2)
 
 
+def compare_at_rate(found: LoadResult, rounds: int, seconds: float, workdir: Path
+                    ) -> tuple[list[LoadResult], list[LoadResult], list[LoadResult]]:
+    """``rounds`` rounds, each our UAS at the sustained rate, at 1.5x it (overload) and
+    the floor at the sustained rate, one after the other, so that each comparison is
+    made within one round of this noisy machine; the stepping run that found the rate
+    is the first round's sustained sample. Returns (sustained, overload, floor)."""
+    sustained_runs, overload_runs, floor_runs = [found], [], []
+    for round_ in range(rounds):
+        if round_ > 0:
+            with server_process("uas") as (process, port):
+                sustained_runs.append(run_sipp(port, process.pid, found.rate, seconds,
+                                               workdir))
+        with server_process("uas") as (process, port):
+            overload_runs.append(run_sipp(port, process.pid, found.rate * 1.5, seconds,
+                                          workdir))
+        with server_process("floor") as (process, port):
+            floor_runs.append(run_sipp(port, process.pid, found.rate, seconds, workdir))
+    return sustained_runs, overload_runs, floor_runs
+
+
+def _median(values: Iterable[float]) -> float | None:
+    """Median rounded to 0.1 (to 0.001 below 10); None for no values."""
+    items = list(values)
+    if not items:
+        return None
+    middle = statistics.median(items)
+    return round(middle, 3) if abs(middle) < 10 else round(middle, 1)
+
+
 def _step(result: LoadResult) -> dict[str, object]:
     """One run for the JSON: its fields and its goodput."""
     return {**asdict(result), "goodput_per_s": round(result.goodput_per_s, 1)}
@@ -362,33 +401,34 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         uas, uas_runs = find_sustained_rate("uas", rates, seconds, workdir)
         floor, floor_runs = find_sustained_rate("floor", floor_rates, seconds, workdir)
-        overload = floor_same = None
-        if uas is not None:
-            with server_process("uas") as (process, port):
-                overload = run_sipp(port, process.pid, uas.rate * 1.5, seconds, workdir)
-            with server_process("floor") as (process, port):
-                floor_same = run_sipp(port, process.pid, uas.rate, seconds, workdir)
+        sustained_runs, overload_runs, floor_same = (
+            compare_at_rate(uas, 1 if args.quick else 3, seconds, workdir)
+            if uas is not None else ([], [], []))
     result.update({
         "uas_calls_per_s": uas.rate if uas else 0,
-        "uas_completed_calls_per_s": round(uas.goodput_per_s, 1) if uas else 0,
-        "uas_failed_calls": uas.failed if uas else None,
-        "uas_cpu_us_per_call": round(uas.cpu_us_per_call, 1) if uas else None,
+        "uas_completed_calls_per_s": _median(r.goodput_per_s for r in sustained_runs),
+        "uas_failed_calls": sum(r.failed for r in sustained_runs) if uas else None,
+        "uas_cpu_us_per_call": _median(r.cpu_us_per_call for r in sustained_runs),
         "floor_calls_per_s": floor.rate if floor else 0,
         "floor_cpu_us_per_call": round(floor.cpu_us_per_call, 1) if floor else None,
-        "floor_at_uas_rate_cpu_us_per_call": (round(floor_same.cpu_us_per_call, 1)
-                                              if floor_same else None),
-        "overload_offered_calls_per_s": overload.rate if overload else None,
-        "overload_completed_calls_per_s": (round(overload.goodput_per_s, 1)
-                                           if overload else None),
-        "overload_all_calls_per_s": (round(overload.completed_per_s, 1)
-                                     if overload else None),
-        "overload_failed_calls": overload.failed if overload else None,
-        "overload_cpu_us_per_call": (round(overload.cpu_us_per_call, 1)
-                                     if overload else None),
+        "floor_at_uas_rate_cpu_us_per_call": _median(r.cpu_us_per_call for r in floor_same),
+        "overload_offered_calls_per_s": overload_runs[0].rate if overload_runs else None,
+        "overload_completed_calls_per_s": _median(r.goodput_per_s for r in overload_runs),
+        "overload_all_calls_per_s": _median(r.completed_per_s for r in overload_runs),
+        "overload_failed_calls": (sum(r.failed for r in overload_runs)
+                                  if overload_runs else None),
+        "overload_cpu_us_per_call": _median(r.cpu_us_per_call for r in overload_runs),
+        # overload goodput over the sustained goodput of the same round, median
+        "overload_vs_sustained": _median(o.goodput_per_s / u.goodput_per_s
+                                         for o, u in zip(overload_runs, sustained_runs,
+                                                         strict=False)
+                                         if u.goodput_per_s > 0),
+        "rounds": len(overload_runs),
         "steps": {"uas": [_step(r) for r in uas_runs],
                   "floor": [_step(r) for r in floor_runs],
-                  "overload": [_step(overload)] if overload else [],
-                  "floor_at_uas_rate": [_step(floor_same)] if floor_same else []},
+                  "sustained": [_step(r) for r in sustained_runs],
+                  "overload": [_step(r) for r in overload_runs],
+                  "floor_at_uas_rate": [_step(r) for r in floor_same]},
         "quick": args.quick,
         # the server subprocesses inherit this process's environment and tree
         "sip_core": sip_core(),

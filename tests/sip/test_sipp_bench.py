@@ -54,3 +54,22 @@ def test_sustained_needs_all_calls_and_no_lag() -> None:
     behind = bench.LoadResult(**{**done.__dict__, "window_successful": 75})
     assert not bench.sustained(behind, 1.0)
     assert behind.goodput_per_s == 75.0 and behind.completed_per_s == 100 / 1.1
+
+
+def test_rounds_compare_sustained_overload_and_floor_in_turn(tmp_path: Path) -> None:
+    """Each round runs our UAS at the rate again, at 1.5x it, and the floor at it; the
+    stepping run that found the rate is the first sustained sample."""
+    require_tool("sipp", "sip-tester")
+    with bench.server_process("uas") as (process, port):
+        found = bench.run_sipp(port, process.pid, rate=40, seconds=1.0, workdir=tmp_path)
+    sustained, overload, floor = bench.compare_at_rate(found, 2, 1.0, tmp_path)
+    assert sustained[0] is found and len(sustained) == len(overload) == len(floor) == 2
+    assert [r.rate for r in overload] == [60, 60] and [r.rate for r in floor] == [40, 40]
+    assert all(r.successful == r.calls and r.failed == 0
+               for r in (*sustained, *overload, *floor))
+
+
+def test_median_of_figures() -> None:
+    assert bench._median([]) is None
+    assert bench._median([3000.04, 2900.0, 3100.0]) == 3000.0
+    assert bench._median([0.98, 1.02]) == 1.0
