@@ -26,11 +26,16 @@ symmetric RTP, rebinding to a new local address, and the return-routability gate
   peer gets our latest frame without waiting for the next tick. Only when the peer
   cannot have it: an authenticated report from the new address (e.g. its
   :meth:`~MediaEndpoint.announce`) says its extended highest sequence number received
-  from us is below that packet's. The peer sends that report after leaving its old
-  address (:meth:`~MediaEndpoint.rebind` closes the old sockets first) or from another
-  device that never had our packets, so what it lacks then it can no longer receive;
-  the re-sent packet is new to its SRTP replay list and never counted as a replay
-  (RFC 3711 §3.3.2). Without such a report nothing is re-sent.
+  from us is below that packet's. Without such a report nothing is re-sent. When the
+  peer left its old address, or reports from another device that never had our
+  packets, what it lacks then it can no longer receive and the re-sent packet is new to
+  its SRTP replay list (RFC 3711 §3.3.2). In a make-before-break move its old sockets
+  still receive (``rebind(keep_old_for=...)``), so the original may arrive there after
+  the report was sent and the re-send is then a second copy: the receiver drops a
+  byte-identical copy of the last packet it authenticated, from the same source
+  address, before SRTP and counts it in ``duplicates``, not ``replays`` (a copy that
+  took the other path, or a network duplicate, is no replay attack; SRTP would reject
+  it all the same). A copy from any other address is still a counted replay.
 * :meth:`MediaEndpoint.resend_last` (issue 6, call transfer): the same re-send on
   request, to where we send now, when signalling knows the new destination cannot
   have that packet -- a device that just took the call over (thesis §15.1) has never
@@ -87,6 +92,7 @@ class EndpointCounters:
     __slots__ = (
         "auth_failures",
         "dropped_no_remote",
+        "duplicates",
         "fanned_out",
         "malformed",
         "probes_sent",
@@ -105,6 +111,7 @@ class EndpointCounters:
         self.rtp_resent = self.fanned_out = self.probes_sent = 0
         self.auth_failures = self.replays = self.malformed = 0
         self.unconfirmed_source = self.dropped_no_remote = self.socket_errors = 0
+        self.duplicates = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -247,6 +254,9 @@ class MediaEndpoint:
         self._retire_timer: asyncio.TimerHandle | None = None
         #: kept sockets a rebind left behind elsewhere, closed on the next iteration
         self._stale: list[UdpChannel] = []
+        #: the last RTP packet that passed SRTP authentication, as received, and whence
+        self._last_rtp_in = b""
+        self._last_rtp_source: Address | None = None
         #: arrival clock of the reception statistics (read for every packet received):
         #: RFC 3550 §A.8 jitter needs only differences of a monotonic clock, so this is
         #: time.monotonic itself (what asyncio's loop.time() reads, minus a Python call)
@@ -709,11 +719,15 @@ class MediaEndpoint:
             return
         rx = self.rx
         if rx is not None:
+            if data == self._last_rtp_in and source == self._last_rtp_source:
+                self.counters.duplicates += 1  # a re-send's second copy (module doc)
+                return
             try:
                 plain, sequence, timestamp, ssrc = rx.unprotect_fields(data)
             except SrtpError as exc:
                 self._rejected(exc, source, rtcp=False)
                 return
+            self._last_rtp_in, self._last_rtp_source = data, source
         else:
             if len(data) < 12 or data[0] >> 6 != RTP_VERSION:
                 self.counters.malformed += 1

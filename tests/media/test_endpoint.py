@@ -815,3 +815,28 @@ async def test_rebind_without_keep_old_closes_the_old_sockets_at_once() -> None:
     finally:
         alice.endpoint.close()
         bob.endpoint.close()
+
+
+async def test_second_copy_of_the_last_packet_is_a_duplicate_not_a_replay() -> None:
+    """A make-before-break move: the peer's last packet reaches our kept old socket and
+    its re-send on switch our new one -- the same SRTP bytes from the same address. The
+    second copy is dropped as SRTP would drop it (RFC 3711 §3.3.2) but counted as a
+    duplicate, not a replay; an older packet sent again is still a replay."""
+    alice, bob = await call()
+    try:
+        first = alice.tx.protect(build_rtp(0, alice.seq, 0, A_SSRC, b"\x00" * 20))
+        second = alice.tx.protect(build_rtp(0, alice.seq + 1, 160, A_SSRC, b"\x00" * 20))
+        alice.seq += 2
+        alice.endpoint.send_protected_rtp(first)
+        alice.endpoint.send_protected_rtp(second)
+        alice.endpoint.send_protected_rtp(second)  # the re-send's copy
+        await until(lambda: bob.endpoint.counters.duplicates == 1)
+        assert len(bob.rtp) == 2
+        assert bob.endpoint.counters.replays == 0 and bob.rx.counters(A_SSRC).replays == 0
+        alice.endpoint.send_protected_rtp(first)  # not the last one: a replay
+        await until(lambda: bob.endpoint.counters.replays == 1)
+        assert bob.rx.counters(A_SSRC).replays == 1 and len(bob.rtp) == 2
+        assert bob.endpoint.counters.duplicates == 1
+    finally:
+        alice.endpoint.close()
+        bob.endpoint.close()
