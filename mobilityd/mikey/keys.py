@@ -157,19 +157,22 @@ class MessageKeys:
     encr_key: bytes
     auth_key: bytes
     salt_key: bytes
-    #: HMAC-SHA-1 keyed with ``auth_key`` once (:meth:`auth_hmac` hands out copies);
-    #: as secret as the key and gone with it
-    _auth_hmac: hmac.HMAC = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_auth_hmac", hmac.new(self.auth_key, digestmod="sha1"))
+    #: HMAC-SHA-1 keyed with ``auth_key`` on first use (:meth:`auth_hmac` hands out
+    #: copies); as secret as the key and gone with it
+    _auth_hmac: hmac.HMAC | None = field(default=None, init=False, repr=False,
+                                         compare=False)
 
     def auth_hmac(self) -> hmac.HMAC:
         """A fresh HMAC-SHA-1 (RFC 3830 §4.2.4) keyed with ``auth_key``: a copy of the
-        one keyed at construction, so a message's MAC skips the key schedule and the
-        algorithm look-up (~40 us each with the cold caches of a move, issue 5 media
-        gap). Same MAC as ``hmac.digest(auth_key, data, "sha1")``."""
-        return self._auth_hmac.copy()
+        one keyed at the first call, so later messages' MACs skip the key schedule and
+        the algorithm look-up (~40 us each with the cold caches of a move, issue 5
+        media gap). Same MAC as ``hmac.digest(auth_key, data, "sha1")``. Keyed lazily:
+        keys that never MAC through this (e.g. the CLI's) cost nothing extra."""
+        keyed = self._auth_hmac
+        if keyed is None:
+            keyed = hmac.new(self.auth_key, digestmod="sha1")
+            object.__setattr__(self, "_auth_hmac", keyed)
+        return keyed.copy()
 
     def __repr__(self) -> str:  # never leak key material into logs
         return (

@@ -150,7 +150,8 @@ class PskInitiator:
             *self.policies,
             kemac,
         ]
-        wire = build_maced(header, payloads, self.policy.mac_alg, keys.auth_key)
+        # the keys object keys its HMAC once; the context's updates reuse it (§4.5)
+        wire = build_maced(header, payloads, self.policy.mac_alg, keys)
         self._ts = ts
         self._reply_prefix = answer_prefix(
             DataType.PSK_RESP, values.csb_id, cs_map, ts, self.peer_id, self.policy.mac_alg
@@ -254,7 +255,7 @@ def respond_psk(  # noqa: PLR0917
         raise MikeyError("pre-shared key message must end with KEMAC", ErrorType.AUTH_FAILURE)
     check_protection_algs(kemac, policy)
     keys = message_keys_for(psk, msg.header.csb_id, rand)
-    verify_mac(kemac.mac_alg, keys.auth_key, msg.authenticated_bytes(), kemac.mac)
+    verify_mac(kemac.mac_alg, keys, msg.authenticated_bytes(), kemac.mac)
     replay.remember((id_i, msg.header.csb_id, ts.value), when, now)
     material = key_material(decrypt_kemac(kemac, keys, msg.header.csb_id, ts, pke=False))
     if material is None:
