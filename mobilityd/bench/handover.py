@@ -132,6 +132,8 @@ _STAGES: tuple[tuple[str, str, str | None], ...] = (
     ("bob", "ua_reinvite_start", None), ("bob", "ua_reinvite_done", None),
     ("alice", "verify_start", None), ("alice", "ua_accept_start", None),
     ("alice", "ua_accept_done", None), ("alice", "propose_start", None),
+    ("bob", "netlink_parsed", None), ("bob", "evaluate_start", None),
+    ("bob", "evaluate_done", None),
 )
 
 

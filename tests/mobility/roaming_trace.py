@@ -6,6 +6,8 @@ shared by every process of the machine, so Alice's and Bob's stamps line up). Th
 stages, in the order of one move:
 
 Bob (moving side): ``netlink_readable`` (the watcher's socket woke the loop),
+``netlink_parsed`` (the watcher returned the batch's events), ``evaluate_start`` /
+``evaluate_done`` (the path monitor's route lookups and coalescer for that batch),
 ``decision`` (the path monitor returned a move), ``media_rebound``, ``announce_sent``
 (SRTCP empty RR from the new address), ``sip_rebound``, ``offer_built``,
 ``reinvite_sent`` (the datagram left the SIP transport), ``rtp_in`` (each decrypted
@@ -98,6 +100,9 @@ def install(role: str) -> None:
                            "refuses: start the party with MOBILITYD_SIP_CORE=python")
     _before(NetlinkWatcher, "_on_readable", "netlink_readable")
     _after_async(PathMonitor, "next_decisions", "decision")
+    _after_async(NetlinkWatcher, "next_events", "netlink_parsed")
+    _before(PathMonitor, "_evaluate", "evaluate_start")
+    _after_async(PathMonitor, "_evaluate", "evaluate_done")
     _after_async(MediaEndpoint, "rebind", "media_rebound")
     _after(MediaEndpoint, "announce", "announce_sent")
     _after_async(SipEndpoint, "rebind", "sip_rebound")
