@@ -65,6 +65,15 @@ change (``"emulator_realtime": false`` in the JSON), for comparison.
 SCHED_FIFO too: what the move costs on this machine without the other processes'
 load in the way.
 
+Host figure (``host_invite_parse``, measured by this process before the moves,
+:func:`mobilityd.sip.perf.bench_parse_after_idle`): one INVITE parse + serialise back
+to back and after 20 ms of sleep, and their ratio ``cold_factor``. A move's critical
+path is a chain of steps that each run once per move, after the parties spent the
+previous 20 ms relaying audio: each costs about ``cold_factor`` times its
+back-to-back cost (seen here: 8-16x, whether the code is mypyc-compiled or
+interpreted, and also after 20 ms of unrelated busy work instead of sleep). This is
+the host, not the code; the figure lets a run's ``resume_ms`` be read against it.
+
 ``--timeline`` makes both parties stamp every stage of the move
 (:mod:`tests.mobility.roaming_trace`) and prints the median offset of each stage from
 the kernel change (rtnetlink moves only) on stderr, and in the JSON under
@@ -380,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     timelines: dict[str, Any] = {}
     if args.emulator_normal:
         os.environ["MOBILITYD_LINKEMU_REALTIME"] = "0"  # inherited by the emulator
+    # this host's penalty on code that runs once in a while (module doc), same run
+    from mobilityd.sip.perf import bench_parse_after_idle  # noqa: PLC0415
+    host = bench_parse_after_idle()
     for rtt in rtts:
         rows, timeline = _run_rtt(rtt, moves, both=not args.quick, timeline=args.timeline,
                                   realtime=args.realtime)
@@ -388,13 +400,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         report: dict[str, Any] = {"runs": runs,
                                   "emulator_realtime": not args.emulator_normal,
-                                  "parties_realtime": args.realtime}
+                                  "parties_realtime": args.realtime,
+                                  "host_invite_parse": host}
         if args.timeline:
             report["timeline"] = timelines
         print(json.dumps(report))
     else:
         for run in runs:
             print(json.dumps(run))
+        print(json.dumps({"host_invite_parse": host}))
     return 0
 
 

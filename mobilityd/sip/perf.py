@@ -154,10 +154,39 @@ def bench_parse_serialize(n: int = 20000, runs: int = 5) -> float:
     return statistics.median(per_run)
 
 
+def bench_parse_after_idle(idle_s: float = 0.02, samples: int = 40,
+                           hot: int = 2000) -> dict[str, float]:
+    """The cost of code that runs once in a while, as a move's does (issue 5): median
+    µs of one parse + serialise of a `varied_invite`, back to back (``hot_us``: the
+    figure `bench_parse_serialize_varied` averages) and each after ``idle_s`` of
+    sleep (``after_idle_us``, what the first message after a quiet spell costs, the
+    way a re-INVITE reaches a peer that was only relaying audio). On a shared virtual
+    machine the second can be several times the first; their ratio (``cold_factor``)
+    says how much a chain of such steps (a move's critical path) is slowed on this
+    host today, whatever the code does. Single operations timed with the wall clock."""
+    messages = [varied_invite(i) for i in range(hot + samples)]
+    back_to_back: list[float] = []
+    for data in messages[:hot]:
+        start = time.perf_counter_ns()
+        bytes(parse_message(data))
+        back_to_back.append((time.perf_counter_ns() - start) / 1000)
+    after_idle: list[float] = []
+    for data in messages[hot:]:
+        time.sleep(idle_s)
+        start = time.perf_counter_ns()
+        bytes(parse_message(data))
+        after_idle.append((time.perf_counter_ns() - start) / 1000)
+    hot_us = statistics.median(back_to_back[hot // 4:])  # past the first-call costs
+    idle_us = statistics.median(after_idle)
+    return {"hot_us": round(hot_us, 2), "after_idle_us": round(idle_us, 2),
+            "idle_ms": idle_s * 1000, "cold_factor": round(idle_us / hot_us, 2)}
+
+
 if __name__ == "__main__":
     print(json.dumps({
         "invite_parse_serialize_us": round(bench_parse_serialize(), 2),
         "invite_parse_serialize_varied_us": round(bench_parse_serialize_varied(), 2),
         "ack_bye_parse_us": round(bench_ack_bye_parse(), 2),
         "response_200_build_us": round(bench_response_build(), 2),
+        "invite_parse_after_idle": bench_parse_after_idle(),
     }))

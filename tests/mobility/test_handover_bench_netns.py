@@ -42,4 +42,7 @@ def test_quick_handover_benchmark_prints_its_json() -> None:
         assert abs(run["gap_moving_ms_median"]
                    - (run["phase_ms_median"] + run["resume_ms_median"])) < 0.02
         assert 0 <= run["phase_ms_median"] <= run["gap_moving_ms_median"]
+    host = report["host_invite_parse"]  # this host's cold-code figure (bench doc)
+    assert set(host) == {"hot_us", "after_idle_us", "idle_ms", "cold_factor"}
+    assert host["hot_us"] > 0 and host["after_idle_us"] > 0 and host["idle_ms"] == 20
     print("\n" + json.dumps(runs, indent=1))
