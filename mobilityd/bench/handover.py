@@ -142,7 +142,7 @@ _STAGES: tuple[tuple[str, str, str | None], ...] = (
     ("alice", "verify_start", None), ("alice", "ua_accept_start", None),
     ("alice", "ua_accept_done", None), ("alice", "propose_start", None),
     ("bob", "netlink_parsed", None), ("bob", "evaluate_start", None),
-    ("bob", "evaluate_done", None),
+    ("bob", "evaluate_done", None), ("bob", "sip_in", "SIP/2.0"),
 )
 
 
