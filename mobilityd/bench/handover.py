@@ -34,8 +34,9 @@ Per move (all times CLOCK_MONOTONIC, shared by the processes):
   RTT + the move's own latency, what the daemon can shorten). gap = phase +
   resumption for each move; the resumption is the same figure without the 20 ms-wide
   phase noise, so a change of a fraction of a millisecond in the move's latency shows
-  in it where it drowns in the gap's median of 20 moves (medians of runs 10 ms apart
-  with the same code). The gap itself is reported as before;
+  in it where it drowns in the gap's median (medians of 10-move runs 10 ms apart with
+  the same code; a run now makes 30 moves per scenario, see ``main``). The gap itself
+  is reported as before;
 * gap at Alice: last packet from Bob's old address -> first from his new one;
 * re-INVITE completion: decision -> 2xx to the move's re-INVITE at Bob.
 
