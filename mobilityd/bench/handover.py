@@ -38,7 +38,12 @@ Per move (all times CLOCK_MONOTONIC, shared by the processes):
   the same code; a run now makes 30 moves per scenario, see ``main``). The gap itself
   is reported as before;
 * gap at Alice: last packet from Bob's old address -> first from his new one;
-* re-INVITE completion: decision -> 2xx to the move's re-INVITE at Bob.
+* re-INVITE completion: decision -> 2xx to the move's re-INVITE at Bob;
+* frames lost at Bob (``frames_lost_moving_median`` / ``_total``): Alice's frames,
+  by RTP sequence number, that Bob never received across the move (the frame Alice
+  re-sends on her switch counts as received). With 20 ms frames the gap cannot be
+  below one packet interval even when nothing is lost (next paragraph); this figure
+  tells the two apart.
 
 Floor of the gap at Bob, from packetization alone: Alice sends a frame every 20 ms.
 If her stream switches before her next frame is due, that frame is simply the first
@@ -128,6 +133,22 @@ def _phase_and_resumption(log: list[list[Any]], change: float, split: float
     if not last or not first:
         return None
     return (change - max(last)) * 1000, (min(first) - change) * 1000
+
+
+def _frames_lost(log: list[list[Any]], split: float) -> int | None:
+    """How many of the peer's frames after the last one received before ``split``
+    never arrived, up to the last one in ``log`` (RTP sequence numbers, RFC 3550 §5.1,
+    counted modulo 2^16 from that last one; a frame re-sent on the switch and received
+    late counts as received). The gap's 20 ms floor at RTT 0 is packetization, not
+    loss: then this is 0 (module doc)."""
+    before = [int(seq) for t, _, seq in log if t <= split]
+    if not before:
+        return None
+    ahead = {(int(seq) - before[-1]) & 0xFFFF for t, _, seq in log if t > split}
+    distances = {d for d in ahead if 0 < d < 0x8000}
+    if not distances:
+        return None
+    return max(distances) - len(distances)
 
 
 #: stages of the timeline: (party, stage in its trace, detail filter or None)
@@ -226,6 +247,7 @@ class _Measurement:
         self.resume: list[float] = []
         self.gap_peer: list[float] = []
         self.reinvite: list[float] = []
+        self.frames_lost: list[int] = []
         self.timeline = _Timeline()
 
     def row(self, scenario: str, rtt_ms: int, auth: int, reuse: int) -> dict[str, Any]:
@@ -249,6 +271,9 @@ class _Measurement:
             "phase_ms_median": median(self.phase),
             "resume_ms_median": median(self.resume),
             "resume_ms_each": [round(value, 1) for value in self.resume],
+            # Alice's frames Bob never received across the move (not even re-sent)
+            "frames_lost_moving_median": median([float(n) for n in self.frames_lost]),
+            "frames_lost_moving_total": sum(self.frames_lost),
             "srtp_auth_failures": auth, "index_reuse": reuse,
         }
 
@@ -291,6 +316,9 @@ def _one_move(bob: Any, alice: Any, change: _Change, *, old_ip: str, new_ip: str
     peer = _gap(a["received_log"], decision["at"], old_ip=old_ip, new_ip=new_ip)
     if moving is not None:
         into.gap_moving.append(moving)
+    lost = _frames_lost(b["received_log"], decision["at"])
+    if lost is not None:
+        into.frames_lost.append(lost)
     if peer is not None:
         into.gap_peer.append(peer)
 

@@ -17,7 +17,8 @@ KEYS = {"scenario", "rtt_ms", "moves", "detection_ms_median", "detection_window_
         "detection_ip_start_ms_median", "gap_moving_ms_median",
         "gap_moving_ms_p95", "gap_peer_ms_median", "reinvite_ms_median",
         "srtp_auth_failures", "index_reuse", "gap_moving_ms_each", "phase_ms_median",
-        "resume_ms_median", "resume_ms_each"}
+        "resume_ms_median", "resume_ms_each", "frames_lost_moving_median",
+        "frames_lost_moving_total"}
 
 
 def test_quick_handover_benchmark_prints_its_json() -> None:
@@ -42,6 +43,8 @@ def test_quick_handover_benchmark_prints_its_json() -> None:
         assert abs(run["gap_moving_ms_median"]
                    - (run["phase_ms_median"] + run["resume_ms_median"])) < 0.02
         assert 0 <= run["phase_ms_median"] <= run["gap_moving_ms_median"]
+        assert run["frames_lost_moving_total"] >= 0
+        assert run["frames_lost_moving_median"] == run["frames_lost_moving_total"]
     host = report["host_invite_parse"]  # this host's cold-code figure (bench doc)
     assert set(host) == {"hot_us", "after_idle_us", "idle_ms", "cold_factor"}
     assert host["hot_us"] > 0 and host["after_idle_us"] > 0 and host["idle_ms"] == 20
