@@ -46,6 +46,7 @@ from mobilityd.call.events import CallConnected, CallEvent, CallRefused, CallTer
 from mobilityd.call.keyload import CredentialError
 from mobilityd.call.manager import AgentCallManager, agent_config_from, call_object
 from mobilityd.call.secure_call import CallState, SecureCall
+from mobilityd.mikey.errors import MikeyError
 from mobilityd.mobility.agent_roaming import (
     MoveContexts,
     VerifyingReinvitePolicy,
@@ -54,6 +55,7 @@ from mobilityd.mobility.agent_roaming import (
 from mobilityd.mobility.decision import CallPath
 from mobilityd.mobility.events import CallPathChanged, GracePeriodExpired
 from mobilityd.mobility.pathmonitor import PathMonitor
+from mobilityd.mobility.roaming import UPDATE_AHEAD_CHECK_SECONDS
 from mobilityd.mobility.transfer import TransferSucceeded
 from mobilityd.mobility.transfer.errors import TransferUsageError
 from mobilityd.mobility.transfer_agent import TransferAgent, correspondent_only
@@ -113,6 +115,7 @@ class _Tracked:
     sampler: asyncio.Task[None] | None = None
     last_rx_at: float = 0.0  # wall clock of the last sample that saw new packets
     transfer_ssrc: int | None = None  # the new device's SSRC of the last transfer seen
+    ready_checked_at: float = 0.0  # wall clock of the last MoveContexts.keep_ready
 
 
 def _received(call: SecureCall) -> int:
@@ -361,6 +364,19 @@ class RoamingCallManager(AgentCallManager):
                 del timeline[:drop]
                 tracked.timeline_start += drop * TIMELINE_BIN
             self._check_transfer_gap(tracked)
+            if now - tracked.ready_checked_at >= UPDATE_AHEAD_CHECK_SECONDS:
+                tracked.ready_checked_at = now
+                self._keep_move_ready(tracked.call, now)
+
+    def _keep_move_ready(self, call: SecureCall, now: float) -> None:
+        """The call's next move has its update built and its SDPs parsed before it
+        starts (:meth:`MoveContexts.keep_ready`); a failure here only means the move
+        does that work itself, and reports what is wrong then."""
+        try:
+            self._contexts.keep_ready(call, now)
+        except (MikeyError, ValueError) as exc:
+            log_event(_log, logging.WARNING, "call.move_prepare_failed", call=call.call_id,
+                      error=str(exc))
 
     def _check_transfer_gap(self, tracked: _Tracked) -> None:
         agent = self.agent
