@@ -145,10 +145,11 @@ class CallMover:
         try:
             if not self.ahead.is_ready(self.call.context, self._wall_clock()):
                 self.ahead.prepare(self.call.context, self._wall_clock(), self._rng)
-        except MikeyError as exc:  # the move will build it and say what is wrong
+        except (MikeyError, ValueError) as exc:  # the move builds it and says what is wrong
             log.warning("update for %s not prepared: %s", self.call.call_id, exc)
-        self._ahead_timer = asyncio.get_running_loop().call_later(
-            UPDATE_AHEAD_CHECK_SECONDS, self._keep_update_ready)
+        finally:
+            self._ahead_timer = asyncio.get_running_loop().call_later(
+                UPDATE_AHEAD_CHECK_SECONDS, self._keep_update_ready)
 
     def close(self) -> None:
         """Stop keeping an update ready (the call ended)."""

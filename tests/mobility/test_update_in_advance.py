@@ -5,6 +5,7 @@ call's parsed SDPs) ready for the daemon's moves."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from mobilityd.mobility.move import (
     move_offer,
 )
 from mobilityd.mobility.peer import MoveRefused, verify_move
+from mobilityd.mobility.roaming import CallMover, RoamingCall
 from mobilityd.service.bus import EventBus
 from mobilityd.service.calls_roaming import RoamingCallManager
 from mobilityd.service.config import load_config
@@ -188,3 +190,28 @@ def test_the_daemon_keeps_a_call_ready_and_a_failure_only_logs(
     assert record.getMessage() == "call.move_prepare_failed"
     fields = getattr(record, FIELDS_ATTR)
     assert fields["call"] == "c4" and "no signing key" in fields["error"]
+
+
+async def test_a_call_mover_keeps_the_next_update_ready_and_survives_a_failure(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """``CallMover`` (the test parties' mover): built at start, built again for a new
+    context at the next check, a failure logged and the checks go on; ``close`` stops."""
+    bob, _ = psk_call()
+    clock = [NOW]
+    call = RoamingCall("c5", sip=None, media=None, context=bob,  # type: ignore[arg-type]
+                       local_sdp=bob_sdp())
+    mover = CallMover(call, wall_clock=lambda: clock[0], rng=seeded(17))
+    await asyncio.sleep(0)  # the first check runs at once
+    assert mover.ahead.is_ready(bob, NOW)
+    moved = move_offer(bob_sdp(), bob, NEW, NOW + 1, seeded(18)).context
+    call.context = moved
+    clock[0] = NOW + 1
+    mover._keep_update_ready()
+    assert mover.ahead.is_ready(moved, NOW + 1)
+    call.context = _FailingContext()  # type: ignore[assignment]
+    with caplog.at_level(logging.WARNING):
+        mover._keep_update_ready()
+    assert "not prepared" in caplog.text and "no signing key" in caplog.text
+    assert mover._ahead_timer is not None  # the checks go on
+    mover.close()
+    assert mover._ahead_timer is None
