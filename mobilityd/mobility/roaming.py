@@ -136,6 +136,7 @@ class CallMover:
         self._deferred_since: float | None = None
         self.ahead = UpdateInAdvance()
         self._ahead_timer: asyncio.Handle | None = None
+        self._ahead_failure: str | None = None
         with contextlib.suppress(RuntimeError):  # driven without a loop (tests): none
             self._ahead_timer = asyncio.get_running_loop().call_soon(self._keep_update_ready)
 
@@ -146,7 +147,11 @@ class CallMover:
             if not self.ahead.is_ready(self.call.context, self._wall_clock()):
                 self.ahead.prepare(self.call.context, self._wall_clock(), self._rng)
         except (MikeyError, ValueError) as exc:  # the move builds it and says what is wrong
-            log.warning("update for %s not prepared: %s", self.call.call_id, exc)
+            if str(exc) != self._ahead_failure:  # once per distinct failure, not every second
+                self._ahead_failure = str(exc)
+                log.warning("update for %s not prepared: %s", self.call.call_id, exc)
+        else:
+            self._ahead_failure = None
         finally:
             self._ahead_timer = asyncio.get_running_loop().call_later(
                 UPDATE_AHEAD_CHECK_SECONDS, self._keep_update_ready)

@@ -116,6 +116,7 @@ class _Tracked:
     last_rx_at: float = 0.0  # wall clock of the last sample that saw new packets
     transfer_ssrc: int | None = None  # the new device's SSRC of the last transfer seen
     ready_checked_at: float = 0.0  # wall clock of the last MoveContexts.keep_ready
+    prepare_failure: str | None = None  # what keep_ready last failed with (logged once)
 
 
 def _received(call: SecureCall) -> int:
@@ -366,17 +367,23 @@ class RoamingCallManager(AgentCallManager):
             self._check_transfer_gap(tracked)
             if now - tracked.ready_checked_at >= UPDATE_AHEAD_CHECK_SECONDS:
                 tracked.ready_checked_at = now
-                self._keep_move_ready(tracked.call, now)
+                self._keep_move_ready(tracked, now)
 
-    def _keep_move_ready(self, call: SecureCall, now: float) -> None:
+    def _keep_move_ready(self, tracked: _Tracked, now: float) -> None:
         """The call's next move has its update built and its SDPs parsed before it
         starts (:meth:`MoveContexts.keep_ready`); a failure here only means the move
-        does that work itself, and reports what is wrong then."""
+        does that work itself, and reports what is wrong then. Logged once per distinct
+        failure, not every second."""
+        call = tracked.call
         try:
             self._contexts.keep_ready(call, now)
         except (MikeyError, ValueError) as exc:
-            log_event(_log, logging.WARNING, "call.move_prepare_failed", call=call.call_id,
-                      error=str(exc))
+            if str(exc) != tracked.prepare_failure:
+                tracked.prepare_failure = str(exc)
+                log_event(_log, logging.WARNING, "call.move_prepare_failed",
+                          call=call.call_id, error=str(exc))
+        else:
+            tracked.prepare_failure = None
 
     def _check_transfer_gap(self, tracked: _Tracked) -> None:
         agent = self.agent
