@@ -95,9 +95,7 @@ class MoveContexts:
         call's SDPs unless already parsed. ``now``: Unix seconds (the MIKEY clock)."""
         context = self.get(call)
         if context is not None:
-            ahead = self._ahead.setdefault(call.call_id, UpdateInAdvance())
-            if not ahead.is_ready(context, now):
-                ahead.prepare(context, now, rng)
+            self._ahead.setdefault(call.call_id, UpdateInAdvance()).keep_ready(context, now, rng)
         with contextlib.suppress(SipError):  # a move of such a call fails and says why
             if call.local_sdp:
                 self.parsed_sdp(call.call_id, "local", call.local_sdp)

@@ -187,6 +187,11 @@ class UpdateInAdvance:
         self._prepared = context.prepare_update(now, rng=rng)
         self._source, self._built_at = context, now
 
+    def keep_ready(self, context: CryptoContext, now: float, rng: Rng | None = None) -> None:
+        """:meth:`prepare` unless :meth:`is_ready` (what the periodic check runs)."""
+        if not self.is_ready(context, now):
+            self.prepare(context, now, rng)
+
     def take(self, context: CryptoContext, now: float) -> PreparedUpdate | None:
         """The prepared update if it fits ``context`` and ``now`` (class doc), once."""
         prepared, source, built_at = self._prepared, self._source, self._built_at

@@ -144,8 +144,7 @@ class CallMover:
         """Keep the next move's update built (:class:`~.move.UpdateInAdvance`): off the
         move's critical path, which then only adds the addresses."""
         try:
-            if not self.ahead.is_ready(self.call.context, self._wall_clock()):
-                self.ahead.prepare(self.call.context, self._wall_clock(), self._rng)
+            self.ahead.keep_ready(self.call.context, self._wall_clock(), self._rng)
         except (MikeyError, ValueError) as exc:  # the move builds it and says what is wrong
             if str(exc) != self._ahead_failure:  # once per distinct failure, not every second
                 self._ahead_failure = str(exc)

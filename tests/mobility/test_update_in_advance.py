@@ -15,6 +15,7 @@ import pytest
 from mobilityd.mikey.constants import ErrorType
 from mobilityd.mikey.context import CryptoContext
 from mobilityd.mikey.errors import MikeyError
+from mobilityd.mikey.timestamps import timestamp_payload
 from mobilityd.mobility.agent_roaming import MoveContexts
 from mobilityd.mobility.move import (
     PREPARED_UPDATE_MAX_AGE,
@@ -102,6 +103,23 @@ def test_ready_only_for_half_its_allowed_age() -> None:
     assert ahead.is_ready(bob, NOW + 5)
     assert not ahead.is_ready(bob, NOW + 5.5)  # refreshed from here on
     assert ahead.take(bob, NOW + 9) is not None  # but still sent if the move comes first
+
+
+def test_keep_ready_builds_only_when_nothing_ready_fits() -> None:
+    bob, _ = psk_call()
+    ahead = UpdateInAdvance(max_age=10)
+    ahead.keep_ready(bob, NOW + 0.5, seeded(19))
+    first = ahead.take(bob, NOW + 1)
+    ahead.keep_ready(bob, NOW + 1, seeded(20))
+    ahead.keep_ready(bob, NOW + 2, seeded(21))  # still ready: not built again
+    second = ahead.take(bob, NOW + 2)
+    assert first is not None and second is not None
+    assert first.ts == timestamp_payload(NOW + 0.5).value
+    assert second.ts == timestamp_payload(NOW + 1).value  # built at NOW + 1, once
+    ahead.keep_ready(bob, NOW + 3, seeded(22))
+    ahead.keep_ready(bob, NOW + 9, seeded(23))  # over half its age: built again
+    third = ahead.take(bob, NOW + 9)
+    assert third is not None and third.ts == timestamp_payload(NOW + 9).value
 
 
 def test_a_non_positive_age_is_a_usage_error() -> None:
