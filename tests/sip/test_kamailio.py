@@ -4,6 +4,7 @@ TLS; re-REGISTER after a move; a call and a REFER routed through it with Record-
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mobilityd.sip import events as ev
-from mobilityd.sip.endpoint import SipEndpoint, TransportOptions
+from mobilityd.sip.endpoint import EndpointEvent, SipEndpoint, TransportOptions
 from mobilityd.sip.registration import (
     Registered,
     RegistrationConfig,
@@ -57,6 +58,20 @@ def proxy_port(kamailio: Kamailio, kind: TransportKind) -> int:
     port = ports[kind]
     assert port is not None
     return port
+
+
+async def _events_in_any_order(endpoint: SipEndpoint, *kinds: type[EndpointEvent],
+                               timeout: float = 10.0) -> dict[type, EndpointEvent]:
+    """The next event of each of ``kinds``, whichever order they come in (others are
+    skipped, as ``SipEndpoint.next_event`` skips them)."""
+    found: dict[type, EndpointEvent] = {}
+    async with asyncio.timeout(timeout):
+        while len(found) < len(kinds):
+            event = await endpoint.events.get()
+            kind = next((k for k in kinds if isinstance(event, k) and k not in found), None)
+            if kind is not None:
+                found[kind] = event
+    return found
 
 
 async def open_endpoint(user: str, host: str, kamailio: Kamailio, kind: TransportKind,
@@ -169,9 +184,13 @@ async def test_call_and_refer_through_the_proxy_with_record_route(
         assert dialog is not None
         assert [r.uri.port for r in dialog.route_set] == [kamailio.udp_port]
     bob.act(lambda ua, now: ua.accept_refer(call_id, now))
-    answered = await alice.next_event(ev.ReferAnswered)
+    # Bob sends the 202 and then the first NOTIFY, but the proxy's two UDP workers may
+    # relay them in either order, and the REFER's sender must take a NOTIFY that comes
+    # before its REFER transaction completes (RFC 3515 §2.4.4): wait for both, in any
+    # order (waiting for the 202 first dropped an earlier NOTIFY and timed out).
+    first = await _events_in_any_order(alice, ev.ReferAnswered, ev.ReferProgressNotified)
+    answered, progress = first[ev.ReferAnswered], first[ev.ReferProgressNotified]
     assert isinstance(answered, ev.ReferAnswered) and answered.status == 202
-    progress = await alice.next_event(ev.ReferProgressNotified)
     assert isinstance(progress, ev.ReferProgressNotified) and progress.status == 100
     bob.act(lambda ua, now: ua.notify_refer_progress(call_id, 200, "OK", now))
     done = await alice.next_event(ev.ReferProgressNotified)
