@@ -89,18 +89,23 @@ class MoveContexts:
         self._parsed[(call_id, side)] = (raw, sdp)
         return sdp
 
-    def keep_ready(self, call: SecureCall, now: float, rng: Rng = os.urandom) -> None:
+    def keep_ready(self, call: SecureCall, now: float,
+                   rng: Rng = os.urandom) -> str | None:
         """Off any move's critical path (the daemon calls it every second per call):
         build the next update unless one fits the call's context and age, and parse the
-        call's SDPs unless already parsed. ``now``: Unix seconds (the MIKEY clock)."""
+        call's SDPs unless already parsed. ``now``: Unix seconds (the MIKEY clock).
+        Returns a new failure to build the update, once (``UpdateInAdvance.keep_ready``)."""
+        failure = None
         context = self.get(call)
         if context is not None:
-            self._ahead.setdefault(call.call_id, UpdateInAdvance()).keep_ready(context, now, rng)
+            ahead = self._ahead.setdefault(call.call_id, UpdateInAdvance())
+            failure = ahead.keep_ready(context, now, rng)
         with contextlib.suppress(SipError):  # a move of such a call fails and says why
             if call.local_sdp:
                 self.parsed_sdp(call.call_id, "local", call.local_sdp)
             if call.remote_sdp:
                 self.parsed_sdp(call.call_id, "remote", call.remote_sdp)
+        return failure
 
     def take_update(self, call_id: str, context: CryptoContext,
                     now: float) -> PreparedUpdate | None:

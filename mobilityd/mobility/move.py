@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 # its import (~7-10 ms CPU) out of the first move's critical path (issue 5 media gap)
 import mobilityd.mikey.session_update  # noqa: F401
 from mobilityd.mikey.context import CryptoContext, PreparedUpdate
+from mobilityd.mikey.errors import MikeyError
 from mobilityd.mikey.sdp import encode_key_mgmt
 from mobilityd.mikey.session import Rng
 from mobilityd.mobility.errors import MobilityError
@@ -176,6 +177,7 @@ class UpdateInAdvance:
         self._source: CryptoContext | None = None
         self._prepared: PreparedUpdate | None = None
         self._built_at = 0.0
+        self._failure: str | None = None
 
     def is_ready(self, context: CryptoContext, now: float) -> bool:
         """A prepared update for ``context`` that is less than half ``max_age`` old."""
@@ -187,10 +189,24 @@ class UpdateInAdvance:
         self._prepared = context.prepare_update(now, rng=rng)
         self._source, self._built_at = context, now
 
-    def keep_ready(self, context: CryptoContext, now: float, rng: Rng | None = None) -> None:
-        """:meth:`prepare` unless :meth:`is_ready` (what the periodic check runs)."""
-        if not self.is_ready(context, now):
+    def keep_ready(self, context: CryptoContext, now: float,
+                   rng: Rng | None = None) -> str | None:
+        """:meth:`prepare` unless :meth:`is_ready` (what the periodic check runs).
+
+        A failure to build (a MIKEY error, e.g. a key that cannot sign) is no error of
+        the check: the move then builds its update itself and reports what is wrong.
+        Returns the failure's text the first time it occurs, for the caller to log
+        once; None when built, already ready, or failing as before."""
+        if self.is_ready(context, now):
+            return None
+        try:
             self.prepare(context, now, rng)
+        except (MikeyError, ValueError) as exc:
+            new = str(exc) != self._failure
+            self._failure = str(exc)
+            return self._failure if new else None
+        self._failure = None
+        return None
 
     def take(self, context: CryptoContext, now: float) -> PreparedUpdate | None:
         """The prepared update if it fits ``context`` and ``now`` (class doc), once."""

@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 
 from mobilityd.media.endpoint import MediaEndpoint
 from mobilityd.mikey.context import CryptoContext
-from mobilityd.mikey.errors import MikeyError
 from mobilityd.mikey.session import Rng
 from mobilityd.mobility.events import CallPathChanged, GracePeriodExpired
 from mobilityd.mobility.move import (
@@ -136,7 +135,6 @@ class CallMover:
         self._deferred_since: float | None = None
         self.ahead = UpdateInAdvance()
         self._ahead_timer: asyncio.Handle | None = None
-        self._ahead_failure: str | None = None
         with contextlib.suppress(RuntimeError):  # driven without a loop (tests): none
             self._ahead_timer = asyncio.get_running_loop().call_soon(self._keep_update_ready)
 
@@ -144,13 +142,9 @@ class CallMover:
         """Keep the next move's update built (:class:`~.move.UpdateInAdvance`): off the
         move's critical path, which then only adds the addresses."""
         try:
-            self.ahead.keep_ready(self.call.context, self._wall_clock(), self._rng)
-        except (MikeyError, ValueError) as exc:  # the move builds it and says what is wrong
-            if str(exc) != self._ahead_failure:  # once per distinct failure, not every second
-                self._ahead_failure = str(exc)
-                log.warning("update for %s not prepared: %s", self.call.call_id, exc)
-        else:
-            self._ahead_failure = None
+            failure = self.ahead.keep_ready(self.call.context, self._wall_clock(), self._rng)
+            if failure is not None:  # once per distinct failure, not every second
+                log.warning("update for %s not prepared: %s", self.call.call_id, failure)
         finally:
             self._ahead_timer = asyncio.get_running_loop().call_later(
                 UPDATE_AHEAD_CHECK_SECONDS, self._keep_update_ready)

@@ -46,7 +46,6 @@ from mobilityd.call.events import CallConnected, CallEvent, CallRefused, CallTer
 from mobilityd.call.keyload import CredentialError
 from mobilityd.call.manager import AgentCallManager, agent_config_from, call_object
 from mobilityd.call.secure_call import CallState, SecureCall
-from mobilityd.mikey.errors import MikeyError
 from mobilityd.mobility.agent_roaming import (
     MoveContexts,
     VerifyingReinvitePolicy,
@@ -116,7 +115,6 @@ class _Tracked:
     last_rx_at: float = 0.0  # wall clock of the last sample that saw new packets
     transfer_ssrc: int | None = None  # the new device's SSRC of the last transfer seen
     ready_checked_at: float = 0.0  # wall clock of the last MoveContexts.keep_ready
-    prepare_failure: str | None = None  # what keep_ready last failed with (logged once)
 
 
 def _received(call: SecureCall) -> int:
@@ -374,16 +372,10 @@ class RoamingCallManager(AgentCallManager):
         starts (:meth:`MoveContexts.keep_ready`); a failure here only means the move
         does that work itself, and reports what is wrong then. Logged once per distinct
         failure, not every second."""
-        call = tracked.call
-        try:
-            self._contexts.keep_ready(call, now)
-        except (MikeyError, ValueError) as exc:
-            if str(exc) != tracked.prepare_failure:
-                tracked.prepare_failure = str(exc)
-                log_event(_log, logging.WARNING, "call.move_prepare_failed",
-                          call=call.call_id, error=str(exc))
-        else:
-            tracked.prepare_failure = None
+        failure = self._contexts.keep_ready(tracked.call, now)
+        if failure is not None:
+            log_event(_log, logging.WARNING, "call.move_prepare_failed",
+                      call=tracked.call.call_id, error=failure)
 
     def _check_transfer_gap(self, tracked: _Tracked) -> None:
         agent = self.agent

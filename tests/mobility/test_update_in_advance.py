@@ -236,3 +236,14 @@ async def test_a_call_mover_keeps_the_next_update_ready_and_survives_a_failure(
     assert mover._ahead_timer is not None  # the checks go on
     mover.close()
     assert mover._ahead_timer is None
+
+
+def test_keep_ready_reports_a_failure_once_until_it_builds_again() -> None:
+    bob, _ = psk_call()
+    ahead = UpdateInAdvance()
+    failing = _FailingContext()
+    first = ahead.keep_ready(failing, NOW)  # type: ignore[arg-type]
+    assert first is not None and "no signing key" in first
+    assert ahead.keep_ready(failing, NOW + 1) is None  # type: ignore[arg-type]
+    assert ahead.keep_ready(bob, NOW + 2, seeded(24)) is None  # built
+    assert ahead.keep_ready(failing, NOW + 3) == first  # type: ignore[arg-type]
