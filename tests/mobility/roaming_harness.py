@@ -101,23 +101,24 @@ class PartyProcess:
 def start_call(roaming: RoamingTopology, *, bob_ip: str = "10.2.0.2",
                alice_ip: str | None = None, alice_sip_ip: str | None = None,
                bob_sip_ip: str | None = None, alice_alternates: dict[str, str] | None = None,
-               trace: bool = False, realtime: bool = False,
+               trace: bool = False, realtime: bool = False, ptime_ms: int = 20,
                **bob_options: Any) -> tuple[PartyProcess, PartyProcess]:
     """Alice listens, Bob calls her from ``bob_ip``; returns once both are talking.
     Signalling uses the media addresses unless ``*_sip_ip`` say otherwise; ``trace``
     makes both record the move's stages (:mod:`tests.mobility.roaming_trace`),
-    ``realtime`` runs both at SCHED_FIFO (diagnosis of the machine's load)."""
+    ``realtime`` runs both at SCHED_FIFO (diagnosis of the machine's load); both send
+    one audio frame every ``ptime_ms``."""
     alice_ip = alice_ip or roaming.alice4
     alice_sip_ip = alice_sip_ip or alice_ip
     alice = PartyProcess(roaming.alice, "alice", {
         "sip_ip": alice_sip_ip, "sip_port": ALICE_SIP_PORT, "media_ip": alice_ip,
         "alternates": alice_alternates or {}, "trace": trace,
-        "realtime": realtime})
+        "realtime": realtime, "ptime_ms": ptime_ms})
     alice.wait_for("ready")
     bob = PartyProcess(roaming.bob, "bob", {
         "sip_ip": bob_sip_ip or bob_ip, "media_ip": bob_ip, "peer_sip_ip": alice_sip_ip,
         "peer_sip_port": ALICE_SIP_PORT, "trace": trace,
-        "realtime": realtime, **bob_options})
+        "realtime": realtime, "ptime_ms": ptime_ms, **bob_options})
     bob.wait_for("ready")
     bob.wait_for("established")
     alice.wait_for("established")

@@ -2,9 +2,10 @@
 
 ``python -m tests.mobility.roaming_party alice|bob '<json options>'``. Alice answers,
 Bob calls her (MIKEY PSK in the INVITE, RFC 4567 §3.1 / RFC 3830 §3.1); both send
-20 ms SRTP audio all the time (sequence numbers start near 65535 so the ROC wraps,
-RFC 3711 §3.3.1), both have a :class:`CallMover` and a :class:`MoveGuard`. Bob can
-also run the :class:`PathMonitor` (``"auto": true``) and move by himself.
+SRTP audio all the time, one frame every ``"ptime_ms"`` (default 20 ms, RFC 3551 §4.5
+G.711's default; announced as ``a=ptime``, RFC 8866 §6.4) with sequence numbers
+starting near 65535 so the ROC wraps (RFC 3711 §3.3.1), both have a
+:class:`CallMover` and a :class:`MoveGuard`. Bob can also run the :class:`PathMonitor` (``"auto": true``) and move by himself.
 
 Control: JSON lines on stdin (``{"cmd": "move", "ip": ...}``, ``"stats"``,
 ``"refresh"``, ``"hold_reinvites"`` / ``"release_reinvites"`` (keep incoming
@@ -52,7 +53,7 @@ class HookableEndpoint(SipEndpoint):
 PSK = bytes(range(32))
 DOMAIN = "mobilityd.test"
 SSRC = {"bob": 0x0B0B0B0B, "alice": 0x0A0A0A0A}
-FRAME = 0.02
+PTIME_MS = 20
 START_SEQ = 65500
 
 
@@ -60,12 +61,14 @@ def identity(user: str) -> bytes:
     return f"sip:{user}@{DOMAIN}".encode()
 
 
-def sdp(user: str, host: str, port: int, key_mgmt: bytes) -> SessionDescription:
+def sdp(user: str, host: str, port: int, key_mgmt: bytes,
+        ptime_ms: int = PTIME_MS) -> SessionDescription:
     kind = "IP6" if ":" in host else "IP4"
     return SessionDescription.parse(
         f"v=0\r\no={user} 1000 1 IN {kind} {host}\r\ns=-\r\nc=IN {kind} {host}\r\nt=0 0\r\n"
         f"a=key-mgmt:{encode_key_mgmt(key_mgmt)}\r\n"
-        f"m=audio {port} RTP/SAVP 0\r\na=rtcp:{port + 1}\r\na=rtpmap:0 PCMU/8000\r\n")
+        f"m=audio {port} RTP/SAVP 0\r\na=rtcp:{port + 1}\r\na=rtpmap:0 PCMU/8000\r\n"
+        f"a=ptime:{ptime_ms}\r\n")
 
 
 _unwritten: list[dict[str, Any]] = []
@@ -112,6 +115,8 @@ class Party:
         self.ended = False
         #: incoming re-INVITEs kept unanswered (command "hold_reinvites"), or None
         self.held: list[ev.ReinviteReceived] | None = None
+        #: one audio frame every ptime_ms, 8 samples (G.711 bytes) per ms (RFC 3551 §4.5.14)
+        self.ptime_ms = int(options.get("ptime_ms", PTIME_MS))
         self.tracing = bool(options.get("trace"))
         if self.tracing:
             roaming_trace.install(role)
@@ -170,7 +175,8 @@ class Party:
         connection = offer.connection_of(0)
         assert connection is not None
         endpoint.set_remote((connection.address, offer.media[0].port))
-        local = sdp(self.role, self.options["media_ip"], endpoint.local_rtp[1], done.reply)
+        local = sdp(self.role, self.options["media_ip"], endpoint.local_rtp[1], done.reply,
+                    self.ptime_ms)
         self.attach(RoamingCall(event.call_id, self.sip, endpoint, done.context, local, offer))
         self.sip.act(lambda ua, now: ua.answer_call(event.call_id, now, body=bytes(local)))
         out(event="established", call_id=event.call_id)
@@ -194,7 +200,7 @@ class Party:
         await probe.open()
         port = probe.local_rtp[1]
         probe.close()
-        offer = sdp("bob", self.options["media_ip"], port, i_message)
+        offer = sdp("bob", self.options["media_ip"], port, i_message, self.ptime_ms)
         peer = SipUri("sip", user="alice", host=self.options["peer_sip_ip"],
                       port=self.options["peer_sip_port"])
         call_id = self.sip.act(lambda ua, now: ua.invite(peer, now, body=bytes(offer)))
@@ -218,11 +224,12 @@ class Party:
         seq = self.seq & 0xFFFF
         if self.tracing:
             roaming_trace.stamp("tick", str(seq))
+        samples = 8 * self.ptime_ms
         with contextlib.suppress(Exception):
-            call.media.send_rtp(build_rtp(0, seq, self.seq * 160, SSRC[self.role],
-                                          b"\xff" * 160))
+            call.media.send_rtp(build_rtp(0, seq, self.seq * samples, SSRC[self.role],
+                                          b"\xff" * samples))
         self.seq += 1
-        asyncio.get_running_loop().call_later(FRAME, self.talk)
+        asyncio.get_running_loop().call_later(self.ptime_ms / 1000, self.talk)
 
     # -- reports ---------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
