@@ -73,3 +73,35 @@ def test_median_of_figures() -> None:
     assert bench._median([]) is None
     assert bench._median([3000.04, 2900.0, 3100.0]) == 3000.0
     assert bench._median([0.98, 1.02]) == 1.0
+
+
+def test_targets_verdict_of_a_run_on_a_slow_host() -> None:
+    # the figures of the quick run of 2026-11-27 13:41 (this machine in its slow state)
+    result = {"invite_parse_serialize_us": 18.51, "uas_calls_per_s": 3000,
+              "uas_failed_calls": 0, "uas_cpu_us_per_call": 306.7,
+              "floor_at_uas_rate_cpu_us_per_call": 222.2, "overload_vs_sustained": 0.993}
+    verdict = bench.targets(result)
+    assert verdict["parse_serialize_met"] is True
+    assert verdict["calls_per_s_met"] is False
+    assert verdict["uas_failed_calls_met"] is True
+    assert verdict["cpu_per_call_met"] is False
+    assert verdict["overload_met"] is False  # 0.993 < 1: below the sustained goodput
+    assert verdict["floor_within_cpu_target"] is False  # the host, not our code
+    assert verdict["cpu_vs_floor_at_same_rate"] == 1.38
+    assert verdict["cpu_vs_floor_allowed"] == 2.08  # 150 µs over the 72 µs floor
+
+
+def test_targets_verdict_when_met_and_when_not_measured() -> None:
+    met = bench.targets({"invite_parse_serialize_us": 20.0, "uas_calls_per_s": 5000,
+                         "uas_failed_calls": 0, "uas_cpu_us_per_call": 140.0,
+                         "floor_at_uas_rate_cpu_us_per_call": 70.0,
+                         "overload_vs_sustained": 1.0})
+    assert all(met[key] for key in ("parse_serialize_met", "calls_per_s_met",
+                                     "uas_failed_calls_met", "cpu_per_call_met",
+                                     "overload_met", "floor_within_cpu_target"))
+    unknown = bench.targets({"uas_calls_per_s": 0, "uas_failed_calls": None,
+                             "uas_cpu_us_per_call": None})
+    assert unknown["calls_per_s_met"] is False  # nothing sustained at all
+    assert unknown["cpu_per_call_met"] is None and unknown["overload_met"] is None
+    assert unknown["uas_failed_calls_met"] is None
+    assert unknown["cpu_vs_floor_at_same_rate"] is None
