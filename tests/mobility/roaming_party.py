@@ -5,7 +5,8 @@ Bob calls her (MIKEY PSK in the INVITE, RFC 4567 §3.1 / RFC 3830 §3.1); both s
 SRTP audio all the time, one frame every ``"ptime_ms"`` (default 20 ms, RFC 3551 §4.5
 G.711's default; announced as ``a=ptime``, RFC 8866 §6.4) with sequence numbers
 starting near 65535 so the ROC wraps (RFC 3711 §3.3.1), both have a
-:class:`CallMover` and a :class:`MoveGuard`. Bob can also run the :class:`PathMonitor` (``"auto": true``) and move by himself.
+:class:`CallMover` and a :class:`MoveGuard`. Bob can also run the
+:class:`PathMonitor` (``"auto": true``) and move by himself.
 
 Control: JSON lines on stdin (``{"cmd": "move", "ip": ...}``, ``"stats"``,
 ``"refresh"``, ``"hold_reinvites"`` / ``"release_reinvites"`` (keep incoming
