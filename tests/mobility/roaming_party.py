@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from mobilityd.call.audio import samples_for_ptime
 from mobilityd.media.endpoint import MediaEndpoint
 from mobilityd.media.events import MediaEvent, RemoteAddressConfirmed
 from mobilityd.media.keying import sessions_for_call
@@ -116,7 +117,7 @@ class Party:
         self.ended = False
         #: incoming re-INVITEs kept unanswered (command "hold_reinvites"), or None
         self.held: list[ev.ReinviteReceived] | None = None
-        #: one audio frame every ptime_ms, 8 samples (G.711 bytes) per ms (RFC 3551 §4.5.14)
+        #: one audio frame every ptime_ms
         self.ptime_ms = int(options.get("ptime_ms", PTIME_MS))
         self.tracing = bool(options.get("trace"))
         if self.tracing:
@@ -225,7 +226,7 @@ class Party:
         seq = self.seq & 0xFFFF
         if self.tracing:
             roaming_trace.stamp("tick", str(seq))
-        samples = 8 * self.ptime_ms
+        samples = samples_for_ptime(self.ptime_ms)
         with contextlib.suppress(Exception):
             call.media.send_rtp(build_rtp(0, seq, self.seq * samples, SSRC[self.role],
                                           b"\xff" * samples))
