@@ -111,10 +111,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mobilityd.call.sdpmedia import PTIME_MS, PTIME_RANGE_MS
+
 REPO = Path(__file__).resolve().parents[2]
-#: audio packet time of the test call unless ``--ptime`` says otherwise: G.711's
-#: default (RFC 3551 §4.5), the daemon's ``media.ptime_ms`` default
-PTIME_MS = 20
+# PTIME_MS: the test call's packet time unless ``--ptime`` says otherwise, the daemon's
+# ``media.ptime_ms`` default (G.711's, RFC 3551 §4.5); PTIME_RANGE_MS: what it accepts
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -439,14 +440,15 @@ def _run_rtt(rtt_ms: int, moves: int, *, both: bool, timeline: bool, realtime: b
 
 
 def _ptimes(text: str) -> tuple[int, ...]:
-    """``--ptime`` values: packet times of 10..120 ms (as ``media.ptime_ms``)."""
+    """``--ptime`` values: packet times the daemon accepts (``media.ptime_ms``)."""
     try:
         values = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not whole milliseconds: {text!r}") from None
     for value in values:
-        if not 10 <= value <= 120:
-            raise argparse.ArgumentTypeError(f"ptime {value} ms outside 10..120")
+        if value not in PTIME_RANGE_MS:
+            raise argparse.ArgumentTypeError(
+                f"ptime {value} ms outside {PTIME_RANGE_MS.start}..{PTIME_RANGE_MS.stop - 1}")
     return values
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mobilityd.call.sdpmedia import PTIME_MS
 from tests.netns import RoamingTopology, TestHost
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ class PartyProcess:
 def start_call(roaming: RoamingTopology, *, bob_ip: str = "10.2.0.2",
                alice_ip: str | None = None, alice_sip_ip: str | None = None,
                bob_sip_ip: str | None = None, alice_alternates: dict[str, str] | None = None,
-               trace: bool = False, realtime: bool = False, ptime_ms: int = 20,
+               trace: bool = False, realtime: bool = False, ptime_ms: int = PTIME_MS,
                **bob_options: Any) -> tuple[PartyProcess, PartyProcess]:
     """Alice listens, Bob calls her from ``bob_ip``; returns once both are talking.
     Signalling uses the media addresses unless ``*_sip_ip`` say otherwise; ``trace``

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from mobilityd.call.audio import samples_for_ptime
+from mobilityd.call.sdpmedia import PTIME_MS
 from mobilityd.media.endpoint import MediaEndpoint
 from mobilityd.media.events import MediaEvent, RemoteAddressConfirmed
 from mobilityd.media.keying import sessions_for_call
@@ -55,7 +56,6 @@ class HookableEndpoint(SipEndpoint):
 PSK = bytes(range(32))
 DOMAIN = "mobilityd.test"
 SSRC = {"bob": 0x0B0B0B0B, "alice": 0x0A0A0A0A}
-PTIME_MS = 20
 START_SEQ = 65500
 
 
