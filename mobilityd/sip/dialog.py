@@ -49,6 +49,27 @@ class Dialog:
     is_uac: bool = True
     state: DialogState = DialogState.CONFIRMED
 
+    def __init__(  # noqa: PLR0917 - the fields, positional as @dataclass makes them
+            self, call_id: str, local_tag: str, remote_tag: str, local_uri: str,
+            remote_uri: str, target: SipUri | str, local_target: SipUri,
+            local_seq: int | None, remote_seq: int | None,
+            route_set: list[NameAddr] | None = None, secure: bool = False,
+            is_uac: bool = True, state: DialogState = DialogState.CONFIRMED) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        self.call_id = call_id
+        self.local_tag = local_tag
+        self.remote_tag = remote_tag
+        self.local_uri = local_uri
+        self.remote_uri = remote_uri
+        self.target = target
+        self.local_target = local_target
+        self.local_seq = local_seq
+        self.remote_seq = remote_seq
+        self.route_set = [] if route_set is None else route_set
+        self.secure = secure
+        self.is_uac = is_uac
+        self.state = state
+
     @property
     def id(self) -> DialogId:
         return (self.call_id, self.local_tag, self.remote_tag)

@@ -56,6 +56,13 @@ class IncomingCallReceived(Event):
     request: Request
     replaces_call_id: str | None = None  # set when Replaces (RFC 3891) matched a call
 
+    def __init__(self, call_id: str, request: Request,
+                 replaces_call_id: str | None = None) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "replaces_call_id", replaces_call_id)
+
 
 @dataclass(frozen=True, slots=True)
 class ProvisionalResponseReceived(Event):
@@ -64,6 +71,11 @@ class ProvisionalResponseReceived(Event):
     call_id: str
     response: Response
 
+    def __init__(self, call_id: str, response: Response) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "response", response)
+
 
 @dataclass(frozen=True, slots=True)
 class CallEstablished(Event):
@@ -71,6 +83,11 @@ class CallEstablished(Event):
 
     call_id: str
     message: Request | Response
+
+    def __init__(self, call_id: str, message: Request | Response) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "message", message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +103,24 @@ class CallFailed(Event):
     reason: str
     response: Response | None = field(default=None, compare=False)
 
+    def __init__(self, call_id: str, status: int, reason: str,
+                 response: Response | None = None) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "response", response)
+
 
 @dataclass(frozen=True, slots=True)
 class CallCancelled(Event):
     """The peer CANCELled its INVITE before we answered (§9.2): 487 was sent."""
 
     call_id: str
+
+    def __init__(self, call_id: str) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "call_id", call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +131,12 @@ class CallEnded(Event):
     call_id: str
     by_peer: bool
     reason: str
+
+    def __init__(self, call_id: str, by_peer: bool, reason: str) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "by_peer", by_peer)
+        object.__setattr__(self, "reason", reason)
 
 
 # --- re-INVITE / target refresh (§12.2, §14) ------------------------------------------

@@ -344,6 +344,16 @@ class Request(_MessageAccessors):
         default=None, init=False, repr=False, compare=False
     )
 
+    def __init__(self, method: str, uri: SipUri, headers: Headers | None = None,
+                 body: bytes = b"") -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        self.method = method
+        self.uri = uri
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self._typed = {}
+        self._parsed = None
+
     def __bytes__(self) -> bytes:
         method = self.method
         if method not in KNOWN_METHODS and not g.TOKEN_RE.fullmatch(method):
@@ -372,6 +382,16 @@ class Response(_MessageAccessors):
     _parsed: tuple[dict[str, list[str]], Headers] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+
+    def __init__(self, status: int, reason: str = "", headers: Headers | None = None,
+                 body: bytes = b"") -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        self.status = status
+        self.reason = reason
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self._typed = {}
+        self._parsed = None
 
     def __bytes__(self) -> bytes:
         if not 100 <= self.status <= 699 or "\r" in self.reason or "\n" in self.reason:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from mobilityd.sip.errors import SipParseError
 from mobilityd.sip.headers import CSeq
@@ -35,7 +34,8 @@ _CANONICAL_VIA_RE = re.compile(
     r"SIP/2\.0/([A-Z]+) ([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?;branch=([^;, \t]+)(;rport)?")
 
 
-class TopVia(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class TopVia:
     """The parts of the top Via that matching and response routing use (§17.2.3,
     §18.2.2, RFC 3581)."""
 
@@ -44,6 +44,15 @@ class TopVia(NamedTuple):
     port: int | None
     branch: str | None
     has_rport: bool
+
+    def __init__(self, transport: str, host: str, port: int | None, branch: str | None,
+                 has_rport: bool) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "transport", transport)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "branch", branch)
+        object.__setattr__(self, "has_rport", has_rport)
 
     @classmethod
     def parse(cls, value: str) -> TopVia:
@@ -207,6 +216,29 @@ class RequestFacts:
     contact: str | None = None  # the first Contact value (syntax checked by the parser)
     contacts: int = 0  # how many Contact values
     has_session_expires: bool = False
+
+    def __init__(  # noqa: PLR0917 - the fields, positional as @dataclass makes them
+            self, method: str, via: TopVia, via_value: str, call_id: str, cseq: CSeq,
+            from_value: str, from_tag: str | None, to_value: str, to_tag: str | None,
+            has_require: bool = False, has_replaces: bool = False,
+            has_record_route: bool = False, contact: str | None = None, contacts: int = 0,
+            has_session_expires: bool = False) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        self.method = method
+        self.via = via
+        self.via_value = via_value
+        self.call_id = call_id
+        self.cseq = cseq
+        self.from_value = from_value
+        self.from_tag = from_tag
+        self.to_value = to_value
+        self.to_tag = to_tag
+        self.has_require = has_require
+        self.has_replaces = has_replaces
+        self.has_record_route = has_record_route
+        self.contact = contact
+        self.contacts = contacts
+        self.has_session_expires = has_session_expires
 
     @classmethod
     def of(cls, request: Request) -> RequestFacts:

@@ -11,8 +11,9 @@ fallback key when the branch lacks the magic cookie.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple, TypeAlias
+from typing import TypeAlias
 
 from mobilityd.sip.message import Request, Response, make_response
 from mobilityd.sip.timers import TimerConfig, TimerHeap, TimerName
@@ -40,7 +41,10 @@ class UpcallKind(Enum):
 TuOwner: TypeAlias = object
 
 
-class Upcall(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Upcall:
+    """What the transaction layer hands up to its transaction user (RFC 3261 §17)."""
+
     kind: UpcallKind
     transaction: Transaction | None
     message: Request | Response | None
@@ -48,6 +52,20 @@ class Upcall(NamedTuple):
     facts: RequestFacts | None = None  # for ACKs
     owner: TuOwner = None  # the transaction's TU owner when the upcall was made
     raw_hash: int | None = None  # ACK: hash of its datagram (see ``absorb_ack_copies``)
+
+    def __init__(  # noqa: PLR0917 - the fields, positional as @dataclass makes them
+            self, kind: UpcallKind, transaction: Transaction | None,
+            message: Request | Response | None, source: Addr | None = None,
+            facts: RequestFacts | None = None, owner: TuOwner = None,
+            raw_hash: int | None = None) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "transaction", transaction)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "facts", facts)
+        object.__setattr__(self, "owner", owner)
+        object.__setattr__(self, "raw_hash", raw_hash)
 
 
 TxKey = tuple[object, ...]

@@ -6,8 +6,8 @@ RFC 3261 §18: reliable transports (TCP, TLS) change the transaction timers
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
 
 Addr = tuple[str, int]
 
@@ -37,9 +37,16 @@ class TransportKind(IntEnum):
             return cls.UDP
 
 
-class Outgoing(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Outgoing:
     """One message to transmit: serialized bytes, destination and transport."""
 
     data: bytes
     destination: Addr
     transport: TransportKind
+
+    def __init__(self, data: bytes, destination: Addr, transport: TransportKind) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "destination", destination)
+        object.__setattr__(self, "transport", transport)

@@ -58,6 +58,13 @@ class PendingReinvite:
     request: Request
     new_target: SipUri | None
 
+    def __init__(self, transaction: Transaction, request: Request,
+                 new_target: SipUri | None) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        self.transaction = transaction
+        self.request = request
+        self.new_target = new_target
+
 
 @dataclass(slots=True)
 class Unacked2xx:
@@ -71,10 +78,26 @@ class Unacked2xx:
     initial: bool  # the 2xx of the dialog-creating INVITE (else a re-INVITE's)
     transaction: Transaction | None = None  # the INVITE server transaction answered
 
+    def __init__(  # noqa: PLR0917 - the fields, positional as @dataclass makes them
+            self, data: bytes, cseq: int, destination: Addr, transport: TransportKind,
+            interval: float, initial: bool,
+            transaction: Transaction | None = None) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        self.data = data
+        self.cseq = cseq
+        self.destination = destination
+        self.transport = transport
+        self.interval = interval
+        self.initial = initial
+        self.transaction = transaction
+
 
 @dataclass(slots=True, eq=False)
 class Session:
-    """One call: the dialog plus the transactions and decisions in flight."""
+    """One call: the dialog plus the transactions and decisions in flight.
+
+    Made with what is known when the call starts; the rest (``init=False``) is the
+    state the call goes through, starting empty."""
 
     call_id: str
     role: CallRole
@@ -84,26 +107,64 @@ class Session:
     destination: Addr  # where in-dialog requests go (next hop of the route set)
     transport: TransportKind
     phase: CallPhase
-    dialog: Dialog | None = None
     peer_contact: SipUri | str | None = None  # UAS: the INVITE's Contact
     local_body: bytes = b""
     local_content_type: str = "application/sdp"
-    cancel_requested: bool = False
-    cancel_sent: bool = False
-    replaces_call_id: str | None = None
+    dialog: Dialog | None = field(default=None, init=False)
+    cancel_requested: bool = field(default=False, init=False)
+    cancel_sent: bool = field(default=False, init=False)
+    replaces_call_id: str | None = field(default=None, init=False)
     # (CSeq, To tag) of a 2xx -> our ACK for it, re-sent on its retransmissions
-    acks: dict[tuple[int, str], tuple[bytes, Addr]] = field(default_factory=dict)
-    unacked: Unacked2xx | None = None
-    outgoing_reinvite: Transaction | None = None
-    glare_retry: tuple[bytes, str] | None = None  # body, content type to re-send
-    incoming_reinvite: PendingReinvite | None = None
-    incoming_refer: Transaction | None = None
-    refer_event_id: str | None = None
-    session_interval: int | None = None
-    we_refresh: bool = False
-    bye_sent: bool = False
-    rerouted_reinvite: Transaction | None = None  # re-sent via the proxy (UaConfig)
-    stale_retries: int = 0  # RFC 7616 §3.3 stale-nonce retries so far (bounded)
+    acks: dict[tuple[int, str], tuple[bytes, Addr]] = field(default_factory=dict,
+                                                             init=False)
+    unacked: Unacked2xx | None = field(default=None, init=False)
+    outgoing_reinvite: Transaction | None = field(default=None, init=False)
+    # body, content type to re-send
+    glare_retry: tuple[bytes, str] | None = field(default=None, init=False)
+    incoming_reinvite: PendingReinvite | None = field(default=None, init=False)
+    incoming_refer: Transaction | None = field(default=None, init=False)
+    refer_event_id: str | None = field(default=None, init=False)
+    session_interval: int | None = field(default=None, init=False)
+    we_refresh: bool = field(default=False, init=False)
+    bye_sent: bool = field(default=False, init=False)
+    # re-sent via the proxy (UaConfig)
+    rerouted_reinvite: Transaction | None = field(default=None, init=False)
+    # RFC 7616 §3.3 stale-nonce retries so far (bounded)
+    stale_retries: int = field(default=0, init=False)
+
+    def __init__(  # noqa: PLR0917 - the fields, positional as @dataclass makes them
+            self, call_id: str, role: CallRole, local_tag: str, invite: Request,
+            invite_transaction: Transaction, destination: Addr, transport: TransportKind,
+            phase: CallPhase, peer_contact: SipUri | str | None = None,
+            local_body: bytes = b"", local_content_type: str = "application/sdp") -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        self.call_id = call_id
+        self.role = role
+        self.local_tag = local_tag
+        self.invite = invite
+        self.invite_transaction = invite_transaction
+        self.destination = destination
+        self.transport = transport
+        self.phase = phase
+        self.peer_contact = peer_contact
+        self.local_body = local_body
+        self.local_content_type = local_content_type
+        self.dialog = None
+        self.cancel_requested = False
+        self.cancel_sent = False
+        self.replaces_call_id = None
+        self.acks = {}
+        self.unacked = None
+        self.outgoing_reinvite = None
+        self.glare_retry = None
+        self.incoming_reinvite = None
+        self.incoming_refer = None
+        self.refer_event_id = None
+        self.session_interval = None
+        self.we_refresh = False
+        self.bye_sent = False
+        self.rerouted_reinvite = None
+        self.stale_retries = 0
 
     @property
     def owns_call_id(self) -> bool:
