@@ -95,7 +95,7 @@ class Dialog:
         target is the response's Contact (kept as the Request-URI when it has none,
         which only a broken peer does).
         """
-        return cls(
+        return Dialog(
             call_id=call_id, local_tag=local_tag, remote_tag=remote_tag,
             local_uri=local_uri, remote_uri=remote_uri,
             target=contact if contact is not None else request_uri,
@@ -114,7 +114,7 @@ class Dialog:
         if remote_tag is None:
             # RFC 2543 peers send no From tag; the dialog id then has a null remote tag.
             remote_tag = ""
-        return cls(
+        return Dialog(
             call_id=call_id, local_tag=local_tag, remote_tag=remote_tag,
             local_uri=local_uri, remote_uri=remote_uri,
             target=contact, local_target=local_target, local_seq=None,

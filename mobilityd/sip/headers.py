@@ -431,7 +431,7 @@ class CSeq:
         digits = match.group(1)
         if len(digits) > 10 or int(digits) > 2**32 - 1:
             raise SipParseError("CSeq sequence number too large")
-        return cls(int(digits), match.group(2))
+        return CSeq(int(digits), match.group(2))
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"

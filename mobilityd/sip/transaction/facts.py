@@ -59,7 +59,7 @@ class TopVia:
         canonical = _CANONICAL_VIA_RE.fullmatch(value)
         if canonical is not None:
             transport, host, port, branch, rport = canonical.groups()
-            return cls(transport, host.lower(), int(port) if port else None, branch,
+            return TopVia(transport, host.lower(), int(port) if port else None, branch,
                        rport is not None)
         return cls.parse_any(value)
 
@@ -100,7 +100,7 @@ class TopVia:
                     branch = val.strip(" \t") or None
                 elif name == "rport":
                     rport = True
-        return cls(transport.upper(), host.lower(), int(port_text) if port_text else None,
+        return TopVia(transport.upper(), host.lower(), int(port_text) if port_text else None,
                    branch, rport)
 
     @classmethod
@@ -112,7 +112,7 @@ class TopVia:
         transport, host, port = match.groups()
         rest = value[match.end():]
         branch = _BRANCH_RE.search(rest)
-        return cls(transport.upper(), host.lower(), int(port) if port else None,
+        return TopVia(transport.upper(), host.lower(), int(port) if port else None,
                    branch.group(1) if branch else None, _RPORT_RE.search(rest) is not None)
 
 
@@ -263,10 +263,11 @@ class RequestFacts:
             raise SipParseError("missing Via, From, To, Call-ID or CSeq (RFC 3261 §8.1.1)")
         from_plain, from_tag = split_tag(from_value)
         to_plain, to_tag = split_tag(to_value)
-        return cls(request.method, TopVia.parse(via_value), via_value, call_id.strip(" \t"),
-                   parse_cseq(cseq_value, request.method), from_plain, from_tag, to_plain, to_tag,
-                   "Require" in found, "Replaces" in found, "Record-Route" in found,
-                   found.get("Contact"), contacts, "Session-Expires" in found)
+        return RequestFacts(
+            request.method, TopVia.parse(via_value), via_value, call_id.strip(" \t"),
+            parse_cseq(cseq_value, request.method), from_plain, from_tag, to_plain, to_tag,
+            "Require" in found, "Replaces" in found, "Record-Route" in found,
+            found.get("Contact"), contacts, "Session-Expires" in found)
 
     @classmethod
     def _of_parsed(cls, request: Request, grouped: dict[str, list[str]]) -> RequestFacts:
@@ -286,8 +287,9 @@ class RequestFacts:
         cseq = request._typed.get(("cseq", cseqs[0]))
         if not (isinstance(cseq, CSeq) and cseq.seq < 2**31 and cseq.method == method):
             cseq = parse_cseq(cseqs[0], method)  # the reference check, naming the problem
-        return cls(method, TopVia.parse(via_value), via_value, call_ids[0].strip(" \t"),
-                   cseq, from_plain, from_tag, to_plain, to_tag,
-                   "require" in grouped, "replaces" in grouped, "record-route" in grouped,
-                   contacts[0] if contacts else None, len(contacts) if contacts else 0,
-                   "session-expires" in grouped)
+        return RequestFacts(
+            method, TopVia.parse(via_value), via_value, call_ids[0].strip(" \t"),
+            cseq, from_plain, from_tag, to_plain, to_tag,
+            "require" in grouped, "replaces" in grouped, "record-route" in grouped,
+            contacts[0] if contacts else None, len(contacts) if contacts else 0,
+            "session-expires" in grouped)
