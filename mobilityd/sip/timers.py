@@ -63,7 +63,8 @@ class TimerHeap(Generic[T]):
 
     ``schedule(owner, key, deadline)`` replaces any earlier deadline of the same
     ``(owner, key)``; cancelled or replaced entries stay where they are and are skipped
-    when they surface (lazy cancellation: ``cancel`` is O(1)).
+    when they surface (lazy cancellation: ``cancel`` is O(1) and marks the entry dead,
+    so that the entries in front are checked by a flag, not a table lookup).
 
     Why lanes: most SIP timers of one key have one duration (Timer J, H, L, 64*T1 are
     32 s; Timer I is T4; the UA's ACK wait 64*T1 ...), and the engines' ``now`` does not
@@ -80,56 +81,63 @@ class TimerHeap(Generic[T]):
     __slots__ = ("_active", "_counter", "_heap", "_lanes")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, T, object]] = []
-        self._lanes: dict[object, deque[tuple[float, int, T, object]]] = {}
-        self._active: dict[tuple[int, object], int] = {}
+        self._heap: list[tuple[float, int, _Timer[T]]] = []
+        self._lanes: dict[object, deque[_Timer[T]]] = {}
+        self._active: dict[tuple[int, object], _Timer[T]] = {}
         self._counter = itertools.count()
 
     def __len__(self) -> int:
         return len(self._active)
 
     def schedule(self, owner: T, key: object, deadline: float) -> None:
-        seq = next(self._counter)
-        self._active[(id(owner), key)] = seq
-        entry = (deadline, seq, owner, key)
+        ident = (id(owner), key)
+        active = self._active
+        earlier = active.get(ident)
+        if earlier is not None:
+            earlier.live = False
+        timer = _Timer(deadline, next(self._counter), owner, key)
+        active[ident] = timer
         lane = self._lanes.get(key)
         if lane is None:
-            self._lanes[key] = deque((entry,))
-        elif not lane or lane[-1][0] <= deadline:
-            lane.append(entry)
+            self._lanes[key] = deque((timer,))
+        elif not lane or lane[-1].deadline <= deadline:
+            lane.append(timer)
         else:
-            heapq.heappush(self._heap, entry)
+            heapq.heappush(self._heap, (deadline, timer.seq, timer))
 
     def cancel(self, owner: T, key: object) -> None:
-        self._active.pop((id(owner), key), None)
+        timer = self._active.pop((id(owner), key), None)
+        if timer is not None:
+            timer.live = False
 
     def cancel_all(self, owner: T, keys: tuple[object, ...]) -> None:
         active = self._active
         oid = id(owner)
         for key in keys:
-            active.pop((oid, key), None)
+            timer = active.pop((oid, key), None)
+            if timer is not None:
+                timer.live = False
 
     def is_scheduled(self, owner: T, key: object) -> bool:
         return (id(owner), key) in self._active
 
     def next_deadline(self) -> float | None:
         """The earliest live deadline (dropping the dead entries in front of it)."""
-        active = self._active
         best: float | None = None
         for lane in self._lanes.values():
             while lane:
-                deadline, seq, owner, key = lane[0]
-                if active.get((id(owner), key)) == seq:
-                    if best is None or deadline < best:
-                        best = deadline
+                timer = lane[0]
+                if timer.live:
+                    if best is None or timer.deadline < best:
+                        best = timer.deadline
                     break
                 lane.popleft()
         heap = self._heap
         while heap:
-            deadline, seq, owner, key = heap[0]
-            if active.get((id(owner), key)) == seq:
-                if best is None or deadline < best:
-                    best = deadline
+            timer = heap[0][2]
+            if timer.live:
+                if best is None or timer.deadline < best:
+                    best = timer.deadline
                 break
             heapq.heappop(heap)
         return best
@@ -137,26 +145,41 @@ class TimerHeap(Generic[T]):
     def pop_due(self, now: float) -> list[tuple[T, object]]:
         """Remove and return every live ``(owner, key)`` whose deadline is ``<= now``,
         earliest first (ties in the order they were scheduled)."""
-        active = self._active
-        due: list[tuple[float, int, T, object]] = []
+        due: list[_Timer[T]] = []
         for lane in self._lanes.values():
-            while lane and lane[0][0] <= now:
-                entry = lane.popleft()
-                if active.get((id(entry[2]), entry[3])) == entry[1]:
-                    due.append(entry)
+            while lane and lane[0].deadline <= now:
+                timer = lane.popleft()
+                if timer.live:
+                    due.append(timer)
         heap = self._heap
         while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)
-            if active.get((id(entry[2]), entry[3])) == entry[1]:
-                due.append(entry)
+            timer = heapq.heappop(heap)[2]
+            if timer.live:
+                due.append(timer)
         if len(due) > 1:
             due.sort(key=_deadline_then_seq)
+        active = self._active
         fired: list[tuple[T, object]] = []
-        for _deadline, _seq, owner, key in due:
-            del active[(id(owner), key)]
-            fired.append((owner, key))
+        for timer in due:
+            timer.live = False
+            del active[(id(timer.owner), timer.key)]
+            fired.append((timer.owner, timer.key))
         return fired
 
 
-def _deadline_then_seq(entry: tuple[float, int, object, object]) -> tuple[float, int]:
-    return entry[0], entry[1]
+class _Timer(Generic[T]):
+    """One scheduled deadline; ``live`` turns false when it is cancelled, replaced or
+    fired (the entry itself stays in its lane or the heap until it surfaces)."""
+
+    __slots__ = ("deadline", "key", "live", "owner", "seq")
+
+    def __init__(self, deadline: float, seq: int, owner: T, key: object) -> None:
+        self.deadline = deadline
+        self.seq = seq
+        self.owner = owner
+        self.key = key
+        self.live = True
+
+
+def _deadline_then_seq(timer: _Timer[T]) -> tuple[float, int]:
+    return timer.deadline, timer.seq
