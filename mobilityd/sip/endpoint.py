@@ -221,7 +221,17 @@ class SipEndpoint:
             self._drain_registrations()
 
     def _arm_timer(self) -> None:
-        deadline = self.ua.get_timer()
+        ua = self.ua
+        armed = self._timer_at
+        deadline: float | None
+        if armed is not None and ua.earliest_timer_since_mark() >= armed:
+            # Nothing scheduled before the armed wake-up since the last exact look
+            # (cancelled and fired timers only move the next deadline later): keep it,
+            # without walking the timer stores once per batch.
+            deadline = armed
+        else:
+            deadline = ua.get_timer()
+            ua.mark_timers()
         if self._registrations:
             candidates = [self._registration_layer.get_timer(), deadline,
                           *(c.get_timer() for c, _ in self._registrations.values())]

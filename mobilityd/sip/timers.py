@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -78,18 +79,21 @@ class TimerHeap(Generic[T]):
     comes out in (deadline, scheduling order), exactly as from a single heap.
     """
 
-    __slots__ = ("_active", "_counter", "_heap", "_lanes")
+    __slots__ = ("_active", "_counter", "_earliest_since_mark", "_heap", "_lanes")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, _Timer[T]]] = []
         self._lanes: dict[object, deque[_Timer[T]]] = {}
         self._active: dict[tuple[int, object], _Timer[T]] = {}
         self._counter = itertools.count()
+        self._earliest_since_mark = math.inf
 
     def __len__(self) -> int:
         return len(self._active)
 
     def schedule(self, owner: T, key: object, deadline: float) -> None:
+        if deadline < self._earliest_since_mark:  # noqa: PLR1730 - no builtin call per timer
+            self._earliest_since_mark = deadline
         ident = (id(owner), key)
         active = self._active
         earlier = active.get(ident)
@@ -120,6 +124,18 @@ class TimerHeap(Generic[T]):
 
     def is_scheduled(self, owner: T, key: object) -> bool:
         return (id(owner), key) in self._active
+
+    def earliest_since_mark(self) -> float:
+        """The earliest deadline scheduled since the last :meth:`mark` (``inf`` when
+        none was).  Cancelling and firing only make the next deadline later, so a
+        wake-up armed at :meth:`next_deadline` (or earlier) and marked then is still
+        early enough while this stays at or after it: the adapter skips the exact
+        look, which walks every lane, once per batch of datagrams."""
+        return self._earliest_since_mark
+
+    def mark(self) -> None:
+        """Start a new :meth:`earliest_since_mark` window (after an exact look)."""
+        self._earliest_since_mark = math.inf
 
     def next_deadline(self) -> float | None:
         """The earliest live deadline (dropping the dead entries in front of it)."""

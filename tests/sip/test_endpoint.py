@@ -5,7 +5,9 @@ after which the peer's remote target follows (RFC 3261 §12.2 target refresh).""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
@@ -14,6 +16,7 @@ import pytest
 from mobilityd.sip import events as ev
 from mobilityd.sip.endpoint import SipEndpoint, stamp_received
 from mobilityd.sip.message import Request, parse_message
+from mobilityd.sip.timers import TimerConfig
 from mobilityd.sip.transport import TransportKind
 from mobilityd.sip.uri import NameAddr, SipUri
 from mobilityd.sip.useragent import UaConfig, UserAgent
@@ -275,3 +278,46 @@ async def test_retransmitted_request_is_answered_again_without_reparsing() -> No
     finally:
         transport.close()
         await bob.close()
+
+
+async def test_an_earlier_timer_scheduled_after_the_armed_one_fires_on_time() -> None:
+    """The endpoint keeps its armed wake-up while nothing earlier was scheduled
+    (``TimerHeap.earliest_since_mark``); an INVITE sent while a later Timer A is armed
+    must still be retransmitted at its own T1 (RFC 3261 §17.1.1.2), not at the armed
+    one.  T1 = 100 ms; the peer is a socket that never answers."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.setblocking(False)
+    peer = SipUri("sip", user="nobody", host="127.0.0.1", port=silent.getsockname()[1])
+    base = config("alice", "127.0.0.2", TransportKind.UDP)
+    alice = await SipEndpoint.open(dataclasses.replace(base, timers=TimerConfig(t1=0.1)),
+                                   os.urandom)
+    loop = asyncio.get_running_loop()
+    arrivals: dict[str, list[float]] = {}
+
+    async def collect(until: float) -> None:
+        while loop.time() < until:
+            try:
+                data = silent.recv(65_535)
+            except BlockingIOError:
+                await asyncio.sleep(0.002)
+                continue
+            call_id = parse_message(data).call_id
+            arrivals.setdefault(call_id, []).append(loop.time())
+
+    try:
+        start = loop.time()
+        first = alice.act(lambda ua, now: ua.invite(peer, now, body=SDP))
+        # Timer A of the first INVITE: 0.1, 0.3, 0.7 s after it; at 0.35 s the wake-up
+        # armed is at 0.7 s when the second INVITE (its Timer A at 0.45 s) is sent.
+        await collect(start + 0.35)
+        second = alice.act(lambda ua, now: ua.invite(peer, now, body=SDP))
+        sent_second = loop.time()
+        await collect(start + 0.65)
+    finally:
+        await alice.close()
+        silent.close()
+    assert len(arrivals[first]) >= 3  # sent, +0.1, +0.3
+    copies = arrivals[second]
+    assert len(copies) >= 2, "the second INVITE was not retransmitted before 0.65 s"
+    assert copies[1] - sent_second < 0.2  # at its T1 (0.1 s), not at the armed 0.7 s

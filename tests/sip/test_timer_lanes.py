@@ -97,3 +97,23 @@ def test_ties_fire_in_scheduling_order_across_lanes() -> None:
     timers.schedule(owner, TimerName.D, 31.0)
     assert timers.pop_due(32.0) == [(owner, TimerName.D), (owner, TimerName.B),
                                     (owner, TimerName.A)]
+
+
+def test_earliest_since_mark_tracks_what_was_scheduled_after_the_mark() -> None:
+    """``earliest_since_mark`` is what lets ``SipEndpoint`` keep an armed wake-up without
+    walking the lanes again: it must see every deadline scheduled since ``mark``."""
+    timers: TimerHeap[object] = TimerHeap()
+    owner = object()
+    assert timers.earliest_since_mark() == float("inf")
+    timers.schedule(owner, TimerName.J, 32.0)
+    timers.schedule(owner, TimerName.G, 0.5)
+    assert timers.earliest_since_mark() == 0.5
+    armed = timers.next_deadline()
+    timers.mark()
+    assert armed == 0.5 and timers.earliest_since_mark() == float("inf")
+    timers.cancel(owner, TimerName.G)  # later only: the armed 0.5 is still early enough
+    timers.schedule(owner, TimerName.L, 40.0)
+    assert timers.earliest_since_mark() == 40.0 >= armed
+    timers.schedule(owner, "TRYING", 0.2)  # before the armed wake-up: must be seen
+    assert timers.earliest_since_mark() == 0.2 < armed
+    assert timers.next_deadline() == 0.2

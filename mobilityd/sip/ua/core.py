@@ -122,6 +122,19 @@ class UaCore:
             return b
         return a if b is None or a < b else b
 
+    def earliest_timer_since_mark(self) -> float:
+        """The earliest deadline scheduled since :meth:`mark_timers` (``inf`` when none
+        was): while it is at or after a wake-up armed at :meth:`get_timer` (marked
+        then), that wake-up is still early enough (``TimerHeap.earliest_since_mark``)."""
+        a = self._layer.timers.earliest_since_mark()
+        b = self._timers.earliest_since_mark()
+        return a if a < b else b
+
+    def mark_timers(self) -> None:
+        """Call right after :meth:`get_timer` when arming a wake-up at its answer."""
+        self._layer.timers.mark()
+        self._timers.mark()
+
     def datagrams_to_send(self) -> list[Outgoing]:
         """Take everything queued for transmission: (bytes, destination, transport)."""
         out = self._layer.outgoing
