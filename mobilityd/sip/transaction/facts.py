@@ -32,6 +32,13 @@ _METHOD_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 #: Anything else takes the general path; both give the same TopVia for these values.
 _CANONICAL_VIA_RE = re.compile(
     r"SIP/2\.0/([A-Z]+) ([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?;branch=([^;, \t]+)(;rport)?")
+#: Canonical Via values seen before, without their ``;branch=...`` -> (transport, host,
+#: port, rport) they gave.  A peer sends the same Via but for the branch in every
+#: request (one branch per transaction, RFC 3261 §8.1.1.7), so the canonical regex runs
+#: once per peer: with the branch put back (any run of characters the regex's branch
+#: group takes), the value matches it with the same groups.  Bounded, cleared when full.
+_CANONICAL_VIA_SHAPES: dict[str, tuple[str, str, int | None, bool]] = {}
+_CANONICAL_VIA_SHAPES_SIZE = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +63,25 @@ class TopVia:
 
     @classmethod
     def parse(cls, value: str) -> TopVia:
+        head, marker, tail = value.partition(";branch=")
+        shape = ""
+        if marker:
+            branch, semi, rest = tail.partition(";")
+            shape = head + semi + rest
+            known = _CANONICAL_VIA_SHAPES.get(shape)
+            if (known is not None and branch and " " not in branch and "," not in branch
+                    and "\t" not in branch):
+                return TopVia(known[0], known[1], known[2], branch, known[3])
         canonical = _CANONICAL_VIA_RE.fullmatch(value)
         if canonical is not None:
-            transport, host, port, branch, rport = canonical.groups()
-            return TopVia(transport, host.lower(), int(port) if port else None, branch,
-                       rport is not None)
+            transport, host, port_text, branch, rport = canonical.groups()
+            parts = (transport, host.lower(), int(port_text) if port_text else None,
+                     rport is not None)
+            if shape:
+                if len(_CANONICAL_VIA_SHAPES) >= _CANONICAL_VIA_SHAPES_SIZE:
+                    _CANONICAL_VIA_SHAPES.clear()
+                _CANONICAL_VIA_SHAPES[shape] = parts
+            return TopVia(parts[0], parts[1], parts[2], branch, parts[3])
         return cls.parse_any(value)
 
     @classmethod

@@ -8,8 +8,9 @@ the source address (RFC 3581 §4 symmetric response).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from mobilityd.sip.transaction.outbound import TransportKind
 
@@ -24,13 +25,21 @@ MessageT_co = TypeVar("MessageT_co", covariant=True)
 MessageT_contra = TypeVar("MessageT_contra", contravariant=True)
 
 
-class Flow(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Flow:
     """One path a message took: transport kind, our local and the peer's address
-    (immutable; a named tuple because one is made per received datagram)."""
+    (immutable; one is made per received datagram, so its constructor is written out
+    and compiled - a NamedTuple's ``__new__`` runs interpreted)."""
 
     kind: TransportKind
     local: Address
     remote: Address
+
+    def __init__(self, kind: TransportKind, local: Address, remote: Address) -> None:
+        # Written out: see "Constructors written out" in mobilityd/sip/__init__.py.
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "local", local)
+        object.__setattr__(self, "remote", remote)
 
 
 class TransportError(Exception):

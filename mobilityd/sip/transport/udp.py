@@ -49,6 +49,9 @@ READ_BATCH = 64
 #: load stopped, when dropped requests finish on SIPp's T1-doubling timers.)
 RECEIVE_BUFFER = 1024 * 1024
 SEND_BUFFER = 4 * 1024 * 1024
+#: Read per datagram: a module constant, not a class attribute (an Enum member read
+#: through its class goes through EnumType's attribute hook in CPython 3.11).
+_UDP = TransportKind.UDP
 #: errno values that mean "this local address is gone" when sending.
 ADDRESS_GONE = frozenset({errno.EADDRNOTAVAIL, errno.EINVAL, errno.ENETUNREACH,
                           errno.ENETDOWN, errno.EHOSTUNREACH})
@@ -217,7 +220,7 @@ class UdpTransport(Generic[MessageT]):
         if self._absorb is not None and self._absorb(data):
             self.datagrams_absorbed += 1
             return
-        flow = Flow(TransportKind.UDP, local, remote)
+        flow = Flow(_UDP, local, remote)
         try:
             message = self._codec.parse(data)
         except Exception as exc:  # the codec raises only its typed parse error
