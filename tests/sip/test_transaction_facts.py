@@ -51,6 +51,35 @@ def test_canonical_via_shortcut_gives_the_reference_result(
         assert TopVia.parse(value) == TopVia._general(value)
 
 
+_ANY_BRANCH = st.text(st.sampled_from("z9hG4bKAZaz09.!%*_+`'~-, \t=:/[]"), min_size=1,
+                      max_size=12)
+
+
+@given(host=_HOSTS, port=st.one_of(st.none(), st.integers(0, 99999)),
+       learnt=_BRANCHES, branch=_ANY_BRANCH,
+       tail=st.sampled_from(["", ";rport", ";rport=5", ";ttl=1"]),
+       order=st.sampled_from(["branch first", "branch last"]))
+def test_remembered_via_shape_gives_the_reference_result(
+        host: str, port: int | None, learnt: str, branch: str, tail: str, order: str) -> None:
+    """``TopVia.parse`` remembers a canonical Via without its branch; a later value with
+    the same remainder and any other branch (or the branch moved after the other
+    parameters, which leaves the same remainder) parses as the reference path does."""
+    sent_by = host if port is None else f"{host}:{port}"
+    first = f"SIP/2.0/UDP {sent_by};branch={learnt}{tail}"
+    assert TopVia.parse(first) == TopVia.parse_any(first)  # learns the shape
+    if order == "branch first":
+        value = f"SIP/2.0/UDP {sent_by};branch={branch}{tail}"
+    else:
+        value = f"SIP/2.0/UDP {sent_by}{tail};branch={branch}"
+    try:
+        expected = TopVia.parse_any(value)
+    except SipParseError:
+        with pytest.raises(SipParseError):
+            TopVia.parse(value)
+        return
+    assert TopVia.parse(value) == expected
+
+
 @pytest.mark.parametrize("value", ["", "SIP/2.0/UDP", "garbage;branch=z9hG4bK1"])
 def test_bad_via(value: str) -> None:
     with pytest.raises(SipParseError):
