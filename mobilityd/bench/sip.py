@@ -437,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seconds = 1.5 if args.quick else 5.0
     rates = ([500, 1000, 2000, 3000, 3500, 4000, 4500, 5000, 6000] if args.quick
-             else [250, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 7000, 8000,
-                   10000, 12000])
+             else [250, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000,
+                   6000, 7000, 8000, 10000, 12000])
     floor_rates = ([1000, 2000, 4000, 8000, 12000, 16000] if args.quick
                    else [*rates, 14000, 16000, 18000, 20000])
     result: dict[str, object] = {"invite_parse_serialize_us": parse_serialize_us(args.quick)}
