@@ -60,7 +60,8 @@ _ANY_BRANCH = st.text(st.sampled_from("z9hG4bKAZaz09.!%*_+`'~-, \t=:/[]"), min_s
        tail=st.sampled_from(["", ";rport", ";rport=5", ";ttl=1"]),
        order=st.sampled_from(["branch first", "branch last"]))
 def test_remembered_via_shape_gives_the_reference_result(
-        host: str, port: int | None, learnt: str, branch: str, tail: str, order: str) -> None:
+        *, host: str, port: int | None, learnt: str, branch: str, tail: str, order: str
+) -> None:
     """``TopVia.parse`` remembers a canonical Via without its branch; a later value with
     the same remainder and any other branch (or the branch moved after the other
     parameters, which leaves the same remainder) parses as the reference path does."""
