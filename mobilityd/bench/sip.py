@@ -9,10 +9,12 @@
     below). Our server runs as a subprocess pinned with ``taskset -c 0``, SIPp on core
     1 with ``-buff_size 4194304``. ``uas_completed_calls_per_s`` is the goodput at that
     step; ``uas_cpu_us_per_call`` the server's CPU time (utime + stime from /proc)
-    divided by the completed calls.
+    divided by the completed calls, ``uas_system_us_per_call`` its kernel part (stime:
+    socket calls and wake-ups; the rest is the Python process's own work).
 (c) ``floor_calls_per_s``: the same stepping against a bare asyncio UDP responder that
     answers from pre-built responses: the floor that shows our overhead.
-    ``floor_at_uas_rate_cpu_us_per_call``: the floor run again at exactly our
+    ``floor_at_uas_rate_cpu_us_per_call`` (and its kernel part,
+    ``floor_at_uas_rate_system_us_per_call``): the floor run again at exactly our
     sustained rate, so that both CPU figures come from the same load.
 (d) ``overload_completed_calls_per_s``: SIPp at 1.5x our sustained rate; the goodput,
     i.e. successful calls per second while the overload is offered (goodput against
@@ -182,6 +184,8 @@ class LoadResult:
     #: start); -1 when SIPp's statistics did not say (module doc, "Goodput")
     window_successful: int = -1
     window_s: float = 0.0
+    #: the part of ``server_cpu_s`` spent in the kernel (stime): socket calls, wake-ups
+    server_system_s: float = 0.0
 
     @property
     def completed_per_s(self) -> float:
@@ -199,11 +203,17 @@ class LoadResult:
     def cpu_us_per_call(self) -> float:
         return 1e6 * self.server_cpu_s / self.successful if self.successful else 0.0
 
+    @property
+    def system_us_per_call(self) -> float:
+        """The kernel's part of :attr:`cpu_us_per_call`."""
+        return 1e6 * self.server_system_s / self.successful if self.successful else 0.0
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (proc(5) fields 14 and 15)."""
+
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime + stime, stime) of ``pid`` in seconds (proc(5) fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks, int(fields[12]) / ticks
 
 
 def _free_udp_port() -> int:
@@ -247,12 +257,13 @@ def run_sipp(port: int, server_pid: int, rate: float, seconds: float,
                f"{LOOPBACK}:{port}"]
     if shutil.which("taskset"):
         command = ["taskset", "-c", SIPP_CPU, *command]
-    cpu_before = _cpu_seconds(server_pid)
+    cpu_before, system_before = _cpu_seconds(server_pid)
     started = time.monotonic()
     subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, cwd=workdir, check=False, timeout=limit + 30)
     elapsed = time.monotonic() - started
-    cpu = _cpu_seconds(server_pid) - cpu_before
+    cpu_after, system_after = _cpu_seconds(server_pid)
+    cpu, system = cpu_after - cpu_before, system_after - system_before
     with stats.open(newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter=";"))
     last = rows[-1]
@@ -261,7 +272,7 @@ def run_sipp(port: int, server_pid: int, rate: float, seconds: float,
                       failed=int(last["FailedCall(C)"]),
                       retransmissions=int(last["Retransmissions(C)"]),
                       elapsed_s=round(_sipp_elapsed(last) or elapsed, 3),
-                      server_cpu_s=round(cpu, 3),
+                      server_cpu_s=round(cpu, 3), server_system_s=round(system, 3),
                       window_successful=successful_at(rows, window), window_s=round(window, 3))
 
 
@@ -454,9 +465,12 @@ def main(argv: list[str] | None = None) -> int:
         "uas_completed_calls_per_s": _median(r.goodput_per_s for r in sustained_runs),
         "uas_failed_calls": sum(r.failed for r in sustained_runs) if uas else None,
         "uas_cpu_us_per_call": _median(r.cpu_us_per_call for r in sustained_runs),
+        "uas_system_us_per_call": _median(r.system_us_per_call for r in sustained_runs),
         "floor_calls_per_s": floor.rate if floor else 0,
         "floor_cpu_us_per_call": round(floor.cpu_us_per_call, 1) if floor else None,
         "floor_at_uas_rate_cpu_us_per_call": _median(r.cpu_us_per_call for r in floor_same),
+        "floor_at_uas_rate_system_us_per_call": _median(r.system_us_per_call
+                                                        for r in floor_same),
         "overload_offered_calls_per_s": overload_runs[0].rate if overload_runs else None,
         "overload_completed_calls_per_s": _median(r.goodput_per_s for r in overload_runs),
         "overload_all_calls_per_s": _median(r.completed_per_s for r in overload_runs),

@@ -24,6 +24,9 @@ def test_small_load_completes_every_call(role: str, tmp_path: Path) -> None:
     assert result.successful == 50 and result.failed == 0
     assert result.server_cpu_s > 0
     assert result.cpu_us_per_call > 0
+    # the kernel's part (stime) is part of the whole (utime + stime)
+    assert 0 <= result.server_system_s <= result.server_cpu_s
+    assert 0 <= result.system_us_per_call <= result.cpu_us_per_call
     # SIPp's 100 ms statistics rows give the calls completed while the load ran
     assert result.window_s == 1.0
     assert 0 <= result.window_successful <= 50
