@@ -356,6 +356,18 @@ def _is_token(text: str) -> bool:
     return (text.isalnum() and text.isascii()) or TOKEN_RE.fullmatch(text) is not None
 
 
+def split_branch(value: str) -> tuple[str, str] | None:
+    """(branch, the value without its ``;branch=<branch>``) of a Via value, or None when
+    it has no ``;branch=``.  The branch is the one part of a UA's Via that changes from
+    transaction to transaction (RFC 3261 §8.1.1.7); the rest, its shape, is what the
+    Via checks and ``TopVia.parse`` remember."""
+    head, marker, tail = value.partition(";branch=")
+    if not marker:
+        return None
+    branch, semi, rest = tail.partition(";")
+    return branch, head + semi + rest
+
+
 def via_syntax_ok(value: str) -> bool:
     """True when ``value`` is a common, certainly valid Via value.
 
@@ -363,10 +375,9 @@ def via_syntax_ok(value: str) -> bool:
     ``;branch=<token>``) was accepted before is valid without another full match:
     inserting one ``;branch=token`` generic-param where a parameter starts keeps a
     via-parm valid (RFC 3261 §25.1 via-params)."""
-    head, marker, tail = value.partition(";branch=")
-    if marker:
-        branch, semi, rest = tail.partition(";")
-        shape = head + semi + rest
+    split = split_branch(value)
+    if split is not None:
+        branch, shape = split
         if shape in _GOOD_VIA_SHAPES and _is_token(branch):
             return True
     if VIA_SYNTAX_RE.fullmatch(value) is None:
@@ -376,10 +387,11 @@ def via_syntax_ok(value: str) -> bool:
         return False
     if "rport" in low and _RPORT_VALUE_RE.search(low) is not None:
         return False
-    if marker and TOKEN_RE.fullmatch(branch) is not None and via_syntax_ok_full(shape):
+    if (split is not None and TOKEN_RE.fullmatch(split[0]) is not None
+            and via_syntax_ok_full(split[1])):
         if len(_GOOD_VIA_SHAPES) >= _GOOD_VIA_SHAPES_SIZE:
             _GOOD_VIA_SHAPES.clear()
-        _GOOD_VIA_SHAPES.add(shape)
+        _GOOD_VIA_SHAPES.add(split[1])
     return True
 
 

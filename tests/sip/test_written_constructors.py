@@ -109,7 +109,7 @@ CONSTRUCTORS = written_constructors()
 def test_the_hot_path_classes_are_written_out() -> None:
     names = {name.rsplit(":", 1)[1] for name, *_ in CONSTRUCTORS}
     assert {"Request", "Response", "RequestFacts", "TopVia", "Dialog", "Session",
-            "Unacked2xx", "Outgoing", "Upcall", "IncomingCallReceived",
+            "Unacked2xx", "Outgoing", "Upcall", "Flow", "IncomingCallReceived",
             "CallEstablished", "CallEnded"} <= names
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mobilityd.sip import grammar as g
 from mobilityd.sip.errors import SipParseError
 from mobilityd.sip.headers import CSeq
 from mobilityd.sip.message import Request
@@ -63,11 +64,10 @@ class TopVia:
 
     @classmethod
     def parse(cls, value: str) -> TopVia:
-        head, marker, tail = value.partition(";branch=")
+        split = g.split_branch(value)
         shape = ""
-        if marker:
-            branch, semi, rest = tail.partition(";")
-            shape = head + semi + rest
+        if split is not None:
+            branch, shape = split
             known = _CANONICAL_VIA_SHAPES.get(shape)
             if (known is not None and branch and " " not in branch and "," not in branch
                     and "\t" not in branch):
